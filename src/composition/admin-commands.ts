@@ -1,0 +1,65 @@
+// One-shot commands: migrate, create services and keys, revoke keys.
+import type { Config } from '../config/schema.js';
+import { createPool } from '../db/pools.js';
+import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
+import { migrate } from '../db/migrate.js';
+import { ensurePartitions } from '../db/partitions.js';
+import { apiKeyRoles, createApiKey, ensureService, revokeApiKey, type ApiKeyRole } from '../db/stores/api-key-store.js';
+import { serviceNamePattern } from '../domain/ids.js';
+import type { Logger } from '../observability/logger.js';
+
+function parseRoles(args: string[]): ApiKeyRole[] | undefined {
+  const index = args.indexOf('--roles');
+  if (index === -1) return ['sender'];
+  const roles = (args[index + 1] ?? '').split(',').filter((r) => r !== '');
+  if (roles.length === 0 || !roles.every((r): r is ApiKeyRole => (apiKeyRoles as readonly string[]).includes(r))) return undefined;
+  return roles;
+}
+
+export async function runAdminCommand(command: 'migrate' | 'service' | 'key', args: string[], config: Config, logger: Logger): Promise<number> {
+  const embedded = config.DATABASE_URL === undefined ? await startEmbeddedPostgres({ dataDir: config.HERALD_DATA_DIR, port: config.EMBEDDED_PG_PORT, logger }) : undefined;
+  const pool = createPool(config.DATABASE_URL ?? embedded?.url ?? '', 2, logger, 'admin');
+  try {
+    const applied = await migrate(pool);
+    await ensurePartitions(pool, new Date(), config.PARTITION_MONTHS_AHEAD);
+    if (command === 'migrate') {
+      process.stdout.write(applied.length === 0 ? 'schema is current\n' : `applied: ${applied.join(', ')}\n`);
+      return 0;
+    }
+    const [verb, subject] = args;
+    const roles = parseRoles(args);
+    if (roles === undefined) {
+      process.stderr.write(`--roles takes a comma-separated list of: ${apiKeyRoles.join(', ')}\n`);
+      return 2;
+    }
+    if (command === 'service' && verb === 'create' && subject !== undefined) {
+      if (!serviceNamePattern.test(subject)) {
+        process.stderr.write('a service name is lower case letters, digits, _ and -, starting with a letter (at most 63)\n');
+        return 2;
+      }
+      const key = await createApiKey(pool, await ensureService(pool, subject), roles);
+      process.stdout.write(`service ${subject}: API key (shown once) ${key}\n`);
+      return 0;
+    }
+    if (command === 'key' && verb === 'create' && subject !== undefined) {
+      const found = await pool.query<{ id: number }>('SELECT id FROM services WHERE name = $1', [subject]);
+      const serviceId = found.rows[0]?.id;
+      if (serviceId === undefined) {
+        process.stderr.write(`no service named ${subject}\n`);
+        return 1;
+      }
+      process.stdout.write(`${await createApiKey(pool, serviceId, roles)}\n`);
+      return 0;
+    }
+    if (command === 'key' && verb === 'revoke' && subject !== undefined) {
+      const revoked = await revokeApiKey(pool, subject);
+      process.stdout.write(revoked ? 'revoked\n' : 'no such active key\n');
+      return revoked ? 0 : 1;
+    }
+    process.stderr.write('usage: herald service create <name> | herald key create <service> | herald key revoke <key>\n');
+    return 2;
+  } finally {
+    await pool.end();
+    await embedded?.stop();
+  }
+}

@@ -1,0 +1,218 @@
+// The composition root: config → database → pools → stores → providers → roles. The only code
+// that constructs infrastructure and reads Config. Returns a start/stop handle.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import { createPool, type Pool } from '../db/pools.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js';
+import { migrate, readMigrations } from '../db/migrate.js';
+import { ensurePartitions } from '../db/partitions.js';
+import { createApiKey, ensureService, findCallerByKey } from '../db/stores/api-key-store.js';
+import { readBacklog } from '../db/stores/delivery-store.js';
+import { WakeNotifier, wakeChannels } from '../db/wake-notifier.js';
+import { buildServer } from '../http/build-server.js';
+import { createApiKeyAuth } from '../http/api-key-auth.js';
+import { notificationRoutes } from '../ingest/notification-routes.js';
+import { userRoutes } from '../ingest/user-routes.js';
+import { serviceRoutes } from '../ingest/service-routes.js';
+import { deadLetterRoutes } from '../ingest/dead-letter-routes.js';
+import { inboxRoutes } from '../query/inbox-routes.js';
+import { FanOutStage } from '../pipeline/fan-out-stage.js';
+import { Dispatcher } from '../pipeline/dispatcher.js';
+import { PipelineEvents } from '../pipeline/pipeline-events.js';
+import { WakeListener } from '../pipeline/wake-up.js';
+import { PeriodicJob } from '../scheduler/periodic-job.js';
+import { leaseRescuer } from '../scheduler/lease-rescuer.js';
+import { partitionUpkeep } from '../scheduler/partition-upkeep.js';
+import { ProviderRegistry } from '../channels/provider-registry.js';
+import { WebhookProvider } from '../channels/webhook/webhook-provider.js';
+import type { ChannelProvider } from '../channels/channel-provider.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { opsRoutes } from '../observability/health.js';
+import type { Logger } from '../observability/logger.js';
+import { roleNames, type RoleName } from './roles.js';
+
+export interface HeraldOptions {
+  config: Config;
+  roles: readonly RoleName[];
+  logger: Logger;
+  /** Clock and randomness, injectable for tests. */
+  now?: () => Date;
+  random?: () => number;
+  /** Replaces the configured providers (tests that need a provider of their own). */
+  providers?: ChannelProvider[];
+}
+
+export interface Herald {
+  readonly databaseUrl: string;
+  readonly pool: Pool;
+  readonly metrics: Metrics;
+  readonly events: PipelineEvents;
+  readonly apiUrl: string | undefined;
+  readonly queryUrl: string | undefined;
+  readonly devApiKey: string | undefined;
+  readonly fanOut: FanOutStage | undefined;
+  readonly jobs: PeriodicJob[];
+  stop(): Promise<void>;
+}
+
+export async function startHerald(options: HeraldOptions): Promise<Herald> {
+  const { config, logger } = options;
+  const now = options.now ?? (() => new Date());
+  const random = options.random ?? Math.random;
+  const roles = new Set(options.roles);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      await stop().catch((error: unknown) => logger.warn({ err: error }, 'error while stopping'));
+    }
+  };
+
+  try {
+    let embedded: EmbeddedPostgres | undefined;
+    let databaseUrl = config.DATABASE_URL;
+    if (databaseUrl === undefined) {
+      embedded = await startEmbeddedPostgres({ dataDir: config.HERALD_DATA_DIR, port: config.EMBEDDED_PG_PORT, logger });
+      stops.push(() => embedded?.stop() ?? Promise.resolve());
+      databaseUrl = embedded.url;
+    }
+    const pool = createPool(databaseUrl, config.DATABASE_POOL_SIZE, logger, 'write');
+    stops.push(() => pool.end());
+    const migrations = await readMigrations();
+    const applied = await migrate(pool, migrations);
+    if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+    await ensurePartitions(pool, now(), config.PARTITION_MONTHS_AHEAD);
+
+    const devApiKey = embedded !== undefined && config.DEV_API_KEY ? await ensureDevApiKey(pool, config.HERALD_DATA_DIR) : undefined;
+    const metrics = createMetrics(() => readBacklog(pool));
+    const events = new PipelineEvents();
+    const notifier = new WakeNotifier(pool, logger);
+    stops.push(() => notifier.close());
+    const providers = new ProviderRegistry(options.providers ?? [new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS })]);
+    stops.push(() => providers.close());
+    const authenticate = createApiKeyAuth({ pool });
+    const roleList = roleNames.filter((r) => roles.has(r));
+    const ops = opsRoutes({ pool, migrations, metrics, roles: roleList });
+    const serverOptions = { logger, bodyLimit: config.BODY_LIMIT_BYTES };
+
+    const listen = async (app: FastifyInstance, port: number): Promise<string> => {
+      stops.push(() => app.close());
+      return app.listen({ port, host: config.HOST });
+    };
+
+    let apiUrl: string | undefined;
+    if (roles.has('api')) {
+      const app = await buildServer({ ...serverOptions, title: 'Herald API', description: 'Send notifications; manage users, devices and dead letters.' }, [
+        ops,
+        notificationRoutes({
+          pool,
+          now,
+          notifier,
+          metrics,
+          authenticate,
+          availableChannels: providers.availableChannels(),
+          maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
+        }),
+        userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
+        serviceRoutes({ pool, authenticate }),
+        deadLetterRoutes({ pool, authenticate, notifier }),
+      ]);
+      apiUrl = await listen(app, config.API_PORT);
+    }
+
+    let queryUrl: string | undefined;
+    if (roles.has('query')) {
+      let readPool = pool;
+      if (config.DATABASE_READ_URL !== undefined) {
+        const replica = createPool(config.DATABASE_READ_URL, config.DATABASE_POOL_SIZE, logger, 'read');
+        stops.push(() => replica.end());
+        readPool = replica;
+      }
+      const app = await buildServer({ ...serverOptions, title: 'Herald query API', description: 'Read notifications: inboxes and lookups.' }, [
+        ops,
+        inboxRoutes({ readPool, authenticate }),
+      ]);
+      queryUrl = await listen(app, config.QUERY_PORT);
+    }
+
+    if (!roles.has('api') && !roles.has('query') && config.OPS_PORT > 0) {
+      const app = await buildServer({ ...serverOptions, title: 'Herald operations', description: 'Health and metrics.' }, [ops]);
+      await listen(app, config.OPS_PORT);
+    }
+
+    let fanOut: FanOutStage | undefined;
+    if (roles.has('worker')) {
+      const listener = new WakeListener(databaseUrl, [wakeChannels.fanOut, wakeChannels.deliveries], logger);
+      await listener.start();
+      stops.push(() => listener.stop());
+      fanOut = new FanOutStage({
+        pool,
+        listener,
+        notifier,
+        metrics,
+        events,
+        logger,
+        batchSize: config.CLAIM_BATCH_SIZE,
+        pollIntervalMs: config.POLL_INTERVAL_MS,
+        maxAttempts: config.MAX_ATTEMPTS,
+        now,
+      });
+      const dispatcher = new Dispatcher({
+        pool,
+        providers,
+        listener,
+        metrics,
+        events,
+        logger,
+        limits: { concurrency: config.WORKER_CONCURRENCY, reservedShare: config.TRANSACTIONAL_RESERVED_SHARE, batchSize: config.CLAIM_BATCH_SIZE },
+        leaseSeconds: config.LEASE_SECONDS,
+        pollIntervalMs: config.POLL_INTERVAL_MS,
+        retry: { maxAttempts: config.MAX_ATTEMPTS, baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+        shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+        random,
+      });
+      fanOut.start();
+      dispatcher.start();
+      const stage = fanOut;
+      stops.push(() => stage.stop());
+      stops.push(() => dispatcher.stop());
+    }
+
+    const jobs: PeriodicJob[] = [];
+    if (roles.has('scheduler')) {
+      jobs.push(
+        new PeriodicJob('lease-rescuer', config.MAINTENANCE_INTERVAL_MS, leaseRescuer({ pool, notifier, metrics, logger }), logger),
+        new PeriodicJob('partition-upkeep', 3_600_000, partitionUpkeep({ pool, monthsAhead: config.PARTITION_MONTHS_AHEAD, now, logger }), logger),
+      );
+      for (const job of jobs) {
+        job.start();
+        stops.push(() => job.stop());
+      }
+    }
+
+    logger.info({ roles: roleList, apiUrl, queryUrl, embedded: embedded !== undefined }, 'herald started');
+    return { databaseUrl, pool, metrics, events, apiUrl, queryUrl, devApiKey, fanOut, jobs, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/**
+ * With the embedded database, a "dev" service and its key make the first curl work. The key
+ * is kept in the data directory (mode 600) so it stays the same across restarts.
+ */
+async function ensureDevApiKey(pool: Pool, dataDir: string): Promise<string> {
+  const file = join(resolve(dataDir), 'dev-api-key');
+  if (existsSync(file)) {
+    const key = (await readFile(file, 'utf8')).trim();
+    if ((await findCallerByKey(pool, key)) !== undefined) return key;
+  }
+  const serviceId = await ensureService(pool, 'dev');
+  const key = await createApiKey(pool, serviceId, ['sender', 'admin', 'support'], `development key ${randomBytes(3).toString('hex')}`);
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}

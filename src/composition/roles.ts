@@ -1,0 +1,7 @@
+// The roles a Herald process can run (DESIGN 3). `start` runs all of them in one process.
+export const roleNames = ['api', 'query', 'worker', 'scheduler'] as const;
+export type RoleName = (typeof roleNames)[number];
+
+export function isRoleName(text: string): text is RoleName {
+  return (roleNames as readonly string[]).includes(text);
+}

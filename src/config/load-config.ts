@@ -1,0 +1,62 @@
+// Turns the environment into a validated Config, or a ConfigError naming every bad setting.
+import { readFileSync } from 'node:fs';
+import type { TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { ConfigSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const settingNames = Object.keys(ConfigSchema.properties);
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const raw: Record<string, unknown> = {};
+  for (const name of settingNames) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw));
+  if (Value.Check(ConfigSchema, converted)) {
+    if (converted.HERALD_CONFIG_FILE !== undefined) readProviderFile(converted.HERALD_CONFIG_FILE);
+    return converted;
+  }
+  // Check setting by setting so every bad one is named, not only the first.
+  const problems: string[] = [];
+  const properties = ConfigSchema.properties as Record<string, TSchema & { 'x-secret'?: boolean; anyOf?: { const: unknown }[] }>;
+  for (const name of settingNames) {
+    const schema = properties[name];
+    const value = (converted as Record<string, unknown>)[name];
+    if (schema === undefined || value === undefined || Value.Check(schema, value)) continue;
+    const shown = schema['x-secret'] === true ? '(secret)' : JSON.stringify(raw[name]);
+    const rule =
+      schema.anyOf !== undefined
+        ? `must be one of ${schema.anyOf.map((s) => String(s.const)).join(', ')}`
+        : ([...Value.Errors(schema, value)][0]?.message ?? 'is invalid');
+    problems.push(`${name}=${shown}: ${rule}`);
+  }
+  throw new ConfigError(problems);
+}
+
+/** The optional provider file must be readable JSON; adapters read their own sections. */
+export function readProviderFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError([`HERALD_CONFIG_FILE=${JSON.stringify(path)}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError([`HERALD_CONFIG_FILE=${JSON.stringify(path)}: is not valid JSON`]);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([`HERALD_CONFIG_FILE=${JSON.stringify(path)}: must hold a JSON object`]);
+  }
+  return parsed as Record<string, unknown>;
+}

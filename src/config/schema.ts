@@ -1,0 +1,110 @@
+// Every setting Herald reads, declared once: name, type, default, description and whether it
+// is a secret. docs/configuration.md is generated from this file (npm run docs:config).
+import { Type, type Static, type TSchema } from 'typebox';
+
+interface SettingMeta {
+  description: string;
+  secret?: boolean;
+}
+
+function setting<T extends TSchema>(schema: T, meta: SettingMeta): T {
+  return Object.assign(schema, { description: meta.description, 'x-secret': meta.secret === true });
+}
+
+const Port = (def: number, description: string) =>
+  setting(Type.Integer({ minimum: 0, maximum: 65535, default: def }), { description });
+
+export const ConfigSchema = Type.Object({
+  DATABASE_URL: Type.Optional(
+    setting(Type.String({ minLength: 1 }), {
+      description:
+        'PostgreSQL connection string. When absent, Herald boots an embedded PostgreSQL in HERALD_DATA_DIR.',
+      secret: true,
+    }),
+  ),
+  DATABASE_READ_URL: Type.Optional(
+    setting(Type.String({ minLength: 1 }), {
+      description: 'Optional read replica for the query role. Defaults to DATABASE_URL.',
+      secret: true,
+    }),
+  ),
+  DATABASE_POOL_SIZE: setting(Type.Integer({ minimum: 2, maximum: 200, default: 10 }), {
+    description: 'Connections in the write pool of each process.',
+  }),
+  HERALD_DATA_DIR: setting(Type.String({ minLength: 1, default: './data' }), {
+    description: 'Where the embedded PostgreSQL keeps its files and the development API key.',
+  }),
+  EMBEDDED_PG_PORT: Port(5433, 'Port of the embedded PostgreSQL (127.0.0.1 only).'),
+  HOST: setting(Type.String({ minLength: 1, default: '127.0.0.1' }), {
+    description: 'Address the HTTP servers bind to.',
+  }),
+  API_PORT: Port(3000, 'Port of the api role (ingest). 0 picks a free port.'),
+  QUERY_PORT: Port(3001, 'Port of the query role (reads). 0 picks a free port.'),
+  OPS_PORT: Port(0, 'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler). 0 disables it.'),
+  LOG_LEVEL: setting(
+    Type.Union([
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ], { default: 'info' }),
+    { description: 'pino log level.' },
+  ),
+  BODY_LIMIT_BYTES: setting(Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 262_144 }), {
+    description: 'Largest accepted request body; larger requests get 413.',
+  }),
+  MAX_RECIPIENTS_PER_REQUEST: setting(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }), {
+    description: 'Most recipients one POST /v1/notifications may address.',
+  }),
+  WORKER_CONCURRENCY: setting(Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }), {
+    description: 'Deliveries one worker process sends at the same time.',
+  }),
+  CLAIM_BATCH_SIZE: setting(Type.Integer({ minimum: 1, maximum: 5000, default: 200 }), {
+    description: 'Most deliveries (or recipients, in fan-out) claimed in one statement.',
+  }),
+  TRANSACTIONAL_RESERVED_SHARE: setting(Type.Number({ minimum: 0, maximum: 0.9, default: 0.25 }), {
+    description:
+      'Share of WORKER_CONCURRENCY the bulk lane may never use, so transactional deliveries always find a free slot.',
+  }),
+  LEASE_SECONDS: setting(Type.Integer({ minimum: 1, maximum: 3600, default: 60 }), {
+    description: 'How long a claimed delivery stays leased; after it expires another worker may claim it.',
+  }),
+  POLL_INTERVAL_MS: setting(Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }), {
+    description: 'Workers poll this often even without a LISTEN/NOTIFY wake-up.',
+  }),
+  MAX_ATTEMPTS: setting(Type.Integer({ minimum: 1, maximum: 100, default: 8 }), {
+    description: 'Attempts per delivery before it is dead.',
+  }),
+  RETRY_BASE_MS: setting(Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000 }), {
+    description: 'Backoff before the second attempt; doubles per attempt, with full jitter.',
+  }),
+  RETRY_MAX_MS: setting(Type.Integer({ minimum: 1, maximum: 86_400_000, default: 3_600_000 }), {
+    description: 'Longest backoff between two attempts (a provider Retry-After may ask for longer).',
+  }),
+  SHUTDOWN_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 }), {
+    description: 'On SIGTERM, how long in-flight deliveries may take before they are aborted and released.',
+  }),
+  WEBHOOK_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }), {
+    description: 'Timeout of one webhook POST.',
+  }),
+  PARTITION_MONTHS_AHEAD: setting(Type.Integer({ minimum: 2, maximum: 24, default: 3 }), {
+    description: 'Monthly partitions kept created ahead of the current month.',
+  }),
+  MAINTENANCE_INTERVAL_MS: setting(Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5000 }), {
+    description: 'How often the scheduler rescues expired leases and checks partitions.',
+  }),
+  DEV_API_KEY: setting(Type.Boolean({ default: true }), {
+    description:
+      'With the embedded database, create a "dev" service and print its API key at start (kept in HERALD_DATA_DIR/dev-api-key).',
+  }),
+  HERALD_CONFIG_FILE: Type.Optional(
+    setting(Type.String({ minLength: 1 }), {
+      description: 'Optional JSON file with provider settings (used by the channel adapters).',
+    }),
+  ),
+});
+
+export type Config = Static<typeof ConfigSchema>;

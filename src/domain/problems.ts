@@ -1,0 +1,54 @@
+// The registry of client-facing problem codes. Every 4xx/5xx Herald answers carries one of
+// these codes in an application/problem+json body; docs/errors.md documents each (a test
+// keeps the two in sync).
+
+export const problems = {
+  validation_failed: { status: 400, title: 'The request does not match the schema' },
+  invalid_json: { status: 400, title: 'The request body is not valid JSON' },
+  invalid_notification_id: { status: 400, title: 'The notification id is not of the form service#uuid' },
+  foreign_notification_id: { status: 400, title: "The notification id names another service" },
+  invalid_email: { status: 400, title: 'The email address is not valid' },
+  invalid_phone: { status: 400, title: 'The phone number is not a valid E.164 number' },
+  invalid_url: { status: 400, title: 'The URL is not an absolute http(s) URL' },
+  channel_unavailable: { status: 400, title: 'No provider is configured for a requested channel' },
+  content_missing: { status: 400, title: 'A requested channel has no content to show' },
+  too_many_recipients: { status: 400, title: 'The request addresses more recipients than allowed' },
+  idempotency_key_invalid: { status: 400, title: 'The Idempotency-Key header is not acceptable' },
+  unauthenticated: { status: 401, title: 'A valid API key is required' },
+  forbidden: { status: 403, title: "The resource belongs to another service or needs another role" },
+  not_found: { status: 404, title: 'No such resource' },
+  route_not_found: { status: 404, title: 'No such route' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  version_conflict: { status: 409, title: 'A newer version of the notification exists' },
+  not_cancelable: { status: 409, title: 'Nothing of the notification is left to cancel' },
+  idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
+  payload_too_large: { status: 413, title: 'The request body is too large' },
+  unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
+  service_unavailable: { status: 503, title: 'Herald cannot reach its database; retry later' },
+  internal_error: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemCode = keyof typeof problems;
+
+export interface ProblemDetail {
+  /** JSON pointer or name of the offending input, when there is one. */
+  field?: string;
+  message: string;
+}
+
+/** A client-facing error; the problem handler renders it. */
+export class ProblemError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail?: string,
+    readonly errors?: ProblemDetail[],
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
+    super(detail ?? problems[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ProblemError';
+    this.status = problems[code].status;
+    this.headers = options?.headers ?? {};
+  }
+  readonly headers: Record<string, string>;
+}

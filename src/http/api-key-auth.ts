@@ -1,0 +1,63 @@
+// API-key authentication for service callers: `Authorization: Bearer <key>`. Keys are looked up
+// by hash; a successful lookup is cached for a few seconds so ingest does not pay a query per
+// request (a revoked key stops working within that time).
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { ProblemError } from '../domain/problems.js';
+import { findCallerByKey, hashApiKey, type ApiKeyRole, type Caller } from '../db/stores/api-key-store.js';
+import type { Pool } from '../db/pools.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+}
+
+export interface ApiKeyAuthOptions {
+  pool: Pool;
+  cacheMs?: number;
+  now?: () => number;
+}
+
+export type Authenticate = (request: FastifyRequest) => Promise<Caller>;
+
+const maxCacheEntries = 10_000;
+
+export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
+  const cacheMs = options.cacheMs ?? 5000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { caller: Caller; until: number }>();
+  return async (request) => {
+    const header = request.headers.authorization;
+    const match = header === undefined ? null : /^Bearer ([A-Za-z0-9_-]{8,200})$/.exec(header);
+    const key = match?.[1];
+    if (key === undefined) throw new ProblemError('unauthenticated', 'Send the API key as "Authorization: Bearer <key>".');
+    const cacheKey = hashApiKey(key).toString('base64');
+    const hit = cache.get(cacheKey);
+    if (hit !== undefined && hit.until > now()) return hit.caller;
+    const caller = await findCallerByKey(options.pool, key);
+    if (caller === undefined) {
+      cache.delete(cacheKey);
+      throw new ProblemError('unauthenticated', 'The API key is unknown or revoked.');
+    }
+    if (cache.size >= maxCacheEntries) cache.clear();
+    cache.set(cacheKey, { caller, until: now() + cacheMs });
+    return caller;
+  };
+}
+
+/** A preHandler that authenticates and requires one of `roles`. */
+export function requireCaller(authenticate: Authenticate, roles: readonly ApiKeyRole[] = ['sender']): preHandlerAsyncHookHandler {
+  return async (request: FastifyRequest, _reply: FastifyReply) => {
+    const caller = await authenticate(request);
+    if (!caller.roles.some((r) => roles.includes(r))) {
+      throw new ProblemError('forbidden', `This API key needs one of the roles: ${roles.join(', ')}.`);
+    }
+    request.caller = caller;
+  };
+}
+
+/** The authenticated caller of a route guarded by requireCaller. */
+export function callerOf(request: FastifyRequest): Caller {
+  if (request.caller === undefined) throw new Error('route is not guarded by requireCaller');
+  return request.caller;
+}

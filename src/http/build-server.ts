@@ -1,0 +1,44 @@
+// Builds a Fastify instance with Herald's plugins and the given route plugins. Never listens:
+// tests use inject(), main listens (Fastify testing guide).
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { registerProblemHandler } from './problem-handler.js';
+
+export interface ServerOptions {
+  logger: Logger;
+  bodyLimit: number;
+  title: string;
+  description: string;
+}
+
+export async function buildServer(options: ServerOptions, routes: FastifyPluginAsync[]): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    // A pino Logger is a FastifyBaseLogger; the cast only widens the instance's logger type.
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    // One log line per request costs more than ingest itself at high rates; failures are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  registerProblemHandler(app);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: options.title, description: options.description, version: '0.1.0' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.addHook('onResponse', (request, reply, done) => {
+    if (reply.statusCode >= 500) request.log.warn({ url: request.url, status: reply.statusCode }, 'request failed');
+    done();
+  });
+  for (const plugin of routes) await app.register(plugin);
+  return app;
+}

@@ -1,0 +1,152 @@
+// Operation: accept a notification request. Validate, register idempotency keys, insert the
+// notification and one recipient row per user, all in one transaction; answer after commit.
+// Fan-out into deliveries happens later in the pipeline (DESIGN 5).
+import { createHash, randomBytes } from 'node:crypto';
+import type { Caller } from '../db/stores/api-key-store.js';
+import { withTransaction, type Pool } from '../db/pools.js';
+import { claimIdempotencyKeys, findNotificationSummary, insertNotification, type IdempotencyClaim } from '../db/stores/notification-store.js';
+import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
+import { formatNotificationId, parseNotificationId, uuidV7 } from '../domain/ids.js';
+import { contentFor, type Channel, type Lane, type NotificationContent } from '../domain/notification.js';
+import { ProblemError } from '../domain/problems.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export interface AcceptDeps {
+  pool: Pool;
+  now: () => Date;
+  notifier: WakeNotifier;
+  metrics: Metrics;
+  availableChannels: ReadonlySet<Channel>;
+  maxRecipients: number;
+}
+
+export interface NotificationRequest {
+  id?: string;
+  recipients: string[];
+  channels: Channel[];
+  lane?: Lane;
+  category?: string;
+  content?: NotificationContent;
+  send_at?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface AcceptResult {
+  id: string;
+  createdAt: Date;
+  recipients: number;
+  status: 'accepted' | 'scheduled';
+  sendAt: Date | null;
+  replayed: boolean;
+}
+
+export async function acceptNotifications(
+  deps: AcceptDeps,
+  caller: Caller,
+  request: NotificationRequest,
+  idempotencyKey: string | undefined,
+): Promise<AcceptResult> {
+  const now = deps.now();
+  const recipients = [...new Set(request.recipients)];
+  if (recipients.length > deps.maxRecipients) {
+    throw new ProblemError('too_many_recipients', `At most ${String(deps.maxRecipients)} recipients per request.`);
+  }
+  for (const channel of request.channels) {
+    if (!deps.availableChannels.has(channel)) {
+      throw new ProblemError('channel_unavailable', `No provider is configured for channel "${channel}".`, [
+        { field: 'body/channels', message: `"${channel}" is not available` },
+      ]);
+    }
+    const shown = contentFor(request.content ?? {}, channel);
+    if (shown.title === undefined && shown.body === undefined) {
+      throw new ProblemError('content_missing', `Channel "${channel}" needs a title or body in content.${channel} or content.default.`, [
+        { field: `body/content/${channel}`, message: 'needs title or body' },
+      ]);
+    }
+  }
+  const id = notificationIdFor(caller, request.id, now);
+  const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
+  const isScheduled = sendAt.getTime() > now.getTime();
+  const lane = request.lane ?? 'transactional';
+  const claims = idempotencyClaims(request, idempotencyKey);
+
+  const outcome = await withTransaction(deps.pool, async (client) => {
+    const existing = await claimIdempotencyKeys(client, caller.serviceId, claims, id, now);
+    if (existing !== undefined) {
+      const first = existing[0];
+      const sameRequest =
+        first !== undefined &&
+        existing.every((e) => e.notificationId === first.notificationId && e.requestHash.equals(claims[0]?.requestHash ?? Buffer.alloc(0)));
+      if (!sameRequest) throw new ProblemError('idempotency_key_reused', 'This idempotency key or id was already used for a different request.');
+      const summary = await findNotificationSummary(client, first.notificationId, first.createdAt);
+      if (summary === undefined) throw new Error(`idempotency key names missing notification ${first.notificationId}`);
+      return { kind: 'replayed' as const, summary };
+    }
+    await insertNotification(client, {
+      id,
+      createdAt: now,
+      serviceId: caller.serviceId,
+      lane,
+      category: request.category ?? 'general',
+      channels: [...new Set(request.channels)],
+      content: request.content ?? {},
+      data: request.data ?? null,
+      sendAt,
+      isScheduled,
+      recipients,
+    });
+    return { kind: 'created' as const };
+  });
+
+  if (outcome.kind === 'replayed') {
+    deps.metrics.idempotentReplays.inc({ service: caller.serviceName });
+    const { summary } = outcome;
+    const scheduled = summary.sendAt !== null && summary.sendAt.getTime() > now.getTime();
+    return {
+      id: summary.id,
+      createdAt: summary.createdAt,
+      recipients: summary.recipients,
+      status: scheduled ? 'scheduled' : 'accepted',
+      sendAt: summary.sendAt,
+      replayed: true,
+    };
+  }
+  deps.metrics.notificationsAccepted.inc({ lane }, recipients.length);
+  if (!isScheduled) deps.notifier.notify(wakeChannels.fanOut);
+  return { id, createdAt: now, recipients: recipients.length, status: isScheduled ? 'scheduled' : 'accepted', sendAt: isScheduled ? sendAt : null, replayed: false };
+}
+
+function notificationIdFor(caller: Caller, supplied: string | undefined, now: Date): string {
+  if (supplied === undefined) return formatNotificationId({ service: caller.serviceName, uuid: uuidV7(now.getTime(), randomBytes(10)) });
+  const parsed = parseNotificationId(supplied);
+  if (parsed === undefined) {
+    throw new ProblemError('invalid_notification_id', 'The id must be "<service>#<uuid>".', [{ field: 'body/id', message: 'malformed' }]);
+  }
+  if (parsed.service !== caller.serviceName) {
+    throw new ProblemError('foreign_notification_id', `The id must start with your service name "${caller.serviceName}#".`, [
+      { field: 'body/id', message: 'names another service' },
+    ]);
+  }
+  return formatNotificationId(parsed);
+}
+
+/** A supplied id and an Idempotency-Key header each make a claim; both must name one request. */
+function idempotencyClaims(request: NotificationRequest, header: string | undefined): IdempotencyClaim[] {
+  const requestHash = createHash('sha256').update(canonicalJson(request)).digest();
+  const claims: IdempotencyClaim[] = [];
+  if (request.id !== undefined) claims.push({ key: `id:${request.id.toLowerCase()}`, requestHash });
+  if (header !== undefined) claims.push({ key: `header:${header}`, requestHash });
+  return claims;
+}
+
+/** JSON with sorted object keys, so equal requests hash equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

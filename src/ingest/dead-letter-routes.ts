@@ -1,0 +1,107 @@
+// /v1/dead-letters: list a service's dead deliveries and re-queue them.
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Pool } from '../db/pools.js';
+import { listDeadLetters, replayDeadLetters } from '../db/stores/delivery-store.js';
+import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
+import { parseNotificationId } from '../domain/ids.js';
+import { ProblemError } from '../domain/problems.js';
+import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
+
+const maxReplay = 10_000;
+
+/** Opaque cursor: base64url of "<updated_at ISO>|<id>". */
+function encodeCursor(updatedAt: Date, id: string): string {
+  return Buffer.from(`${updatedAt.toISOString()}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
+  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const updatedAt = new Date(iso ?? '');
+  if (id === undefined || Number.isNaN(updatedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+    throw new ProblemError('validation_failed', 'The cursor is not one this API returned.', [{ field: 'querystring/cursor', message: 'invalid' }]);
+  }
+  return { updatedAt, id };
+}
+
+export function deadLetterRoutes(deps: { pool: Pool; authenticate: Authenticate; notifier: WakeNotifier }): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['dead letters'];
+
+    app.get(
+      '/v1/dead-letters',
+      {
+        preHandler: requireCaller(deps.authenticate, ['sender', 'admin']),
+        schema: {
+          summary: "Your service's dead deliveries, newest first",
+          tags,
+          querystring: Type.Object(
+            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ maxLength: 200 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const limit = request.query.limit ?? 100;
+        const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+        const rows = await listDeadLetters(deps.pool, callerOf(request).serviceId, limit, before);
+        const last = rows.at(-1);
+        return {
+          dead_letters: rows.map((r) => ({
+            id: r.id,
+            notification_id: r.notificationId,
+            user_id: r.userId,
+            channel: r.channel,
+            target: r.target,
+            attempts: r.attempts,
+            last_error: r.lastError,
+            died_at: r.updatedAt.toISOString(),
+          })),
+          next_cursor: rows.length === limit && last !== undefined ? encodeCursor(last.updatedAt, last.id) : null,
+        };
+      },
+    );
+
+    app.post(
+      '/v1/dead-letters/replay',
+      {
+        preHandler: requireCaller(deps.authenticate, ['admin']),
+        schema: {
+          summary: 'Re-queue dead deliveries (by ids, by notification, or all)',
+          tags,
+          body: Type.Object(
+            {
+              ids: Type.Optional(Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 1000 })),
+              notification_id: Type.Optional(Type.String({ maxLength: 200 })),
+              all: Type.Optional(Type.Literal(true)),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const { ids, notification_id: notificationText, all } = request.body;
+        if (ids === undefined && notificationText === undefined && all !== true) {
+          throw new ProblemError('validation_failed', 'Name ids, a notification_id, or all: true.', [{ field: 'body', message: 'empty selection' }]);
+        }
+        let notificationId: string | undefined;
+        if (notificationText !== undefined) {
+          const parsed = parseNotificationId(notificationText);
+          if (parsed === undefined) throw new ProblemError('invalid_notification_id', 'The notification_id must be "<service>#<uuid>".');
+          if (parsed.service !== callerOf(request).serviceName) throw new ProblemError('forbidden', 'This notification belongs to another service.');
+          notificationId = `${parsed.service}#${parsed.uuid}`;
+        }
+        const replayed = await replayDeadLetters(
+          deps.pool,
+          callerOf(request).serviceId,
+          { ...(ids === undefined ? {} : { ids }), ...(notificationId === undefined ? {} : { notificationId }) },
+          maxReplay,
+        );
+        if (replayed.length > 0) deps.notifier.notify(wakeChannels.deliveries);
+        return { replayed: replayed.length, ids: replayed };
+      },
+    );
+  };
+}

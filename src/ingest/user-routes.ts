@@ -1,0 +1,238 @@
+// /v1/users: create/update users (one or in bulk), and manage each user's devices.
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
+import { withTransaction, type Pool } from '../db/pools.js';
+import {
+  deleteDevice,
+  deleteUser,
+  getUser,
+  listDevices,
+  replaceDevices,
+  upsertDevice,
+  upsertUsers,
+  type Device,
+  type User,
+  type UserFields,
+} from '../db/stores/user-store.js';
+import { isEmailAddress, normalizePhone } from '../domain/contact.js';
+import { ProblemError, type ProblemDetail } from '../domain/problems.js';
+import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
+
+const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+
+const UserBody = Type.Object(
+  {
+    email: Type.Optional(Nullable(Type.String({ maxLength: 254 }))),
+    phone: Type.Optional(Nullable(Type.String({ maxLength: 16, description: 'E.164, e.g. +821012345678' }))),
+    locale: Type.Optional(Type.String({ minLength: 2, maxLength: 35 })),
+    time_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone, e.g. Asia/Seoul' })),
+    webhook_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+  },
+  { additionalProperties: false },
+);
+type UserBodyT = Static<typeof UserBody>;
+
+const DeviceBody = Type.Object(
+  {
+    platform: Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]),
+    app_id: Type.String({ minLength: 1, maxLength: 255, description: 'Bundle id, FCM project/app, or web origin.' }),
+    token: Type.String({ minLength: 1, maxLength: 4096, description: 'Device token or Web Push subscription JSON.' }),
+  },
+  { additionalProperties: false },
+);
+
+const UserParams = Type.Object({ userId: UserId });
+const DeviceParams = Type.Object({ userId: UserId, deviceId: Type.String({ format: 'uuid' }) });
+
+/** Validates contact fields and turns the body into store fields; errors name each bad field. */
+export function userFields(body: UserBodyT, prefix: string): { fields: UserFields; errors: ProblemDetail[] } {
+  const errors: ProblemDetail[] = [];
+  const fields: UserFields = {};
+  if (body.email !== undefined) {
+    if (body.email !== null && !isEmailAddress(body.email)) errors.push({ field: `${prefix}/email`, message: 'is not a valid email address' });
+    fields.email = body.email?.toLowerCase() ?? null;
+  }
+  if (body.phone !== undefined) {
+    const phone = body.phone === null ? null : normalizePhone(body.phone);
+    if (phone === undefined) errors.push({ field: `${prefix}/phone`, message: 'is not a valid E.164 phone number' });
+    else fields.phone = phone;
+  }
+  if (body.locale !== undefined) {
+    try {
+      fields.locale = Intl.getCanonicalLocales(body.locale)[0] ?? body.locale;
+    } catch {
+      errors.push({ field: `${prefix}/locale`, message: 'is not a BCP 47 language tag' });
+    }
+  }
+  if (body.time_zone !== undefined) {
+    try {
+      fields.timeZone = new Intl.DateTimeFormat('en', { timeZone: body.time_zone }).resolvedOptions().timeZone;
+    } catch {
+      errors.push({ field: `${prefix}/time_zone`, message: 'is not an IANA time zone' });
+    }
+  }
+  if (body.webhook_url !== undefined) {
+    if (body.webhook_url !== null && !isHttpUrl(body.webhook_url)) errors.push({ field: `${prefix}/webhook_url`, message: 'is not an absolute http(s) URL' });
+    fields.webhookUrl = body.webhook_url;
+  }
+  return { fields, errors };
+}
+
+export function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function throwFieldErrors(errors: ProblemDetail[]): void {
+  const first = errors[0];
+  if (first === undefined) return;
+  const code = first.field?.endsWith('/email') === true ? 'invalid_email' : first.field?.endsWith('/phone') === true ? 'invalid_phone' : first.field?.endsWith('webhook_url') === true ? 'invalid_url' : 'validation_failed';
+  throw new ProblemError(code, `${first.field ?? 'input'} ${first.message}.`, errors);
+}
+
+function presentUser(user: User, devices?: Device[]) {
+  return {
+    id: user.id,
+    email: user.email,
+    phone: user.phone,
+    locale: user.locale,
+    time_zone: user.timeZone,
+    webhook_url: user.webhookUrl,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+    ...(devices === undefined ? {} : { devices: devices.map(presentDevice) }),
+  };
+}
+
+function presentDevice(d: Device) {
+  return {
+    id: d.id,
+    platform: d.platform,
+    app_id: d.appId,
+    token: d.token,
+    enabled: d.enabled,
+    disabled_reason: d.disabledReason,
+    created_at: d.createdAt.toISOString(),
+    updated_at: d.updatedAt.toISOString(),
+  };
+}
+
+export function userRoutes(deps: { pool: Pool; authenticate: Authenticate; maxBulkUsers: number }): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const guard = requireCaller(deps.authenticate, ['sender']);
+    const tags = ['users'];
+    const requireUser = async (id: string) => {
+      const user = await getUser(deps.pool, id);
+      if (user === undefined) throw new ProblemError('not_found', 'No user with this id.');
+      return user;
+    };
+
+    app.put(
+      '/v1/users/:userId',
+      { preHandler: guard, schema: { summary: 'Create or update a user', tags, params: UserParams, body: UserBody } },
+      async (request) => {
+        const { fields, errors } = userFields(request.body, 'body');
+        throwFieldErrors(errors);
+        const [user] = await upsertUsers(deps.pool, [{ id: request.params.userId, ...fields }]);
+        if (user === undefined) throw new Error('upsert returned no user');
+        return presentUser(user);
+      },
+    );
+
+    app.post(
+      '/v1/users/bulk',
+      {
+        preHandler: guard,
+        schema: {
+          summary: 'Create or update many users at once (all or nothing)',
+          tags,
+          body: Type.Object(
+            { users: Type.Array(Type.Intersect([Type.Object({ id: UserId }), UserBody]), { minItems: 1, maxItems: deps.maxBulkUsers }) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const errors: ProblemDetail[] = [];
+        const seen = new Set<string>();
+        const users = request.body.users.map((u, i) => {
+          if (seen.has(u.id)) errors.push({ field: `body/users/${String(i)}/id`, message: 'appears twice' });
+          seen.add(u.id);
+          const { id, ...rest } = u;
+          const checked = userFields(rest, `body/users/${String(i)}`);
+          errors.push(...checked.errors);
+          return { id, ...checked.fields };
+        });
+        throwFieldErrors(errors);
+        const upserted = await withTransaction(deps.pool, (client) => upsertUsers(client, users));
+        return { upserted: upserted.length };
+      },
+    );
+
+    app.get('/v1/users/:userId', { preHandler: guard, schema: { summary: 'A user with their devices', tags, params: UserParams } }, async (request) => {
+      const user = await requireUser(request.params.userId);
+      return presentUser(user, await listDevices(deps.pool, user.id));
+    });
+
+    app.delete('/v1/users/:userId', { preHandler: guard, schema: { summary: 'Delete a user and their devices', tags, params: UserParams } }, async (request, reply) => {
+      if (!(await deleteUser(deps.pool, request.params.userId))) throw new ProblemError('not_found', 'No user with this id.');
+      return reply.code(204).send();
+    });
+
+    app.get('/v1/users/:userId/devices', { preHandler: guard, schema: { summary: "A user's devices", tags, params: UserParams } }, async (request) => {
+      await requireUser(request.params.userId);
+      return { devices: (await listDevices(deps.pool, request.params.userId)).map(presentDevice) };
+    });
+
+    app.post(
+      '/v1/users/:userId/devices',
+      { preHandler: guard, schema: { summary: 'Register a device (a known token moves to this user)', tags, params: UserParams, body: DeviceBody } },
+      async (request, reply) => {
+        await requireUser(request.params.userId);
+        const { platform, app_id: appId, token } = request.body;
+        const device = await upsertDevice(deps.pool, request.params.userId, { platform, appId, token });
+        return reply.code(201).send(presentDevice(device));
+      },
+    );
+
+    app.put(
+      '/v1/users/:userId/devices',
+      {
+        preHandler: guard,
+        schema: {
+          summary: "Replace all of a user's devices",
+          tags,
+          params: UserParams,
+          body: Type.Object({ devices: Type.Array(DeviceBody, { maxItems: 100 }) }, { additionalProperties: false }),
+        },
+      },
+      async (request) => {
+        await requireUser(request.params.userId);
+        const devices = await withTransaction(deps.pool, (client) =>
+          replaceDevices(
+            client,
+            request.params.userId,
+            request.body.devices.map((d) => ({ platform: d.platform, appId: d.app_id, token: d.token })),
+          ),
+        );
+        return { devices: devices.map(presentDevice) };
+      },
+    );
+
+    app.delete(
+      '/v1/users/:userId/devices/:deviceId',
+      { preHandler: guard, schema: { summary: 'Remove a device', tags, params: DeviceParams } },
+      async (request, reply) => {
+        if (!(await deleteDevice(deps.pool, request.params.userId, request.params.deviceId))) throw new ProblemError('not_found', 'No such device for this user.');
+        return reply.code(204).send();
+      },
+    );
+  };
+}

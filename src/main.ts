@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// `herald <command>`: start | api | query | worker | scheduler | migrate | service create <name> | key revoke <key>.
+// Loads config once, composes, runs, and stops cleanly on SIGINT/SIGTERM.
+import { loadConfig, ConfigError } from './config/load-config.js';
+import { createLogger } from './observability/logger.js';
+import { startHerald, type Herald } from './composition/create-herald.js';
+import { isRoleName, roleNames, type RoleName } from './composition/roles.js';
+import { runAdminCommand } from './composition/admin-commands.js';
+
+const usage = `usage: herald <command>
+  start                 run every role (${roleNames.join(', ')}) in one process
+  api | query | worker | scheduler   run one role (several: herald worker scheduler)
+  migrate               apply database migrations and exit
+  service create <name> [--roles sender,admin,support]   create a calling service and print an API key
+  key create <service> [--roles …]   print a new API key for an existing service
+  key revoke <key>      revoke an API key`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    process.stdout.write(`${usage}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    throw error;
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+
+  if (command === 'migrate' || command === 'service' || command === 'key') {
+    return runAdminCommand(command, rest, config, logger);
+  }
+  let roles: RoleName[];
+  if (command === 'start') roles = [...roleNames];
+  else {
+    const asked = [command, ...rest];
+    const unknown = asked.filter((r) => !isRoleName(r));
+    if (unknown.length > 0) {
+      process.stderr.write(`unknown command or role: ${unknown.join(' ')}\n${usage}\n`);
+      return 2;
+    }
+    roles = asked.filter(isRoleName);
+  }
+
+  let herald: Herald | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    if (stopping !== undefined) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'stopping');
+    stopping = (herald?.stop() ?? Promise.resolve()).then(() => {
+      logger.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  herald = await startHerald({ config, roles, logger });
+  if (stopping !== undefined) return 0;
+  const lines = ['', 'Herald is running.'];
+  if (herald.apiUrl !== undefined) lines.push(`  API:       ${herald.apiUrl}   (OpenAPI docs at ${herald.apiUrl}/docs)`);
+  if (herald.queryUrl !== undefined) lines.push(`  Query API: ${herald.queryUrl}`);
+  if (herald.devApiKey !== undefined) lines.push(`  Development API key (service "dev"): ${herald.devApiKey}`);
+  lines.push('  Stop with Ctrl-C.', '');
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return -1; // keep running until a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    process.stderr.write(`herald failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (error instanceof Error && error.cause !== undefined) process.stderr.write(`  cause: ${String(error.cause)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,103 @@
+// Prometheus metrics (prom-client). One registry per process, built by the composition root
+// and handed to the parts that record into it.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  notificationsAccepted: Counter<'lane'>;
+  idempotentReplays: Counter<'service'>;
+  deliveryOutcomes: Counter<'channel' | 'outcome'>;
+  claimBatchSize: Histogram<'stage'>;
+  deliveriesFannedOut: Counter<'channel'>;
+  leasesRescued: Counter;
+  providerSendSeconds: Histogram<'channel'>;
+  pendingDeliveries: Gauge<'lane'>;
+  oldestPendingSeconds: Gauge<'lane'>;
+}
+
+export interface PendingReading {
+  lane: string;
+  pending: number;
+  oldestSeconds: number;
+}
+
+/**
+ * `readPending` feeds the backlog gauges on each scrape (it queries the database), so the
+ * figures are current in every process that serves /metrics.
+ */
+export function createMetrics(readPending?: () => Promise<PendingReading[]>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'herald_process_' });
+  let lastReading: Promise<PendingReading[]> | undefined;
+  // Both backlog gauges are filled from one query per scrape.
+  const reading = (): Promise<PendingReading[]> => {
+    lastReading ??= (readPending?.() ?? Promise.resolve([])).finally(() => {
+      setImmediate(() => (lastReading = undefined));
+    });
+    return lastReading;
+  };
+  return {
+    registry,
+    notificationsAccepted: new Counter({
+      name: 'herald_notifications_accepted_total',
+      help: 'Recipients accepted (committed) by the api role, per lane.',
+      labelNames: ['lane'],
+      registers: [registry],
+    }),
+    idempotentReplays: new Counter({
+      name: 'herald_idempotent_replays_total',
+      help: 'Requests answered from an earlier request with the same idempotency key, per calling service.',
+      labelNames: ['service'],
+      registers: [registry],
+    }),
+    deliveryOutcomes: new Counter({
+      name: 'herald_delivery_outcomes_total',
+      help: 'Delivery attempts by channel and outcome (sent, retry, target_invalid, failed, dead, delivered).',
+      labelNames: ['channel', 'outcome'],
+      registers: [registry],
+    }),
+    claimBatchSize: new Histogram({
+      name: 'herald_claim_batch_size',
+      help: 'Rows claimed per claim statement, by stage (fan_out, delivery).',
+      labelNames: ['stage'],
+      buckets: [0, 1, 5, 10, 25, 50, 100, 200, 500, 1000, 2000],
+      registers: [registry],
+    }),
+    deliveriesFannedOut: new Counter({
+      name: 'herald_deliveries_created_total',
+      help: 'Deliveries created by the fan-out stage, per channel.',
+      labelNames: ['channel'],
+      registers: [registry],
+    }),
+    leasesRescued: new Counter({
+      name: 'herald_leases_rescued_total',
+      help: 'Deliveries whose lease expired (worker died or hung) and were made claimable again.',
+      registers: [registry],
+    }),
+    providerSendSeconds: new Histogram({
+      name: 'herald_provider_send_seconds',
+      help: 'Duration of provider calls, per channel.',
+      labelNames: ['channel'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    pendingDeliveries: new Gauge({
+      name: 'herald_pending_deliveries',
+      help: 'Deliveries waiting to be sent (pending, retrying or sending), per lane.',
+      labelNames: ['lane'],
+      registers: [registry],
+      async collect() {
+        for (const r of await reading()) this.set({ lane: r.lane }, r.pending);
+      },
+    }),
+    oldestPendingSeconds: new Gauge({
+      name: 'herald_oldest_pending_delivery_age_seconds',
+      help: 'Age of the oldest due delivery not yet sent, per lane.',
+      labelNames: ['lane'],
+      registers: [registry],
+      async collect() {
+        for (const r of await reading()) this.set({ lane: r.lane }, r.oldestSeconds);
+      },
+    }),
+  };
+}

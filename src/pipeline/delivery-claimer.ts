@@ -1,0 +1,35 @@
+// Claims work for free worker slots, transactional lane first. The bulk lane may never hold
+// more than (1 − reserved share) of the slots, so a transactional delivery always finds one
+// free, however large the bulk backlog (DESIGN 4).
+import type { Pool } from '../db/pools.js';
+import { claimDeliveries, type ClaimedDelivery } from '../db/stores/delivery-store.js';
+
+export interface LaneLimits {
+  concurrency: number;
+  reservedShare: number;
+  batchSize: number;
+}
+
+/** Most bulk deliveries one worker may hold at once. */
+export function bulkCapacity(limits: LaneLimits): number {
+  return Math.max(1, Math.floor(limits.concurrency * (1 - limits.reservedShare)));
+}
+
+export class DeliveryClaimer {
+  constructor(
+    private readonly pool: Pool,
+    private readonly owner: string,
+    private readonly limits: LaneLimits,
+    private readonly leaseSeconds: number,
+  ) {}
+
+  /** Claims for `free` open slots while `bulkInFlight` bulk deliveries are already held. */
+  async claim(free: number, bulkInFlight: number): Promise<ClaimedDelivery[]> {
+    const room = Math.min(free, this.limits.batchSize);
+    if (room <= 0) return [];
+    const transactional = await claimDeliveries(this.pool, 'transactional', room, this.owner, this.leaseSeconds);
+    const bulkRoom = Math.min(room - transactional.length, bulkCapacity(this.limits) - bulkInFlight);
+    const bulk = bulkRoom > 0 ? await claimDeliveries(this.pool, 'bulk', bulkRoom, this.owner, this.leaseSeconds) : [];
+    return [...transactional, ...bulk];
+  }
+}

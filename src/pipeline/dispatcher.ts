@@ -1,0 +1,215 @@
+// The worker's delivery loop: claim for free slots, and per delivery render → provider.send
+// → record the outcome. No provider call runs inside a transaction (DESIGN 11).
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Pool } from '../db/pools.js';
+import type { ClaimedDelivery, RecordedOutcome } from '../db/stores/delivery-store.js';
+import { wakeChannels } from '../db/wake-notifier.js';
+import { isConnectionError } from '../db/pg-errors.js';
+import { contentFor, type Channel } from '../domain/notification.js';
+import type { DeliveryOutcome } from '../domain/outcome.js';
+import { nextRetry, type RetryPolicy } from '../domain/retry-policy.js';
+import type { RenderedMessage } from '../channels/channel-provider.js';
+import type { ProviderRegistry } from '../channels/provider-registry.js';
+import type { Metrics } from '../observability/metrics.js';
+import { DeliveryClaimer, type LaneLimits } from './delivery-claimer.js';
+import { OutcomeRecorder } from './outcome-recorder.js';
+import type { PipelineEvents } from './pipeline-events.js';
+import type { WakeListener } from './wake-up.js';
+
+export interface DispatcherDeps {
+  pool: Pool;
+  providers: ProviderRegistry;
+  listener: WakeListener;
+  metrics: Metrics;
+  events: PipelineEvents;
+  logger: Logger;
+  limits: LaneLimits;
+  leaseSeconds: number;
+  pollIntervalMs: number;
+  retry: RetryPolicy;
+  shutdownTimeoutMs: number;
+  random: () => number;
+}
+
+interface InFlight {
+  delivery: ClaimedDelivery;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Dispatcher {
+  /** Lease owner id of this worker: outcomes are recorded only under it (fencing). */
+  readonly owner = randomUUID();
+  private readonly claimer: DeliveryClaimer;
+  private readonly recorder: OutcomeRecorder;
+  private readonly inFlight = new Map<string, InFlight>();
+  private bulkInFlight = 0;
+  private running = false;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private slotFreed: (() => void) | undefined;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.claimer = new DeliveryClaimer(deps.pool, this.owner, deps.limits, deps.leaseSeconds);
+    this.recorder = new OutcomeRecorder(deps.pool, this.owner, deps.logger);
+  }
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /**
+   * Stops claiming, lets in-flight sends finish within the shutdown timeout, then aborts the
+   * rest; aborted deliveries are released (retrying, due now) for another worker.
+   */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopping = true;
+    this.deps.listener.wake(wakeChannels.deliveries);
+    this.slotFreed?.();
+    await this.loop;
+    const all = () => Promise.all([...this.inFlight.values()].map((f) => f.done));
+    const timedOut = await Promise.race([all().then(() => false), sleep(this.deps.shutdownTimeoutMs).then(() => true)]);
+    if (timedOut) {
+      this.deps.logger.warn({ inFlight: this.inFlight.size }, 'shutdown timeout: aborting in-flight sends');
+      for (const f of this.inFlight.values()) f.controller.abort();
+      this.recorder.close();
+      await Promise.race([all(), sleep(5000)]);
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { deps } = this;
+    let failures = 0;
+    while (this.running) {
+      const free = deps.limits.concurrency - this.inFlight.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      try {
+        const claimed = await this.claimer.claim(free, this.bulkInFlight);
+        failures = 0;
+        deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, claimed.length);
+        if (claimed.length > 0) deps.events.emit('delivery.claimed', { lane: claimed[0]?.lane ?? '', count: claimed.length });
+        for (const delivery of claimed) this.dispatch(delivery);
+        if (claimed.length === 0) await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
+      } catch (error) {
+        failures += 1;
+        deps.logger[isConnectionError(error) ? 'warn' : 'error']({ err: error }, 'claiming deliveries failed; retrying');
+        await deps.listener.wait(wakeChannels.deliveries, Math.min(10_000, 100 * 2 ** failures));
+      }
+    }
+  }
+
+  private dispatch(delivery: ClaimedDelivery): void {
+    const controller = new AbortController();
+    if (delivery.lane === 'bulk') this.bulkInFlight += 1;
+    const entry: InFlight = { delivery, controller, done: Promise.resolve() };
+    this.inFlight.set(delivery.id, entry);
+    entry.done = this.deliver(delivery, controller.signal)
+      .catch((error: unknown) => {
+        this.deps.logger.error({ err: error, deliveryId: delivery.id }, 'delivery bookkeeping failed');
+      })
+      .finally(() => {
+        this.inFlight.delete(delivery.id);
+        if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
+        const freed = this.slotFreed;
+        this.slotFreed = undefined;
+        freed?.();
+      });
+  }
+
+  private async deliver(delivery: ClaimedDelivery, signal: AbortSignal): Promise<void> {
+    const { deps } = this;
+    const channel = delivery.channel as Channel;
+    const provider = deps.providers.forChannel(channel);
+    let outcome: DeliveryOutcome;
+    if (provider === undefined) {
+      outcome = { kind: 'failed', reason: `no provider configured for channel ${channel}` };
+    } else {
+      const started = performance.now();
+      try {
+        outcome = await provider.send(render(delivery), signal);
+      } catch (error) {
+        // An exception is a bug or an unknown answer: retry, and keep the evidence.
+        deps.logger.warn({ err: error, deliveryId: delivery.id, provider: provider.name }, 'provider threw');
+        outcome = { kind: 'retry', reason: `provider error: ${error instanceof Error ? error.message : 'unknown'}` };
+      }
+      deps.metrics.providerSendSeconds.observe({ channel }, (performance.now() - started) / 1000);
+    }
+    const record = this.toRecord(delivery, outcome, signal.aborted);
+    const recorded = await this.recorder.record(record);
+    deps.metrics.deliveryOutcomes.inc({ channel, outcome: record.state === 'retrying' ? 'retry' : record.state });
+    if (!recorded) {
+      deps.logger.warn({ deliveryId: delivery.id }, 'lease lost before the outcome was recorded; another worker owns the delivery');
+      return;
+    }
+    deps.events.emit('delivery.finished', {
+      id: delivery.id,
+      notificationId: delivery.notificationId,
+      channel,
+      state: record.state,
+      attempt: delivery.attempt,
+    });
+  }
+
+  private toRecord(delivery: ClaimedDelivery, outcome: DeliveryOutcome, aborted: boolean): RecordedOutcome {
+    const base = {
+      id: delivery.id,
+      notificationCreatedAt: delivery.notificationCreatedAt,
+      notificationId: delivery.notificationId,
+      channel: delivery.channel,
+      attempt: delivery.attempt,
+      providerMessageId: null,
+      disableDeviceId: null,
+      delayMs: null,
+    };
+    switch (outcome.kind) {
+      case 'sent':
+        return { ...base, state: 'sent', detail: null, providerMessageId: outcome.providerMessageId };
+      case 'failed':
+        return { ...base, state: 'failed', detail: outcome.reason };
+      case 'target_invalid':
+        return { ...base, state: 'target_invalid', detail: outcome.reason, disableDeviceId: delivery.channel === 'push' ? delivery.target : null };
+      case 'retry': {
+        if (aborted && this.stopping) {
+          // Released at shutdown: due again now, for whichever worker claims next.
+          return { ...base, state: 'retrying', detail: 'released at shutdown', delayMs: 0 };
+        }
+        const decision = nextRetry(
+          { ...this.deps.retry, maxAttempts: delivery.maxAttempts },
+          delivery.attempt,
+          this.deps.random,
+          outcome.retryAfterMs,
+        );
+        if (decision.kind === 'dead') return { ...base, state: 'dead', detail: `${outcome.reason} (after ${String(delivery.attempt)} attempts)` };
+        return { ...base, state: 'retrying', detail: outcome.reason, delayMs: decision.delayMs };
+      }
+    }
+  }
+}
+
+export function render(delivery: ClaimedDelivery): RenderedMessage {
+  const channel = delivery.channel as Channel;
+  return {
+    deliveryId: delivery.id,
+    notificationId: delivery.notificationId,
+    version: delivery.version,
+    channel,
+    target: delivery.target,
+    userId: delivery.userId,
+    lane: delivery.lane,
+    category: delivery.category,
+    attempt: delivery.attempt,
+    content: contentFor(delivery.content, channel),
+    data: delivery.data,
+    signingSecret: delivery.webhookSecret,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

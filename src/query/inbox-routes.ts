@@ -1,0 +1,61 @@
+// Query role: reads for apps and services, from the read pool only (a replica when configured),
+// so users can read while ingest is down. This first read lists a user's in-app inbox for a
+// calling service; user tokens arrive with the inbox work.
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Pool } from '../db/pools.js';
+import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import type { NotificationContent } from '../domain/notification.js';
+import { contentFor } from '../domain/notification.js';
+
+export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    app.get(
+      '/v1/users/:userId/inbox',
+      {
+        preHandler: requireCaller(deps.authenticate, ['sender', 'support']),
+        schema: {
+          summary: "A user's in-app notifications, newest first, showing each one's latest version",
+          tags: ['inbox'],
+          params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })) }, { additionalProperties: false }),
+        },
+      },
+      async (request) => {
+        const result = await deps.readPool.query<{
+          id: string;
+          created_at: Date;
+          updated_at: Date;
+          category: string;
+          version: number;
+          content: NotificationContent;
+          data: Record<string, unknown> | null;
+          read_at: Date | null;
+        }>(
+          `SELECT n.id, n.created_at, n.updated_at, i.category, n.version, n.content, n.data, i.read_at
+             FROM inbox_items i
+             JOIN notifications n ON n.id = i.notification_id AND n.created_at = i.notification_created_at
+            WHERE i.user_id = $1 AND i.archived_at IS NULL
+              AND i.notification_created_at > now() - interval '90 days'
+            ORDER BY i.notification_created_at DESC, i.notification_id DESC
+            LIMIT $2`,
+          [request.params.userId, request.query.limit ?? 50],
+        );
+        return {
+          items: result.rows.map((r) => ({
+            id: r.id,
+            category: r.category,
+            version: r.version,
+            ...contentFor(r.content, 'in_app'),
+            data: r.data,
+            read: r.read_at !== null,
+            created_at: r.created_at.toISOString(),
+            updated_at: r.updated_at.toISOString(),
+          })),
+        };
+      },
+    );
+  };
+}
