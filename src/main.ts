@@ -67,9 +67,11 @@ async function main(argv: string[]): Promise<number> {
   herald = await startHerald({ config, roles, logger });
   if (stopping !== undefined) return 0;
   const lines = ['', 'Herald is running.'];
-  if (herald.apiUrl !== undefined) lines.push(`  API:       ${herald.apiUrl}   (OpenAPI docs at ${herald.apiUrl}/docs)`);
+  if (herald.apiUrl !== undefined)
+    lines.push(`  API:       ${herald.apiUrl}   (OpenAPI docs at ${herald.apiUrl}/docs)`);
   if (herald.queryUrl !== undefined) lines.push(`  Query API: ${herald.queryUrl}`);
-  if (herald.devApiKey !== undefined) lines.push(`  Development API key (service "dev"): ${herald.devApiKey}`);
+  if (herald.devApiKey !== undefined)
+    lines.push(`  Development API key (service "dev"): ${herald.devApiKey}`);
   lines.push('  Stop with Ctrl-C.', '');
   process.stdout.write(`${lines.join('\n')}\n`);
   return -1; // keep running until a signal
@@ -80,8 +82,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    process.stderr.write(`herald failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (error instanceof Error && error.cause !== undefined) process.stderr.write(`  cause: ${String(error.cause)}\n`);
+    process.stderr.write(
+      `herald failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    if (error instanceof Error && error.cause !== undefined)
+      process.stderr.write(`  cause: ${String(error.cause)}\n`);
     process.exit(1);
   },
 );

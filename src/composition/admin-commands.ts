@@ -4,7 +4,13 @@ import { createPool } from '../db/pools.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
 import { migrate } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
-import { apiKeyRoles, createApiKey, ensureService, revokeApiKey, type ApiKeyRole } from '../db/stores/api-key-store.js';
+import {
+  apiKeyRoles,
+  createApiKey,
+  ensureService,
+  revokeApiKey,
+  type ApiKeyRole,
+} from '../db/stores/api-key-store.js';
 import { serviceNamePattern } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -12,12 +18,28 @@ function parseRoles(args: string[]): ApiKeyRole[] | undefined {
   const index = args.indexOf('--roles');
   if (index === -1) return ['sender'];
   const roles = (args[index + 1] ?? '').split(',').filter((r) => r !== '');
-  if (roles.length === 0 || !roles.every((r): r is ApiKeyRole => (apiKeyRoles as readonly string[]).includes(r))) return undefined;
+  if (
+    roles.length === 0 ||
+    !roles.every((r): r is ApiKeyRole => (apiKeyRoles as readonly string[]).includes(r))
+  )
+    return undefined;
   return roles;
 }
 
-export async function runAdminCommand(command: 'migrate' | 'service' | 'key', args: string[], config: Config, logger: Logger): Promise<number> {
-  const embedded = config.DATABASE_URL === undefined ? await startEmbeddedPostgres({ dataDir: config.HERALD_DATA_DIR, port: config.EMBEDDED_PG_PORT, logger }) : undefined;
+export async function runAdminCommand(
+  command: 'migrate' | 'service' | 'key',
+  args: string[],
+  config: Config,
+  logger: Logger,
+): Promise<number> {
+  const embedded =
+    config.DATABASE_URL === undefined
+      ? await startEmbeddedPostgres({
+          dataDir: config.HERALD_DATA_DIR,
+          port: config.EMBEDDED_PG_PORT,
+          logger,
+        })
+      : undefined;
   const pool = createPool(config.DATABASE_URL ?? embedded?.url ?? '', 2, logger, 'admin');
   try {
     const applied = await migrate(pool);
@@ -34,7 +56,9 @@ export async function runAdminCommand(command: 'migrate' | 'service' | 'key', ar
     }
     if (command === 'service' && verb === 'create' && subject !== undefined) {
       if (!serviceNamePattern.test(subject)) {
-        process.stderr.write('a service name is lower case letters, digits, _ and -, starting with a letter (at most 63)\n');
+        process.stderr.write(
+          'a service name is lower case letters, digits, _ and -, starting with a letter (at most 63)\n',
+        );
         return 2;
       }
       const key = await createApiKey(pool, await ensureService(pool, subject), roles);
@@ -56,7 +80,9 @@ export async function runAdminCommand(command: 'migrate' | 'service' | 'key', ar
       process.stdout.write(revoked ? 'revoked\n' : 'no such active key\n');
       return revoked ? 0 : 1;
     }
-    process.stderr.write('usage: herald service create <name> | herald key create <service> | herald key revoke <key>\n');
+    process.stderr.write(
+      'usage: herald service create <name> | herald key create <service> | herald key revoke <key>\n',
+    );
     return 2;
   } finally {
     await pool.end();

@@ -75,7 +75,11 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     let embedded: EmbeddedPostgres | undefined;
     let databaseUrl = config.DATABASE_URL;
     if (databaseUrl === undefined) {
-      embedded = await startEmbeddedPostgres({ dataDir: config.HERALD_DATA_DIR, port: config.EMBEDDED_PG_PORT, logger });
+      embedded = await startEmbeddedPostgres({
+        dataDir: config.HERALD_DATA_DIR,
+        port: config.EMBEDDED_PG_PORT,
+        logger,
+      });
       stops.push(() => embedded?.stop() ?? Promise.resolve());
       databaseUrl = embedded.url;
     }
@@ -86,12 +90,17 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     if (applied.length > 0) logger.info({ applied }, 'applied migrations');
     await ensurePartitions(pool, now(), config.PARTITION_MONTHS_AHEAD);
 
-    const devApiKey = embedded !== undefined && config.DEV_API_KEY ? await ensureDevApiKey(pool, config.HERALD_DATA_DIR) : undefined;
+    const devApiKey =
+      embedded !== undefined && config.DEV_API_KEY
+        ? await ensureDevApiKey(pool, config.HERALD_DATA_DIR)
+        : undefined;
     const metrics = createMetrics(() => readBacklog(pool));
     const events = new PipelineEvents();
     const notifier = new WakeNotifier(pool, logger);
     stops.push(() => notifier.close());
-    const providers = new ProviderRegistry(options.providers ?? [new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS })]);
+    const providers = new ProviderRegistry(
+      options.providers ?? [new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS })],
+    );
     stops.push(() => providers.close());
     const authenticate = createApiKeyAuth({ pool });
     const roleList = roleNames.filter((r) => roles.has(r));
@@ -105,21 +114,28 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
 
     let apiUrl: string | undefined;
     if (roles.has('api')) {
-      const app = await buildServer({ ...serverOptions, title: 'Herald API', description: 'Send notifications; manage users, devices and dead letters.' }, [
-        ops,
-        notificationRoutes({
-          pool,
-          now,
-          notifier,
-          metrics,
-          authenticate,
-          availableChannels: providers.availableChannels(),
-          maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
-        }),
-        userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
-        serviceRoutes({ pool, authenticate }),
-        deadLetterRoutes({ pool, authenticate, notifier }),
-      ]);
+      const app = await buildServer(
+        {
+          ...serverOptions,
+          title: 'Herald API',
+          description: 'Send notifications; manage users, devices and dead letters.',
+        },
+        [
+          ops,
+          notificationRoutes({
+            pool,
+            now,
+            notifier,
+            metrics,
+            authenticate,
+            availableChannels: providers.availableChannels(),
+            maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
+          }),
+          userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
+          serviceRoutes({ pool, authenticate }),
+          deadLetterRoutes({ pool, authenticate, notifier }),
+        ],
+      );
       apiUrl = await listen(app, config.API_PORT);
     }
 
@@ -131,15 +147,22 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         stops.push(() => replica.end());
         readPool = replica;
       }
-      const app = await buildServer({ ...serverOptions, title: 'Herald query API', description: 'Read notifications: inboxes and lookups.' }, [
-        ops,
-        inboxRoutes({ readPool, authenticate }),
-      ]);
+      const app = await buildServer(
+        {
+          ...serverOptions,
+          title: 'Herald query API',
+          description: 'Read notifications: inboxes and lookups.',
+        },
+        [ops, inboxRoutes({ readPool, authenticate })],
+      );
       queryUrl = await listen(app, config.QUERY_PORT);
     }
 
     if (!roles.has('api') && !roles.has('query') && config.OPS_PORT > 0) {
-      const app = await buildServer({ ...serverOptions, title: 'Herald operations', description: 'Health and metrics.' }, [ops]);
+      const app = await buildServer(
+        { ...serverOptions, title: 'Herald operations', description: 'Health and metrics.' },
+        [ops],
+      );
       await listen(app, config.OPS_PORT);
     }
 
@@ -167,7 +190,11 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         metrics,
         events,
         logger,
-        limits: { concurrency: config.WORKER_CONCURRENCY, reservedShare: config.TRANSACTIONAL_RESERVED_SHARE, batchSize: config.CLAIM_BATCH_SIZE },
+        limits: {
+          concurrency: config.WORKER_CONCURRENCY,
+          reservedShare: config.TRANSACTIONAL_RESERVED_SHARE,
+          batchSize: config.CLAIM_BATCH_SIZE,
+        },
         leaseSeconds: config.LEASE_SECONDS,
         pollIntervalMs: config.POLL_INTERVAL_MS,
         retry: { maxAttempts: config.MAX_ATTEMPTS, baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
@@ -184,8 +211,18 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const jobs: PeriodicJob[] = [];
     if (roles.has('scheduler')) {
       jobs.push(
-        new PeriodicJob('lease-rescuer', config.MAINTENANCE_INTERVAL_MS, leaseRescuer({ pool, notifier, metrics, logger }), logger),
-        new PeriodicJob('partition-upkeep', 3_600_000, partitionUpkeep({ pool, monthsAhead: config.PARTITION_MONTHS_AHEAD, now, logger }), logger),
+        new PeriodicJob(
+          'lease-rescuer',
+          config.MAINTENANCE_INTERVAL_MS,
+          leaseRescuer({ pool, notifier, metrics, logger }),
+          logger,
+        ),
+        new PeriodicJob(
+          'partition-upkeep',
+          3_600_000,
+          partitionUpkeep({ pool, monthsAhead: config.PARTITION_MONTHS_AHEAD, now, logger }),
+          logger,
+        ),
       );
       for (const job of jobs) {
         job.start();
@@ -212,7 +249,12 @@ async function ensureDevApiKey(pool: Pool, dataDir: string): Promise<string> {
     if ((await findCallerByKey(pool, key)) !== undefined) return key;
   }
   const serviceId = await ensureService(pool, 'dev');
-  const key = await createApiKey(pool, serviceId, ['sender', 'admin', 'support'], `development key ${randomBytes(3).toString('hex')}`);
+  const key = await createApiKey(
+    pool,
+    serviceId,
+    ['sender', 'admin', 'support'],
+    `development key ${randomBytes(3).toString('hex')}`,
+  );
   await writeFile(file, `${key}\n`, { mode: 0o600 });
   return key;
 }

@@ -26,7 +26,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   // Check setting by setting so every bad one is named, not only the first.
   const problems: string[] = [];
-  const properties = ConfigSchema.properties as Record<string, TSchema & { 'x-secret'?: boolean; anyOf?: { const: unknown }[] }>;
+  const properties = ConfigSchema.properties as Record<
+    string,
+    TSchema & { 'x-secret'?: boolean; anyOf?: { const: unknown }[] }
+  >;
   for (const name of settingNames) {
     const schema = properties[name];
     const value = (converted as Record<string, unknown>)[name];
@@ -47,7 +50,9 @@ export function readProviderFile(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new ConfigError([`HERALD_CONFIG_FILE=${JSON.stringify(path)}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? 'error'})`]);
+    throw new ConfigError([
+      `HERALD_CONFIG_FILE=${JSON.stringify(path)}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? 'error'})`,
+    ]);
   }
   let parsed: unknown;
   try {

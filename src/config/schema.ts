@@ -40,17 +40,23 @@ export const ConfigSchema = Type.Object({
   }),
   API_PORT: Port(3000, 'Port of the api role (ingest). 0 picks a free port.'),
   QUERY_PORT: Port(3001, 'Port of the query role (reads). 0 picks a free port.'),
-  OPS_PORT: Port(0, 'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler). 0 disables it.'),
+  OPS_PORT: Port(
+    0,
+    'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler). 0 disables it.',
+  ),
   LOG_LEVEL: setting(
-    Type.Union([
-      Type.Literal('fatal'),
-      Type.Literal('error'),
-      Type.Literal('warn'),
-      Type.Literal('info'),
-      Type.Literal('debug'),
-      Type.Literal('trace'),
-      Type.Literal('silent'),
-    ], { default: 'info' }),
+    Type.Union(
+      [
+        Type.Literal('fatal'),
+        Type.Literal('error'),
+        Type.Literal('warn'),
+        Type.Literal('info'),
+        Type.Literal('debug'),
+        Type.Literal('trace'),
+        Type.Literal('silent'),
+      ],
+      { default: 'info' },
+    ),
     { description: 'pino log level.' },
   ),
   BODY_LIMIT_BYTES: setting(Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 262_144 }), {

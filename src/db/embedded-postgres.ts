@@ -61,11 +61,16 @@ async function runAs(): Promise<RunAs> {
   await run('groupadd', ['--system', 'postgres']).catch(() => undefined);
   await run('useradd', ['--system', '-g', 'postgres', '--no-create-home', 'postgres']);
   const created = await lookup();
-  if (created === undefined) throw new Error('could not create the postgres OS user needed to run PostgreSQL as root');
+  if (created === undefined)
+    throw new Error('could not create the postgres OS user needed to run PostgreSQL as root');
   return created;
 }
 
-export async function startEmbeddedPostgres(options: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(options: {
+  dataDir: string;
+  port: number;
+  logger: Logger;
+}): Promise<EmbeddedPostgres> {
   const { logger } = options;
   const dataDir = resolve(options.dataDir);
   const pgData = join(dataDir, 'pg');
@@ -73,7 +78,8 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   const logFile = join(dataDir, 'postgres.log');
   const bin = await binaries();
   const user = await runAs();
-  const pgCtl = (args: string[]) => run(bin.pg_ctl, ['-D', pgData, ...args], { ...user, env: { ...process.env, LC_ALL: 'C' } });
+  const pgCtl = (args: string[]) =>
+    run(bin.pg_ctl, ['-D', pgData, ...args], { ...user, env: { ...process.env, LC_ALL: 'C' } });
 
   await mkdir(dataDir, { recursive: true });
   if (!existsSync(join(pgData, 'PG_VERSION'))) {
@@ -89,7 +95,23 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
     if (user.uid !== undefined && user.gid !== undefined) await chown(pwfile, user.uid, user.gid);
     try {
-      await run(bin.initdb, ['-D', pgData, '-U', superuser, '--pwfile', pwfile, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C'], user);
+      await run(
+        bin.initdb,
+        [
+          '-D',
+          pgData,
+          '-U',
+          superuser,
+          '--pwfile',
+          pwfile,
+          '-A',
+          'scram-sha-256',
+          '-E',
+          'UTF8',
+          '--locale=C',
+        ],
+        user,
+      );
     } finally {
       await rm(pwfile, { force: true });
     }
@@ -114,13 +136,18 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     const pidFile = (await readFile(join(pgData, 'postmaster.pid'), 'utf8')).split('\n');
     const runningPort = Number(pidFile[3]);
     if (Number.isInteger(runningPort) && runningPort > 0) port = runningPort;
-    logger.warn({ postmasterPid: Number(pidFile[0]), port }, 'adopting embedded PostgreSQL left running by an earlier process');
+    logger.warn(
+      { postmasterPid: Number(pidFile[0]), port },
+      'adopting embedded PostgreSQL left running by an earlier process',
+    );
   } else {
     logger.info({ port }, 'starting embedded PostgreSQL');
     await chmod(dataDir, 0o755).catch(() => undefined);
-    await pgCtl(['start', '-w', '-t', '60', '-l', logFile, '-o', `-p ${String(port)}`]).catch((cause: unknown) => {
-      throw new Error(`embedded PostgreSQL did not start; see ${logFile}`, { cause });
-    });
+    await pgCtl(['start', '-w', '-t', '60', '-l', logFile, '-o', `-p ${String(port)}`]).catch(
+      (cause: unknown) => {
+        throw new Error(`embedded PostgreSQL did not start; see ${logFile}`, { cause });
+      },
+    );
   }
 
   const adminUrl = `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/postgres`;

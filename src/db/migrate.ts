@@ -24,7 +24,8 @@ export async function readMigrations(dir = join(packageRoot, 'migrations')): Pro
   const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
   return Promise.all(
     files.map(async (name) => {
-      if (!fileNamePattern.test(name)) throw new MigrationError(`migration file name ${name} is not NNNN_snake_title.sql`);
+      if (!fileNamePattern.test(name))
+        throw new MigrationError(`migration file name ${name} is not NNNN_snake_title.sql`);
       const sql = await readFile(join(dir, name), 'utf8');
       return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
     }),
@@ -54,7 +55,10 @@ export async function migrate(pool: Pool, migrations?: Migration[]): Promise<str
         await client.query('BEGIN');
         try {
           await client.query(migration.sql);
-          await client.query('INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)', [migration.name, migration.checksum]);
+          await client.query('INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)', [
+            migration.name,
+            migration.checksum,
+          ]);
           await client.query('COMMIT');
         } catch (cause) {
           await client.query('ROLLBACK');
@@ -73,7 +77,9 @@ export async function migrate(pool: Pool, migrations?: Migration[]): Promise<str
 
 /** Names of migrations not yet applied (for /readyz); throws if an applied one was edited. */
 export async function pendingMigrations(pool: Pool, migrations: Migration[]): Promise<string[]> {
-  const exists = await pool.query<{ ok: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS ok");
+  const exists = await pool.query<{ ok: boolean }>(
+    "SELECT to_regclass('schema_migrations') IS NOT NULL AS ok",
+  );
   if (exists.rows[0]?.ok !== true) return migrations.map((m) => m.name);
   const applied = await appliedChecksums(pool);
   verifyApplied(migrations, applied);
@@ -81,7 +87,9 @@ export async function pendingMigrations(pool: Pool, migrations: Migration[]): Pr
 }
 
 async function appliedChecksums(db: Pick<Pool, 'query'>): Promise<Map<string, string>> {
-  const result = await db.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migrations');
+  const result = await db.query<{ name: string; checksum: string }>(
+    'SELECT name, checksum FROM schema_migrations',
+  );
   return new Map(result.rows.map((r) => [r.name, r.checksum]));
 }
 
@@ -89,7 +97,8 @@ function verifyApplied(all: Migration[], applied: Map<string, string>): void {
   const known = new Map(all.map((m) => [m.name, m.checksum]));
   for (const [name, checksum] of applied) {
     const current = known.get(name);
-    if (current === undefined) throw new MigrationError(`applied migration ${name} is missing from migrations/`);
+    if (current === undefined)
+      throw new MigrationError(`applied migration ${name} is missing from migrations/`);
     if (current !== checksum) throw new MigrationError(`applied migration ${name} was edited after it ran`);
   }
 }

@@ -39,11 +39,19 @@ function monthStart(m: Month): string {
  * `now`. Creating a partition locks its parent briefly, so only missing ones are created.
  * Returns the names created.
  */
-export async function ensurePartitions(pool: Pool, now: Date, monthsAhead: number, from: Date = now): Promise<string[]> {
+export async function ensurePartitions(
+  pool: Pool,
+  now: Date,
+  monthsAhead: number,
+  from: Date = now,
+): Promise<string[]> {
   const months: Month[] = [];
   const last = addMonths(monthOf(now), monthsAhead);
-  for (let m = monthOf(from); m.year * 12 + m.month <= last.year * 12 + last.month; m = addMonths(m, 1)) months.push(m);
-  const wanted = partitionedTables.flatMap(({ table }) => months.map((m) => ({ table, month: m, name: partitionName(table, m) })));
+  for (let m = monthOf(from); m.year * 12 + m.month <= last.year * 12 + last.month; m = addMonths(m, 1))
+    months.push(m);
+  const wanted = partitionedTables.flatMap(({ table }) =>
+    months.map((m) => ({ table, month: m, name: partitionName(table, m) })),
+  );
   const existing = await existingPartitions(pool);
   const missing = wanted.filter((w) => !existing.has(w.name));
   if (missing.length === 0) return [];

@@ -12,7 +12,14 @@ export const pgErrors = {
 } as const;
 
 /** Errors that mean "the database is unreachable right now", not "your query is wrong". */
-const connectionErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+const connectionErrorCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
 
 export function sqlState(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') {
@@ -26,13 +33,20 @@ export function isConnectionError(error: unknown): boolean {
   if (code !== undefined) {
     if (connectionErrorCodes.has(code)) return true;
     // Class 08: connection exception; 57P0x: the server is shutting down or starting.
-    if (code.startsWith('08') || code === pgErrors.adminShutdown || code === pgErrors.crashShutdown || code === pgErrors.cannotConnectNow) {
+    if (
+      code.startsWith('08') ||
+      code === pgErrors.adminShutdown ||
+      code === pgErrors.crashShutdown ||
+      code === pgErrors.cannotConnectNow
+    ) {
       return true;
     }
   }
   if (error instanceof Error) {
     // node-postgres reports a dropped socket without a code; these are its fixed texts.
-    return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(error.message);
+    return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
+      error.message,
+    );
   }
   return false;
 }

@@ -31,7 +31,7 @@ export class WakeNotifier {
     const channels = [...this.pending];
     this.pending.clear();
     try {
-      await this.pool.query('SELECT pg_notify(c, \'\') FROM unnest($1::text[]) AS c', [channels]);
+      await this.pool.query("SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c", [channels]);
     } catch (error) {
       this.logger.debug({ err: error }, 'wake-up NOTIFY failed; listeners will poll');
     }

@@ -14,7 +14,14 @@ export const deliveryStates = [
 export type DeliveryState = (typeof deliveryStates)[number];
 
 export const claimableStates: readonly DeliveryState[] = ['pending', 'retrying'];
-export const terminalStates: readonly DeliveryState[] = ['sent', 'delivered', 'failed', 'target_invalid', 'dead', 'canceled'];
+export const terminalStates: readonly DeliveryState[] = [
+  'sent',
+  'delivered',
+  'failed',
+  'target_invalid',
+  'dead',
+  'canceled',
+];
 
 const transitions: Record<DeliveryState, readonly DeliveryState[]> = {
   pending: ['sending', 'canceled', 'delivered'],

@@ -6,7 +6,7 @@ export const problems = {
   validation_failed: { status: 400, title: 'The request does not match the schema' },
   invalid_json: { status: 400, title: 'The request body is not valid JSON' },
   invalid_notification_id: { status: 400, title: 'The notification id is not of the form service#uuid' },
-  foreign_notification_id: { status: 400, title: "The notification id names another service" },
+  foreign_notification_id: { status: 400, title: 'The notification id names another service' },
   invalid_email: { status: 400, title: 'The email address is not valid' },
   invalid_phone: { status: 400, title: 'The phone number is not a valid E.164 number' },
   invalid_url: { status: 400, title: 'The URL is not an absolute http(s) URL' },
@@ -15,7 +15,7 @@ export const problems = {
   too_many_recipients: { status: 400, title: 'The request addresses more recipients than allowed' },
   idempotency_key_invalid: { status: 400, title: 'The Idempotency-Key header is not acceptable' },
   unauthenticated: { status: 401, title: 'A valid API key is required' },
-  forbidden: { status: 403, title: "The resource belongs to another service or needs another role" },
+  forbidden: { status: 403, title: 'The resource belongs to another service or needs another role' },
   not_found: { status: 404, title: 'No such resource' },
   route_not_found: { status: 404, title: 'No such route' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
@@ -45,7 +45,10 @@ export class ProblemError extends Error {
     readonly errors?: ProblemDetail[],
     options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
-    super(detail ?? problems[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      detail ?? problems[code].title,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'ProblemError';
     this.status = problems[code].status;
     this.headers = options?.headers ?? {};

@@ -30,7 +30,8 @@ export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
     const header = request.headers.authorization;
     const match = header === undefined ? null : /^Bearer ([A-Za-z0-9_-]{8,200})$/.exec(header);
     const key = match?.[1];
-    if (key === undefined) throw new ProblemError('unauthenticated', 'Send the API key as "Authorization: Bearer <key>".');
+    if (key === undefined)
+      throw new ProblemError('unauthenticated', 'Send the API key as "Authorization: Bearer <key>".');
     const cacheKey = hashApiKey(key).toString('base64');
     const hit = cache.get(cacheKey);
     if (hit !== undefined && hit.until > now()) return hit.caller;
@@ -46,7 +47,10 @@ export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
 }
 
 /** A preHandler that authenticates and requires one of `roles`. */
-export function requireCaller(authenticate: Authenticate, roles: readonly ApiKeyRole[] = ['sender']): preHandlerAsyncHookHandler {
+export function requireCaller(
+  authenticate: Authenticate,
+  roles: readonly ApiKeyRole[] = ['sender'],
+): preHandlerAsyncHookHandler {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const caller = await authenticate(request);
     if (!caller.roles.some((r) => roles.includes(r))) {

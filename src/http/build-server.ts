@@ -1,6 +1,11 @@
 // Builds a Fastify instance with Herald's plugins and the given route plugins. Never listens:
 // tests use inject(), main listens (Fastify testing guide).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +19,10 @@ export interface ServerOptions {
   description: string;
 }
 
-export async function buildServer(options: ServerOptions, routes: FastifyPluginAsync[]): Promise<FastifyInstance> {
+export async function buildServer(
+  options: ServerOptions,
+  routes: FastifyPluginAsync[],
+): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     // A pino Logger is a FastifyBaseLogger; the cast only widens the instance's logger type.
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -26,6 +34,8 @@ export async function buildServer(options: ServerOptions, routes: FastifyPluginA
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   registerProblemHandler(app);
+  // Herald's routes take JSON only; without this, text bodies would reach the schema check.
+  app.removeContentTypeParser('text/plain');
   await app.register(swagger, {
     openapi: {
       info: { title: options.title, description: options.description, version: '0.1.0' },
@@ -36,7 +46,8 @@ export async function buildServer(options: ServerOptions, routes: FastifyPluginA
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   app.addHook('onResponse', (request, reply, done) => {
-    if (reply.statusCode >= 500) request.log.warn({ url: request.url, status: reply.statusCode }, 'request failed');
+    if (reply.statusCode >= 500)
+      request.log.warn({ url: request.url, status: reply.statusCode }, 'request failed');
     done();
   });
   for (const plugin of routes) await app.register(plugin);

@@ -52,11 +52,18 @@ export function registerProblemHandler(app: FastifyInstance): void {
         field: `${error.validationContext ?? 'body'}${v.instancePath}`,
         message: v.message ?? 'is invalid',
       }));
-      return sendProblem(request, reply, 'validation_failed', 'The request does not match the schema.', errors);
+      return sendProblem(
+        request,
+        reply,
+        'validation_failed',
+        'The request does not match the schema.',
+        errors,
+      );
     }
     const mapped = error.code === undefined ? undefined : fastifyCodes[error.code];
     if (mapped !== undefined) return sendProblem(request, reply, mapped);
-    if (error instanceof SyntaxError && error.statusCode === 400) return sendProblem(request, reply, 'invalid_json');
+    if (error instanceof SyntaxError && error.statusCode === 400)
+      return sendProblem(request, reply, 'invalid_json');
     if (isConnectionError(error)) {
       request.log.warn({ err: error }, 'database unavailable');
       void reply.header('retry-after', '1');
@@ -64,7 +71,12 @@ export function registerProblemHandler(app: FastifyInstance): void {
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
       request.log.info({ err: error }, 'unmapped client error');
-      return sendProblem(request, reply, error.statusCode === 405 ? 'method_not_allowed' : 'validation_failed', error.message);
+      return sendProblem(
+        request,
+        reply,
+        error.statusCode === 405 ? 'method_not_allowed' : 'validation_failed',
+        error.message,
+      );
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(request, reply, 'internal_error', `Reference: ${request.id}`);

@@ -4,7 +4,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Caller } from '../db/stores/api-key-store.js';
 import { withTransaction, type Pool } from '../db/pools.js';
-import { claimIdempotencyKeys, findNotificationSummary, insertNotification, type IdempotencyClaim } from '../db/stores/notification-store.js';
+import {
+  claimIdempotencyKeys,
+  findNotificationSummary,
+  insertNotification,
+  type IdempotencyClaim,
+} from '../db/stores/notification-store.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { formatNotificationId, parseNotificationId, uuidV7 } from '../domain/ids.js';
 import { contentFor, type Channel, type Lane, type NotificationContent } from '../domain/notification.js';
@@ -49,7 +54,10 @@ export async function acceptNotifications(
   const now = deps.now();
   const recipients = [...new Set(request.recipients)];
   if (recipients.length > deps.maxRecipients) {
-    throw new ProblemError('too_many_recipients', `At most ${String(deps.maxRecipients)} recipients per request.`);
+    throw new ProblemError(
+      'too_many_recipients',
+      `At most ${String(deps.maxRecipients)} recipients per request.`,
+    );
   }
   for (const channel of request.channels) {
     if (!deps.availableChannels.has(channel)) {
@@ -59,9 +67,11 @@ export async function acceptNotifications(
     }
     const shown = contentFor(request.content ?? {}, channel);
     if (shown.title === undefined && shown.body === undefined) {
-      throw new ProblemError('content_missing', `Channel "${channel}" needs a title or body in content.${channel} or content.default.`, [
-        { field: `body/content/${channel}`, message: 'needs title or body' },
-      ]);
+      throw new ProblemError(
+        'content_missing',
+        `Channel "${channel}" needs a title or body in content.${channel} or content.default.`,
+        [{ field: `body/content/${channel}`, message: 'needs title or body' }],
+      );
     }
   }
   const id = notificationIdFor(caller, request.id, now);
@@ -76,10 +86,19 @@ export async function acceptNotifications(
       const first = existing[0];
       const sameRequest =
         first !== undefined &&
-        existing.every((e) => e.notificationId === first.notificationId && e.requestHash.equals(claims[0]?.requestHash ?? Buffer.alloc(0)));
-      if (!sameRequest) throw new ProblemError('idempotency_key_reused', 'This idempotency key or id was already used for a different request.');
+        existing.every(
+          (e) =>
+            e.notificationId === first.notificationId &&
+            e.requestHash.equals(claims[0]?.requestHash ?? Buffer.alloc(0)),
+        );
+      if (!sameRequest)
+        throw new ProblemError(
+          'idempotency_key_reused',
+          'This idempotency key or id was already used for a different request.',
+        );
       const summary = await findNotificationSummary(client, first.notificationId, first.createdAt);
-      if (summary === undefined) throw new Error(`idempotency key names missing notification ${first.notificationId}`);
+      if (summary === undefined)
+        throw new Error(`idempotency key names missing notification ${first.notificationId}`);
       return { kind: 'replayed' as const, summary };
     }
     await insertNotification(client, {
@@ -113,19 +132,34 @@ export async function acceptNotifications(
   }
   deps.metrics.notificationsAccepted.inc({ lane }, recipients.length);
   if (!isScheduled) deps.notifier.notify(wakeChannels.fanOut);
-  return { id, createdAt: now, recipients: recipients.length, status: isScheduled ? 'scheduled' : 'accepted', sendAt: isScheduled ? sendAt : null, replayed: false };
+  return {
+    id,
+    createdAt: now,
+    recipients: recipients.length,
+    status: isScheduled ? 'scheduled' : 'accepted',
+    sendAt: isScheduled ? sendAt : null,
+    replayed: false,
+  };
 }
 
 function notificationIdFor(caller: Caller, supplied: string | undefined, now: Date): string {
-  if (supplied === undefined) return formatNotificationId({ service: caller.serviceName, uuid: uuidV7(now.getTime(), randomBytes(10)) });
+  if (supplied === undefined)
+    return formatNotificationId({
+      service: caller.serviceName,
+      uuid: uuidV7(now.getTime(), randomBytes(10)),
+    });
   const parsed = parseNotificationId(supplied);
   if (parsed === undefined) {
-    throw new ProblemError('invalid_notification_id', 'The id must be "<service>#<uuid>".', [{ field: 'body/id', message: 'malformed' }]);
+    throw new ProblemError('invalid_notification_id', 'The id must be "<service>#<uuid>".', [
+      { field: 'body/id', message: 'malformed' },
+    ]);
   }
   if (parsed.service !== caller.serviceName) {
-    throw new ProblemError('foreign_notification_id', `The id must start with your service name "${caller.serviceName}#".`, [
-      { field: 'body/id', message: 'names another service' },
-    ]);
+    throw new ProblemError(
+      'foreign_notification_id',
+      `The id must start with your service name "${caller.serviceName}#".`,
+      [{ field: 'body/id', message: 'names another service' }],
+    );
   }
   return formatNotificationId(parsed);
 }

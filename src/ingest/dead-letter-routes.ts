@@ -20,12 +20,18 @@ function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const updatedAt = new Date(iso ?? '');
   if (id === undefined || Number.isNaN(updatedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
-    throw new ProblemError('validation_failed', 'The cursor is not one this API returned.', [{ field: 'querystring/cursor', message: 'invalid' }]);
+    throw new ProblemError('validation_failed', 'The cursor is not one this API returned.', [
+      { field: 'querystring/cursor', message: 'invalid' },
+    ]);
   }
   return { updatedAt, id };
 }
 
-export function deadLetterRoutes(deps: { pool: Pool; authenticate: Authenticate; notifier: WakeNotifier }): FastifyPluginAsync {
+export function deadLetterRoutes(deps: {
+  pool: Pool;
+  authenticate: Authenticate;
+  notifier: WakeNotifier;
+}): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['dead letters'];
@@ -38,7 +44,10 @@ export function deadLetterRoutes(deps: { pool: Pool; authenticate: Authenticate;
           summary: "Your service's dead deliveries, newest first",
           tags,
           querystring: Type.Object(
-            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), cursor: Type.Optional(Type.String({ maxLength: 200 })) },
+            {
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+              cursor: Type.Optional(Type.String({ maxLength: 200 })),
+            },
             { additionalProperties: false },
           ),
         },
@@ -59,7 +68,8 @@ export function deadLetterRoutes(deps: { pool: Pool; authenticate: Authenticate;
             last_error: r.lastError,
             died_at: r.updatedAt.toISOString(),
           })),
-          next_cursor: rows.length === limit && last !== undefined ? encodeCursor(last.updatedAt, last.id) : null,
+          next_cursor:
+            rows.length === limit && last !== undefined ? encodeCursor(last.updatedAt, last.id) : null,
         };
       },
     );
@@ -73,7 +83,9 @@ export function deadLetterRoutes(deps: { pool: Pool; authenticate: Authenticate;
           tags,
           body: Type.Object(
             {
-              ids: Type.Optional(Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 1000 })),
+              ids: Type.Optional(
+                Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 1000 }),
+              ),
               notification_id: Type.Optional(Type.String({ maxLength: 200 })),
               all: Type.Optional(Type.Literal(true)),
             },
@@ -84,19 +96,29 @@ export function deadLetterRoutes(deps: { pool: Pool; authenticate: Authenticate;
       async (request) => {
         const { ids, notification_id: notificationText, all } = request.body;
         if (ids === undefined && notificationText === undefined && all !== true) {
-          throw new ProblemError('validation_failed', 'Name ids, a notification_id, or all: true.', [{ field: 'body', message: 'empty selection' }]);
+          throw new ProblemError('validation_failed', 'Name ids, a notification_id, or all: true.', [
+            { field: 'body', message: 'empty selection' },
+          ]);
         }
         let notificationId: string | undefined;
         if (notificationText !== undefined) {
           const parsed = parseNotificationId(notificationText);
-          if (parsed === undefined) throw new ProblemError('invalid_notification_id', 'The notification_id must be "<service>#<uuid>".');
-          if (parsed.service !== callerOf(request).serviceName) throw new ProblemError('forbidden', 'This notification belongs to another service.');
+          if (parsed === undefined)
+            throw new ProblemError(
+              'invalid_notification_id',
+              'The notification_id must be "<service>#<uuid>".',
+            );
+          if (parsed.service !== callerOf(request).serviceName)
+            throw new ProblemError('forbidden', 'This notification belongs to another service.');
           notificationId = `${parsed.service}#${parsed.uuid}`;
         }
         const replayed = await replayDeadLetters(
           deps.pool,
           callerOf(request).serviceId,
-          { ...(ids === undefined ? {} : { ids }), ...(notificationId === undefined ? {} : { notificationId }) },
+          {
+            ...(ids === undefined ? {} : { ids }),
+            ...(notificationId === undefined ? {} : { notificationId }),
+          },
           maxReplay,
         );
         if (replayed.length > 0) deps.notifier.notify(wakeChannels.deliveries);

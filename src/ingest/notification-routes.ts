@@ -3,7 +3,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
-import { cancelNotification, findNotificationRow, getNotificationView, patchNotification, type NotificationView } from '../db/stores/notification-store.js';
+import {
+  cancelNotification,
+  findNotificationRow,
+  getNotificationView,
+  patchNotification,
+  type NotificationView,
+} from '../db/stores/notification-store.js';
 import { parseNotificationId } from '../domain/ids.js';
 import { channels, lanes } from '../domain/notification.js';
 import { ProblemError } from '../domain/problems.js';
@@ -36,12 +42,22 @@ export const NotificationRequestSchema = Type.Object(
   {
     id: Type.Optional(Type.String({ maxLength: 200, description: 'Your own id, `<service>#<uuid>`.' })),
     recipients: Type.Array(UserId, { minItems: 1, maxItems: 100_000, description: 'User ids.' }),
-    channels: Type.Array(Type.Union(channels.map((c) => Type.Literal(c))), { minItems: 1, uniqueItems: true }),
-    lane: Type.Optional(Type.Union(lanes.map((l) => Type.Literal(l)), { default: 'transactional' })),
+    channels: Type.Array(Type.Union(channels.map((c) => Type.Literal(c))), {
+      minItems: 1,
+      uniqueItems: true,
+    }),
+    lane: Type.Optional(
+      Type.Union(
+        lanes.map((l) => Type.Literal(l)),
+        { default: 'transactional' },
+      ),
+    ),
     category: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', default: 'general' })),
     content: Type.Optional(Content),
     send_at: Type.Optional(Type.String({ format: 'date-time', description: 'Send later (scheduled).' })),
-    data: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form data passed to the channels.' })),
+    data: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form data passed to the channels.' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -56,7 +72,11 @@ const AcceptedSchema = Type.Object({
 
 const PatchSchema = Type.Object(
   {
-    version: Type.Integer({ minimum: 2, maximum: 9_007_199_254_740_991, description: 'Must exceed the stored version.' }),
+    version: Type.Integer({
+      minimum: 2,
+      maximum: 9_007_199_254_740_991,
+      description: 'Must exceed the stored version.',
+    }),
     content: Type.Optional(Content),
     data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
@@ -64,7 +84,9 @@ const PatchSchema = Type.Object(
 );
 
 const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' })),
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' }),
+  ),
 });
 
 export interface NotificationRouteDeps extends AcceptDeps {
@@ -89,7 +111,12 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
         },
       },
       async (request, reply) => {
-        const result = await acceptNotifications(deps, callerOf(request), request.body, request.headers['idempotency-key']);
+        const result = await acceptNotifications(
+          deps,
+          callerOf(request),
+          request.body,
+          request.headers['idempotency-key'],
+        );
         if (result.replayed) void reply.header('idempotent-replayed', 'true');
         return reply.code(202).send({
           id: result.id,
@@ -103,7 +130,14 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
 
     app.get(
       '/v1/notifications/:id',
-      { preHandler: guard, schema: { summary: 'A notification with the state of every delivery', tags: ['notifications'], params: NotificationIdParam } },
+      {
+        preHandler: guard,
+        schema: {
+          summary: 'A notification with the state of every delivery',
+          tags: ['notifications'],
+          params: NotificationIdParam,
+        },
+      },
       async (request) => {
         const id = ownNotificationId(callerOf(request), request.params.id);
         const view = await getNotificationView(deps.pool, id);
@@ -116,7 +150,12 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
       '/v1/notifications/:id',
       {
         preHandler: guard,
-        schema: { summary: 'Update a notification (versioned: older versions never win)', tags: ['notifications'], params: NotificationIdParam, body: PatchSchema },
+        schema: {
+          summary: 'Update a notification (versioned: older versions never win)',
+          tags: ['notifications'],
+          params: NotificationIdParam,
+          body: PatchSchema,
+        },
       },
       async (request) => {
         const id = ownNotificationId(callerOf(request), request.params.id);
@@ -126,7 +165,10 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
           case 'not_found':
             throw new ProblemError('not_found', 'No notification with this id.');
           case 'stale':
-            throw new ProblemError('version_conflict', `The stored version is ${String(result.version)}; send a higher version.`);
+            throw new ProblemError(
+              'version_conflict',
+              `The stored version is ${String(result.version)}; send a higher version.`,
+            );
           case 'applied':
           case 'unchanged':
             break;
@@ -139,15 +181,27 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
 
     app.post(
       '/v1/notifications/:id/cancel',
-      { preHandler: guard, schema: { summary: 'Cancel what has not been sent yet (e.g. a scheduled notification)', tags: ['notifications'], params: NotificationIdParam } },
+      {
+        preHandler: guard,
+        schema: {
+          summary: 'Cancel what has not been sent yet (e.g. a scheduled notification)',
+          tags: ['notifications'],
+          params: NotificationIdParam,
+        },
+      },
       async (request) => {
         const id = ownNotificationId(callerOf(request), request.params.id);
         const pool: Pool = deps.pool;
         const row = await findNotificationRow(pool, id);
         if (row === undefined) throw new ProblemError('not_found', 'No notification with this id.');
-        const result = await withTransaction(pool, (client) => cancelNotification(client, row.id, row.created_at, deps.now()));
+        const result = await withTransaction(pool, (client) =>
+          cancelNotification(client, row.id, row.created_at, deps.now()),
+        );
         if (result.recipients + result.deliveries === 0) {
-          throw new ProblemError('not_cancelable', 'Every delivery of this notification was already handed to a provider or finished.');
+          throw new ProblemError(
+            'not_cancelable',
+            'Every delivery of this notification was already handed to a provider or finished.',
+          );
         }
         return { id, canceled_recipients: result.recipients, canceled_deliveries: result.deliveries };
       },
@@ -158,8 +212,10 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
 /** 400 for a malformed id, 403 for another service's (its name is in the id, so this leaks nothing). */
 function ownNotificationId(caller: Caller, text: string): string {
   const parsed = parseNotificationId(text);
-  if (parsed === undefined) throw new ProblemError('invalid_notification_id', 'The id must be "<service>#<uuid>".');
-  if (parsed.service !== caller.serviceName) throw new ProblemError('forbidden', 'This notification belongs to another service.');
+  if (parsed === undefined)
+    throw new ProblemError('invalid_notification_id', 'The id must be "<service>#<uuid>".');
+  if (parsed.service !== caller.serviceName)
+    throw new ProblemError('forbidden', 'This notification belongs to another service.');
   return `${parsed.service}#${parsed.uuid}`;
 }
 

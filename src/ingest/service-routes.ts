@@ -3,21 +3,35 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from '../db/pools.js';
-import { getServiceSettings, rotateWebhookSecret, setServiceWebhook, type ServiceSettings } from '../db/stores/api-key-store.js';
+import {
+  getServiceSettings,
+  rotateWebhookSecret,
+  setServiceWebhook,
+  type ServiceSettings,
+} from '../db/stores/api-key-store.js';
 import { ProblemError } from '../domain/problems.js';
 import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
 import { isHttpUrl } from './user-routes.js';
 
 function present(s: ServiceSettings, withSecret: boolean) {
-  return { name: s.name, webhook_url: s.webhookUrl, ...(withSecret ? { webhook_secret: s.webhookSecret } : {}) };
+  return {
+    name: s.name,
+    webhook_url: s.webhookUrl,
+    ...(withSecret ? { webhook_secret: s.webhookSecret } : {}),
+  };
 }
 
 export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['service'];
-    app.get('/v1/service', { preHandler: requireCaller(deps.authenticate, ['sender', 'admin']), schema: { summary: 'Your service', tags } }, async (request) =>
-      present(await getServiceSettings(deps.pool, callerOf(request).serviceId), false),
+    app.get(
+      '/v1/service',
+      {
+        preHandler: requireCaller(deps.authenticate, ['sender', 'admin']),
+        schema: { summary: 'Your service', tags },
+      },
+      async (request) => present(await getServiceSettings(deps.pool, callerOf(request).serviceId), false),
     );
     app.put(
       '/v1/service/webhook',
@@ -26,18 +40,27 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
         schema: {
           summary: 'Set the default webhook URL; answers with the signing secret',
           tags,
-          body: Type.Object({ url: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]) }, { additionalProperties: false }),
+          body: Type.Object(
+            { url: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]) },
+            { additionalProperties: false },
+          ),
         },
       },
       async (request) => {
         const { url } = request.body;
-        if (url !== null && !isHttpUrl(url)) throw new ProblemError('invalid_url', 'url must be an absolute http(s) URL.', [{ field: 'body/url', message: 'invalid' }]);
+        if (url !== null && !isHttpUrl(url))
+          throw new ProblemError('invalid_url', 'url must be an absolute http(s) URL.', [
+            { field: 'body/url', message: 'invalid' },
+          ]);
         return present(await setServiceWebhook(deps.pool, callerOf(request).serviceId, url), true);
       },
     );
     app.post(
       '/v1/service/webhook/rotate-secret',
-      { preHandler: requireCaller(deps.authenticate, ['admin']), schema: { summary: 'Replace the webhook signing secret', tags } },
+      {
+        preHandler: requireCaller(deps.authenticate, ['admin']),
+        schema: { summary: 'Replace the webhook signing secret', tags },
+      },
       async (request) => present(await rotateWebhookSecret(deps.pool, callerOf(request).serviceId), true),
     );
   };

@@ -27,7 +27,9 @@ const UserBody = Type.Object(
     email: Type.Optional(Nullable(Type.String({ maxLength: 254 }))),
     phone: Type.Optional(Nullable(Type.String({ maxLength: 16, description: 'E.164, e.g. +821012345678' }))),
     locale: Type.Optional(Type.String({ minLength: 2, maxLength: 35 })),
-    time_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone, e.g. Asia/Seoul' })),
+    time_zone: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone, e.g. Asia/Seoul' }),
+    ),
     webhook_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
   },
   { additionalProperties: false },
@@ -37,8 +39,16 @@ type UserBodyT = Static<typeof UserBody>;
 const DeviceBody = Type.Object(
   {
     platform: Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]),
-    app_id: Type.String({ minLength: 1, maxLength: 255, description: 'Bundle id, FCM project/app, or web origin.' }),
-    token: Type.String({ minLength: 1, maxLength: 4096, description: 'Device token or Web Push subscription JSON.' }),
+    app_id: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'Bundle id, FCM project/app, or web origin.',
+    }),
+    token: Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      description: 'Device token or Web Push subscription JSON.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -51,12 +61,14 @@ export function userFields(body: UserBodyT, prefix: string): { fields: UserField
   const errors: ProblemDetail[] = [];
   const fields: UserFields = {};
   if (body.email !== undefined) {
-    if (body.email !== null && !isEmailAddress(body.email)) errors.push({ field: `${prefix}/email`, message: 'is not a valid email address' });
+    if (body.email !== null && !isEmailAddress(body.email))
+      errors.push({ field: `${prefix}/email`, message: 'is not a valid email address' });
     fields.email = body.email?.toLowerCase() ?? null;
   }
   if (body.phone !== undefined) {
     const phone = body.phone === null ? null : normalizePhone(body.phone);
-    if (phone === undefined) errors.push({ field: `${prefix}/phone`, message: 'is not a valid E.164 phone number' });
+    if (phone === undefined)
+      errors.push({ field: `${prefix}/phone`, message: 'is not a valid E.164 phone number' });
     else fields.phone = phone;
   }
   if (body.locale !== undefined) {
@@ -68,13 +80,16 @@ export function userFields(body: UserBodyT, prefix: string): { fields: UserField
   }
   if (body.time_zone !== undefined) {
     try {
-      fields.timeZone = new Intl.DateTimeFormat('en', { timeZone: body.time_zone }).resolvedOptions().timeZone;
+      fields.timeZone = new Intl.DateTimeFormat('en', {
+        timeZone: body.time_zone,
+      }).resolvedOptions().timeZone;
     } catch {
       errors.push({ field: `${prefix}/time_zone`, message: 'is not an IANA time zone' });
     }
   }
   if (body.webhook_url !== undefined) {
-    if (body.webhook_url !== null && !isHttpUrl(body.webhook_url)) errors.push({ field: `${prefix}/webhook_url`, message: 'is not an absolute http(s) URL' });
+    if (body.webhook_url !== null && !isHttpUrl(body.webhook_url))
+      errors.push({ field: `${prefix}/webhook_url`, message: 'is not an absolute http(s) URL' });
     fields.webhookUrl = body.webhook_url;
   }
   return { fields, errors };
@@ -92,7 +107,14 @@ export function isHttpUrl(text: string): boolean {
 function throwFieldErrors(errors: ProblemDetail[]): void {
   const first = errors[0];
   if (first === undefined) return;
-  const code = first.field?.endsWith('/email') === true ? 'invalid_email' : first.field?.endsWith('/phone') === true ? 'invalid_phone' : first.field?.endsWith('webhook_url') === true ? 'invalid_url' : 'validation_failed';
+  const code =
+    first.field?.endsWith('/email') === true
+      ? 'invalid_email'
+      : first.field?.endsWith('/phone') === true
+        ? 'invalid_phone'
+        : first.field?.endsWith('webhook_url') === true
+          ? 'invalid_url'
+          : 'validation_failed';
   throw new ProblemError(code, `${first.field ?? 'input'} ${first.message}.`, errors);
 }
 
@@ -123,7 +145,11 @@ function presentDevice(d: Device) {
   };
 }
 
-export function userRoutes(deps: { pool: Pool; authenticate: Authenticate; maxBulkUsers: number }): FastifyPluginAsync {
+export function userRoutes(deps: {
+  pool: Pool;
+  authenticate: Authenticate;
+  maxBulkUsers: number;
+}): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const guard = requireCaller(deps.authenticate, ['sender']);
@@ -136,7 +162,10 @@ export function userRoutes(deps: { pool: Pool; authenticate: Authenticate; maxBu
 
     app.put(
       '/v1/users/:userId',
-      { preHandler: guard, schema: { summary: 'Create or update a user', tags, params: UserParams, body: UserBody } },
+      {
+        preHandler: guard,
+        schema: { summary: 'Create or update a user', tags, params: UserParams, body: UserBody },
+      },
       async (request) => {
         const { fields, errors } = userFields(request.body, 'body');
         throwFieldErrors(errors);
@@ -154,7 +183,15 @@ export function userRoutes(deps: { pool: Pool; authenticate: Authenticate; maxBu
           summary: 'Create or update many users at once (all or nothing)',
           tags,
           body: Type.Object(
-            { users: Type.Array(Type.Intersect([Type.Object({ id: UserId }), UserBody]), { minItems: 1, maxItems: deps.maxBulkUsers }) },
+            {
+              users: Type.Array(
+                Type.Object({ id: UserId, ...UserBody.properties }, { additionalProperties: false }),
+                {
+                  minItems: 1,
+                  maxItems: deps.maxBulkUsers,
+                },
+              ),
+            },
             { additionalProperties: false },
           ),
         },
@@ -176,24 +213,45 @@ export function userRoutes(deps: { pool: Pool; authenticate: Authenticate; maxBu
       },
     );
 
-    app.get('/v1/users/:userId', { preHandler: guard, schema: { summary: 'A user with their devices', tags, params: UserParams } }, async (request) => {
-      const user = await requireUser(request.params.userId);
-      return presentUser(user, await listDevices(deps.pool, user.id));
-    });
+    app.get(
+      '/v1/users/:userId',
+      { preHandler: guard, schema: { summary: 'A user with their devices', tags, params: UserParams } },
+      async (request) => {
+        const user = await requireUser(request.params.userId);
+        return presentUser(user, await listDevices(deps.pool, user.id));
+      },
+    );
 
-    app.delete('/v1/users/:userId', { preHandler: guard, schema: { summary: 'Delete a user and their devices', tags, params: UserParams } }, async (request, reply) => {
-      if (!(await deleteUser(deps.pool, request.params.userId))) throw new ProblemError('not_found', 'No user with this id.');
-      return reply.code(204).send();
-    });
+    app.delete(
+      '/v1/users/:userId',
+      { preHandler: guard, schema: { summary: 'Delete a user and their devices', tags, params: UserParams } },
+      async (request, reply) => {
+        if (!(await deleteUser(deps.pool, request.params.userId)))
+          throw new ProblemError('not_found', 'No user with this id.');
+        return reply.code(204).send();
+      },
+    );
 
-    app.get('/v1/users/:userId/devices', { preHandler: guard, schema: { summary: "A user's devices", tags, params: UserParams } }, async (request) => {
-      await requireUser(request.params.userId);
-      return { devices: (await listDevices(deps.pool, request.params.userId)).map(presentDevice) };
-    });
+    app.get(
+      '/v1/users/:userId/devices',
+      { preHandler: guard, schema: { summary: "A user's devices", tags, params: UserParams } },
+      async (request) => {
+        await requireUser(request.params.userId);
+        return { devices: (await listDevices(deps.pool, request.params.userId)).map(presentDevice) };
+      },
+    );
 
     app.post(
       '/v1/users/:userId/devices',
-      { preHandler: guard, schema: { summary: 'Register a device (a known token moves to this user)', tags, params: UserParams, body: DeviceBody } },
+      {
+        preHandler: guard,
+        schema: {
+          summary: 'Register a device (a known token moves to this user)',
+          tags,
+          params: UserParams,
+          body: DeviceBody,
+        },
+      },
       async (request, reply) => {
         await requireUser(request.params.userId);
         const { platform, app_id: appId, token } = request.body;
@@ -210,7 +268,10 @@ export function userRoutes(deps: { pool: Pool; authenticate: Authenticate; maxBu
           summary: "Replace all of a user's devices",
           tags,
           params: UserParams,
-          body: Type.Object({ devices: Type.Array(DeviceBody, { maxItems: 100 }) }, { additionalProperties: false }),
+          body: Type.Object(
+            { devices: Type.Array(DeviceBody, { maxItems: 100 }) },
+            { additionalProperties: false },
+          ),
         },
       },
       async (request) => {
@@ -230,7 +291,8 @@ export function userRoutes(deps: { pool: Pool; authenticate: Authenticate; maxBu
       '/v1/users/:userId/devices/:deviceId',
       { preHandler: guard, schema: { summary: 'Remove a device', tags, params: DeviceParams } },
       async (request, reply) => {
-        if (!(await deleteDevice(deps.pool, request.params.userId, request.params.deviceId))) throw new ProblemError('not_found', 'No such device for this user.');
+        if (!(await deleteDevice(deps.pool, request.params.userId, request.params.deviceId)))
+          throw new ProblemError('not_found', 'No such device for this user.');
         return reply.code(204).send();
       },
     );

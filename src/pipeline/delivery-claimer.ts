@@ -27,9 +27,16 @@ export class DeliveryClaimer {
   async claim(free: number, bulkInFlight: number): Promise<ClaimedDelivery[]> {
     const room = Math.min(free, this.limits.batchSize);
     if (room <= 0) return [];
-    const transactional = await claimDeliveries(this.pool, 'transactional', room, this.owner, this.leaseSeconds);
+    const transactional = await claimDeliveries(
+      this.pool,
+      'transactional',
+      room,
+      this.owner,
+      this.leaseSeconds,
+    );
     const bulkRoom = Math.min(room - transactional.length, bulkCapacity(this.limits) - bulkInFlight);
-    const bulk = bulkRoom > 0 ? await claimDeliveries(this.pool, 'bulk', bulkRoom, this.owner, this.leaseSeconds) : [];
+    const bulk =
+      bulkRoom > 0 ? await claimDeliveries(this.pool, 'bulk', bulkRoom, this.owner, this.leaseSeconds) : [];
     return [...transactional, ...bulk];
   }
 }

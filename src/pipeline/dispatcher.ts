@@ -71,7 +71,10 @@ export class Dispatcher {
     this.slotFreed?.();
     await this.loop;
     const all = () => Promise.all([...this.inFlight.values()].map((f) => f.done));
-    const timedOut = await Promise.race([all().then(() => false), sleep(this.deps.shutdownTimeoutMs).then(() => true)]);
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      sleep(this.deps.shutdownTimeoutMs).then(() => true),
+    ]);
     if (timedOut) {
       this.deps.logger.warn({ inFlight: this.inFlight.size }, 'shutdown timeout: aborting in-flight sends');
       for (const f of this.inFlight.values()) f.controller.abort();
@@ -93,12 +96,16 @@ export class Dispatcher {
         const claimed = await this.claimer.claim(free, this.bulkInFlight);
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, claimed.length);
-        if (claimed.length > 0) deps.events.emit('delivery.claimed', { lane: claimed[0]?.lane ?? '', count: claimed.length });
+        if (claimed.length > 0)
+          deps.events.emit('delivery.claimed', { lane: claimed[0]?.lane ?? '', count: claimed.length });
         for (const delivery of claimed) this.dispatch(delivery);
         if (claimed.length === 0) await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
       } catch (error) {
         failures += 1;
-        deps.logger[isConnectionError(error) ? 'warn' : 'error']({ err: error }, 'claiming deliveries failed; retrying');
+        deps.logger[isConnectionError(error) ? 'warn' : 'error'](
+          { err: error },
+          'claiming deliveries failed; retrying',
+        );
         await deps.listener.wait(wakeChannels.deliveries, Math.min(10_000, 100 * 2 ** failures));
       }
     }
@@ -136,15 +143,24 @@ export class Dispatcher {
       } catch (error) {
         // An exception is a bug or an unknown answer: retry, and keep the evidence.
         deps.logger.warn({ err: error, deliveryId: delivery.id, provider: provider.name }, 'provider threw');
-        outcome = { kind: 'retry', reason: `provider error: ${error instanceof Error ? error.message : 'unknown'}` };
+        outcome = {
+          kind: 'retry',
+          reason: `provider error: ${error instanceof Error ? error.message : 'unknown'}`,
+        };
       }
       deps.metrics.providerSendSeconds.observe({ channel }, (performance.now() - started) / 1000);
     }
     const record = this.toRecord(delivery, outcome, signal.aborted);
     const recorded = await this.recorder.record(record);
-    deps.metrics.deliveryOutcomes.inc({ channel, outcome: record.state === 'retrying' ? 'retry' : record.state });
+    deps.metrics.deliveryOutcomes.inc({
+      channel,
+      outcome: record.state === 'retrying' ? 'retry' : record.state,
+    });
     if (!recorded) {
-      deps.logger.warn({ deliveryId: delivery.id }, 'lease lost before the outcome was recorded; another worker owns the delivery');
+      deps.logger.warn(
+        { deliveryId: delivery.id },
+        'lease lost before the outcome was recorded; another worker owns the delivery',
+      );
       return;
     }
     deps.events.emit('delivery.finished', {
@@ -173,7 +189,12 @@ export class Dispatcher {
       case 'failed':
         return { ...base, state: 'failed', detail: outcome.reason };
       case 'target_invalid':
-        return { ...base, state: 'target_invalid', detail: outcome.reason, disableDeviceId: delivery.channel === 'push' ? delivery.target : null };
+        return {
+          ...base,
+          state: 'target_invalid',
+          detail: outcome.reason,
+          disableDeviceId: delivery.channel === 'push' ? delivery.target : null,
+        };
       case 'retry': {
         if (aborted && this.stopping) {
           // Released at shutdown: due again now, for whichever worker claims next.
@@ -185,7 +206,12 @@ export class Dispatcher {
           this.deps.random,
           outcome.retryAfterMs,
         );
-        if (decision.kind === 'dead') return { ...base, state: 'dead', detail: `${outcome.reason} (after ${String(delivery.attempt)} attempts)` };
+        if (decision.kind === 'dead')
+          return {
+            ...base,
+            state: 'dead',
+            detail: `${outcome.reason} (after ${String(delivery.attempt)} attempts)`,
+          };
         return { ...base, state: 'retrying', detail: outcome.reason, delayMs: decision.delayMs };
       }
     }

@@ -2,7 +2,13 @@
 // one transaction per batch. Runs in the worker role, outside any request (DESIGN 5).
 import type { Logger } from 'pino';
 import { withTransaction, type Pool } from '../db/pools.js';
-import { claimDueRecipients, loadFanOutInputs, writeFanOut, type DueRecipient, type NewDelivery } from '../db/stores/fan-out-store.js';
+import {
+  claimDueRecipients,
+  loadFanOutInputs,
+  writeFanOut,
+  type DueRecipient,
+  type NewDelivery,
+} from '../db/stores/fan-out-store.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { planDeliveries, type SkippedChannel } from '../domain/fan-out.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -46,7 +52,8 @@ export class FanOutStage {
       try {
         const claimed = await this.fanOutBatch();
         failures = 0;
-        if (claimed < this.deps.batchSize) await this.deps.listener.wait(wakeChannels.fanOut, this.deps.pollIntervalMs);
+        if (claimed < this.deps.batchSize)
+          await this.deps.listener.wait(wakeChannels.fanOut, this.deps.pollIntervalMs);
       } catch (error) {
         failures += 1;
         const level = isConnectionError(error) ? 'warn' : 'error';
@@ -69,7 +76,8 @@ export class FanOutStage {
       const fannedOut: { recipient: DueRecipient; skipped: SkippedChannel[] }[] = [];
       for (const recipient of recipients) {
         const notification = inputs.notifications.get(recipient.notificationId);
-        if (notification === undefined) throw new Error(`recipient of missing notification ${recipient.notificationId}`);
+        if (notification === undefined)
+          throw new Error(`recipient of missing notification ${recipient.notificationId}`);
         const plan = planDeliveries(
           notification.channels,
           inputs.users.get(recipient.userId),
@@ -90,7 +98,11 @@ export class FanOutStage {
         }
         fannedOut.push({ recipient, skipped: plan.skipped });
       }
-      const created = await writeFanOut(client, { deliveries, fannedOut, maxAttempts: deps.maxAttempts }, deps.now().getTime());
+      const created = await writeFanOut(
+        client,
+        { deliveries, fannedOut, maxAttempts: deps.maxAttempts },
+        deps.now().getTime(),
+      );
       return { recipients: recipients.length, created };
     });
     deps.metrics.claimBatchSize.observe({ stage: 'fan_out' }, result.recipients);
@@ -103,7 +115,8 @@ export class FanOutStage {
       total += n;
     }
     if (toSend > 0) deps.notifier.notify(wakeChannels.deliveries);
-    if (result.recipients > 0) deps.events.emit('fan_out.batch', { recipients: result.recipients, deliveries: total });
+    if (result.recipients > 0)
+      deps.events.emit('fan_out.batch', { recipients: result.recipients, deliveries: total });
     return result.recipients;
   }
 }

@@ -36,7 +36,11 @@ export class OutcomeRecorder {
     while (this.queue.length > 0) {
       const batch = this.queue.slice(0, this.maxBatch);
       try {
-        const recorded = await recordOutcomes(this.pool, this.owner, batch.map((e) => e.outcome));
+        const recorded = await recordOutcomes(
+          this.pool,
+          this.owner,
+          batch.map((e) => e.outcome),
+        );
         this.queue = this.queue.slice(batch.length);
         this.failures = 0;
         for (const entry of batch) entry.resolve(recorded.has(entry.outcome.id));

@@ -28,7 +28,10 @@ export class WakeListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.connectionString, application_name: 'herald-listen' });
+    const client = new pg.Client({
+      connectionString: this.connectionString,
+      application_name: 'herald-listen',
+    });
     client.on('notification', (message) => this.wake(message.channel as WakeChannel));
     client.on('error', (error) => {
       this.logger.warn({ err: error }, 'wake-up listener connection lost');

@@ -20,7 +20,10 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
           summary: "A user's in-app notifications, newest first, showing each one's latest version",
           tags: ['inbox'],
           params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })) },
+            { additionalProperties: false },
+          ),
         },
       },
       async (request) => {

@@ -5,7 +5,12 @@ import { rescueExpiredLeases } from '../db/stores/delivery-store.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import type { Metrics } from '../observability/metrics.js';
 
-export function leaseRescuer(deps: { pool: Pool; notifier: WakeNotifier; metrics: Metrics; logger: Logger }): () => Promise<void> {
+export function leaseRescuer(deps: {
+  pool: Pool;
+  notifier: WakeNotifier;
+  metrics: Metrics;
+  logger: Logger;
+}): () => Promise<void> {
   return async () => {
     for (;;) {
       const { retried, dead } = await rescueExpiredLeases(deps.pool, 1000);

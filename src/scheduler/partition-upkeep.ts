@@ -3,7 +3,12 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
 import { ensurePartitions } from '../db/partitions.js';
 
-export function partitionUpkeep(deps: { pool: Pool; monthsAhead: number; now: () => Date; logger: Logger }): () => Promise<void> {
+export function partitionUpkeep(deps: {
+  pool: Pool;
+  monthsAhead: number;
+  now: () => Date;
+  logger: Logger;
+}): () => Promise<void> {
   return async () => {
     const created = await ensurePartitions(deps.pool, deps.now(), deps.monthsAhead);
     if (created.length > 0) deps.logger.info({ created }, 'created partitions');

@@ -36,7 +36,8 @@ export class WebhookProvider implements ChannelProvider {
       'user-agent': 'Herald-Webhook/1',
       'herald-delivery-id': message.deliveryId,
     };
-    if (message.signingSecret !== null) headers[signatureHeader] = signWebhook(message.signingSecret, body, Math.floor(this.now() / 1000));
+    if (message.signingSecret !== null)
+      headers[signatureHeader] = signWebhook(message.signingSecret, body, Math.floor(this.now() / 1000));
     let response: Response;
     try {
       response = await fetch(message.target, {
@@ -48,12 +49,20 @@ export class WebhookProvider implements ChannelProvider {
       });
     } catch (error) {
       // Timeouts, refused or reset connections: the receiver may be back soon.
-      const reason = error instanceof Error && error.name === 'TimeoutError' ? 'timeout' : `network error: ${describe(error)}`;
+      const reason =
+        error instanceof Error && error.name === 'TimeoutError'
+          ? 'timeout'
+          : `network error: ${describe(error)}`;
       return { kind: 'retry', reason };
     }
     // Drain without buffering a large body: we only need the status.
     await response.body?.cancel().catch(() => undefined);
-    return classifyWebhookResponse(response.status, response.headers.get('retry-after'), response.headers.get('x-request-id'), this.now());
+    return classifyWebhookResponse(
+      response.status,
+      response.headers.get('retry-after'),
+      response.headers.get('x-request-id'),
+      this.now(),
+    );
   }
 
   close(): Promise<void> {

@@ -11,11 +11,20 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
-export function classifyWebhookResponse(status: number, retryAfter: string | null, requestId: string | null, nowMs: number): DeliveryOutcome {
+export function classifyWebhookResponse(
+  status: number,
+  retryAfter: string | null,
+  requestId: string | null,
+  nowMs: number,
+): DeliveryOutcome {
   if (status >= 200 && status < 300) return { kind: 'sent', providerMessageId: requestId };
   const retryAfterMs = parseRetryAfter(retryAfter, nowMs);
   if (status === 408 || status === 429 || status >= 500) {
-    return { kind: 'retry', reason: `HTTP ${String(status)}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+    return {
+      kind: 'retry',
+      reason: `HTTP ${String(status)}`,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    };
   }
   return { kind: 'failed', reason: `HTTP ${String(status)}` };
 }

@@ -6,11 +6,19 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const signatureHeader = 'herald-signature';
 
 export function signWebhook(secret: string, body: string, unixSeconds: number): string {
-  const mac = createHmac('sha256', secret).update(`${String(unixSeconds)}.${body}`).digest('hex');
+  const mac = createHmac('sha256', secret)
+    .update(`${String(unixSeconds)}.${body}`)
+    .digest('hex');
   return `t=${String(unixSeconds)},v1=${mac}`;
 }
 
-export function verifyWebhookSignature(secret: string, body: string, header: string, nowSeconds: number, toleranceSeconds = 300): boolean {
+export function verifyWebhookSignature(
+  secret: string,
+  body: string,
+  header: string,
+  nowSeconds: number,
+  toleranceSeconds = 300,
+): boolean {
   const parts = new Map(header.split(',').map((p) => p.split('=', 2) as [string, string]));
   const t = Number(parts.get('t'));
   const v1 = parts.get('v1');

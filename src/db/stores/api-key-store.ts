@@ -41,25 +41,35 @@ export async function ensureService(pool: Pool, name: string): Promise<number> {
 }
 
 /** Creates an API key for a service and returns the plaintext, which is not stored. */
-export async function createApiKey(pool: Pool, serviceId: number, roles: ApiKeyRole[], label?: string): Promise<string> {
+export async function createApiKey(
+  pool: Pool,
+  serviceId: number,
+  roles: ApiKeyRole[],
+  label?: string,
+): Promise<string> {
   const key = `${keyPrefix}${randomBytes(32).toString('base64url')}`;
-  await pool.query('INSERT INTO api_keys (service_id, key_hash, key_prefix, roles, label) VALUES ($1, $2, $3, $4, $5)', [
-    serviceId,
-    hashApiKey(key),
-    key.slice(0, 10),
-    roles,
-    label ?? null,
-  ]);
+  await pool.query(
+    'INSERT INTO api_keys (service_id, key_hash, key_prefix, roles, label) VALUES ($1, $2, $3, $4, $5)',
+    [serviceId, hashApiKey(key), key.slice(0, 10), roles, label ?? null],
+  );
   return key;
 }
 
 export async function revokeApiKey(pool: Pool, key: string): Promise<boolean> {
-  const result = await pool.query('UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL', [hashApiKey(key)]);
+  const result = await pool.query(
+    'UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL',
+    [hashApiKey(key)],
+  );
   return result.rowCount === 1;
 }
 
 export async function findCallerByKey(pool: Pool, key: string): Promise<Caller | undefined> {
-  const result = await pool.query<{ key_id: number; service_id: number; service_name: string; roles: ApiKeyRole[] }>(
+  const result = await pool.query<{
+    key_id: number;
+    service_id: number;
+    service_name: string;
+    roles: ApiKeyRole[];
+  }>(
     `SELECT k.id AS key_id, s.id AS service_id, s.name AS service_name, k.roles
        FROM api_keys k JOIN services s ON s.id = k.service_id
       WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
@@ -72,16 +82,22 @@ export async function findCallerByKey(pool: Pool, key: string): Promise<Caller |
 }
 
 export async function getServiceSettings(pool: Pool, serviceId: number): Promise<ServiceSettings> {
-  const result = await pool.query<{ id: number; name: string; webhook_url: string | null; webhook_secret: string }>(
-    'SELECT id, name, webhook_url, webhook_secret FROM services WHERE id = $1',
-    [serviceId],
-  );
+  const result = await pool.query<{
+    id: number;
+    name: string;
+    webhook_url: string | null;
+    webhook_secret: string;
+  }>('SELECT id, name, webhook_url, webhook_secret FROM services WHERE id = $1', [serviceId]);
   const row = result.rows[0];
   if (row === undefined) throw new Error(`service ${String(serviceId)} not found`);
   return { id: row.id, name: row.name, webhookUrl: row.webhook_url, webhookSecret: row.webhook_secret };
 }
 
-export async function setServiceWebhook(pool: Pool, serviceId: number, url: string | null): Promise<ServiceSettings> {
+export async function setServiceWebhook(
+  pool: Pool,
+  serviceId: number,
+  url: string | null,
+): Promise<ServiceSettings> {
   await pool.query('UPDATE services SET webhook_url = $2 WHERE id = $1', [serviceId, url]);
   return getServiceSettings(pool, serviceId);
 }

@@ -45,7 +45,13 @@ interface ClaimRow {
  * One statement: lock with SKIP LOCKED (concurrent workers take disjoint rows), mark them
  * sending, count the attempt, record the event, and return what rendering needs.
  */
-export async function claimDeliveries(pool: Pool, lane: Lane, limit: number, owner: string, leaseSeconds: number): Promise<ClaimedDelivery[]> {
+export async function claimDeliveries(
+  pool: Pool,
+  lane: Lane,
+  limit: number,
+  owner: string,
+  leaseSeconds: number,
+): Promise<ClaimedDelivery[]> {
   if (limit <= 0) return [];
   const result = await pool.query<ClaimRow>(
     `WITH due AS (
@@ -111,7 +117,11 @@ export interface RecordedOutcome {
  * if it is still `sending` under this owner, so a worker whose lease expired (and whose
  * delivery another worker took) cannot overwrite the newer state. Returns the ids recorded.
  */
-export async function recordOutcomes(pool: Pool, owner: string, outcomes: RecordedOutcome[]): Promise<Set<string>> {
+export async function recordOutcomes(
+  pool: Pool,
+  owner: string,
+  outcomes: RecordedOutcome[],
+): Promise<Set<string>> {
   if (outcomes.length === 0) return new Set();
   const client = await pool.connect();
   try {
@@ -170,7 +180,10 @@ export async function recordOutcomes(pool: Pool, owner: string, outcomes: Record
  * delivery that already used its last attempt becomes dead instead, so a message that
  * crashes workers cannot loop forever.
  */
-export async function rescueExpiredLeases(pool: Pool, limit: number): Promise<{ retried: number; dead: number }> {
+export async function rescueExpiredLeases(
+  pool: Pool,
+  limit: number,
+): Promise<{ retried: number; dead: number }> {
   const result = await pool.query<{ state: string; n: number }>(
     `WITH expired AS (
        SELECT id, notification_created_at FROM deliveries
@@ -254,7 +267,12 @@ export interface ReplaySelection {
  * Re-queues dead deliveries of a service with a fresh attempt budget. Only rows still dead
  * move, so replaying twice, or after a late success, sends nothing twice.
  */
-export async function replayDeadLetters(pool: Pool, serviceId: number, selection: ReplaySelection, limit: number): Promise<string[]> {
+export async function replayDeadLetters(
+  pool: Pool,
+  serviceId: number,
+  selection: ReplaySelection,
+  limit: number,
+): Promise<string[]> {
   const result = await pool.query<{ id: string }>(
     `WITH chosen AS (
        SELECT id, notification_created_at FROM deliveries
@@ -294,5 +312,9 @@ export async function readBacklog(pool: Pool): Promise<PendingByLane[]> {
               WHERE d.lane = l.lane AND d.state IN ('pending', 'retrying') AND d.run_at <= now())::float8 AS oldest
        FROM (VALUES ('transactional'), ('bulk')) AS l(lane)`,
   );
-  return result.rows.map((r) => ({ lane: r.lane, pending: r.pending, oldestSeconds: Math.max(0, r.oldest ?? 0) }));
+  return result.rows.map((r) => ({
+    lane: r.lane,
+    pending: r.pending,
+    oldestSeconds: Math.max(0, r.oldest ?? 0),
+  }));
 }

@@ -23,9 +23,18 @@ export interface FanOutNotification {
 }
 
 /** Locks up to `limit` due recipients of a lane; the locks hold until the caller commits. */
-export async function claimDueRecipients(client: PoolClient, lane: Lane, limit: number): Promise<DueRecipient[]> {
+export async function claimDueRecipients(
+  client: PoolClient,
+  lane: Lane,
+  limit: number,
+): Promise<DueRecipient[]> {
   if (limit <= 0) return [];
-  const result = await client.query<{ notification_id: string; notification_created_at: Date; user_id: string; lane: Lane }>(
+  const result = await client.query<{
+    notification_id: string;
+    notification_created_at: Date;
+    user_id: string;
+    lane: Lane;
+  }>(
     `SELECT notification_id, notification_created_at, user_id, lane FROM recipients
       WHERE state = 'pending' AND lane = $1 AND send_at <= now()
       ORDER BY send_at
@@ -44,26 +53,38 @@ export async function claimDueRecipients(client: PoolClient, lane: Lane, limit: 
 export async function loadFanOutInputs(
   client: PoolClient,
   recipients: DueRecipient[],
-): Promise<{ notifications: Map<string, FanOutNotification>; users: Map<string, FanOutUser>; devices: Map<string, FanOutDevice[]> }> {
+): Promise<{
+  notifications: Map<string, FanOutNotification>;
+  users: Map<string, FanOutUser>;
+  devices: Map<string, FanOutDevice[]>;
+}> {
   const notificationKeys = [...new Map(recipients.map((r) => [r.notificationId, r])).values()];
   const userIds = [...new Set(recipients.map((r) => r.userId))];
-  const [n, u, d] = await Promise.all([
-    client.query<{ id: string; created_at: Date; service_id: number; channels: Channel[]; category: string; webhook_url: string | null }>(
-      `SELECT n.id, n.created_at, n.service_id, n.channels, n.category, s.webhook_url
+  // One client runs one query at a time; these three are sequential on purpose.
+  const n = await client.query<{
+    id: string;
+    created_at: Date;
+    service_id: number;
+    channels: Channel[];
+    category: string;
+    webhook_url: string | null;
+  }>(
+    `SELECT n.id, n.created_at, n.service_id, n.channels, n.category, s.webhook_url
          FROM unnest($1::text[], $2::timestamptz[]) AS k(id, created_at)
          JOIN notifications n ON n.id = k.id AND n.created_at = k.created_at
          JOIN services s ON s.id = n.service_id`,
-      [notificationKeys.map((r) => r.notificationId), notificationKeys.map((r) => r.notificationCreatedAt)],
-    ),
-    client.query<{ id: string; email: string | null; phone: string | null; webhook_url: string | null }>(
-      'SELECT id, email, phone, webhook_url FROM users WHERE id = ANY($1::text[])',
-      [userIds],
-    ),
-    client.query<{ id: string; user_id: string; enabled: boolean }>(
-      'SELECT id, user_id, enabled FROM devices WHERE user_id = ANY($1::text[]) ORDER BY created_at, id',
-      [userIds],
-    ),
-  ]);
+    [notificationKeys.map((r) => r.notificationId), notificationKeys.map((r) => r.notificationCreatedAt)],
+  );
+  const u = await client.query<{
+    id: string;
+    email: string | null;
+    phone: string | null;
+    webhook_url: string | null;
+  }>('SELECT id, email, phone, webhook_url FROM users WHERE id = ANY($1::text[])', [userIds]);
+  const d = await client.query<{ id: string; user_id: string; enabled: boolean }>(
+    'SELECT id, user_id, enabled FROM devices WHERE user_id = ANY($1::text[]) ORDER BY created_at, id',
+    [userIds],
+  );
   const devices = new Map<string, FanOutDevice[]>();
   for (const row of d.rows) {
     const list = devices.get(row.user_id) ?? [];
@@ -74,10 +95,19 @@ export async function loadFanOutInputs(
     notifications: new Map(
       n.rows.map((r) => [
         r.id,
-        { id: r.id, createdAt: r.created_at, serviceId: r.service_id, channels: r.channels, category: r.category, serviceWebhookUrl: r.webhook_url },
+        {
+          id: r.id,
+          createdAt: r.created_at,
+          serviceId: r.service_id,
+          channels: r.channels,
+          category: r.category,
+          serviceWebhookUrl: r.webhook_url,
+        },
       ]),
     ),
-    users: new Map(u.rows.map((r) => [r.id, { id: r.id, email: r.email, phone: r.phone, webhookUrl: r.webhook_url }])),
+    users: new Map(
+      u.rows.map((r) => [r.id, { id: r.id, email: r.email, phone: r.phone, webhookUrl: r.webhook_url }]),
+    ),
     devices,
   };
 }
@@ -104,12 +134,24 @@ export interface FanOutWrite {
  * complete on write: the inbox row is the delivery. The unique (notification, user, channel,
  * target) key makes a repeated fan-out create nothing new. Returns counts per channel.
  */
-export async function writeFanOut(client: PoolClient, write: FanOutWrite, nowMs: number): Promise<Map<string, number>> {
+export async function writeFanOut(
+  client: PoolClient,
+  write: FanOutWrite,
+  nowMs: number,
+): Promise<Map<string, number>> {
   const rows = write.deliveries;
   const created = new Map<string, number>();
   if (rows.length > 0) {
     const ids = rows.map(() => uuidV7(nowMs, randomBytes(10)));
-    const inserted = await client.query<{ id: string; channel: string; state: string; notification_id: string; user_id: string; notification_created_at: Date; category: string }>(
+    const inserted = await client.query<{
+      id: string;
+      channel: string;
+      state: string;
+      notification_id: string;
+      user_id: string;
+      notification_created_at: Date;
+      category: string;
+    }>(
       `WITH input AS (
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
            AS t(id, notification_id, nca, service_id, user_id, channel, target, lane, category)
@@ -145,7 +187,12 @@ export async function writeFanOut(client: PoolClient, write: FanOutWrite, nowMs:
         `INSERT INTO inbox_items (notification_id, notification_created_at, user_id, category)
          SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
          ON CONFLICT DO NOTHING`,
-        [inApp.map((r) => r.notification_id), inApp.map((r) => r.notification_created_at), inApp.map((r) => r.user_id), inApp.map((r) => r.category)],
+        [
+          inApp.map((r) => r.notification_id),
+          inApp.map((r) => r.notification_created_at),
+          inApp.map((r) => r.user_id),
+          inApp.map((r) => r.category),
+        ],
       );
     }
     for (const r of inserted.rows) created.set(r.channel, (created.get(r.channel) ?? 0) + 1);

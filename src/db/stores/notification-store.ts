@@ -53,19 +53,37 @@ export async function claimIdempotencyKeys(
   );
   if (inserted.rowCount === claims.length) return undefined;
   const ours = new Set(inserted.rows.map((r) => r.key));
-  const existing = await client.query<{ notification_id: string; notification_created_at: Date; request_hash: Buffer }>(
+  const existing = await client.query<{
+    notification_id: string;
+    notification_created_at: Date;
+    request_hash: Buffer;
+  }>(
     `SELECT notification_id, notification_created_at, request_hash FROM idempotency_keys
       WHERE service_id = $1 AND key = ANY($2::text[])`,
     [serviceId, keys.filter((k) => !ours.has(k))],
   );
-  return existing.rows.map((r) => ({ notificationId: r.notification_id, createdAt: r.notification_created_at, requestHash: r.request_hash }));
+  return existing.rows.map((r) => ({
+    notificationId: r.notification_id,
+    createdAt: r.notification_created_at,
+    requestHash: r.request_hash,
+  }));
 }
 
 export async function insertNotification(client: PoolClient, n: NewNotification): Promise<void> {
   await client.query(
     `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $2)`,
-    [n.id, n.createdAt, n.serviceId, n.lane, n.category, n.channels, n.content, n.data, n.isScheduled ? n.sendAt : null],
+    [
+      n.id,
+      n.createdAt,
+      n.serviceId,
+      n.lane,
+      n.category,
+      n.channels,
+      n.content,
+      n.data,
+      n.isScheduled ? n.sendAt : null,
+    ],
   );
   await client.query(
     `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
@@ -74,7 +92,11 @@ export async function insertNotification(client: PoolClient, n: NewNotification)
   );
 }
 
-export async function findNotificationSummary(pool: Pool | PoolClient, id: string, createdAt: Date): Promise<ExistingNotification | undefined> {
+export async function findNotificationSummary(
+  pool: Pool | PoolClient,
+  id: string,
+  createdAt: Date,
+): Promise<ExistingNotification | undefined> {
   const result = await pool.query<{ id: string; created_at: Date; send_at: Date | null; recipients: number }>(
     `SELECT n.id, n.created_at, n.send_at,
             (SELECT count(*) FROM recipients r WHERE r.notification_id = n.id AND r.notification_created_at = n.created_at) AS recipients
@@ -82,7 +104,9 @@ export async function findNotificationSummary(pool: Pool | PoolClient, id: strin
     [id, createdAt],
   );
   const row = result.rows[0];
-  return row === undefined ? undefined : { id: row.id, createdAt: row.created_at, recipients: row.recipients, sendAt: row.send_at };
+  return row === undefined
+    ? undefined
+    : { id: row.id, createdAt: row.created_at, recipients: row.recipients, sendAt: row.send_at };
 }
 
 export interface NotificationView {
@@ -128,7 +152,10 @@ interface NotificationRow {
   canceled_at: Date | null;
 }
 
-export async function findNotificationRow(pool: Pool | PoolClient, id: string): Promise<NotificationRow | undefined> {
+export async function findNotificationRow(
+  pool: Pool | PoolClient,
+  id: string,
+): Promise<NotificationRow | undefined> {
   const result = await pool.query<NotificationRow>(
     `SELECT id, service_id, created_at, updated_at, lane, category, channels, content, data, send_at, version, canceled_at
        FROM notifications WHERE id = $1`,
@@ -223,7 +250,9 @@ export async function patchNotification(
     [id, version, content ?? null, data ?? null, now],
   );
   if (updated.rows[0] !== undefined) return { kind: 'applied', version };
-  const current = await pool.query<{ version: number }>('SELECT version FROM notifications WHERE id = $1', [id]);
+  const current = await pool.query<{ version: number }>('SELECT version FROM notifications WHERE id = $1', [
+    id,
+  ]);
   const row = current.rows[0];
   if (row === undefined) return { kind: 'not_found' };
   return row.version === version ? { kind: 'unchanged', version } : { kind: 'stale', version: row.version };
@@ -238,7 +267,12 @@ export interface CancelResult {
  * Cancels whatever of a notification has not been handed to a provider yet: recipients not
  * yet fanned out (scheduled sends) and deliveries still waiting. One transaction.
  */
-export async function cancelNotification(client: PoolClient, id: string, createdAt: Date, now: Date): Promise<CancelResult> {
+export async function cancelNotification(
+  client: PoolClient,
+  id: string,
+  createdAt: Date,
+  now: Date,
+): Promise<CancelResult> {
   const recipients = await client.query(
     `UPDATE recipients SET state = 'canceled'
       WHERE notification_id = $1 AND notification_created_at = $2 AND state = 'pending'`,
@@ -256,7 +290,11 @@ export async function cancelNotification(client: PoolClient, id: string, created
   );
   const total = (recipients.rowCount ?? 0) + (deliveries.rowCount ?? 0);
   if (total > 0) {
-    await client.query('UPDATE notifications SET canceled_at = $3 WHERE id = $1 AND created_at = $2', [id, createdAt, now]);
+    await client.query('UPDATE notifications SET canceled_at = $3 WHERE id = $1 AND created_at = $2', [
+      id,
+      createdAt,
+      now,
+    ]);
   }
   return { recipients: recipients.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
 }

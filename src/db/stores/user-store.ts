@@ -65,7 +65,8 @@ interface DeviceRow {
 }
 
 const userColumns = 'id, email, phone, locale, time_zone, webhook_url, created_at, updated_at';
-const deviceColumns = 'id, user_id, platform, app_id, token, enabled, disabled_reason, created_at, updated_at';
+const deviceColumns =
+  'id, user_id, platform, app_id, token, enabled, disabled_reason, created_at, updated_at';
 
 function toUser(r: UserRow): User {
   return {
@@ -98,10 +99,16 @@ function toDevice(r: DeviceRow): Device {
  * Creates or updates users in one statement. A field left out keeps its stored value (or the
  * default for a new user); null clears it.
  */
-export async function upsertUsers(db: Pool | PoolClient, users: (UserFields & { id: string })[]): Promise<User[]> {
-  const has = (u: UserFields, k: keyof UserFields) => Object.prototype.hasOwnProperty.call(u, k) && u[k] !== undefined;
+export async function upsertUsers(
+  db: Pool | PoolClient,
+  users: (UserFields & { id: string })[],
+): Promise<User[]> {
+  const has = (u: UserFields, k: keyof UserFields) =>
+    Object.prototype.hasOwnProperty.call(u, k) && u[k] !== undefined;
   // Create the missing users with defaults, then apply the given fields to every row.
-  await db.query('INSERT INTO users (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING', [users.map((u) => u.id)]);
+  await db.query('INSERT INTO users (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING', [
+    users.map((u) => u.id),
+  ]);
   // "Left out keeps its value" holds per field and per row.
   const present = users.map((u) => ({
     id: u.id,
@@ -123,7 +130,10 @@ export async function upsertUsers(db: Pool | PoolClient, users: (UserFields & { 
                  $7::bool[], $8::bool[], $9::bool[], $10::bool[], $11::bool[])
        AS t(id, email, phone, locale, time_zone, webhook_url, has_email, has_phone, has_locale, has_tz, has_webhook)
      WHERE u.id = t.id
-     RETURNING ${userColumns.split(', ').map((c) => `u.${c}`).join(', ')}`,
+     RETURNING ${userColumns
+       .split(', ')
+       .map((c) => `u.${c}`)
+       .join(', ')}`,
     [
       users.map((u) => u.id),
       users.map((u) => u.email ?? null),
@@ -153,7 +163,10 @@ export async function deleteUser(db: Pool, id: string): Promise<boolean> {
 }
 
 export async function listDevices(db: Pool | PoolClient, userId: string): Promise<Device[]> {
-  const result = await db.query<DeviceRow>(`SELECT ${deviceColumns} FROM devices WHERE user_id = $1 ORDER BY created_at, id`, [userId]);
+  const result = await db.query<DeviceRow>(
+    `SELECT ${deviceColumns} FROM devices WHERE user_id = $1 ORDER BY created_at, id`,
+    [userId],
+  );
   return result.rows.map(toDevice);
 }
 
@@ -161,7 +174,11 @@ export async function listDevices(db: Pool | PoolClient, userId: string): Promis
  * Registers a device for a user. A token already registered (for this app) moves to this user
  * and is enabled again: the installation changed hands or re-registered.
  */
-export async function upsertDevice(db: Pool | PoolClient, userId: string, device: NewDevice): Promise<Device> {
+export async function upsertDevice(
+  db: Pool | PoolClient,
+  userId: string,
+  device: NewDevice,
+): Promise<Device> {
   const result = await db.query<DeviceRow>(
     `INSERT INTO devices (id, user_id, platform, app_id, token)
      VALUES ($1, $2, $3, $4, $5)
@@ -177,7 +194,11 @@ export async function upsertDevice(db: Pool | PoolClient, userId: string, device
 }
 
 /** Replaces all of a user's devices with the given set (tokens kept keep their ids). */
-export async function replaceDevices(client: PoolClient, userId: string, devices: NewDevice[]): Promise<Device[]> {
+export async function replaceDevices(
+  client: PoolClient,
+  userId: string,
+  devices: NewDevice[],
+): Promise<Device[]> {
   const kept: string[] = [];
   for (const device of devices) kept.push((await upsertDevice(client, userId, device)).id);
   await client.query('DELETE FROM devices WHERE user_id = $1 AND NOT (id = ANY($2::uuid[]))', [userId, kept]);

@@ -1,0 +1,85 @@
+// Starts Herald in-process on a test database, with a calling service and its API key.
+import { loadConfig } from '../../src/config/load-config.js';
+import { startHerald, type Herald } from '../../src/composition/create-herald.js';
+import type { RoleName } from '../../src/composition/roles.js';
+import { createApiKey, ensureService, type ApiKeyRole } from '../../src/db/stores/api-key-store.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { ChannelProvider } from '../../src/channels/channel-provider.js';
+import type { TestDatabase } from './test-database.js';
+
+export interface TestHerald {
+  herald: Herald;
+  apiKey: string;
+  /** Calls the api role (or `base`) with the test key unless `key` is given (null: none). */
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    options?: { key?: string | null; headers?: Record<string, string>; base?: string },
+  ): Promise<{ status: number; headers: Headers; body: any }>;
+  stop(): Promise<void>;
+}
+
+export async function startTestHerald(
+  db: TestDatabase,
+  options: {
+    roles?: RoleName[];
+    env?: Record<string, string>;
+    service?: string;
+    keyRoles?: ApiKeyRole[];
+    now?: () => Date;
+    random?: () => number;
+    providers?: ChannelProvider[];
+  } = {},
+): Promise<TestHerald> {
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    API_PORT: '0',
+    QUERY_PORT: '0',
+    LOG_LEVEL: 'silent',
+    POLL_INTERVAL_MS: '200',
+    MAINTENANCE_INTERVAL_MS: '200',
+    RETRY_BASE_MS: '20',
+    RETRY_MAX_MS: '200',
+    ...options.env,
+  });
+  const herald = await startHerald({
+    config,
+    roles: options.roles ?? ['api', 'query', 'worker', 'scheduler'],
+    logger: createLogger('silent'),
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.random === undefined ? {} : { random: options.random }),
+    ...(options.providers === undefined ? {} : { providers: options.providers }),
+  });
+  const serviceId = await ensureService(db.pool, options.service ?? 'shop');
+  const apiKey = await createApiKey(db.pool, serviceId, options.keyRoles ?? ['sender', 'admin']);
+  return {
+    herald,
+    apiKey,
+    async call(method, path, body, callOptions = {}) {
+      const key = callOptions.key === undefined ? apiKey : callOptions.key;
+      const headers: Record<string, string> = { ...callOptions.headers };
+      if (key !== null) headers['authorization'] = `Bearer ${key}`;
+      if (body !== undefined) headers['content-type'] ??= 'application/json';
+      const base = callOptions.base ?? herald.apiUrl ?? '';
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: response.status, headers: response.headers, body: parsed };
+    },
+    stop: () => herald.stop(),
+  };
+}
+
+export function idPath(id: string): string {
+  return encodeURIComponent(id);
+}
