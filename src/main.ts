@@ -48,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     roles = asked.filter(isRoleName);
   }
 
-  let herald: Herald | undefined;
+  const running: { herald?: Herald } = {};
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     if (stopping !== undefined) {
@@ -56,7 +56,13 @@ async function main(argv: string[]): Promise<number> {
       process.exit(130);
     }
     logger.info({ signal }, 'stopping');
-    stopping = (herald?.stop() ?? Promise.resolve()).then(() => {
+    const herald = running.herald;
+    if (herald === undefined) {
+      // Still starting: main() stops Herald as soon as start-up completes.
+      stopping = Promise.resolve();
+      return;
+    }
+    stopping = herald.stop().then(() => {
       logger.info('stopped');
       process.exit(0);
     });
@@ -64,8 +70,13 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
-  herald = await startHerald({ config, roles, logger });
-  if (stopping !== undefined) return 0;
+  const herald = await startHerald({ config, roles, logger });
+  running.herald = herald;
+  // A signal during start-up waited for it; stop now that there is something to stop.
+  if (stopping !== undefined) {
+    await herald.stop();
+    return 0;
+  }
   const lines = ['', 'Herald is running.'];
   if (herald.apiUrl !== undefined)
     lines.push(`  API:       ${herald.apiUrl}   (OpenAPI docs at ${herald.apiUrl}/docs)`);
@@ -85,8 +96,8 @@ main(process.argv.slice(2)).then(
     process.stderr.write(
       `herald failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
     );
-    if (error instanceof Error && error.cause !== undefined)
-      process.stderr.write(`  cause: ${String(error.cause)}\n`);
+    if (error instanceof Error && error.cause instanceof Error)
+      process.stderr.write(`  cause: ${error.cause.message}\n`);
     process.exit(1);
   },
 );

@@ -78,8 +78,11 @@ export async function startEmbeddedPostgres(options: {
   const logFile = join(dataDir, 'postgres.log');
   const bin = await binaries();
   const user = await runAs();
+  // The child inherits the environment (PATH, locale); no Herald setting is read here.
+  // eslint-disable-next-line no-restricted-properties
+  const inherited = process.env;
   const pgCtl = (args: string[]) =>
-    run(bin.pg_ctl, ['-D', pgData, ...args], { ...user, env: { ...process.env, LC_ALL: 'C' } });
+    run(bin.pg_ctl, ['-D', pgData, ...args], { ...user, env: { ...inherited, LC_ALL: 'C' } });
 
   await mkdir(dataDir, { recursive: true });
   if (!existsSync(join(pgData, 'PG_VERSION'))) {

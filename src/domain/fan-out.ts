@@ -49,7 +49,7 @@ export function planDeliveries(
         break;
       case 'webhook': {
         const url = user?.webhookUrl ?? serviceWebhookUrl;
-        if (url === null || url === undefined) noTarget(channel);
+        if (url === null) noTarget(channel);
         else deliveries.push({ channel, target: url });
         break;
       }

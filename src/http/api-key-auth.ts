@@ -1,7 +1,7 @@
 // API-key authentication for service callers: `Authorization: Bearer <key>`. Keys are looked up
 // by hash; a successful lookup is cached for a few seconds so ingest does not pay a query per
 // request (a revoked key stops working within that time).
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { ProblemError } from '../domain/problems.js';
 import { findCallerByKey, hashApiKey, type ApiKeyRole, type Caller } from '../db/stores/api-key-store.js';
 import type { Pool } from '../db/pools.js';
@@ -51,7 +51,7 @@ export function requireCaller(
   authenticate: Authenticate,
   roles: readonly ApiKeyRole[] = ['sender'],
 ): preHandlerAsyncHookHandler {
-  return async (request: FastifyRequest, _reply: FastifyReply) => {
+  return async (request: FastifyRequest) => {
     const caller = await authenticate(request);
     if (!caller.roles.some((r) => roles.includes(r))) {
       throw new ProblemError('forbidden', `This API key needs one of the roles: ${roles.join(', ')}.`);

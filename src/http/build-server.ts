@@ -1,19 +1,13 @@
 // Builds a Fastify instance with Herald's plugins and the given route plugins. Never listens:
 // tests use inject(), main listens (Fastify testing guide).
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyPluginAsync,
-} from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import { registerProblemHandler } from './problem-handler.js';
 
 export interface ServerOptions {
-  logger: Logger;
+  logger: FastifyBaseLogger;
   bodyLimit: number;
   title: string;
   description: string;
@@ -24,8 +18,7 @@ export async function buildServer(
   routes: FastifyPluginAsync[],
 ): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
-    // A pino Logger is a FastifyBaseLogger; the cast only widens the instance's logger type.
-    loggerInstance: options.logger as FastifyBaseLogger,
+    loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
     genReqId: () => randomUUID(),
     requestIdHeader: false,

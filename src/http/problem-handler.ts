@@ -60,7 +60,7 @@ export function registerProblemHandler(app: FastifyInstance): void {
         errors,
       );
     }
-    const mapped = error.code === undefined ? undefined : fastifyCodes[error.code];
+    const mapped = fastifyCodes[error.code];
     if (mapped !== undefined) return sendProblem(request, reply, mapped);
     if (error instanceof SyntaxError && error.statusCode === 400)
       return sendProblem(request, reply, 'invalid_json');

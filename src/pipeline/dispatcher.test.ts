@@ -58,11 +58,12 @@ describe('webhook delivery', () => {
     });
     assert.equal(receiver.ledger.length, 1);
     const received = receiver.ledger[0];
-    assert.equal(received?.signatureValid, true);
-    assert.equal(received?.deliveryId, delivery.id);
-    assert.equal(received?.body['notification_id'], res.body.id);
-    assert.equal(received?.body['title'], 'Build');
-    assert.equal(received?.body['status'], 'done');
+    assert.ok(received !== undefined);
+    assert.equal(received.signatureValid, true);
+    assert.equal(received.deliveryId, delivery.id);
+    assert.equal(received.body['notification_id'], res.body.id);
+    assert.equal(received.body['title'], 'Build');
+    assert.equal(received.body['status'], 'done');
     assert.deepEqual(await events(delivery.id), ['pending', 'sending', 'sent']);
     const inApp = await deliveryOf(res.body.id, 'in_app');
     assert.equal(inApp.state, 'delivered');

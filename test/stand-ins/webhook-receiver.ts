@@ -28,7 +28,7 @@ export class WebhookReceiver {
   }
 
   async start(): Promise<void> {
-    this.server = createServer((req, res) => {
+    const server = createServer((req, res) => {
       void readBody(req).then(async (raw) => {
         const secret = this.secret();
         const header = req.headers['herald-signature'];
@@ -55,8 +55,9 @@ export class WebhookReceiver {
         res.end();
       });
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${String((this.server?.address() as AddressInfo).port)}/hook`;
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/hook`;
   }
 
   /** Deliveries answered with 2xx, by delivery id. */
