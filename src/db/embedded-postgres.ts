@@ -8,8 +8,8 @@
 // server left running after a crash is adopted instead of colliding with it.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
@@ -85,84 +85,136 @@ export async function startEmbeddedPostgres(options: {
     run(bin.pg_ctl, ['-D', pgData, ...args], { ...user, env: { ...inherited, LC_ALL: 'C' } });
 
   await mkdir(dataDir, { recursive: true });
-  if (!existsSync(join(pgData, 'PG_VERSION'))) {
-    logger.info({ pgData }, 'initialising embedded PostgreSQL');
-    await rm(pgData, { recursive: true, force: true });
-    await mkdir(pgData, { recursive: true, mode: 0o700 });
-    if (user.uid !== undefined && user.gid !== undefined) {
-      await chown(pgData, user.uid, user.gid);
-      await chown(dataDir, user.uid, user.gid).catch(() => undefined);
-    }
-    const password = randomBytes(18).toString('base64url');
-    const pwfile = join(tmpdir(), `herald-pw-${randomBytes(6).toString('hex')}`);
-    await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
-    if (user.uid !== undefined && user.gid !== undefined) await chown(pwfile, user.uid, user.gid);
-    try {
-      await run(
-        bin.initdb,
-        [
-          '-D',
-          pgData,
-          '-U',
-          superuser,
-          '--pwfile',
-          pwfile,
-          '-A',
-          'scram-sha-256',
-          '-E',
-          'UTF8',
-          '--locale=C',
-        ],
-        user,
+  const releaseLock = await lockDataDir(join(dataDir, 'herald.lock'));
+  try {
+    return await boot();
+  } catch (error) {
+    await releaseLock();
+    throw error;
+  }
+
+  async function boot(): Promise<EmbeddedPostgres> {
+    if (!existsSync(join(pgData, 'PG_VERSION'))) {
+      logger.info({ pgData }, 'initialising embedded PostgreSQL');
+      await rm(pgData, { recursive: true, force: true });
+      await mkdir(pgData, { recursive: true, mode: 0o700 });
+      if (user.uid !== undefined && user.gid !== undefined) {
+        await chown(pgData, user.uid, user.gid);
+        await chown(dataDir, user.uid, user.gid).catch(() => undefined);
+      }
+      const password = randomBytes(18).toString('base64url');
+      const pwfile = join(tmpdir(), `herald-pw-${randomBytes(6).toString('hex')}`);
+      await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+      if (user.uid !== undefined && user.gid !== undefined) await chown(pwfile, user.uid, user.gid);
+      try {
+        await run(
+          bin.initdb,
+          [
+            '-D',
+            pgData,
+            '-U',
+            superuser,
+            '--pwfile',
+            pwfile,
+            '-A',
+            'scram-sha-256',
+            '-E',
+            'UTF8',
+            '--locale=C',
+          ],
+          user,
+        );
+      } finally {
+        await rm(pwfile, { force: true });
+      }
+      // The server listens on loopback only, without a Unix socket (its default directory
+      // /var/run/postgresql may not exist or be writable).
+      await writeFile(
+        join(pgData, 'postgresql.auto.conf'),
+        "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\nshared_buffers = '256MB'\n",
       );
-    } finally {
-      await rm(pwfile, { force: true });
+      await writeFile(passwordFile, password, { mode: 0o600 });
     }
-    // The server listens on loopback only, without a Unix socket (its default directory
-    // /var/run/postgresql may not exist or be writable).
-    await writeFile(
-      join(pgData, 'postgresql.auto.conf'),
-      "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\nshared_buffers = '256MB'\n",
-    );
-    await writeFile(passwordFile, password, { mode: 0o600 });
-  }
-  const password = (await readFile(passwordFile, 'utf8')).trim();
+    const password = (await readFile(passwordFile, 'utf8')).trim();
 
-  let port = options.port;
-  const status = await pgCtl(['status']).then(
-    () => true,
-    () => false,
-  );
-  if (status) {
-    // A server from an earlier run is still alive (Herald was killed): adopt it on the port it
-    // listens on (line 4 of postmaster.pid).
-    const pidFile = (await readFile(join(pgData, 'postmaster.pid'), 'utf8')).split('\n');
-    const runningPort = Number(pidFile[3]);
-    if (Number.isInteger(runningPort) && runningPort > 0) port = runningPort;
-    logger.warn(
-      { postmasterPid: Number(pidFile[0]), port },
-      'adopting embedded PostgreSQL left running by an earlier process',
+    let port = options.port;
+    const status = await pgCtl(['status']).then(
+      () => true,
+      () => false,
     );
-  } else {
-    logger.info({ port }, 'starting embedded PostgreSQL');
-    await chmod(dataDir, 0o755).catch(() => undefined);
-    await pgCtl(['start', '-w', '-t', '60', '-l', logFile, '-o', `-p ${String(port)}`]).catch(
-      (cause: unknown) => {
-        throw new Error(`embedded PostgreSQL did not start; see ${logFile}`, { cause });
+    if (status) {
+      // A server from an earlier run is still alive (Herald was killed): adopt it on the port it
+      // listens on (line 4 of postmaster.pid).
+      const pidFile = (await readFile(join(pgData, 'postmaster.pid'), 'utf8')).split('\n');
+      const runningPort = Number(pidFile[3]);
+      if (Number.isInteger(runningPort) && runningPort > 0) port = runningPort;
+      logger.warn(
+        { postmasterPid: Number(pidFile[0]), port },
+        'adopting embedded PostgreSQL left running by an earlier process',
+      );
+    } else {
+      logger.info({ port }, 'starting embedded PostgreSQL');
+      await chmod(dataDir, 0o755).catch(() => undefined);
+      await pgCtl(['start', '-w', '-t', '60', '-l', logFile, '-o', `-p ${String(port)}`]).catch(
+        (cause: unknown) => {
+          throw new Error(`embedded PostgreSQL did not start; see ${logFile}`, { cause });
+        },
+      );
+    }
+
+    const adminUrl = `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/postgres`;
+    await ensureDatabase(adminUrl);
+    return {
+      url: `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/${databaseName}`,
+      async stop() {
+        await pgCtl(['stop', '-m', 'fast', '-w', '-t', '60']).catch((error: unknown) => {
+          logger.warn({ err: error }, 'embedded PostgreSQL did not stop cleanly');
+        });
+        await releaseLock();
       },
-    );
+    };
   }
+}
 
-  const adminUrl = `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/postgres`;
-  await ensureDatabase(adminUrl);
-  return {
-    url: `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/${databaseName}`,
-    async stop() {
-      await pgCtl(['stop', '-m', 'fast', '-w', '-t', '60']).catch((error: unknown) => {
-        logger.warn({ err: error }, 'embedded PostgreSQL did not stop cleanly');
-      });
-    },
-  };
+/**
+ * One Herald process owns a data directory: a second one would adopt the first one's server
+ * and stop it when it exits. The lock file names the owner's pid; a lock whose process is gone
+ * (killed with -9) is taken over.
+ */
+async function lockDataDir(file: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(file, 'wx', 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => rm(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isHeraldProcess(owner)) {
+        throw new Error(
+          `another Herald process (pid ${String(owner)}) is using ${file.replace(/\/herald\.lock$/, '')}; stop it first`,
+          { cause: error },
+        );
+      }
+      await rm(file, { force: true });
+    }
+  }
+  throw new Error(`could not lock ${file}`);
+}
+
+/** True if `pid` is alive and is a Node process (so a recycled pid of another program is not mistaken for one). */
+function isHeraldProcess(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').includes('node');
+  } catch {
+    return true; // no /proc: trust the signal check
+  }
 }
 
 async function ensureDatabase(adminUrl: string): Promise<void> {
