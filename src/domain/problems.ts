@@ -13,7 +13,6 @@ export const problems = {
   channel_unavailable: { status: 400, title: 'No provider is configured for a requested channel' },
   content_missing: { status: 400, title: 'A requested channel has no content to show' },
   too_many_recipients: { status: 400, title: 'The request addresses more recipients than allowed' },
-  idempotency_key_invalid: { status: 400, title: 'The Idempotency-Key header is not acceptable' },
   unauthenticated: { status: 401, title: 'A valid API key is required' },
   forbidden: { status: 403, title: 'The resource belongs to another service or needs another role' },
   not_found: { status: 404, title: 'No such resource' },

@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from './load-config.js';
+import { renderConfigDocs } from './config-docs.js';
+import { packageRoot } from '../db/package-root.js';
+
+test('defaults apply when nothing is set', () => {
+  const config = loadConfig({});
+  assert.equal(config.API_PORT, 3000);
+  assert.equal(config.DATABASE_URL, undefined);
+  assert.equal(config.TRANSACTIONAL_RESERVED_SHARE, 0.25);
+});
+
+test('every bad setting is named at once', () => {
+  let caught: unknown;
+  assert.throws(
+    () => loadConfig({ API_PORT: '70000', WORKER_CONCURRENCY: 'many', LOG_LEVEL: 'loud', DATABASE_URL: '' }),
+    (e: unknown) => {
+      caught = e;
+      return e instanceof ConfigError;
+    },
+  );
+  assert.ok(caught instanceof ConfigError);
+  assert.deepEqual(
+    caught.problems.map((p) => p.split('=')[0]),
+    ['API_PORT', 'LOG_LEVEL', 'WORKER_CONCURRENCY'],
+  );
+  assert.match(caught.message, /LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent/);
+});
+
+test('an unreadable provider file is named', () => {
+  assert.throws(
+    () => loadConfig({ HERALD_CONFIG_FILE: '/nonexistent/herald.json' }),
+    (e: unknown) => e instanceof ConfigError && /HERALD_CONFIG_FILE=.*cannot be read/.test(e.message),
+  );
+});
+
+test('docs/configuration.md matches the schema (regenerate with npm run docs:config)', () => {
+  assert.equal(readFileSync(join(packageRoot, 'docs/configuration.md'), 'utf8'), renderConfigDocs());
+});
