@@ -33,6 +33,7 @@ export default tseslint.config(
   },
   {
     files: ['src/domain/**/*.ts'],
+    ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -49,6 +50,7 @@ export default tseslint.config(
   },
   {
     files: ['src/channels/*/**/*.ts'],
+    ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -73,6 +75,7 @@ export default tseslint.config(
   },
   {
     files: ['src/ingest/**/*.ts', 'src/query/**/*.ts', 'src/pipeline/**/*.ts', 'src/scheduler/**/*.ts'],
+    ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -34,11 +34,18 @@ function body(recipients: number): string {
   });
 }
 
-function startChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: packageRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+function startChild(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: packageRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout?.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const match = /(?:listening|API:)\s+(http:\/\/[\d.:]+)/.exec(out);
       if (match?.[1] !== undefined) resolve({ child, url: match[1] });
@@ -71,7 +78,12 @@ async function load(url: string, payload: string, apiKey: string): Promise<Run> 
     connections,
     duration,
   });
-  return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+  };
 }
 
 /** The database ceiling: the same notification + recipient rows, 1 request's worth per INSERT pair. */
@@ -112,7 +124,10 @@ async function insertLoop(url: string, recipients: number): Promise<number> {
 
 async function main(): Promise<void> {
   let databaseUrl = process.env['DATABASE_URL'];
-  const embedded = databaseUrl === undefined ? await startEmbeddedPostgres({ dataDir: join(packageRoot, '.bench-data'), port: 54339, logger }) : undefined;
+  const embedded =
+    databaseUrl === undefined
+      ? await startEmbeddedPostgres({ dataDir: join(packageRoot, '.bench-data'), port: 54339, logger })
+      : undefined;
   databaseUrl ??= embedded?.url ?? '';
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
@@ -132,7 +147,12 @@ async function main(): Promise<void> {
   try {
     const bare = await startChild(['bench/bare-fastify.ts', '0'], {});
     children.push(bare.child);
-    const herald = await startChild(['src/main.ts', 'api'], { DATABASE_URL: benchUrl, API_PORT: '0', LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20' });
+    const herald = await startChild(['src/main.ts', 'api'], {
+      DATABASE_URL: benchUrl,
+      API_PORT: '0',
+      LOG_LEVEL: 'warn',
+      DATABASE_POOL_SIZE: '20',
+    });
     children.push(herald.child);
     for (const recipients of [1, 100]) {
       const payload = body(recipients);
@@ -141,9 +161,33 @@ async function main(): Promise<void> {
       const dbCeiling = await insertLoop(benchUrl, recipients);
       const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
       rows.push(
-        [`${String(recipients)} recipient(s)`, 'Herald api (202 = committed)', fmt(measured.requestsPerSecond), fmt(measured.requestsPerSecond * recipients), `${String(measured.p50)} / ${String(measured.p99)}`, String(measured.non2xx), '1.00'],
-        ['', 'baseline: bare Fastify, same validation, no DB', fmt(ceiling.requestsPerSecond), fmt(ceiling.requestsPerSecond * recipients), `${String(ceiling.p50)} / ${String(ceiling.p99)}`, String(ceiling.non2xx), (measured.requestsPerSecond / ceiling.requestsPerSecond).toFixed(2)],
-        ['', 'baseline: pg INSERT loop, same rows, no HTTP', fmt(dbCeiling), fmt(dbCeiling * recipients), '—', '—', (measured.requestsPerSecond / dbCeiling).toFixed(2)],
+        [
+          `${String(recipients)} recipient(s)`,
+          'Herald api (202 = committed)',
+          fmt(measured.requestsPerSecond),
+          fmt(measured.requestsPerSecond * recipients),
+          `${String(measured.p50)} / ${String(measured.p99)}`,
+          String(measured.non2xx),
+          '1.00',
+        ],
+        [
+          '',
+          'baseline: bare Fastify, same validation, no DB',
+          fmt(ceiling.requestsPerSecond),
+          fmt(ceiling.requestsPerSecond * recipients),
+          `${String(ceiling.p50)} / ${String(ceiling.p99)}`,
+          String(ceiling.non2xx),
+          (measured.requestsPerSecond / ceiling.requestsPerSecond).toFixed(2),
+        ],
+        [
+          '',
+          'baseline: pg INSERT loop, same rows, no HTTP',
+          fmt(dbCeiling),
+          fmt(dbCeiling * recipients),
+          '—',
+          '—',
+          (measured.requestsPerSecond / dbCeiling).toFixed(2),
+        ],
       );
     }
   } finally {
@@ -151,7 +195,15 @@ async function main(): Promise<void> {
     await pool.end();
     await embedded?.stop();
   }
-  const header = ['request', 'system', 'requests/s', 'notifications/s', 'p50 / p99 ms', 'non-2xx', 'Herald ÷ this'];
+  const header = [
+    'request',
+    'system',
+    'requests/s',
+    'notifications/s',
+    'p50 / p99 ms',
+    'non-2xx',
+    'Herald ÷ this',
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   process.stdout.write(
@@ -168,7 +220,9 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

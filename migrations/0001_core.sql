@@ -52,7 +52,7 @@ CREATE TABLE devices (
 CREATE INDEX devices_user_idx ON devices (user_id);
 
 -- The caller's idempotency keys: a supplied `service#uuid` id or an Idempotency-Key header.
--- Unpartitioned so uniqueness holds across months; it has its own retention.
+-- Unpartitioned so uniqueness holds across months; rows are kept until a retention job exists.
 CREATE TABLE idempotency_keys (
   service_id              bigint NOT NULL,
   key                     text NOT NULL,

@@ -16,6 +16,7 @@ import { WakeNotifier, wakeChannels } from '../db/wake-notifier.js';
 import { buildServer } from '../http/build-server.js';
 import { createApiKeyAuth } from '../http/api-key-auth.js';
 import { notificationRoutes } from '../ingest/notification-routes.js';
+import { IngestBatcher } from '../ingest/ingest-batcher.js';
 import { userRoutes } from '../ingest/user-routes.js';
 import { serviceRoutes } from '../ingest/service-routes.js';
 import { deadLetterRoutes } from '../ingest/dead-letter-routes.js';
@@ -114,6 +115,12 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
 
     let apiUrl: string | undefined;
     if (roles.has('api')) {
+      const batcher = new IngestBatcher(pool, {
+        maxBatch: 500,
+        maxConcurrentCommits: config.INGEST_CONCURRENT_COMMITS,
+      });
+      // Registered before the server's close, so it runs after it: answered requests are committed.
+      stops.push(() => batcher.drain());
       const app = await buildServer(
         {
           ...serverOptions,
@@ -124,6 +131,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           ops,
           notificationRoutes({
             pool,
+            batcher,
             now,
             notifier,
             metrics,

@@ -3,7 +3,7 @@ import { ConfigSchema } from './schema.js';
 
 interface PropertyDoc {
   type?: string;
-  default?: unknown;
+  default?: string | number | boolean;
   description?: string;
   minimum?: number;
   maximum?: number;
@@ -14,9 +14,14 @@ interface PropertyDoc {
 export function renderConfigDocs(): string {
   const required = new Set<string>((ConfigSchema as { required?: string[] }).required ?? []);
   const rows = Object.entries(ConfigSchema.properties as Record<string, PropertyDoc>).map(([name, p]) => {
-    const type = p.anyOf !== undefined ? p.anyOf.map((a) => `\`${String(a.const)}\``).join(' \\| ') : (p.type ?? '');
-    const range = p.minimum !== undefined || p.maximum !== undefined ? ` (${String(p.minimum ?? '')}–${String(p.maximum ?? '')})` : '';
-    const def = p.default === undefined ? (required.has(name) ? 'required' : '—') : `\`${String(p.default)}\``;
+    const type =
+      p.anyOf !== undefined ? p.anyOf.map((a) => `\`${String(a.const)}\``).join(' \\| ') : (p.type ?? '');
+    const range =
+      p.minimum !== undefined || p.maximum !== undefined
+        ? ` (${String(p.minimum ?? '')}–${String(p.maximum ?? '')})`
+        : '';
+    const def =
+      p.default === undefined ? (required.has(name) ? 'required' : '—') : `\`${String(p.default)}\``;
     const secret = p['x-secret'] === true ? ' Secret: never logged.' : '';
     return `| \`${name}\` | ${type}${range} | ${def} | ${p.description ?? ''}${secret} |`;
   });

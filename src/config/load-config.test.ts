@@ -27,7 +27,10 @@ test('every bad setting is named at once', () => {
     caught.problems.map((p) => p.split('=')[0]),
     ['API_PORT', 'LOG_LEVEL', 'WORKER_CONCURRENCY'],
   );
-  assert.match(caught.message, /LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent/);
+  assert.match(
+    caught.message,
+    /LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent/,
+  );
 });
 
 test('an unreadable provider file is named', () => {
@@ -39,4 +42,13 @@ test('an unreadable provider file is named', () => {
 
 test('docs/configuration.md matches the schema (regenerate with npm run docs:config)', () => {
   assert.equal(readFileSync(join(packageRoot, 'docs/configuration.md'), 'utf8'), renderConfigDocs());
+});
+
+test('a webhook timeout as long as the lease is rejected', () => {
+  assert.throws(
+    () => loadConfig({ WEBHOOK_TIMEOUT_MS: '5000', LEASE_SECONDS: '5' }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /WEBHOOK_TIMEOUT_MS=5000: must be shorter than LEASE_SECONDS/.test(e.message),
+  );
 });

@@ -22,6 +22,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw));
   if (Value.Check(ConfigSchema, converted)) {
     if (converted.HERALD_CONFIG_FILE !== undefined) readProviderFile(converted.HERALD_CONFIG_FILE);
+    // A lease shorter than a provider call would let the delivery be claimed again while the
+    // first call is still running: a duplicate by configuration.
+    if (converted.WEBHOOK_TIMEOUT_MS >= converted.LEASE_SECONDS * 1000) {
+      throw new ConfigError([
+        `WEBHOOK_TIMEOUT_MS=${String(converted.WEBHOOK_TIMEOUT_MS)}: must be shorter than LEASE_SECONDS (${String(converted.LEASE_SECONDS)} s)`,
+      ]);
+    }
     return converted;
   }
   // Check setting by setting so every bad one is named, not only the first.

@@ -65,6 +65,10 @@ export const ConfigSchema = Type.Object({
   MAX_RECIPIENTS_PER_REQUEST: setting(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }), {
     description: 'Most recipients one POST /v1/notifications may address.',
   }),
+  INGEST_CONCURRENT_COMMITS: setting(Type.Integer({ minimum: 1, maximum: 64, default: 4 }), {
+    description:
+      'Transactions the api role commits at once. Requests arriving meanwhile wait and share the next commit (group commit).',
+  }),
   WORKER_CONCURRENCY: setting(Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }), {
     description: 'Deliveries one worker process sends at the same time.',
   }),
@@ -76,7 +80,8 @@ export const ConfigSchema = Type.Object({
       'Share of WORKER_CONCURRENCY the bulk lane may never use, so transactional deliveries always find a free slot.',
   }),
   LEASE_SECONDS: setting(Type.Integer({ minimum: 1, maximum: 3600, default: 60 }), {
-    description: 'How long a claimed delivery stays leased; after it expires another worker may claim it.',
+    description:
+      "How long a claimed delivery stays leased. After it expires, the scheduler's lease rescuer makes the delivery claimable again. Must exceed WEBHOOK_TIMEOUT_MS.",
   }),
   POLL_INTERVAL_MS: setting(Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }), {
     description: 'Workers poll this often even without a LISTEN/NOTIFY wake-up.',
@@ -100,7 +105,7 @@ export const ConfigSchema = Type.Object({
     description: 'Monthly partitions kept created ahead of the current month.',
   }),
   MAINTENANCE_INTERVAL_MS: setting(Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5000 }), {
-    description: 'How often the scheduler rescues expired leases and checks partitions.',
+    description: 'How often the scheduler rescues expired leases. (Partition upkeep runs hourly.)',
   }),
   DEV_API_KEY: setting(Type.Boolean({ default: true }), {
     description:

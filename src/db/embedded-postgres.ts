@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -178,22 +178,24 @@ export async function startEmbeddedPostgres(options: {
 
 /**
  * One Herald process owns a data directory: a second one would adopt the first one's server
- * and stop it when it exits. The lock file names the owner's pid; a lock whose process is gone
- * (killed with -9) is taken over.
+ * and stop it when it exits. The lock file names the owner by pid and process start time, so
+ * a lock left by a killed process is taken over even if its pid was reused since.
  */
 async function lockDataDir(file: string): Promise<() => Promise<void>> {
+  const me = `${String(process.pid)} ${processStartTime(process.pid) ?? ''}`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(file, 'wx', 0o600);
-      await handle.writeFile(String(process.pid));
+      await handle.writeFile(me);
       await handle.close();
       return () => rm(file, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isHeraldProcess(owner)) {
+      const [pidText, started] = (await readFile(file, 'utf8').catch(() => '')).trim().split(' ');
+      const owner = Number(pidText);
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner, started)) {
         throw new Error(
-          `another Herald process (pid ${String(owner)}) is using ${file.replace(/\/herald\.lock$/, '')}; stop it first`,
+          `another Herald process (pid ${String(owner)}) is using ${dirname(file)}; stop it first`,
           { cause: error },
         );
       }
@@ -203,18 +205,26 @@ async function lockDataDir(file: string): Promise<() => Promise<void>> {
   throw new Error(`could not lock ${file}`);
 }
 
-/** True if `pid` is alive and is a Node process (so a recycled pid of another program is not mistaken for one). */
-function isHeraldProcess(pid: number): boolean {
+/** Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22), if known. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number, started: string | undefined): boolean {
   try {
     process.kill(pid, 0);
   } catch {
     return false;
   }
-  try {
-    return readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').includes('node');
-  } catch {
-    return true; // no /proc: trust the signal check
-  }
+  const now = processStartTime(pid);
+  // Same pid, different start time: the owner died and the pid was reused.
+  return started === undefined || started === '' || now === undefined || now === started;
 }
 
 async function ensureDatabase(adminUrl: string): Promise<void> {

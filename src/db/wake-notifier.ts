@@ -16,7 +16,7 @@ export class WakeNotifier {
   constructor(
     private readonly pool: Pool,
     private readonly logger: Logger,
-    private readonly coalesceMs = 2,
+    private readonly coalesceMs = 5,
   ) {}
 
   notify(channel: WakeChannel): void {

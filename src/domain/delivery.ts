@@ -13,21 +13,18 @@ export const deliveryStates = [
 ] as const;
 export type DeliveryState = (typeof deliveryStates)[number];
 
-export const claimableStates: readonly DeliveryState[] = ['pending', 'retrying'];
-export const terminalStates: readonly DeliveryState[] = [
-  'sent',
-  'delivered',
-  'failed',
-  'target_invalid',
-  'dead',
-  'canceled',
-];
+/** States a delivery is created in: in-app deliveries are complete when written. */
+export const initialStates: readonly DeliveryState[] = ['pending', 'delivered'];
 
-const transitions: Record<DeliveryState, readonly DeliveryState[]> = {
-  pending: ['sending', 'canceled', 'delivered'],
+/**
+ * Every move the code makes. Each store function enforces its own starting state in SQL;
+ * this table is what docs/delivery-states.md draws (a test keeps the two equal).
+ */
+export const transitions: Record<DeliveryState, readonly DeliveryState[]> = {
+  pending: ['sending', 'canceled'],
   retrying: ['sending', 'canceled'],
-  sending: ['sent', 'delivered', 'retrying', 'failed', 'target_invalid', 'dead'],
-  sent: ['delivered', 'failed'],
+  sending: ['sent', 'retrying', 'failed', 'target_invalid', 'dead'],
+  sent: [],
   delivered: [],
   failed: [],
   target_invalid: [],
@@ -37,8 +34,4 @@ const transitions: Record<DeliveryState, readonly DeliveryState[]> = {
 
 export function canTransition(from: DeliveryState, to: DeliveryState): boolean {
   return transitions[from].includes(to);
-}
-
-export function isTerminal(state: DeliveryState): boolean {
-  return terminalStates.includes(state);
 }

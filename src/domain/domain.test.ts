@@ -4,14 +4,31 @@ import { formatNotificationId, parseNotificationId, uuidV7 } from './ids.js';
 import { nextRetry } from './retry-policy.js';
 import { isEmailAddress, normalizePhone } from './contact.js';
 import { planDeliveries } from './fan-out.js';
-import { canTransition } from './delivery.js';
+import { canTransition, deliveryStates, initialStates, transitions } from './delivery.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../db/package-root.js';
 
 describe('notification ids', () => {
   test('parses service#uuid and normalises the uuid to lower case', () => {
-    assert.deepEqual(parseNotificationId('shop#0192F1A2-7C3B-7D4E-8F90-1234567890AB'), { service: 'shop', uuid: '0192f1a2-7c3b-7d4e-8f90-1234567890ab' });
-    assert.equal(formatNotificationId({ service: 'a-b_c', uuid: '0192f1a2-7c3b-7d4e-8f90-1234567890ab' }), 'a-b_c#0192f1a2-7c3b-7d4e-8f90-1234567890ab');
+    assert.deepEqual(parseNotificationId('shop#0192F1A2-7C3B-7D4E-8F90-1234567890AB'), {
+      service: 'shop',
+      uuid: '0192f1a2-7c3b-7d4e-8f90-1234567890ab',
+    });
+    assert.equal(
+      formatNotificationId({ service: 'a-b_c', uuid: '0192f1a2-7c3b-7d4e-8f90-1234567890ab' }),
+      'a-b_c#0192f1a2-7c3b-7d4e-8f90-1234567890ab',
+    );
   });
-  for (const bad of ['', '#0192f1a2-7c3b-7d4e-8f90-1234567890ab', 'shop#', 'shop#0192f1a2', 'shop 0192f1a2-7c3b-7d4e-8f90-1234567890ab', '1shop#0192f1a2-7c3b-7d4e-8f90-1234567890ab', 'shop#0192f1a2-7c3b-7d4e-8f90-1234567890abx']) {
+  for (const bad of [
+    '',
+    '#0192f1a2-7c3b-7d4e-8f90-1234567890ab',
+    'shop#',
+    'shop#0192f1a2',
+    'shop 0192f1a2-7c3b-7d4e-8f90-1234567890ab',
+    '1shop#0192f1a2-7c3b-7d4e-8f90-1234567890ab',
+    'shop#0192f1a2-7c3b-7d4e-8f90-1234567890abx',
+  ]) {
     test(`rejects ${JSON.stringify(bad)}`, () => assert.equal(parseNotificationId(bad), undefined));
   }
   test('uuidV7 carries the time, version 7 and the RFC variant, and sorts by time', () => {
@@ -27,35 +44,65 @@ describe('notification ids', () => {
 describe('retry policy', () => {
   const policy = { maxAttempts: 5, baseMs: 1000, maxMs: 10_000 };
   test('full jitter below an exponentially growing ceiling', () => {
-    assert.deepEqual(nextRetry(policy, 1, () => 0.5), { kind: 'retry', delayMs: 500 });
-    assert.deepEqual(nextRetry(policy, 3, () => 0.5), { kind: 'retry', delayMs: 2000 });
-    assert.deepEqual(nextRetry(policy, 4, () => 0.999), { kind: 'retry', delayMs: 7992 });
+    assert.deepEqual(
+      nextRetry(policy, 1, () => 0.5),
+      { kind: 'retry', delayMs: 500 },
+    );
+    assert.deepEqual(
+      nextRetry(policy, 3, () => 0.5),
+      { kind: 'retry', delayMs: 2000 },
+    );
+    assert.deepEqual(
+      nextRetry(policy, 4, () => 0.999),
+      { kind: 'retry', delayMs: 7992 },
+    );
   });
   test('the ceiling is capped at maxMs', () => {
-    assert.deepEqual(nextRetry({ ...policy, maxAttempts: 20 }, 15, () => 0.999), { kind: 'retry', delayMs: 9990 });
+    assert.deepEqual(
+      nextRetry({ ...policy, maxAttempts: 20 }, 15, () => 0.999),
+      { kind: 'retry', delayMs: 9990 },
+    );
   });
   test('a zero draw still waits a little', () => {
-    assert.deepEqual(nextRetry(policy, 1, () => 0), { kind: 'retry', delayMs: 100 });
+    assert.deepEqual(
+      nextRetry(policy, 1, () => 0),
+      { kind: 'retry', delayMs: 100 },
+    );
   });
   test('Retry-After is a floor that jitter never shortens', () => {
-    assert.deepEqual(nextRetry(policy, 1, () => 0.1, 30_000), { kind: 'retry', delayMs: 30_000 });
+    assert.deepEqual(
+      nextRetry(policy, 1, () => 0.1, 30_000),
+      { kind: 'retry', delayMs: 30_000 },
+    );
   });
   test('after the last attempt the delivery is dead', () => {
-    assert.deepEqual(nextRetry(policy, 5, () => 0.5), { kind: 'dead' });
+    assert.deepEqual(
+      nextRetry(policy, 5, () => 0.5),
+      { kind: 'dead' },
+    );
   });
 });
 
 describe('contact validation', () => {
   test('email addresses', () => {
     for (const ok of ['kim@example.com', 'a.b+tag@sub.example.co.kr']) assert.ok(isEmailAddress(ok), ok);
-    for (const bad of ['kim', 'kim@', '@example.com', 'kim@example', 'k im@example.com', `${'a'.repeat(65)}@example.com`, 'kim@exa_mple.com']) {
+    for (const bad of [
+      'kim',
+      'kim@',
+      '@example.com',
+      'kim@example',
+      'k im@example.com',
+      `${'a'.repeat(65)}@example.com`,
+      'kim@exa_mple.com',
+    ]) {
       assert.ok(!isEmailAddress(bad), bad);
     }
   });
   test('phone numbers must be valid E.164', () => {
     assert.equal(normalizePhone('+821012345678'), '+821012345678');
     assert.equal(normalizePhone('+14155552671'), '+14155552671');
-    for (const bad of ['01012345678', '+1234', '+8210123', '+82 10 1234 5678', '+999123456789']) assert.equal(normalizePhone(bad), undefined, bad);
+    for (const bad of ['01012345678', '+1234', '+8210123', '+82 10 1234 5678', '+999123456789'])
+      assert.equal(normalizePhone(bad), undefined, bad);
   });
 });
 
@@ -97,4 +144,14 @@ test('delivery state machine: terminal states do not move, dead can be replayed'
   assert.ok(canTransition('dead', 'pending'));
   assert.ok(!canTransition('sent', 'pending'));
   assert.ok(!canTransition('canceled', 'sending'));
+});
+
+test('docs/delivery-states.md draws exactly the transitions in delivery.ts', () => {
+  const doc = readFileSync(join(packageRoot, 'docs/delivery-states.md'), 'utf8');
+  const arrows = [...doc.matchAll(/^\s+(\[\*\]|\w+) --> (\w+)/gm)].map((m) => `${m[1] ?? ''}->${m[2] ?? ''}`);
+  const expected = [
+    ...initialStates.map((s) => `[*]->${s}`),
+    ...deliveryStates.flatMap((from) => transitions[from].map((to) => `${from}->${to}`)),
+  ];
+  assert.deepEqual([...arrows].sort(), [...expected].sort());
 });

@@ -14,7 +14,9 @@ function sourceFiles(dir: string): string[] {
 }
 
 const documented = new Map(
-  [...readFileSync(join(packageRoot, 'docs/errors.md'), 'utf8').matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]),
+  [
+    ...readFileSync(join(packageRoot, 'docs/errors.md'), 'utf8').matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm),
+  ].map((m) => [m[1], Number(m[2])]),
 );
 
 test('every problem code is documented in docs/errors.md with its status', () => {
@@ -24,7 +26,8 @@ test('every problem code is documented in docs/errors.md with its status', () =>
 });
 
 test('docs/errors.md documents no code that does not exist', () => {
-  for (const code of documented.keys()) assert.ok(code !== undefined && code in problems, `${String(code)} is not in problems.ts`);
+  for (const code of documented.keys())
+    assert.ok(code !== undefined && code in problems, `${String(code)} is not in problems.ts`);
 });
 
 test('every problem code is raised somewhere in src/', () => {

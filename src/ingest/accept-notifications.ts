@@ -1,15 +1,11 @@
-// Operation: accept a notification request. Validate, register idempotency keys, insert the
-// notification and one recipient row per user, all in one transaction; answer after commit.
+// Operation: accept a notification request. Validate, then hand it to the group commit, which
+// registers its idempotency keys and inserts the notification and one recipient row per user
+// in one transaction; answer after that commit.
 // Fan-out into deliveries happens later in the pipeline (DESIGN 5).
 import { createHash, randomBytes } from 'node:crypto';
 import type { Caller } from '../db/stores/api-key-store.js';
-import { withTransaction, type Pool } from '../db/pools.js';
-import {
-  claimIdempotencyKeys,
-  findNotificationSummary,
-  insertNotification,
-  type IdempotencyClaim,
-} from '../db/stores/notification-store.js';
+import type { IdempotencyClaim } from '../db/stores/notification-store.js';
+import type { IngestBatcher } from './ingest-batcher.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { formatNotificationId, parseNotificationId, uuidV7 } from '../domain/ids.js';
 import { contentFor, type Channel, type Lane, type NotificationContent } from '../domain/notification.js';
@@ -17,7 +13,7 @@ import { ProblemError } from '../domain/problems.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export interface AcceptDeps {
-  pool: Pool;
+  batcher: IngestBatcher;
   now: () => Date;
   notifier: WakeNotifier;
   metrics: Metrics;
@@ -80,28 +76,9 @@ export async function acceptNotifications(
   const lane = request.lane ?? 'transactional';
   const claims = idempotencyClaims(request, idempotencyKey);
 
-  const outcome = await withTransaction(deps.pool, async (client) => {
-    const existing = await claimIdempotencyKeys(client, caller.serviceId, claims, id, now);
-    if (existing !== undefined) {
-      const first = existing[0];
-      const sameRequest =
-        first !== undefined &&
-        existing.every(
-          (e) =>
-            e.notificationId === first.notificationId &&
-            e.requestHash.equals(claims[0]?.requestHash ?? Buffer.alloc(0)),
-        );
-      if (!sameRequest)
-        throw new ProblemError(
-          'idempotency_key_reused',
-          'This idempotency key or id was already used for a different request.',
-        );
-      const summary = await findNotificationSummary(client, first.notificationId, first.createdAt);
-      if (summary === undefined)
-        throw new Error(`idempotency key names missing notification ${first.notificationId}`);
-      return { kind: 'replayed' as const, summary };
-    }
-    await insertNotification(client, {
+  const outcome = await deps.batcher.submit({
+    claims,
+    notification: {
       id,
       createdAt: now,
       serviceId: caller.serviceId,
@@ -113,9 +90,14 @@ export async function acceptNotifications(
       sendAt,
       isScheduled,
       recipients,
-    });
-    return { kind: 'created' as const };
+    },
   });
+  if (outcome.kind === 'conflict') {
+    throw new ProblemError(
+      'idempotency_key_reused',
+      'This idempotency key or id was already used for a different request.',
+    );
+  }
 
   if (outcome.kind === 'replayed') {
     deps.metrics.idempotentReplays.inc({ service: caller.serviceName });
@@ -130,7 +112,7 @@ export async function acceptNotifications(
       replayed: true,
     };
   }
-  deps.metrics.notificationsAccepted.inc({ lane }, recipients.length);
+  deps.metrics.recipientsAccepted.inc({ lane }, recipients.length);
   if (!isScheduled) deps.notifier.notify(wakeChannels.fanOut);
   return {
     id,
@@ -166,6 +148,7 @@ function notificationIdFor(caller: Caller, supplied: string | undefined, now: Da
 
 /** A supplied id and an Idempotency-Key header each make a claim; both must name one request. */
 function idempotencyClaims(request: NotificationRequest, header: string | undefined): IdempotencyClaim[] {
+  if (request.id === undefined && header === undefined) return [];
   const requestHash = createHash('sha256').update(canonicalJson(request)).digest();
   const claims: IdempotencyClaim[] = [];
   if (request.id !== undefined) claims.push({ key: `id:${request.id.toLowerCase()}`, requestHash });

@@ -76,6 +76,28 @@ describe('POST /v1/notifications', () => {
     assert.equal(r.rows[0]?.n, 2);
   });
 
+  test('one key, two different bodies, 10 concurrent requests: one notification; the other body gets 422', async () => {
+    const headers = { 'idempotency-key': randomUUID() };
+    const before = await count('notifications');
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        h.call('POST', '/v1/notifications', inApp([i % 2 === 0 ? 'even' : 'odd']), { headers }),
+      ),
+    );
+    const accepted = results.filter((r) => r.status === 202);
+    const rejected = results.filter((r) => r.status === 422);
+    assert.equal(accepted.length, 5);
+    assert.equal(rejected.length, 5);
+    assert.equal(new Set(accepted.map((r) => r.body.id)).size, 1);
+    for (const r of rejected) assert.equal(r.body.code, 'idempotency_key_reused');
+    assert.equal(await count('notifications'), before + 1);
+    const keys = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM idempotency_keys WHERE key = $1',
+      [`header:${headers['idempotency-key']}`],
+    );
+    assert.equal(keys.rows[0]?.n, 1);
+  });
+
   test('20 concurrent requests with distinct keys create 20 notifications', async () => {
     const before = await count('notifications');
     const results = await Promise.all(

@@ -90,6 +90,7 @@ const IdempotencyHeaders = Type.Object({
 });
 
 export interface NotificationRouteDeps extends AcceptDeps {
+  pool: Pool;
   authenticate: Authenticate;
 }
 

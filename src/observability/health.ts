@@ -1,7 +1,7 @@
 // /healthz (the process runs), /readyz (database reachable, migrations current) and /metrics.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../db/pools.js';
-import { pendingMigrations, type Migration } from '../db/migrate.js';
+import { MigrationError, pendingMigrations, type Migration } from '../db/migrate.js';
 import type { Metrics } from './metrics.js';
 
 export function opsRoutes(deps: {
@@ -25,7 +25,10 @@ export function opsRoutes(deps: {
           if (pending.length > 0)
             return await reply.code(503).send({ status: 'migrations pending', pending });
           return { status: 'ready' };
-        } catch {
+        } catch (error) {
+          if (error instanceof MigrationError) {
+            return reply.code(503).send({ status: 'migrations invalid', detail: error.message });
+          }
           return reply.code(503).send({ status: 'database unreachable' });
         }
       },

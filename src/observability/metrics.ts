@@ -4,11 +4,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   registry: Registry;
-  notificationsAccepted: Counter<'lane'>;
+  recipientsAccepted: Counter<'lane'>;
   idempotentReplays: Counter<'service'>;
   deliveryOutcomes: Counter<'channel' | 'outcome'>;
   claimBatchSize: Histogram<'stage'>;
-  deliveriesFannedOut: Counter<'channel'>;
+  deliveriesCreated: Counter<'channel'>;
+  outcomesFenced: Counter<'channel' | 'outcome'>;
   leasesRescued: Counter;
   providerSendSeconds: Histogram<'channel'>;
   pendingDeliveries: Gauge<'lane'>;
@@ -38,9 +39,9 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
   };
   return {
     registry,
-    notificationsAccepted: new Counter({
-      name: 'herald_notifications_accepted_total',
-      help: 'Recipients accepted (committed) by the api role, per lane.',
+    recipientsAccepted: new Counter({
+      name: 'herald_recipients_accepted_total',
+      help: 'Recipients of accepted (committed) notifications, per lane: one per user addressed.',
       labelNames: ['lane'],
       registers: [registry],
     }),
@@ -63,7 +64,13 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       buckets: [0, 1, 5, 10, 25, 50, 100, 200, 500, 1000, 2000],
       registers: [registry],
     }),
-    deliveriesFannedOut: new Counter({
+    outcomesFenced: new Counter({
+      name: 'herald_outcomes_fenced_total',
+      help: 'Outcomes not recorded because the lease expired during the provider call and the delivery was claimed again (a possible duplicate send), per channel and outcome.',
+      labelNames: ['channel', 'outcome'],
+      registers: [registry],
+    }),
+    deliveriesCreated: new Counter({
       name: 'herald_deliveries_created_total',
       help: 'Deliveries created by the fan-out stage, per channel.',
       labelNames: ['channel'],

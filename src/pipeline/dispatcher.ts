@@ -115,13 +115,16 @@ export class Dispatcher {
     const controller = new AbortController();
     if (delivery.lane === 'bulk') this.bulkInFlight += 1;
     const entry: InFlight = { delivery, controller, done: Promise.resolve() };
-    this.inFlight.set(delivery.id, entry);
+    // Keyed by attempt too: a rescued delivery may come back to this worker while the first
+    // attempt's call is still running.
+    const key = `${delivery.id}:${String(delivery.attempt)}`;
+    this.inFlight.set(key, entry);
     entry.done = this.deliver(delivery, controller.signal)
       .catch((error: unknown) => {
         this.deps.logger.error({ err: error, deliveryId: delivery.id }, 'delivery bookkeeping failed');
       })
       .finally(() => {
-        this.inFlight.delete(delivery.id);
+        this.inFlight.delete(key);
         if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
         const freed = this.slotFreed;
         this.slotFreed = undefined;
@@ -182,6 +185,7 @@ export class Dispatcher {
       providerMessageId: null,
       disableDeviceId: null,
       delayMs: null,
+      releaseAttempt: false,
     };
     switch (outcome.kind) {
       case 'sent':
@@ -198,7 +202,13 @@ export class Dispatcher {
       case 'retry': {
         if (aborted && this.stopping) {
           // Released at shutdown: due again now, for whichever worker claims next.
-          return { ...base, state: 'retrying', detail: 'released at shutdown', delayMs: 0 };
+          return {
+            ...base,
+            state: 'retrying',
+            detail: 'released at shutdown',
+            delayMs: 0,
+            releaseAttempt: true,
+          };
         }
         const decision = nextRetry(
           { ...this.deps.retry, maxAttempts: delivery.maxAttempts },

@@ -109,7 +109,7 @@ export class FanOutStage {
     let total = 0;
     let toSend = 0;
     for (const [channel, n] of result.created) {
-      deps.metrics.deliveriesFannedOut.inc({ channel }, n);
+      deps.metrics.deliveriesCreated.inc({ channel }, n);
       if (channel === 'in_app') deps.metrics.deliveryOutcomes.inc({ channel, outcome: 'delivered' }, n);
       else toSend += n;
       total += n;

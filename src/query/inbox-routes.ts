@@ -1,6 +1,7 @@
 // Query role: reads for apps and services, from the read pool only (a replica when configured),
-// so users can read while ingest is down. This first read lists a user's in-app inbox for a
-// calling service; user tokens arrive with the inbox work.
+// so users can read while ingest is down. This first read lists a user's in-app inbox: every
+// service's notifications to that user, since users are shared (docs/decisions/0002); user
+// tokens, so apps can read on a user's behalf, arrive with the inbox work.
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';

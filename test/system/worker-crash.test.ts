@@ -17,6 +17,7 @@ const workers: HeraldProcess[] = [];
 const workerEnv = () => ({
   DATABASE_URL: db.url,
   LEASE_SECONDS: '2',
+  WEBHOOK_TIMEOUT_MS: '1500',
   POLL_INTERVAL_MS: '200',
   SHUTDOWN_TIMEOUT_MS: '10000',
 });
@@ -53,7 +54,11 @@ test('a delivery whose worker is killed mid-lease is delivered by another worker
     content: { default: { title: 'Hi' } },
   });
   assert.equal(res.status, 202);
-  await waitFor('worker A to call the receiver', () => receiver.ledger.length === 1, 30_000);
+  await waitFor('worker A to call the receiver', () => receiver.ledger.length === 1, 30_000).catch(
+    (error: unknown) => {
+      throw new Error(`${String(error)}; worker A said: ${a.output()}`);
+    },
+  );
   const leased = await webhookDelivery(res.body.id);
   assert.equal(leased.state, 'sending');
   a.kill('SIGKILL');
@@ -82,7 +87,7 @@ test('a delivery whose worker is killed mid-lease is delivered by another worker
   assert.equal(events.rows[2]?.detail, 'lease expired');
 
   // SIGTERM mid-send: the worker stops claiming, finishes the send in flight, records it, exits 0.
-  receiver.answer(() => ({ status: 200, delayMs: 1500 }));
+  receiver.answer(() => ({ status: 200, delayMs: 800 }));
   const second = await h.call('POST', '/v1/notifications', {
     recipients: ['k2'],
     channels: ['webhook'],

@@ -6,9 +6,16 @@ import { signWebhook, verifyWebhookSignature } from './webhook-signature.js';
 const now = Date.parse('2026-11-24T12:00:00Z');
 
 test('status → outcome', () => {
-  assert.deepEqual(classifyWebhookResponse(204, null, 'abc', now), { kind: 'sent', providerMessageId: 'abc' });
+  assert.deepEqual(classifyWebhookResponse(204, null, 'abc', now), {
+    kind: 'sent',
+    providerMessageId: 'abc',
+  });
   assert.deepEqual(classifyWebhookResponse(503, null, null, now), { kind: 'retry', reason: 'HTTP 503' });
-  assert.deepEqual(classifyWebhookResponse(429, '7', null, now), { kind: 'retry', reason: 'HTTP 429', retryAfterMs: 7000 });
+  assert.deepEqual(classifyWebhookResponse(429, '7', null, now), {
+    kind: 'retry',
+    reason: 'HTTP 429',
+    retryAfterMs: 7000,
+  });
   assert.deepEqual(classifyWebhookResponse(408, null, null, now), { kind: 'retry', reason: 'HTTP 408' });
   assert.deepEqual(classifyWebhookResponse(404, null, null, now), { kind: 'failed', reason: 'HTTP 404' });
   assert.deepEqual(classifyWebhookResponse(301, null, null, now), { kind: 'failed', reason: 'HTTP 301' });

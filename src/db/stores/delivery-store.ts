@@ -110,12 +110,15 @@ export interface RecordedOutcome {
   providerMessageId: string | null;
   /** A push device to disable because the provider said its token is invalid. */
   disableDeviceId: string | null;
+  /** Released at shutdown before an answer: the attempt does not count. */
+  releaseAttempt: boolean;
 }
 
 /**
  * Records a batch of outcomes in one transaction. Fenced by the lease: a row is updated only
- * if it is still `sending` under this owner, so a worker whose lease expired (and whose
- * delivery another worker took) cannot overwrite the newer state. Returns the ids recorded.
+ * if it is still `sending` under this owner and at this attempt, so a worker whose lease
+ * expired (and whose delivery was claimed again, by another worker or by itself) cannot
+ * overwrite the newer state. Returns the ids recorded.
  */
 export async function recordOutcomes(
   pool: Pool,
@@ -128,18 +131,20 @@ export async function recordOutcomes(
     await client.query('BEGIN');
     const updated = await client.query<{ id: string }>(
       `WITH o AS (
-         SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[])
-           AS t(id, nca, state, delay_ms, detail, provider_message_id)
+         SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int[], $9::bool[])
+           AS t(id, nca, state, delay_ms, detail, provider_message_id, attempt, release)
        ), u AS (
          UPDATE deliveries d SET
            state = o.state,
            run_at = CASE WHEN o.delay_ms IS NULL THEN d.run_at ELSE now() + o.delay_ms * interval '1 millisecond' END,
            last_error = CASE WHEN o.state IN ('sent', 'delivered') THEN d.last_error ELSE o.detail END,
            provider_message_id = coalesce(o.provider_message_id, d.provider_message_id),
+           attempts = CASE WHEN o.release THEN d.attempts - 1 ELSE d.attempts END,
            lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
          FROM o
-         WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = 'sending' AND d.lease_owner = $1
-         RETURNING d.id, d.notification_id, d.channel, d.attempts, o.state, coalesce(o.detail, o.provider_message_id) AS detail
+         WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = 'sending'
+           AND d.lease_owner = $1 AND d.attempts = o.attempt
+         RETURNING d.id, d.notification_id, d.channel, o.attempt AS attempts, o.state, coalesce(o.detail, o.provider_message_id) AS detail
        ), e AS (
          INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
          SELECT id, notification_id, channel, state, attempts, detail FROM u
@@ -153,6 +158,8 @@ export async function recordOutcomes(
         outcomes.map((o) => o.delayMs),
         outcomes.map((o) => o.detail),
         outcomes.map((o) => o.providerMessageId),
+        outcomes.map((o) => o.attempt),
+        outcomes.map((o) => o.releaseAttempt),
       ],
     );
     const recorded = new Set(updated.rows.map((r) => r.id));

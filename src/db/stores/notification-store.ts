@@ -29,66 +29,191 @@ export interface ExistingNotification {
   sendAt: Date | null;
 }
 
-/**
- * Registers the idempotency keys of a request inside the caller's transaction. Returns
- * undefined when every key is new; otherwise the notification(s) and hashes they already
- * name. ON CONFLICT waits for a concurrent transaction holding the same key, so of N
- * concurrent identical requests exactly one inserts.
- */
-export async function claimIdempotencyKeys(
-  client: PoolClient,
-  serviceId: number,
-  claims: IdempotencyClaim[],
-  notificationId: string,
-  createdAt: Date,
-): Promise<{ notificationId: string; createdAt: Date; requestHash: Buffer }[] | undefined> {
-  if (claims.length === 0) return undefined;
-  const keys = claims.map((c) => c.key);
-  const inserted = await client.query<{ key: string }>(
-    `INSERT INTO idempotency_keys (service_id, key, request_hash, notification_id, notification_created_at)
-     SELECT $1, k, h, $4, $5 FROM unnest($2::text[], $3::bytea[]) AS t(k, h)
-     ON CONFLICT DO NOTHING
-     RETURNING key`,
-    [serviceId, keys, claims.map((c) => c.requestHash), notificationId, createdAt],
-  );
-  if (inserted.rowCount === claims.length) return undefined;
-  const ours = new Set(inserted.rows.map((r) => r.key));
-  const existing = await client.query<{
-    notification_id: string;
-    notification_created_at: Date;
-    request_hash: Buffer;
-  }>(
-    `SELECT notification_id, notification_created_at, request_hash FROM idempotency_keys
-      WHERE service_id = $1 AND key = ANY($2::text[])`,
-    [serviceId, keys.filter((k) => !ours.has(k))],
-  );
-  return existing.rows.map((r) => ({
-    notificationId: r.notification_id,
-    createdAt: r.notification_created_at,
-    requestHash: r.request_hash,
-  }));
+export interface PreparedNotification {
+  notification: NewNotification;
+  claims: IdempotencyClaim[];
 }
 
-export async function insertNotification(client: PoolClient, n: NewNotification): Promise<void> {
+export type BatchOutcome =
+  { kind: 'created' } | { kind: 'replayed'; summary: ExistingNotification } | { kind: 'conflict' };
+
+interface ClaimRef {
+  item: number;
+  serviceId: number;
+  key: string;
+  requestHash: Buffer;
+}
+
+/**
+ * Writes a batch of accepted requests in the caller's transaction (group commit) and returns
+ * one outcome per request, in order:
+ * - created: its idempotency keys were new; the notification and its recipients are written;
+ * - replayed: a key names an earlier request with the same body; nothing is written;
+ * - conflict: a key names a different request; nothing is written.
+ * Keys are inserted in one sorted statement, so two batches never lock keys in opposite
+ * order; ON CONFLICT waits for a concurrent batch holding a key, so of N concurrent identical
+ * requests exactly one creates. Duplicates within the batch are settled here, before SQL.
+ */
+export async function writeNotificationBatch(
+  client: PoolClient,
+  items: PreparedNotification[],
+): Promise<BatchOutcome[]> {
+  const outcomes: (BatchOutcome | undefined)[] = items.map(() => undefined);
+  const leaderOf = new Map<number, number>();
+  const firstClaim = new Map<string, ClaimRef>();
+  const claims: ClaimRef[] = [];
+  items.forEach((p, item) => {
+    for (const c of p.claims) {
+      const id = `${String(p.notification.serviceId)}\u0000${c.key}`;
+      const earlier = firstClaim.get(id);
+      if (earlier !== undefined && earlier.item !== item) {
+        leaderOf.set(item, earlier.item);
+        return;
+      }
+      const ref = { item, serviceId: p.notification.serviceId, key: c.key, requestHash: c.requestHash };
+      firstClaim.set(id, ref);
+      claims.push(ref);
+    }
+  });
+  const ownClaims = claims.filter((c) => !leaderOf.has(c.item));
+  ownClaims.sort((x, y) => x.serviceId - y.serviceId || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+
+  const inserted = new Set<string>();
+  if (ownClaims.length > 0) {
+    const result = await client.query<{ service_id: number; key: string }>(
+      `INSERT INTO idempotency_keys (service_id, key, request_hash, notification_id, notification_created_at)
+       SELECT s, k, h, n, c FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS t(s, k, h, n, c, o)
+       ORDER BY o
+       ON CONFLICT DO NOTHING
+       RETURNING service_id, key`,
+      [
+        ownClaims.map((c) => c.serviceId),
+        ownClaims.map((c) => c.key),
+        ownClaims.map((c) => c.requestHash),
+        ownClaims.map((c) => items[c.item]?.notification.id),
+        ownClaims.map((c) => items[c.item]?.notification.createdAt),
+      ],
+    );
+    for (const r of result.rows) inserted.add(`${String(r.service_id)}\u0000${r.key}`);
+  }
+
+  // What an earlier, committed request holds under these keys decides: replay if it had the
+  // same body, conflict otherwise.
+  const lookup = async (p: PreparedNotification, keys: string[]): Promise<BatchOutcome> => {
+    const existing = await client.query<{
+      notification_id: string;
+      notification_created_at: Date;
+      request_hash: Buffer;
+    }>(
+      `SELECT notification_id, notification_created_at, request_hash FROM idempotency_keys
+        WHERE service_id = $1 AND key = ANY($2::text[])`,
+      [p.notification.serviceId, keys],
+    );
+    const first = existing.rows[0];
+    const same =
+      first !== undefined &&
+      existing.rows.length === keys.length &&
+      existing.rows.every(
+        (r) => r.notification_id === first.notification_id && r.request_hash.equals(requestHashOf(p)),
+      );
+    const summary = same
+      ? await findNotificationSummary(client, first.notification_id, first.notification_created_at)
+      : undefined;
+    return summary === undefined ? { kind: 'conflict' } : { kind: 'replayed', summary };
+  };
+
+  const undo: ClaimRef[] = [];
+  for (const [item, p] of items.entries()) {
+    if (leaderOf.has(item)) continue;
+    const mine = ownClaims.filter((c) => c.item === item);
+    const taken = mine.filter((c) => !inserted.has(`${String(c.serviceId)}\u0000${c.key}`));
+    if (taken.length === 0) continue;
+    undo.push(...mine.filter((c) => inserted.has(`${String(c.serviceId)}\u0000${c.key}`)));
+    outcomes[item] = await lookup(
+      p,
+      taken.map((c) => c.key),
+    );
+  }
+  if (undo.length > 0) {
+    await client.query(
+      'DELETE FROM idempotency_keys AS i USING unnest($1::bigint[], $2::text[]) AS t(s, k) WHERE i.service_id = t.s AND i.key = t.k',
+      [undo.map((c) => c.serviceId), undo.map((c) => c.key)],
+    );
+  }
+
+  await insertNotifications(
+    client,
+    items.filter((_, item) => !leaderOf.has(item) && outcomes[item] === undefined).map((p) => p.notification),
+  );
+
+  // Requests repeating a key of an earlier request in this batch follow that request: if it was
+  // created here, compare bodies with it; otherwise compare with what was committed before.
+  const root = (item: number): number => {
+    let at = item;
+    for (let next = leaderOf.get(at); next !== undefined; next = leaderOf.get(at)) at = next;
+    return at;
+  };
+  for (const [item, p] of items.entries()) {
+    if (!leaderOf.has(item)) continue;
+    const leader = items[root(item)];
+    if (leader !== undefined && outcomes[root(item)] === undefined) {
+      const n = leader.notification;
+      outcomes[item] = requestHashOf(p).equals(requestHashOf(leader))
+        ? {
+            kind: 'replayed',
+            summary: {
+              id: n.id,
+              createdAt: n.createdAt,
+              recipients: n.recipients.length,
+              sendAt: n.isScheduled ? n.sendAt : null,
+            },
+          }
+        : { kind: 'conflict' };
+    } else {
+      outcomes[item] = await lookup(
+        p,
+        p.claims.map((c) => c.key),
+      );
+    }
+  }
+  return outcomes.map((o) => o ?? { kind: 'created' });
+}
+
+function requestHashOf(p: PreparedNotification): Buffer {
+  return p.claims[0]?.requestHash ?? Buffer.alloc(0);
+}
+
+/** Multi-row inserts of notifications and all their recipients: two statements per batch. */
+async function insertNotifications(client: PoolClient, list: NewNotification[]): Promise<void> {
+  if (list.length === 0) return;
   await client.query(
     `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $2)`,
+     SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c
+       FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[])
+         AS t(id, c, s, l, cat, ch, co, d, sa)`,
     [
-      n.id,
-      n.createdAt,
-      n.serviceId,
-      n.lane,
-      n.category,
-      n.channels,
-      n.content,
-      n.data,
-      n.isScheduled ? n.sendAt : null,
+      list.map((n) => n.id),
+      list.map((n) => n.createdAt),
+      list.map((n) => n.serviceId),
+      list.map((n) => n.lane),
+      list.map((n) => n.category),
+      list.map((n) => n.channels.join(',')),
+      list.map((n) => JSON.stringify(n.content)),
+      list.map((n) => (n.data === null ? null : JSON.stringify(n.data))),
+      list.map((n) => (n.isScheduled ? n.sendAt : null)),
     ],
   );
+  const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
   await client.query(
     `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
-     SELECT $1, $2, u, $3, 'pending', $4 FROM unnest($5::text[]) AS u`,
-    [n.id, n.createdAt, n.lane, n.sendAt, n.recipients],
+     SELECT n, c, u, l, 'pending', sa FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[]) AS t(n, c, u, l, sa)`,
+    [
+      recipients.map((r) => r.n.id),
+      recipients.map((r) => r.n.createdAt),
+      recipients.map((r) => r.user),
+      recipients.map((r) => r.n.lane),
+      recipients.map((r) => r.n.sendAt),
+    ],
   );
 }
 

@@ -1,0 +1,77 @@
+// Group commit for ingest: requests that arrive while a commit is in progress are written
+// together in the next one (DESIGN 15: one row per commit tops out near 2.4k/s on 2 cores).
+// A lone request is written at once, so batching adds no latency when traffic is light.
+import { withTransaction, type Pool } from '../db/pools.js';
+import {
+  writeNotificationBatch,
+  type BatchOutcome,
+  type PreparedNotification,
+} from '../db/stores/notification-store.js';
+
+interface Entry {
+  prepared: PreparedNotification;
+  resolve: (outcome: BatchOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+export class IngestBatcher {
+  private queue: Entry[] = [];
+  private inFlight = 0;
+  private readonly idle = new Set<() => void>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly options: { maxBatch: number; maxConcurrentCommits: number },
+  ) {}
+
+  /** Resolves after the commit that contains this request (or rejects if it failed). */
+  submit(prepared: PreparedNotification): Promise<BatchOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ prepared, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.options.maxConcurrentCommits && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight += 1;
+      void this.commit(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+        if (this.inFlight === 0 && this.queue.length === 0) for (const done of this.idle) done();
+      });
+    }
+  }
+
+  private async commit(batch: Entry[]): Promise<void> {
+    try {
+      const outcomes = await withTransaction(this.pool, (client) =>
+        writeNotificationBatch(
+          client,
+          batch.map((e) => e.prepared),
+        ),
+      );
+      batch.forEach((entry, i) => {
+        const outcome = outcomes[i];
+        if (outcome === undefined) entry.reject(new Error('batch returned fewer outcomes than requests'));
+        else entry.resolve(outcome);
+      });
+    } catch (error) {
+      // Nothing of the batch was committed; every request in it fails and may be retried.
+      for (const entry of batch) entry.reject(error);
+    }
+  }
+
+  /** Waits until every submitted request has been committed or failed. */
+  async drain(): Promise<void> {
+    if (this.inFlight === 0 && this.queue.length === 0) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.idle.delete(done);
+        resolve();
+      };
+      this.idle.add(done);
+    });
+  }
+}
