@@ -15,7 +15,9 @@ function sourceFiles(dir: string): string[] {
 
 const documented = new Map(
   [
-    ...readFileSync(join(packageRoot, 'docs/errors.md'), 'utf8').matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm),
+    ...readFileSync(join(packageRoot, 'docs/errors.md'), 'utf8').matchAll(
+      /^\| `([a-z_]+)` *\| (\d{3}) *\|/gm,
+    ),
   ].map((m) => [m[1], Number(m[2])]),
 );
 
