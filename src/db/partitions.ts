@@ -1,6 +1,6 @@
 // Monthly range partitions of the time-partitioned tables, created ahead of need.
 // Names and bounds derive from dates only, never from input.
-import type { Pool } from './pools.js';
+import { withTransaction, type Pool } from './pools.js';
 
 export const partitionedTables = [
   { table: 'notifications' },
@@ -55,9 +55,7 @@ export async function ensurePartitions(
   const existing = await existingPartitions(pool);
   const missing = wanted.filter((w) => !existing.has(w.name));
   if (missing.length === 0) return [];
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [partitionLockKey]);
     const created: string[] = [];
     for (const p of missing) {
@@ -68,14 +66,8 @@ export async function ensurePartitions(
       );
       created.push(p.name);
     }
-    await client.query('COMMIT');
     return created;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function existingPartitions(pool: Pool): Promise<Set<string>> {

@@ -216,3 +216,26 @@ describe('updates and cancellation', () => {
     assert.ok(at >= Date.parse(res.body.send_at), 'not sent before send_at');
   });
 });
+
+describe('operability', () => {
+  test('/healthz, /readyz and /metrics report the pipeline', async () => {
+    const res = await send('m1');
+    await waitFor('sent', async () => (await deliveryOf(res.body.id, 'webhook'))?.state === 'sent');
+    assert.equal((await h.call('GET', '/healthz', undefined, { key: null })).status, 200);
+    const ready = await h.call('GET', '/readyz', undefined, { key: null });
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.status, 'ready');
+    const metrics = await fetch(`${h.herald.apiUrl ?? ''}/metrics`).then((r) => r.text());
+    assert.match(metrics, /herald_recipients_accepted_total\{lane="transactional"\} [1-9]/);
+    assert.match(metrics, /herald_delivery_outcomes_total\{channel="webhook",outcome="sent"\} [1-9]/);
+    assert.match(metrics, /herald_delivery_outcomes_total\{channel="in_app",outcome="delivered"\} [1-9]/);
+    assert.match(metrics, /herald_pending_deliveries\{lane="bulk"\} \d/);
+    assert.match(metrics, /herald_oldest_pending_delivery_age_seconds\{lane="transactional"\} [\d.]+/);
+    assert.match(metrics, /herald_claim_batch_size_bucket\{le="1",stage="delivery"\} [1-9]/);
+    const docs = await fetch(`${h.herald.apiUrl ?? ''}/openapi.json`).then(
+      (r) => r.json() as Promise<{ paths: Record<string, unknown> }>,
+    );
+    assert.ok('/v1/notifications' in docs.paths);
+    assert.equal((await fetch(`${h.herald.apiUrl ?? ''}/docs/`)).status, 200);
+  });
+});

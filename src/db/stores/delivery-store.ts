@@ -1,6 +1,6 @@
 // Deliveries: the outbox workers claim from. Claim and outcome recording are short
 // statements on batches; no provider call ever runs inside them (DESIGN 11).
-import type { Pool } from '../pools.js';
+import { withTransaction, type Pool } from '../pools.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
 
@@ -126,30 +126,28 @@ export async function recordOutcomes(
   outcomes: RecordedOutcome[],
 ): Promise<Set<string>> {
   if (outcomes.length === 0) return new Set();
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
     const updated = await client.query<{ id: string }>(
       `WITH o AS (
-         SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int[], $9::bool[])
-           AS t(id, nca, state, delay_ms, detail, provider_message_id, attempt, release)
-       ), u AS (
-         UPDATE deliveries d SET
-           state = o.state,
-           run_at = CASE WHEN o.delay_ms IS NULL THEN d.run_at ELSE now() + o.delay_ms * interval '1 millisecond' END,
-           last_error = CASE WHEN o.state IN ('sent', 'delivered') THEN d.last_error ELSE o.detail END,
-           provider_message_id = coalesce(o.provider_message_id, d.provider_message_id),
-           attempts = CASE WHEN o.release THEN d.attempts - 1 ELSE d.attempts END,
-           lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-         FROM o
-         WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = 'sending'
-           AND d.lease_owner = $1 AND d.attempts = o.attempt
-         RETURNING d.id, d.notification_id, d.channel, o.attempt AS attempts, o.state, coalesce(o.detail, o.provider_message_id) AS detail
-       ), e AS (
-         INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
-         SELECT id, notification_id, channel, state, attempts, detail FROM u
-       )
-       SELECT id FROM u`,
+           SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int[], $9::bool[])
+             AS t(id, nca, state, delay_ms, detail, provider_message_id, attempt, release)
+         ), u AS (
+           UPDATE deliveries d SET
+             state = o.state,
+             run_at = CASE WHEN o.delay_ms IS NULL THEN d.run_at ELSE now() + o.delay_ms * interval '1 millisecond' END,
+             last_error = CASE WHEN o.state IN ('sent', 'delivered') THEN d.last_error ELSE o.detail END,
+             provider_message_id = coalesce(o.provider_message_id, d.provider_message_id),
+             attempts = CASE WHEN o.release THEN d.attempts - 1 ELSE d.attempts END,
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+           FROM o
+           WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = 'sending'
+             AND d.lease_owner = $1 AND d.attempts = o.attempt
+           RETURNING d.id, d.notification_id, d.channel, o.attempt AS attempts, o.state, coalesce(o.detail, o.provider_message_id) AS detail
+         ), e AS (
+           INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
+           SELECT id, notification_id, channel, state, attempts, detail FROM u
+         )
+         SELECT id FROM u`,
       [
         owner,
         outcomes.map((o) => o.id),
@@ -167,19 +165,13 @@ export async function recordOutcomes(
     if (disable.length > 0) {
       await client.query(
         `UPDATE devices d SET enabled = false, disabled_reason = t.reason, updated_at = now()
-           FROM unnest($1::uuid[], $2::text[]) AS t(id, reason)
-          WHERE d.id = t.id AND d.enabled`,
+             FROM unnest($1::uuid[], $2::text[]) AS t(id, reason)
+            WHERE d.id = t.id AND d.enabled`,
         [disable.map((o) => o.disableDeviceId), disable.map((o) => o.detail ?? 'target invalid')],
       );
     }
-    await client.query('COMMIT');
     return recorded;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**
