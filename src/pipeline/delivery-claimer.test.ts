@@ -42,7 +42,7 @@ test('with 10,000 bulk deliveries pending, a transactional one is claimed in the
   await pending('bulk', 10_000);
   const transactional = await pending('transactional', 1);
   const claimer = new DeliveryClaimer(db.pool, randomUUID(), limits, 60);
-  const batch = await claimer.claim(100, 0);
+  const { deliveries: batch } = await claimer.claim(100, 0);
   // The transactional delivery first, then bulk up to its cap (75 of 100 slots).
   assert.equal(batch[0]?.notificationId, transactional);
   assert.equal(batch.filter((d) => d.lane === 'bulk').length, 75);
@@ -54,12 +54,12 @@ test('bulk never takes the reserved share: with bulk at its cap, free slots stay
   const claimer = new DeliveryClaimer(db.pool, randomUUID(), limits, 60);
   const cap = bulkCapacity(limits);
   assert.equal(cap, 75);
-  const first = await claimer.claim(100, 0);
+  const { deliveries: first } = await claimer.claim(100, 0);
   assert.equal(first.length, 75);
   // 25 slots are free but bulk is at its cap: nothing more is claimed until transactional work arrives.
-  assert.equal((await claimer.claim(25, 75)).length, 0);
+  assert.equal((await claimer.claim(25, 75)).deliveries.length, 0);
   const transactional = await pending('transactional', 3);
-  const next = await claimer.claim(25, 75);
+  const { deliveries: next } = await claimer.claim(25, 75);
   assert.deepEqual(new Set(next.map((d) => d.notificationId)), new Set([transactional]));
 });
 
@@ -73,7 +73,7 @@ test('concurrent claimers never take the same delivery', async () => {
   let total = 0;
   for (;;) {
     const batches = await Promise.all(claimers.map((c) => c.claim(100, 0)));
-    const claimed = batches.flat();
+    const claimed = batches.flatMap((b) => b.deliveries);
     if (claimed.length === 0) break;
     for (const d of claimed) seen.add(d.id);
     total += claimed.length;
@@ -85,7 +85,7 @@ test('concurrent claimers never take the same delivery', async () => {
 test('an expired lease makes the delivery claimable again; the last attempt becomes dead instead', async () => {
   const id = await pending('transactional', 2);
   const claimer = new DeliveryClaimer(db.pool, randomUUID(), limits, 60);
-  const claimed = await claimer.claim(10, 0);
+  const { deliveries: claimed } = await claimer.claim(10, 0);
   assert.equal(claimed.length, 2);
   // One of them already used its last attempt.
   await db.pool.query(
@@ -93,9 +93,13 @@ test('an expired lease makes the delivery claimable again; the last attempt beco
     [id],
   );
   await db.pool.query('UPDATE deliveries SET max_attempts = 1 WHERE id = $1', [claimed[1]?.id]);
-  assert.equal((await claimer.claim(10, 0)).length, 0, 'leased rows are not claimable before rescue');
+  assert.equal(
+    (await claimer.claim(10, 0)).deliveries.length,
+    0,
+    'leased rows are not claimable before rescue',
+  );
   assert.deepEqual(await rescueExpiredLeases(db.pool, 100), { retried: 1, dead: 1 });
-  const again = await new DeliveryClaimer(db.pool, randomUUID(), limits, 60).claim(10, 0);
+  const { deliveries: again } = await new DeliveryClaimer(db.pool, randomUUID(), limits, 60).claim(10, 0);
   assert.deepEqual(
     again.map((d) => d.id),
     [claimed[0]?.id],

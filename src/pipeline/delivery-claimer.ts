@@ -23,10 +23,17 @@ export class DeliveryClaimer {
     private readonly leaseSeconds: number,
   ) {}
 
-  /** Claims for `free` open slots while `bulkInFlight` bulk deliveries are already held. */
-  async claim(free: number, bulkInFlight: number): Promise<ClaimedDelivery[]> {
+  /**
+   * Claims for `free` open slots while `bulkInFlight` bulk deliveries are already held.
+   * `backlog` says whether more work may be waiting (a lane filled all the room it had, or bulk
+   * was held back by its cap), so the caller knows to claim again as soon as room frees up.
+   */
+  async claim(
+    free: number,
+    bulkInFlight: number,
+  ): Promise<{ deliveries: ClaimedDelivery[]; backlog: boolean }> {
     const room = Math.min(free, this.limits.batchSize);
-    if (room <= 0) return [];
+    if (room <= 0) return { deliveries: [], backlog: true };
     const transactional = await claimDeliveries(
       this.pool,
       'transactional',
@@ -37,6 +44,7 @@ export class DeliveryClaimer {
     const bulkRoom = Math.min(room - transactional.length, bulkCapacity(this.limits) - bulkInFlight);
     const bulk =
       bulkRoom > 0 ? await claimDeliveries(this.pool, 'bulk', bulkRoom, this.owner, this.leaseSeconds) : [];
-    return [...transactional, ...bulk];
+    const backlog = transactional.length === room || bulkRoom <= 0 || bulk.length === bulkRoom;
+    return { deliveries: [...transactional, ...bulk], backlog };
   }
 }

@@ -12,7 +12,7 @@ import { nextRetry, type RetryPolicy } from '../domain/retry-policy.js';
 import type { RenderedMessage } from '../channels/channel-provider.js';
 import type { ProviderRegistry } from '../channels/provider-registry.js';
 import type { Metrics } from '../observability/metrics.js';
-import { DeliveryClaimer, type LaneLimits } from './delivery-claimer.js';
+import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claimer.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { WakeListener } from './wake-up.js';
@@ -48,7 +48,10 @@ export class Dispatcher {
   private running = false;
   private stopping = false;
   private loop: Promise<void> | undefined;
-  private slotFreed: (() => void) | undefined;
+  private readonly roomWaiters = new Set<() => void>();
+  /** Deliveries sent or sending whose outcome is not recorded yet. */
+  private recording = 0;
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly deps: DispatcherDeps) {
     this.claimer = new DeliveryClaimer(deps.pool, this.owner, deps.limits, deps.leaseSeconds);
@@ -68,9 +71,9 @@ export class Dispatcher {
     this.running = false;
     this.stopping = true;
     this.deps.listener.wake(wakeChannels.deliveries);
-    this.slotFreed?.();
+    for (const check of [...this.roomWaiters]) check();
     await this.loop;
-    const all = () => Promise.all([...this.inFlight.values()].map((f) => f.done));
+    const all = () => Promise.all([...this.pending]);
     const timedOut = await Promise.race([
       all().then(() => false),
       sleep(this.deps.shutdownTimeoutMs).then(() => true),
@@ -85,21 +88,31 @@ export class Dispatcher {
 
   private async run(): Promise<void> {
     const { deps } = this;
+    const { concurrency } = deps.limits;
+    // Claim again once a quarter of the slots (and of the bulk share) are free, so a busy
+    // worker claims in batches instead of one statement per finished delivery.
+    const roomThreshold = Math.max(1, Math.floor(concurrency / 4));
+    const bulkThreshold = Math.max(1, Math.floor(bulkCapacity(deps.limits) / 4));
     let failures = 0;
     while (this.running) {
-      const free = deps.limits.concurrency - this.inFlight.size;
-      if (free <= 0) {
-        await new Promise<void>((resolve) => (this.slotFreed = resolve));
-        continue;
-      }
+      const free = concurrency - this.recordingBacklog();
       try {
-        const claimed = await this.claimer.claim(free, this.bulkInFlight);
+        const { deliveries, backlog } = await this.claimer.claim(free, this.bulkInFlight);
         failures = 0;
-        deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, claimed.length);
-        if (claimed.length > 0)
-          deps.events.emit('delivery.claimed', { lane: claimed[0]?.lane ?? '', count: claimed.length });
-        for (const delivery of claimed) this.dispatch(delivery);
-        if (claimed.length === 0) await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
+        deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
+        if (deliveries.length > 0)
+          deps.events.emit('delivery.claimed', { lane: deliveries[0]?.lane ?? '', count: deliveries.length });
+        for (const delivery of deliveries) this.dispatch(delivery);
+        if (backlog) {
+          // More is waiting: go on when room frees up, or at once for a wake-up hint (which
+          // may be transactional work, served from the reserved share).
+          await Promise.race([
+            deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs),
+            this.roomFor(roomThreshold, bulkThreshold),
+          ]);
+        } else {
+          await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
+        }
       } catch (error) {
         failures += 1;
         deps.logger[isConnectionError(error) ? 'warn' : 'error'](
@@ -111,61 +124,108 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Slots taken: sends in flight, plus outcomes beyond one batch's worth still waiting to be
+   * recorded (a slow database holds back claiming).
+   */
+  private recordingBacklog(): number {
+    const unrecorded = this.recording - this.inFlight.size;
+    return this.inFlight.size + Math.max(0, unrecorded - this.deps.limits.concurrency);
+  }
+
+  /** Resolves once `slots` slots and `bulkSlots` bulk slots are free (or on stop). */
+  private roomFor(slots: number, bulkSlots: number): Promise<void> {
+    const enough = () =>
+      !this.running ||
+      (this.deps.limits.concurrency - this.recordingBacklog() >= slots &&
+        bulkCapacity(this.deps.limits) - this.bulkInFlight >= bulkSlots);
+    if (enough()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!enough()) return;
+        this.roomWaiters.delete(check);
+        resolve();
+      };
+      this.roomWaiters.add(check);
+    });
+  }
+
+  /**
+   * Sends one delivery. Its slot frees as soon as the provider answers; recording the outcome
+   * joins the next batch (OutcomeRecorder). Outcomes waiting to be recorded count against
+   * the room for new claims, so a slow database slows claiming instead of piling up work.
+   */
   private dispatch(delivery: ClaimedDelivery): void {
     const controller = new AbortController();
     if (delivery.lane === 'bulk') this.bulkInFlight += 1;
-    const entry: InFlight = { delivery, controller, done: Promise.resolve() };
     // Keyed by attempt too: a rescued delivery may come back to this worker while the first
     // attempt's call is still running.
     const key = `${delivery.id}:${String(delivery.attempt)}`;
+    const entry: InFlight = { delivery, controller, done: Promise.resolve() };
     this.inFlight.set(key, entry);
-    entry.done = this.deliver(delivery, controller.signal)
+    this.recording += 1;
+    entry.done = this.send(delivery, controller.signal)
+      .then((outcome) => {
+        this.inFlight.delete(key);
+        if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
+        this.notifyRoom();
+        return this.record(delivery, outcome, controller.signal.aborted);
+      })
       .catch((error: unknown) => {
         this.deps.logger.error({ err: error, deliveryId: delivery.id }, 'delivery bookkeeping failed');
       })
       .finally(() => {
-        this.inFlight.delete(key);
-        if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
-        const freed = this.slotFreed;
-        this.slotFreed = undefined;
-        freed?.();
+        if (this.inFlight.delete(key) && delivery.lane === 'bulk') this.bulkInFlight -= 1;
+        this.recording -= 1;
+        this.notifyRoom();
       });
+    this.pending.add(entry.done);
+    void entry.done.finally(() => this.pending.delete(entry.done));
   }
 
-  private async deliver(delivery: ClaimedDelivery, signal: AbortSignal): Promise<void> {
+  private notifyRoom(): void {
+    for (const check of [...this.roomWaiters]) check();
+  }
+
+  private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<DeliveryOutcome> {
     const { deps } = this;
     const channel = delivery.channel as Channel;
     const provider = deps.providers.forChannel(channel);
-    let outcome: DeliveryOutcome;
-    if (provider === undefined) {
-      outcome = { kind: 'failed', reason: `no provider configured for channel ${channel}` };
-    } else {
-      const started = performance.now();
-      try {
-        outcome = await provider.send(render(delivery), signal);
-      } catch (error) {
-        // An exception is a bug or an unknown answer: retry, and keep the evidence.
-        deps.logger.warn({ err: error, deliveryId: delivery.id, provider: provider.name }, 'provider threw');
-        outcome = {
-          kind: 'retry',
-          reason: `provider error: ${error instanceof Error ? error.message : 'unknown'}`,
-        };
-      }
+    if (provider === undefined)
+      return { kind: 'failed', reason: `no provider configured for channel ${channel}` };
+    const started = performance.now();
+    try {
+      return await provider.send(render(delivery), signal);
+    } catch (error) {
+      // An exception is a bug or an unknown answer: retry, and keep the evidence.
+      deps.logger.warn({ err: error, deliveryId: delivery.id, provider: provider.name }, 'provider threw');
+      return {
+        kind: 'retry',
+        reason: `provider error: ${error instanceof Error ? error.message : 'unknown'}`,
+      };
+    } finally {
       deps.metrics.providerSendSeconds.observe({ channel }, (performance.now() - started) / 1000);
     }
-    const record = this.toRecord(delivery, outcome, signal.aborted);
-    const recorded = await this.recorder.record(record);
+  }
+
+  private async record(delivery: ClaimedDelivery, outcome: DeliveryOutcome, aborted: boolean): Promise<void> {
+    const { deps } = this;
+    const channel = delivery.channel;
+    const record = this.toRecord(delivery, outcome, aborted);
+    if (!(await this.recorder.record(record))) {
+      // The lease expired during the call and the delivery was claimed again: if this call
+      // reached the provider, the next one is a duplicate (DESIGN 11's window, counted).
+      deps.metrics.outcomesFenced.inc({ channel, outcome: outcome.kind });
+      deps.logger.warn(
+        { deliveryId: delivery.id, attempt: delivery.attempt },
+        'lease lost before the outcome was recorded',
+      );
+      return;
+    }
     deps.metrics.deliveryOutcomes.inc({
       channel,
       outcome: record.state === 'retrying' ? 'retry' : record.state,
     });
-    if (!recorded) {
-      deps.logger.warn(
-        { deliveryId: delivery.id },
-        'lease lost before the outcome was recorded; another worker owns the delivery',
-      );
-      return;
-    }
     deps.events.emit('delivery.finished', {
       id: delivery.id,
       notificationId: delivery.notificationId,

@@ -1,0 +1,152 @@
+// Shared parts of the benchmarks: a fresh database (the configured server or an embedded one),
+// Herald roles as child processes, and a results table. Every process started here is
+// stopped here, by its handle.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createLogger } from '../src/observability/logger.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded-postgres.js';
+import { createPool, type Pool } from '../src/db/pools.js';
+import { migrate } from '../src/db/migrate.js';
+import { ensurePartitions } from '../src/db/partitions.js';
+import { createApiKey, ensureService } from '../src/db/stores/api-key-store.js';
+import { packageRoot } from '../src/db/package-root.js';
+
+export const benchLogger = createLogger('warn');
+
+export interface BenchDatabase {
+  url: string;
+  pool: Pool;
+  apiKey: string;
+  serviceId: number;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+let embedded: EmbeddedPostgres | undefined;
+
+/** A fresh database named `name` on DATABASE_URL's server, or on an embedded PostgreSQL. */
+export async function benchDatabase(name: string): Promise<BenchDatabase> {
+  let serverUrl = process.env['DATABASE_URL'];
+  if (serverUrl === undefined) {
+    embedded ??= await startEmbeddedPostgres({
+      dataDir: join(packageRoot, '.bench-data'),
+      port: 54339,
+      logger: benchLogger,
+    });
+    serverUrl = embedded.url;
+  }
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const pool = createPool(url, 4, benchLogger, 'bench');
+  await migrate(pool);
+  await ensurePartitions(pool, new Date(), 2);
+  const serviceId = await ensureService(pool, 'bench');
+  const apiKey = await createApiKey(pool, serviceId, ['sender', 'admin']);
+  return {
+    url,
+    pool,
+    apiKey,
+    serviceId,
+    embedded: embedded !== undefined,
+    close: () => pool.end(),
+  };
+}
+
+export async function stopEmbedded(): Promise<void> {
+  await embedded?.stop();
+  embedded = undefined;
+}
+
+export interface Child {
+  process: ChildProcess;
+  url: string | undefined;
+}
+
+/** Starts `node --import tsx <args>` and resolves once it says it is running. */
+export function startChild(args: string[], env: Record<string, string>): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: packageRoot,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const url = /(?:listening|API:)\s+(http:\/\/[\d.:]+)/.exec(out)?.[1];
+      if (url !== undefined || /Herald is running/.test(out)) resolve({ process: child, url });
+    });
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${String(code)}`)));
+  });
+}
+
+export async function stopChild(child: Child): Promise<void> {
+  const p = child.process;
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    p.once('exit', () => resolve());
+    p.kill('SIGTERM');
+  });
+}
+
+export function machine(): string {
+  return `${String(cpus().length)} cores, ${String(Math.round(totalmem() / 2 ** 30))} GiB, Node ${process.version}`;
+}
+
+export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+export function table(title: string, header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [title, line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ''].join('\n');
+}
+
+/** Posts requests with at most `concurrency` in flight; returns when all got a 2xx. */
+export async function postAll(
+  url: string,
+  apiKey: string,
+  bodies: string[],
+  concurrency: number,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++];
+        const res = await fetch(`${url}/v1/notifications`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+          body,
+        });
+        await res.arrayBuffer();
+        if (res.status !== 202) throw new Error(`ingest answered ${String(res.status)}`);
+      }
+    }),
+  );
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+export async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
