@@ -26,8 +26,11 @@ interface Binaries {
 export interface EmbeddedPostgres {
   /** Connection string of the `herald` database. */
   url: string;
-  /** Stops the server (fast shutdown: active sessions are disconnected, data is safe). */
-  stop(): Promise<void>;
+  /**
+   * Stops the server. 'fast' (the default) disconnects sessions and shuts down cleanly;
+   * 'immediate' aborts like a crash (recovery replays the WAL on next start): for fault tests.
+   */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
 }
 
 interface RunAs {

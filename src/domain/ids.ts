@@ -2,6 +2,12 @@
 // Callers may supply one (so they know the id before Herald answers); Herald makes one otherwise.
 
 export const serviceNamePattern = /^[a-z][a-z0-9_-]{0,62}$/;
+/**
+ * A canonical UUID, as JSON Schema pattern text. Ajv's `uuid` format also admits a `urn:uuid:`
+ * prefix, which PostgreSQL's uuid type rejects.
+ */
+export const uuidPatternText =
+  '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const notificationIdPattern =
   /^([a-z][a-z0-9_-]{0,62})#([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 

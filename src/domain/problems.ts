@@ -5,6 +5,8 @@
 export const problems = {
   validation_failed: { status: 400, title: 'The request does not match the schema' },
   invalid_json: { status: 400, title: 'The request body is not valid JSON' },
+  malformed_url: { status: 400, title: 'The request URL is not correctly percent-encoded' },
+  malformed_request: { status: 400, title: 'The HTTP request is malformed' },
   invalid_notification_id: { status: 400, title: 'The notification id is not of the form service#uuid' },
   foreign_notification_id: { status: 400, title: 'The notification id names another service' },
   invalid_email: { status: 400, title: 'The email address is not valid' },
@@ -22,6 +24,7 @@ export const problems = {
   not_cancelable: { status: 409, title: 'Nothing of the notification is left to cancel' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
+  headers_too_large: { status: 431, title: 'The request headers or URL are too large' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
   service_unavailable: { status: 503, title: 'Herald cannot reach its database; retry later' },
   internal_error: { status: 500, title: 'Internal error' },

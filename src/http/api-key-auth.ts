@@ -1,7 +1,7 @@
 // API-key authentication for service callers: `Authorization: Bearer <key>`. Keys are looked up
 // by hash; a successful lookup is cached for a few seconds so ingest does not pay a query per
 // request (a revoked key stops working within that time).
-import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { ProblemError } from '../domain/problems.js';
 import { findCallerByKey, hashApiKey, type ApiKeyRole, type Caller } from '../db/stores/api-key-store.js';
 import type { Pool } from '../db/pools.js';
@@ -28,7 +28,8 @@ export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
   const cache = new Map<string, { caller: Caller; until: number }>();
   return async (request) => {
     const header = request.headers.authorization;
-    const match = header === undefined ? null : /^Bearer ([A-Za-z0-9_-]{8,200})$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    const match = header === undefined ? null : /^Bearer +([A-Za-z0-9_-]{8,200})$/i.exec(header);
     const key = match?.[1];
     if (key === undefined)
       throw new ProblemError('unauthenticated', 'Send the API key as "Authorization: Bearer <key>".');
@@ -46,11 +47,14 @@ export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
   };
 }
 
-/** A preHandler that authenticates and requires one of `roles`. */
+/**
+ * An onRequest hook that authenticates and requires one of `roles`: it runs before the body
+ * is read, so anonymous callers cannot make Herald parse and validate bodies.
+ */
 export function requireCaller(
   authenticate: Authenticate,
   roles: readonly ApiKeyRole[] = ['sender'],
-): preHandlerAsyncHookHandler {
+): onRequestAsyncHookHandler {
   return async (request: FastifyRequest) => {
     const caller = await authenticate(request);
     if (!caller.roles.some((r) => roles.includes(r))) {

@@ -9,7 +9,8 @@ import Fastify, {
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
-import { registerProblemHandler } from './problem-handler.js';
+import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
+import { guardInput } from './input-guard.js';
 
 export interface ServerOptions {
   logger: FastifyBaseLogger;
@@ -26,12 +27,26 @@ export async function buildServer(
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
     genReqId: () => randomUUID(),
+    // User ids may be 128 characters; leave room for percent-encoding.
+    maxParamLength: 512,
+    // Malformed percent-encoding and over-long path segments, answered by Fastify's router
+    // before any handler, become problem+json too.
+    frameworkErrors: (error, request, reply) => {
+      void sendProblem(
+        request,
+        reply,
+        error.code === 'FST_ERR_BAD_URL' ? 'malformed_url' : 'route_not_found',
+      );
+    },
+    // Requests Node's HTTP parser refuses (headers or URL too large, bad syntax).
+    clientErrorHandler: (error, socket) => writeRawProblem(error, socket),
     requestIdHeader: false,
     // One log line per request costs more than ingest itself at high rates; failures are logged below.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   registerProblemHandler(app);
+  app.addHook('preValidation', guardInput);
   // Herald's routes take JSON only; without this, text bodies would reach the schema check.
   app.removeContentTypeParser('text/plain');
   await app.register(swagger, {

@@ -1,5 +1,6 @@
 // Renders every error as application/problem+json (RFC 9457) with a stable `code` from
 // domain/problems.ts. A 500 reveals only the request id; the cause goes to the log.
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemError, problems, type ProblemCode, type ProblemDetail } from '../domain/problems.js';
 import { isConnectionError } from '../db/pg-errors.js';
@@ -41,10 +42,35 @@ const fastifyCodes: Record<string, ProblemCode> = {
   FST_ERR_ASYNC_CONSTRAINT: 'validation_failed',
 };
 
+/**
+ * For requests Node's HTTP parser rejects before Fastify sees them (e.g. 431, headers too
+ * large): a problem+json answer written to the socket, then the connection closes.
+ */
+export function writeRawProblem(error: Error & { code?: string }, socket: Duplex): void {
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const code = tooLarge ? 'headers_too_large' : 'malformed_request';
+  const body = JSON.stringify({
+    type: `urn:herald:problem:${code}`,
+    title: problems[code].title,
+    status,
+    code,
+  });
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${String(status)} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `content-type: ${problemContentType}\r\ncontent-length: ${String(Buffer.byteLength(body))}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  } else {
+    socket.destroy();
+  }
+}
+
 export function registerProblemHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ProblemError) {
       void reply.headers(error.headers);
+      if (error.code === 'unauthenticated') void reply.header('www-authenticate', 'Bearer');
       return sendProblem(request, reply, error.code, error.detail, error.errors);
     }
     if (error.validation !== undefined) {

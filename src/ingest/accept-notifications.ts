@@ -72,6 +72,12 @@ export async function acceptNotifications(
   }
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
+  // RFC 3339 allows a leap second (":60") that Date cannot represent.
+  if (Number.isNaN(sendAt.getTime()) || sendAt.getUTCFullYear() > 9999) {
+    throw new ProblemError('validation_failed', 'send_at is not a representable date-time.', [
+      { field: 'body/send_at', message: 'not a representable date-time' },
+    ]);
+  }
   const isScheduled = sendAt.getTime() > now.getTime();
   const lane = request.lane ?? 'transactional';
   const claims = idempotencyClaims(request, idempotencyKey);

@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 import type { Pool } from '../db/pools.js';
 import { listDeadLetters, replayDeadLetters } from '../db/stores/delivery-store.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
-import { parseNotificationId } from '../domain/ids.js';
+import { parseNotificationId, uuidPatternText } from '../domain/ids.js';
 import { ProblemError } from '../domain/problems.js';
 import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
 
@@ -19,7 +19,14 @@ function encodeCursor(updatedAt: Date, id: string): string {
 function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const updatedAt = new Date(iso ?? '');
-  if (id === undefined || Number.isNaN(updatedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+  const year = updatedAt.getUTCFullYear();
+  if (
+    id === undefined ||
+    Number.isNaN(year) ||
+    year < 2000 ||
+    year > 9999 ||
+    !new RegExp(uuidPatternText).test(id)
+  ) {
     throw new ProblemError('validation_failed', 'The cursor is not one this API returned.', [
       { field: 'querystring/cursor', message: 'invalid' },
     ]);
@@ -39,7 +46,7 @@ export function deadLetterRoutes(deps: {
     app.get(
       '/v1/dead-letters',
       {
-        preHandler: requireCaller(deps.authenticate, ['sender', 'admin']),
+        onRequest: requireCaller(deps.authenticate, ['sender', 'admin']),
         schema: {
           summary: "Your service's dead deliveries, newest first",
           tags,
@@ -77,14 +84,14 @@ export function deadLetterRoutes(deps: {
     app.post(
       '/v1/dead-letters/replay',
       {
-        preHandler: requireCaller(deps.authenticate, ['admin']),
+        onRequest: requireCaller(deps.authenticate, ['admin']),
         schema: {
           summary: 'Re-queue dead deliveries (by ids, by notification, or all)',
           tags,
           body: Type.Object(
             {
               ids: Type.Optional(
-                Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 1000 }),
+                Type.Array(Type.String({ pattern: uuidPatternText }), { minItems: 1, maxItems: 1000 }),
               ),
               notification_id: Type.Optional(Type.String({ maxLength: 200 })),
               all: Type.Optional(Type.Literal(true)),

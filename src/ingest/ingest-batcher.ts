@@ -58,8 +58,13 @@ export class IngestBatcher {
         else entry.resolve(outcome);
       });
     } catch (error) {
-      // Nothing of the batch was committed; every request in it fails and may be retried.
-      for (const entry of batch) entry.reject(error);
+      // Nothing of the batch was committed. One request's bad data must not fail the others:
+      // commit each alone, so only the request at fault (or all, if the database is down) fails.
+      if (batch.length === 1) {
+        batch[0]?.reject(error);
+        return;
+      }
+      for (const entry of batch) await this.commit([entry]);
     }
   }
 

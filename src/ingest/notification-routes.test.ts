@@ -175,11 +175,15 @@ describe('authentication', () => {
       await h.call('POST', '/v1/notifications', inApp(['x']), { key: revoked }),
       await h.call('GET', '/v1/dead-letters', undefined, { key: null }),
       await h.call('GET', '/v1/users/x', undefined, { key: null }),
+      // The key is checked before the body is read: no 415, 413 or 400 for anonymous callers.
+      await h.call('POST', '/v1/notifications', 'hello', { key: null, headers: { 'content-type': 'text/plain' } }),
+      await h.call('POST', '/v1/notifications', '{"broken', { key: null }),
     ];
     for (const res of attempts) {
       assert.equal(res.status, 401);
       assert.equal(res.body.code, 'unauthenticated');
       assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer');
     }
   });
 

@@ -102,7 +102,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
     app.post(
       '/v1/notifications',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: {
           summary: 'Send a notification to one or many users',
           tags: ['notifications'],
@@ -132,7 +132,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
     app.get(
       '/v1/notifications/:id',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: {
           summary: 'A notification with the state of every delivery',
           tags: ['notifications'],
@@ -150,7 +150,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
     app.patch(
       '/v1/notifications/:id',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: {
           summary: 'Update a notification (versioned: older versions never win)',
           tags: ['notifications'],
@@ -183,7 +183,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
     app.post(
       '/v1/notifications/:id/cancel',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: {
           summary: 'Cancel what has not been sent yet (e.g. a scheduled notification)',
           tags: ['notifications'],

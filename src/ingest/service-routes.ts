@@ -28,7 +28,7 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
     app.get(
       '/v1/service',
       {
-        preHandler: requireCaller(deps.authenticate, ['sender', 'admin']),
+        onRequest: requireCaller(deps.authenticate, ['sender', 'admin']),
         schema: { summary: 'Your service', tags },
       },
       async (request) => present(await getServiceSettings(deps.pool, callerOf(request).serviceId), false),
@@ -36,7 +36,7 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
     app.put(
       '/v1/service/webhook',
       {
-        preHandler: requireCaller(deps.authenticate, ['admin']),
+        onRequest: requireCaller(deps.authenticate, ['admin']),
         schema: {
           summary: 'Set the default webhook URL; answers with the signing secret',
           tags,
@@ -58,7 +58,7 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
     app.post(
       '/v1/service/webhook/rotate-secret',
       {
-        preHandler: requireCaller(deps.authenticate, ['admin']),
+        onRequest: requireCaller(deps.authenticate, ['admin']),
         schema: { summary: 'Replace the webhook signing secret', tags },
       },
       async (request) => present(await rotateWebhookSecret(deps.pool, callerOf(request).serviceId), true),

@@ -16,6 +16,7 @@ import {
   type UserFields,
 } from '../db/stores/user-store.js';
 import { isEmailAddress, normalizePhone } from '../domain/contact.js';
+import { uuidPatternText } from '../domain/ids.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
 import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
 
@@ -54,7 +55,7 @@ const DeviceBody = Type.Object(
 );
 
 const UserParams = Type.Object({ userId: UserId });
-const DeviceParams = Type.Object({ userId: UserId, deviceId: Type.String({ format: 'uuid' }) });
+const DeviceParams = Type.Object({ userId: UserId, deviceId: Type.String({ pattern: uuidPatternText }) });
 
 /** Validates contact fields and turns the body into store fields; errors name each bad field. */
 export function userFields(body: UserBodyT, prefix: string): { fields: UserFields; errors: ProblemDetail[] } {
@@ -163,7 +164,7 @@ export function userRoutes(deps: {
     app.put(
       '/v1/users/:userId',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: { summary: 'Create or update a user', tags, params: UserParams, body: UserBody },
       },
       async (request) => {
@@ -178,7 +179,7 @@ export function userRoutes(deps: {
     app.post(
       '/v1/users/bulk',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: {
           summary: 'Create or update many users at once (all or nothing)',
           tags,
@@ -215,7 +216,7 @@ export function userRoutes(deps: {
 
     app.get(
       '/v1/users/:userId',
-      { preHandler: guard, schema: { summary: 'A user with their devices', tags, params: UserParams } },
+      { onRequest: guard, schema: { summary: 'A user with their devices', tags, params: UserParams } },
       async (request) => {
         const user = await requireUser(request.params.userId);
         return presentUser(user, await listDevices(deps.pool, user.id));
@@ -224,7 +225,7 @@ export function userRoutes(deps: {
 
     app.delete(
       '/v1/users/:userId',
-      { preHandler: guard, schema: { summary: 'Delete a user and their devices', tags, params: UserParams } },
+      { onRequest: guard, schema: { summary: 'Delete a user and their devices', tags, params: UserParams } },
       async (request, reply) => {
         if (!(await deleteUser(deps.pool, request.params.userId)))
           throw new ProblemError('not_found', 'No user with this id.');
@@ -234,7 +235,7 @@ export function userRoutes(deps: {
 
     app.get(
       '/v1/users/:userId/devices',
-      { preHandler: guard, schema: { summary: "A user's devices", tags, params: UserParams } },
+      { onRequest: guard, schema: { summary: "A user's devices", tags, params: UserParams } },
       async (request) => {
         await requireUser(request.params.userId);
         return { devices: (await listDevices(deps.pool, request.params.userId)).map(presentDevice) };
@@ -244,7 +245,7 @@ export function userRoutes(deps: {
     app.post(
       '/v1/users/:userId/devices',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: {
           summary: 'Register a device (a known token moves to this user)',
           tags,
@@ -263,7 +264,7 @@ export function userRoutes(deps: {
     app.put(
       '/v1/users/:userId/devices',
       {
-        preHandler: guard,
+        onRequest: guard,
         schema: {
           summary: "Replace all of a user's devices",
           tags,
@@ -289,7 +290,7 @@ export function userRoutes(deps: {
 
     app.delete(
       '/v1/users/:userId/devices/:deviceId',
-      { preHandler: guard, schema: { summary: 'Remove a device', tags, params: DeviceParams } },
+      { onRequest: guard, schema: { summary: 'Remove a device', tags, params: DeviceParams } },
       async (request, reply) => {
         if (!(await deleteDevice(deps.pool, request.params.userId, request.params.deviceId)))
           throw new ProblemError('not_found', 'No such device for this user.');

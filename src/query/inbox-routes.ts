@@ -16,7 +16,7 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
     app.get(
       '/v1/users/:userId/inbox',
       {
-        preHandler: requireCaller(deps.authenticate, ['sender', 'support']),
+        onRequest: requireCaller(deps.authenticate, ['sender', 'support']),
         schema: {
           summary: "A user's in-app notifications, newest first, showing each one's latest version",
           tags: ['inbox'],
