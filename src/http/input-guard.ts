@@ -21,7 +21,7 @@ export function findUnsafeInput(value: unknown, root: string): [string, string] 
     if (typeof v !== 'object' || v === null) continue;
     if (depth >= maxInputDepth) return [path, `is nested deeper than ${String(maxInputDepth)} levels`];
     for (const [key, child] of Object.entries(v)) {
-      if (unsafeText.test(key))
+      if (isUnsafeText(key))
         return [`${path}/${key}`, 'has a key with a NUL character or an unpaired UTF-16 surrogate'];
       stack.push({ value: child, path: `${path}/${key}`, depth: depth + 1 });
     }
