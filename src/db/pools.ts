@@ -22,21 +22,36 @@ export function createPool(connectionString: string, max: number, logger: Logger
   pool.on('error', (error) => {
     logger.warn({ err: error, pool: name }, 'idle database connection lost');
   });
+  // A client that is checked out when the server goes away emits 'error' too; unheard, it
+  // would crash the process. The query in progress fails on its own and the caller retries.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      logger.warn({ err: error, pool: name }, 'database connection lost');
+    });
+  });
   return pool;
 }
 
-/** Runs fn in one transaction: COMMIT on success, ROLLBACK on any error (which is rethrown). */
+/**
+ * Runs fn in one transaction: COMMIT on success, ROLLBACK on any error (which is rethrown).
+ * A client whose ROLLBACK fails has lost its connection (the server restarted, say): it is
+ * destroyed instead of going back to the pool, where it would fail every later checkout.
+ */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken = false;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    broken = await client.query('ROLLBACK').then(
+      () => false,
+      () => true,
+    );
     throw error;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }

@@ -53,7 +53,7 @@ export class OutcomeRecorder {
           this.queue = [];
           break;
         }
-        await new Promise((r) => setTimeout(r, Math.min(5000, 50 * 2 ** this.failures)));
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** this.failures)));
       }
     }
     this.flushing = false;
