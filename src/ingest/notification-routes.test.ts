@@ -176,7 +176,10 @@ describe('authentication', () => {
       await h.call('GET', '/v1/dead-letters', undefined, { key: null }),
       await h.call('GET', '/v1/users/x', undefined, { key: null }),
       // The key is checked before the body is read: no 415, 413 or 400 for anonymous callers.
-      await h.call('POST', '/v1/notifications', 'hello', { key: null, headers: { 'content-type': 'text/plain' } }),
+      await h.call('POST', '/v1/notifications', 'hello', {
+        key: null,
+        headers: { 'content-type': 'text/plain' },
+      }),
       await h.call('POST', '/v1/notifications', '{"broken', { key: null }),
     ];
     for (const res of attempts) {
