@@ -12,6 +12,7 @@ import { migrate } from '../src/db/migrate.js';
 import { ensurePartitions } from '../src/db/partitions.js';
 import { createApiKey, ensureService } from '../src/db/stores/api-key-store.js';
 import { packageRoot } from '../src/db/package-root.js';
+import { BenchReceiver } from './bench-receiver.js';
 
 export const benchLogger = createLogger('warn');
 
@@ -149,4 +150,53 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+export interface RunningSystem {
+  receiver: BenchReceiver;
+  apiUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A bench receiver set as the bench service's webhook URL, and Herald as one `api scheduler`
+ * process plus `workers` worker processes with `env`.
+ */
+export async function startSystem(
+  db: BenchDatabase,
+  receiverDelayMs: number,
+  workers: number,
+  env: Record<string, string>,
+): Promise<RunningSystem> {
+  const receiver = new BenchReceiver(receiverDelayMs);
+  await receiver.start();
+  await db.pool.query('UPDATE services SET webhook_url = $1 WHERE id = $2', [receiver.url, db.serviceId]);
+  const children: Child[] = [];
+  const stop = async () => {
+    for (const child of children.reverse()) await stopChild(child);
+    await receiver.stop();
+  };
+  try {
+    const full = { DATABASE_URL: db.url, WORKER_CONCURRENCY: '200', CLAIM_BATCH_SIZE: '500', ...env };
+    const api = await startChild(['src/main.ts', 'api', 'scheduler'], { ...full, API_PORT: '0' });
+    children.push(api);
+    for (let i = 0; i < workers; i++) children.push(await startChild(['src/main.ts', 'worker'], full));
+    return { receiver, apiUrl: api.url ?? '', stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Runs a benchmark's main and exits: 0 when it printed its table, 1 with the error otherwise. */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(
+        `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    },
+  );
 }

@@ -3,27 +3,27 @@
 // requests, next to two baselines measured in the same run: a bare Fastify route validating
 // the same body (HTTP ceiling) and multi-row INSERTs of the same rows straight through pg
 // (database ceiling). Loopback only; every process it starts, it stops.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { createLogger } from '../src/observability/logger.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { createPool } from '../src/db/pools.js';
-import { migrate } from '../src/db/migrate.js';
-import { ensurePartitions } from '../src/db/partitions.js';
-import { createApiKey, ensureService } from '../src/db/stores/api-key-store.js';
-import { packageRoot } from '../src/db/package-root.js';
+import {
+  benchDatabase,
+  fmt,
+  machine,
+  runBenchmark,
+  startChild,
+  stopChild,
+  stopEmbedded,
+  table,
+  type Child,
+} from './bench-lib.js';
 
 const { values } = parseArgs({
   options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' } },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
-const logger = createLogger('warn');
 
 function body(recipients: number): string {
   return JSON.stringify({
@@ -31,34 +31,6 @@ function body(recipients: number): string {
     channels: ['in_app'],
     lane: 'bulk',
     content: { default: { title: 'Your order shipped', body: 'Order 1234 is on its way.' } },
-  });
-}
-
-function startChild(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    cwd: packageRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const match = /(?:listening|API:)\s+(http:\/\/[\d.:]+)/.exec(out);
-      if (match?.[1] !== undefined) resolve({ child, url: match[1] });
-    });
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${String(code)}`)));
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
   });
 }
 
@@ -123,50 +95,31 @@ async function insertLoop(url: string, recipients: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  let databaseUrl = process.env['DATABASE_URL'];
-  const embedded =
-    databaseUrl === undefined
-      ? await startEmbeddedPostgres({ dataDir: join(packageRoot, '.bench-data'), port: 54339, logger })
-      : undefined;
-  databaseUrl ??= embedded?.url ?? '';
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS herald_bench WITH (FORCE)');
-  await admin.query('CREATE DATABASE herald_bench');
-  await admin.end();
-  const u = new URL(databaseUrl);
-  u.pathname = '/herald_bench';
-  const benchUrl = u.toString();
-  const pool = createPool(benchUrl, 2, logger, 'bench');
-  await migrate(pool);
-  await ensurePartitions(pool, new Date(), 2);
-  const apiKey = await createApiKey(pool, await ensureService(pool, 'bench'), ['sender']);
-
+  const db = await benchDatabase('herald_bench_ingest');
   const rows: string[][] = [];
-  const children: ChildProcess[] = [];
+  const children: Child[] = [];
   try {
     const bare = await startChild(['bench/bare-fastify.ts', '0'], {});
-    children.push(bare.child);
+    children.push(bare);
     const herald = await startChild(['src/main.ts', 'api'], {
-      DATABASE_URL: benchUrl,
+      DATABASE_URL: db.url,
       API_PORT: '0',
-      LOG_LEVEL: 'warn',
       DATABASE_POOL_SIZE: '20',
     });
-    children.push(herald.child);
+    children.push(herald);
     for (const recipients of [1, 100]) {
       const payload = body(recipients);
-      const ceiling = await load(bare.url, payload, apiKey);
-      const measured = await load(herald.url, payload, apiKey);
-      const dbCeiling = await insertLoop(benchUrl, recipients);
-      const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+      const ceiling = await load(bare.url ?? '', payload, db.apiKey);
+      const measured = await load(herald.url ?? '', payload, db.apiKey);
+      const dbCeiling = await insertLoop(db.url, recipients);
+      const latency = (r: Run) => `${String(r.p50)} / ${String(r.p99)}`;
       rows.push(
         [
           `${String(recipients)} recipient(s)`,
           'Herald api (202 = committed)',
           fmt(measured.requestsPerSecond),
           fmt(measured.requestsPerSecond * recipients),
-          `${String(measured.p50)} / ${String(measured.p99)}`,
+          latency(measured),
           String(measured.non2xx),
           '1.00',
         ],
@@ -175,7 +128,7 @@ async function main(): Promise<void> {
           'baseline: bare Fastify, same validation, no DB',
           fmt(ceiling.requestsPerSecond),
           fmt(ceiling.requestsPerSecond * recipients),
-          `${String(ceiling.p50)} / ${String(ceiling.p99)}`,
+          latency(ceiling),
           String(ceiling.non2xx),
           (measured.requestsPerSecond / ceiling.requestsPerSecond).toFixed(2),
         ],
@@ -192,37 +145,16 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const child of children) await stopChild(child);
-    await pool.end();
-    await embedded?.stop();
+    await db.close();
+    await stopEmbedded();
   }
-  const header = [
-    'request',
-    'system',
-    'requests/s',
-    'notifications/s',
-    'p50 / p99 ms',
-    'non-2xx',
-    'Herald ÷ this',
-  ];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   process.stdout.write(
-    [
-      `ingest benchmark: ${String(duration)} s per run, ${String(connections)} connections, loopback; ${String(cpus().length)} cores, ${String(Math.round(totalmem() / 2 ** 30))} GiB; database ${embedded === undefined ? 'DATABASE_URL' : 'embedded'}`,
-      line(header),
-      line(widths.map((w) => '-'.repeat(w))),
-      ...rows.map(line),
-      '',
-    ].join('\n'),
+    table(
+      `ingest benchmark: ${String(duration)} s per run, ${String(connections)} connections, loopback; ${machine()}; database ${db.embedded ? 'embedded' : 'DATABASE_URL'}`,
+      ['request', 'system', 'requests/s', 'notifications/s', 'p50 / p99 ms', 'non-2xx', 'Herald ÷ this'],
+      rows,
+    ),
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBenchmark(main);

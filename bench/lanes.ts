@@ -8,15 +8,14 @@ import {
   fmt,
   machine,
   percentile,
-  startChild,
-  stopChild,
+  runBenchmark,
+  startSystem,
   stopEmbedded,
   table,
   until,
   type BenchDatabase,
-  type Child,
 } from './bench-lib.js';
-import { BenchReceiver } from './bench-receiver.js';
+import type { BenchReceiver } from './bench-receiver.js';
 
 const { values } = parseArgs({
   options: {
@@ -89,22 +88,11 @@ async function pendingBulk(db: BenchDatabase): Promise<number> {
 
 async function main(): Promise<void> {
   const db = await benchDatabase('herald_bench_lanes');
-  const receiver = new BenchReceiver(0);
-  await receiver.start();
-  await db.pool.query('UPDATE services SET webhook_url = $1 WHERE id = $2', [receiver.url, db.serviceId]);
-  const env = {
-    DATABASE_URL: db.url,
-    WORKER_CONCURRENCY: '200',
-    CLAIM_BATCH_SIZE: '500',
-    POLL_INTERVAL_MS: '1000',
-  };
-  const children: Child[] = [];
+  const system = await startSystem(db, 0, 1, { POLL_INTERVAL_MS: '1000' });
+  const { receiver } = system;
   const rows: string[][] = [];
   try {
-    const api = await startChild(['src/main.ts', 'api', 'scheduler'], { ...env, API_PORT: '0' });
-    children.push(api);
-    children.push(await startChild(['src/main.ts', 'worker'], env));
-    const apiUrl = api.url ?? '';
+    const { apiUrl } = system;
     const row = (label: string, r: StreamResult, before: number, after: number) => [
       label,
       String(r.latencies.length),
@@ -139,8 +127,7 @@ async function main(): Promise<void> {
     const after = await pendingBulk(db);
     rows.push(row(`${fmt(bulk)} bulk deliveries pending`, busy, before, after));
   } finally {
-    for (const child of children.reverse()) await stopChild(child);
-    await receiver.stop();
+    await system.stop();
     await db.close();
     await stopEmbedded();
   }
@@ -153,12 +140,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -9,15 +9,13 @@ import {
   fmt,
   machine,
   postAll,
-  startChild,
-  stopChild,
+  runBenchmark,
+  startSystem,
   stopEmbedded,
   table,
   until,
   type BenchDatabase,
-  type Child,
 } from './bench-lib.js';
-import { BenchReceiver } from './bench-receiver.js';
 import { runBullmq, runPgBoss } from './baselines.js';
 
 export interface PipelineRun {
@@ -40,20 +38,11 @@ export async function runPipeline(options: {
   await db.pool.query(
     'TRUNCATE notifications, recipients, deliveries, inbox_items, delivery_events, idempotency_keys',
   );
-  const receiver = new BenchReceiver(options.receiverDelayMs);
-  await receiver.start();
-  await db.pool.query('UPDATE services SET webhook_url = $1 WHERE id = $2', [receiver.url, db.serviceId]);
-  const env = {
-    DATABASE_URL: db.url,
-    WORKER_CONCURRENCY: '200',
-    CLAIM_BATCH_SIZE: '500',
+  const system = await startSystem(db, options.receiverDelayMs, options.workers, {
     DATABASE_POOL_SIZE: '10',
-  };
-  const children: Child[] = [];
+  });
+  const { receiver } = system;
   try {
-    const api = await startChild(['src/main.ts', 'api', 'scheduler'], { ...env, API_PORT: '0' });
-    children.push(api);
-    for (let i = 0; i < options.workers; i++) children.push(await startChild(['src/main.ts', 'worker'], env));
     const perRequest = 100;
     const bodies = Array.from({ length: Math.ceil(options.deliveries / perRequest) }, (_, r) =>
       JSON.stringify({
@@ -65,7 +54,7 @@ export async function runPipeline(options: {
     );
     const total = bodies.length * perRequest;
     const started = Date.now();
-    await postAll(api.url ?? '', db.apiKey, bodies, 8);
+    await postAll(system.apiUrl, db.apiKey, bodies, 8);
     if (options.channel === 'webhook') {
       await until('webhook deliveries to arrive', () => receiver.deliveries.size >= total, 600_000);
     } else {
@@ -88,8 +77,7 @@ export async function runPipeline(options: {
       duplicates: receiver.duplicates(),
     };
   } finally {
-    for (const child of children.reverse()) await stopChild(child);
-    await receiver.stop();
+    await system.stop();
   }
 }
 
@@ -156,14 +144,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(
-        `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      process.exit(1);
-    },
-  );
-}
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runBenchmark(main);

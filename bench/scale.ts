@@ -1,7 +1,7 @@
 // npm run bench:scale [-- --deliveries 20000]
 // Pipeline throughput (webhook, receiver answering in 0 ms) with 1, 2 and 4 worker processes.
 import { parseArgs } from 'node:util';
-import { benchDatabase, fmt, machine, stopEmbedded, table } from './bench-lib.js';
+import { benchDatabase, fmt, machine, runBenchmark, stopEmbedded, table } from './bench-lib.js';
 import { runPipeline, type PipelineRun } from './pipeline.js';
 
 const { values } = parseArgs({ options: { deliveries: { type: 'string', default: '20000' } } });
@@ -44,12 +44,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBenchmark(main);
