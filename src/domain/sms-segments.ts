@@ -24,7 +24,9 @@ const limits = {
 } as const;
 
 export function countSmsSegments(text: string): SmsSegments {
-  const chars = [...text];
+  // Code points, not grapheme clusters: SMS encodes each code point on its own, and a
+  // surrogate pair must stay whole.
+  const chars = Array.from(text);
   const isGsm = chars.every((c) => gsmBasic.has(c) || gsmExtension.has(c));
   const encoding: SmsEncoding = isGsm ? 'gsm7' : 'ucs2';
   // The cost of each character that must stay whole within one part.
