@@ -23,6 +23,7 @@ import { deadLetterRoutes } from '../ingest/dead-letter-routes.js';
 import { inboxRoutes } from '../query/inbox-routes.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
+import { ProviderGuard } from '../pipeline/provider-guard.js';
 import { PipelineEvents } from '../pipeline/pipeline-events.js';
 import { WakeListener } from '../pipeline/wake-up.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
@@ -191,9 +192,24 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         maxAttempts: config.MAX_ATTEMPTS,
         now,
       });
+      const guard = new ProviderGuard({
+        breaker: {
+          windowMs: config.PROVIDER_BREAKER_WINDOW_MS,
+          minimumCalls: config.PROVIDER_BREAKER_MIN_CALLS,
+          failureRatio: config.PROVIDER_BREAKER_FAILURE_RATIO,
+          openMs: config.PROVIDER_BREAKER_OPEN_MS,
+        },
+        ...(config.WEBHOOK_RATE_PER_SECOND > 0 ? { ratePerSecond: config.WEBHOOK_RATE_PER_SECOND } : {}),
+        now: () => now().getTime(),
+        onOpen: (key) => {
+          metrics.circuitsOpened.inc({ provider: key.split(':')[0] ?? key });
+          logger.warn({ key }, 'provider circuit opened');
+        },
+      });
       const dispatcher = new Dispatcher({
         pool,
         providers,
+        guard,
         listener,
         metrics,
         events,

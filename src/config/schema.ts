@@ -101,6 +101,23 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }), {
     description: 'Timeout of one webhook POST.',
   }),
+  PROVIDER_BREAKER_MIN_CALLS: setting(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }), {
+    description:
+      'Calls within the breaker window before a provider (or webhook origin) can be judged failing.',
+  }),
+  PROVIDER_BREAKER_FAILURE_RATIO: setting(Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }), {
+    description:
+      'Share of failing calls (5xx, 429, timeouts, connection errors) in the window that opens the circuit.',
+  }),
+  PROVIDER_BREAKER_WINDOW_MS: setting(Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }), {
+    description: 'Rolling window over which the circuit breaker counts calls.',
+  }),
+  PROVIDER_BREAKER_OPEN_MS: setting(Type.Integer({ minimum: 10, maximum: 3_600_000, default: 15_000 }), {
+    description: 'How long an open circuit defers calls before one probe is let through.',
+  }),
+  WEBHOOK_RATE_PER_SECOND: setting(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }), {
+    description: 'Most webhook calls per second per receiving origin and worker process; 0 means no limit.',
+  }),
   PARTITION_MONTHS_AHEAD: setting(Type.Integer({ minimum: 2, maximum: 24, default: 3 }), {
     description: 'Monthly partitions kept created ahead of the current month.',
   }),

@@ -10,6 +10,8 @@ export interface Metrics {
   claimBatchSize: Histogram<'stage'>;
   deliveriesCreated: Counter<'channel'>;
   outcomesFenced: Counter<'channel' | 'outcome'>;
+  deliveriesDeferred: Counter<'channel' | 'reason'>;
+  circuitsOpened: Counter<'provider'>;
   leasesRescued: Counter;
   providerSendSeconds: Histogram<'channel'>;
   pendingDeliveries: Gauge<'lane'>;
@@ -68,6 +70,18 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       name: 'herald_outcomes_fenced_total',
       help: 'Outcomes not recorded because the lease expired during the provider call and the delivery was claimed again (a possible duplicate send), per channel and outcome.',
       labelNames: ['channel', 'outcome'],
+      registers: [registry],
+    }),
+    deliveriesDeferred: new Counter({
+      name: 'herald_deliveries_deferred_total',
+      help: 'Deliveries sent back to the queue without an attempt because their provider circuit was open or its rate limit reached, per channel and reason.',
+      labelNames: ['channel', 'reason'],
+      registers: [registry],
+    }),
+    circuitsOpened: new Counter({
+      name: 'herald_circuits_opened_total',
+      help: 'Times a provider circuit (for webhooks: one receiving origin) opened, per provider.',
+      labelNames: ['provider'],
       registers: [registry],
     }),
     deliveriesCreated: new Counter({

@@ -8,6 +8,11 @@ import { wakeChannels } from '../db/wake-notifier.js';
 import { isConnectionError } from '../db/pg-errors.js';
 import { contentFor, type Channel } from '../domain/notification.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
+import { guardKey, type ProviderGuard } from './provider-guard.js';
+
+/** What sending produced: the provider's outcome, or a call the guard held back. */
+type SendResult =
+  DeliveryOutcome | { kind: 'deferred'; reason: 'circuit_open' | 'rate_limited'; delayMs: number };
 import { nextRetry, type RetryPolicy } from '../domain/retry-policy.js';
 import type { RenderedMessage } from '../channels/channel-provider.js';
 import type { ProviderRegistry } from '../channels/provider-registry.js';
@@ -20,6 +25,7 @@ import type { WakeListener } from './wake-up.js';
 export interface DispatcherDeps {
   pool: Pool;
   providers: ProviderRegistry;
+  guard: ProviderGuard;
   listener: WakeListener;
   metrics: Metrics;
   events: PipelineEvents;
@@ -187,28 +193,36 @@ export class Dispatcher {
     for (const check of [...this.roomWaiters]) check();
   }
 
-  private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<DeliveryOutcome> {
+  private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
     const { deps } = this;
     const channel = delivery.channel as Channel;
     const provider = deps.providers.forChannel(channel);
     if (provider === undefined)
       return { kind: 'failed', reason: `no provider configured for channel ${channel}` };
+    const key = guardKey(provider.name, channel, delivery.target);
+    const admission = deps.guard.admit(key);
+    if (!admission.ok) {
+      deps.metrics.deliveriesDeferred.inc({ channel, reason: admission.reason });
+      return { kind: 'deferred', reason: admission.reason, delayMs: admission.delayMs };
+    }
     const started = performance.now();
+    let outcome: DeliveryOutcome;
     try {
-      return await provider.send(render(delivery), signal);
+      outcome = await provider.send(render(delivery), signal);
     } catch (error) {
       // An exception is a bug or an unknown answer: retry, and keep the evidence.
       deps.logger.warn({ err: error, deliveryId: delivery.id, provider: provider.name }, 'provider threw');
-      return {
+      outcome = {
         kind: 'retry',
         reason: `provider error: ${error instanceof Error ? error.message : 'unknown'}`,
       };
-    } finally {
-      deps.metrics.providerSendSeconds.observe({ channel }, (performance.now() - started) / 1000);
     }
+    deps.metrics.providerSendSeconds.observe({ channel }, (performance.now() - started) / 1000);
+    if (!signal.aborted) deps.guard.record(key, outcome);
+    return outcome;
   }
 
-  private async record(delivery: ClaimedDelivery, outcome: DeliveryOutcome, aborted: boolean): Promise<void> {
+  private async record(delivery: ClaimedDelivery, outcome: SendResult, aborted: boolean): Promise<void> {
     const { deps } = this;
     const channel = delivery.channel;
     const record = this.toRecord(delivery, outcome, aborted);
@@ -235,7 +249,7 @@ export class Dispatcher {
     });
   }
 
-  private toRecord(delivery: ClaimedDelivery, outcome: DeliveryOutcome, aborted: boolean): RecordedOutcome {
+  private toRecord(delivery: ClaimedDelivery, outcome: SendResult, aborted: boolean): RecordedOutcome {
     const base = {
       id: delivery.id,
       notificationCreatedAt: delivery.notificationCreatedAt,
@@ -248,6 +262,17 @@ export class Dispatcher {
       releaseAttempt: false,
     };
     switch (outcome.kind) {
+      case 'deferred':
+        // Not attempted: the attempt does not count. Jitter spreads the deferred deliveries
+        // so they do not all come back in the same instant.
+        return {
+          ...base,
+          state: 'retrying',
+          detail: `deferred: ${outcome.reason.replace('_', ' ')}`,
+          delayMs:
+            outcome.delayMs + Math.floor(this.deps.random() * Math.min(1000, outcome.delayMs / 4 + 10)),
+          releaseAttempt: true,
+        };
       case 'sent':
         return { ...base, state: 'sent', detail: null, providerMessageId: outcome.providerMessageId };
       case 'failed':

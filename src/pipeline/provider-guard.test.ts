@@ -1,0 +1,109 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
+import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
+import { waitFor } from '../../test/helpers/wait-for.js';
+import { WebhookReceiver } from '../../test/stand-ins/webhook-receiver.js';
+import { guardKey } from './provider-guard.js';
+
+let db: TestDatabase;
+let h: TestHerald;
+let failing: WebhookReceiver;
+let healthy: WebhookReceiver;
+let secret: string | undefined;
+let failingIsDown = true;
+
+before(async () => {
+  db = await createTestDatabase();
+  failing = new WebhookReceiver(() => secret);
+  healthy = new WebhookReceiver(() => secret);
+  await failing.start();
+  await healthy.start();
+  failing.answer(() => (failingIsDown ? { status: 503 } : { status: 200 }));
+  h = await startTestHerald(db, {
+    env: {
+      MAX_ATTEMPTS: '3',
+      RETRY_BASE_MS: '50',
+      RETRY_MAX_MS: '200',
+      PROVIDER_BREAKER_MIN_CALLS: '4',
+      PROVIDER_BREAKER_FAILURE_RATIO: '0.5',
+      PROVIDER_BREAKER_WINDOW_MS: '10000',
+      PROVIDER_BREAKER_OPEN_MS: '300',
+    },
+  });
+  secret = (await h.call('PUT', '/v1/service/webhook', { url: healthy.url })).body.webhook_secret;
+});
+after(async () => {
+  await h.stop();
+  await failing.stop();
+  await healthy.stop();
+  await db.drop();
+});
+
+test('the guard key is the provider, or the receiving origin for webhooks', () => {
+  assert.equal(
+    guardKey('webhook', 'webhook', 'https://hooks.example.com:8443/a/b?c=1'),
+    'webhook:https://hooks.example.com:8443',
+  );
+  assert.equal(guardKey('apns', 'push', 'device-1'), 'apns');
+});
+
+test("a failing receiver's circuit opens and defers its deliveries without spending attempts; other receivers flow; after recovery each arrives once", async () => {
+  const send = async (user: string) => {
+    const res = await h.call('POST', '/v1/notifications', {
+      recipients: [user],
+      channels: ['webhook'],
+      content: { default: { title: user } },
+    });
+    assert.equal(res.status, 202);
+    return res.body.id as string;
+  };
+  for (let i = 0; i < 10; i++)
+    await h.call('PUT', `/v1/users/down-${String(i)}`, { webhook_url: failing.url });
+  const down = await Promise.all(Array.from({ length: 10 }, (_, i) => send(`down-${String(i)}`)));
+  const up = await Promise.all(Array.from({ length: 10 }, (_, i) => send(`up-${String(i)}`)));
+
+  // The circuit opens: deliveries to the failing origin are deferred, not attempted.
+  await waitFor('deferred deliveries', async () => {
+    const r = await db.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM delivery_events WHERE detail = 'deferred: circuit open'",
+    );
+    return (r.rows[0]?.n ?? 0) > 0;
+  });
+  // Meanwhile the healthy receiver gets every one of its deliveries.
+  await waitFor('healthy receiver served', () => healthy.accepted().size === 10);
+  const upStates = await db.pool.query<{ state: string }>(
+    'SELECT state FROM deliveries WHERE notification_id = ANY($1)',
+    [up],
+  );
+  assert.deepEqual(new Set(upStates.rows.map((r) => r.state)), new Set(['sent']));
+
+  // While down for longer than 3 attempts' worth of backoff, nothing died: held-back calls are free.
+  const attemptsWhileDown = failing.ledger.length;
+  const dead = await db.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM deliveries WHERE state = 'dead'",
+  );
+  assert.equal(dead.rows[0]?.n, 0);
+  assert.ok(
+    attemptsWhileDown < 30,
+    `the failing receiver saw ${String(attemptsWhileDown)} calls, not 10 × 3`,
+  );
+
+  failingIsDown = false;
+  await waitFor('recovered receiver served', () => failing.accepted().size === 10);
+  const downStates = await db.pool.query<{ state: string; attempts: number }>(
+    'SELECT state, attempts FROM deliveries WHERE notification_id = ANY($1)',
+    [down],
+  );
+  for (const d of downStates.rows) {
+    assert.equal(d.state, 'sent');
+    assert.ok(d.attempts <= 3, `attempts ${String(d.attempts)}`);
+  }
+  assert.deepEqual(
+    [...failing.accepted().values()],
+    Array.from({ length: 10 }, () => 1),
+  );
+  const metrics = await fetch(`${h.herald.apiUrl ?? ''}/metrics`).then((r) => r.text());
+  assert.match(metrics, /herald_circuits_opened_total\{provider="webhook"\} [1-9]/);
+  assert.match(metrics, /herald_deliveries_deferred_total\{channel="webhook",reason="circuit_open"\} [1-9]/);
+});

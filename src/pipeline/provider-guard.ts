@@ -1,0 +1,75 @@
+// Protects providers and the pipeline from each other: a circuit breaker per provider key (the
+// provider, or for webhooks the receiving origin, so one broken receiver does not stop the
+// others) and an optional token-bucket rate limit. A call the guard holds back is deferred:
+// the delivery goes back to the queue without spending an attempt (DESIGN 6).
+import { CircuitBreaker, type BreakerOptions } from '../domain/circuit-breaker.js';
+import type { DeliveryOutcome } from '../domain/outcome.js';
+import { TokenBucket } from '../domain/token-bucket.js';
+
+export interface ProviderGuardOptions {
+  breaker: BreakerOptions;
+  /** Calls per second per key; undefined means no limit. */
+  ratePerSecond?: number;
+  now: () => number;
+  onOpen?: (key: string) => void;
+}
+
+export type Admission =
+  { ok: true } | { ok: false; reason: 'circuit_open' | 'rate_limited'; delayMs: number };
+
+export class ProviderGuard {
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(private readonly options: ProviderGuardOptions) {}
+
+  admit(key: string): Admission {
+    const now = this.options.now();
+    // The rate limit first: a half-open breaker admits one probe, which must then be made.
+    const rate = this.options.ratePerSecond;
+    if (rate !== undefined) {
+      let bucket = this.buckets.get(key);
+      if (bucket === undefined) {
+        bucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)), now);
+        this.buckets.set(key, bucket);
+      }
+      const token = bucket.take(now);
+      if (!token.ok) return { ok: false, reason: 'rate_limited', delayMs: token.waitMs };
+    }
+    const admitted = this.breakerFor(key).admit(now);
+    if (!admitted.ok) return { ok: false, reason: 'circuit_open', delayMs: admitted.retryInMs };
+    return { ok: true };
+  }
+
+  /**
+   * Counts an admitted call's outcome. Only provider trouble (retry: 5xx, 429, timeouts,
+   * connection errors) counts as failure; a refused message or an invalid target says nothing
+   * about the provider's health.
+   */
+  record(key: string, outcome: DeliveryOutcome): void {
+    const breaker = this.breakerFor(key);
+    const now = this.options.now();
+    const before = breaker.state(now);
+    breaker.record(outcome.kind === 'retry', now);
+    if (before !== 'open' && breaker.state(now) === 'open') this.options.onOpen?.(key);
+  }
+
+  private breakerFor(key: string): CircuitBreaker {
+    let breaker = this.breakers.get(key);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker(this.options.breaker);
+      this.breakers.set(key, breaker);
+    }
+    return breaker;
+  }
+}
+
+/** The key a delivery's provider health is judged by. */
+export function guardKey(providerName: string, channel: string, target: string): string {
+  if (channel !== 'webhook') return providerName;
+  try {
+    return `${providerName}:${new URL(target).origin}`;
+  } catch {
+    return providerName;
+  }
+}
