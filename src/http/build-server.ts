@@ -28,7 +28,7 @@ export async function buildServer(
     bodyLimit: options.bodyLimit,
     genReqId: () => randomUUID(),
     // User ids may be 128 characters; leave room for percent-encoding.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     // Malformed percent-encoding and over-long path segments, answered by Fastify's router
     // before any handler, become problem+json too.
     frameworkErrors: (error, request, reply) => {
