@@ -31,6 +31,7 @@ import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep } from '../scheduler/partition-upkeep.js';
 import { ProviderRegistry } from '../channels/provider-registry.js';
 import { WebhookProvider } from '../channels/webhook/webhook-provider.js';
+import { SlackProvider } from '../channels/slack/slack-provider.js';
 import type { ChannelProvider } from '../channels/channel-provider.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { opsRoutes } from '../observability/health.js';
@@ -101,7 +102,10 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const notifier = new WakeNotifier(pool, logger);
     stops.push(() => notifier.close());
     const providers = new ProviderRegistry(
-      options.providers ?? [new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS })],
+      options.providers ?? [
+        new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
+        new SlackProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
+      ],
     );
     stops.push(() => providers.close());
     const authenticate = createApiKeyAuth({ pool });

@@ -107,17 +107,23 @@ describe('contact validation', () => {
 });
 
 describe('fan-out plan', () => {
-  const user = { id: 'u', email: 'u@example.com', phone: '+821012345678', webhookUrl: null };
+  const user = {
+    id: 'u',
+    email: 'u@example.com',
+    phone: '+821012345678',
+    webhookUrl: null,
+    chatWebhookUrl: 'https://hooks.slack.example/u',
+  };
   test('push goes to every enabled device; other channels to their one target', () => {
     const plan = planDeliveries(
-      ['in_app', 'push', 'email', 'sms', 'webhook'],
+      ['in_app', 'push', 'email', 'sms', 'webhook', 'chat'],
       user,
       [
         { id: 'd1', enabled: true },
         { id: 'd2', enabled: false },
         { id: 'd3', enabled: true },
       ],
-      'https://svc.example/hook',
+      { webhookUrl: 'https://svc.example/hook', chatWebhookUrl: 'https://hooks.slack.example/svc' },
     );
     assert.deepEqual(plan.deliveries, [
       { channel: 'in_app', target: 'inbox' },
@@ -126,16 +132,28 @@ describe('fan-out plan', () => {
       { channel: 'email', target: 'u@example.com' },
       { channel: 'sms', target: '+821012345678' },
       { channel: 'webhook', target: 'https://svc.example/hook' },
+      { channel: 'chat', target: 'https://hooks.slack.example/u' },
     ]);
     assert.deepEqual(plan.skipped, []);
   });
   test('channels without a target are skipped with a reason; in_app needs no registered user', () => {
-    const plan = planDeliveries(['in_app', 'push', 'webhook'], undefined, [], null);
+    const plan = planDeliveries(['in_app', 'push', 'webhook', 'chat'], undefined, [], {
+      webhookUrl: null,
+      chatWebhookUrl: null,
+    });
     assert.deepEqual(plan.deliveries, [{ channel: 'in_app', target: 'inbox' }]);
     assert.deepEqual(plan.skipped, [
       { channel: 'push', reason: 'unknown_user' },
       { channel: 'webhook', reason: 'unknown_user' },
+      { channel: 'chat', reason: 'unknown_user' },
     ]);
+  });
+  test("chat falls back to the service's Slack webhook", () => {
+    const plan = planDeliveries(['chat'], { ...user, chatWebhookUrl: null }, [], {
+      webhookUrl: null,
+      chatWebhookUrl: 'https://hooks.slack.example/svc',
+    });
+    assert.deepEqual(plan.deliveries, [{ channel: 'chat', target: 'https://hooks.slack.example/svc' }]);
   });
 });
 

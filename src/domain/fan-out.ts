@@ -7,6 +7,13 @@ export interface FanOutUser {
   email: string | null;
   phone: string | null;
   webhookUrl: string | null;
+  chatWebhookUrl: string | null;
+}
+
+/** The calling service's own targets, used when the user has none. */
+export interface FanOutService {
+  webhookUrl: string | null;
+  chatWebhookUrl: string | null;
 }
 
 export interface FanOutDevice {
@@ -34,7 +41,7 @@ export function planDeliveries(
   channels: readonly Channel[],
   user: FanOutUser | undefined,
   devices: readonly FanOutDevice[],
-  serviceWebhookUrl: string | null,
+  service: FanOutService,
 ): FanOutPlan {
   const deliveries: PlannedDelivery[] = [];
   const skipped: SkippedChannel[] = [];
@@ -48,7 +55,7 @@ export function planDeliveries(
         deliveries.push({ channel, target: 'inbox' });
         break;
       case 'webhook': {
-        const url = user?.webhookUrl ?? serviceWebhookUrl;
+        const url = user?.webhookUrl ?? service.webhookUrl;
         if (url === null) noTarget(channel);
         else deliveries.push({ channel, target: url });
         break;
@@ -68,9 +75,12 @@ export function planDeliveries(
         if (user?.phone == null) noTarget(channel);
         else deliveries.push({ channel, target: user.phone });
         break;
-      case 'chat':
-        noTarget(channel);
+      case 'chat': {
+        const url = user?.chatWebhookUrl ?? service.chatWebhookUrl;
+        if (url === null) noTarget(channel);
+        else deliveries.push({ channel, target: url });
         break;
+      }
     }
   }
   return { deliveries, skipped };

@@ -27,3 +27,12 @@ export function nextRetry(
   const delayMs = Math.max(jittered, Math.min(ceiling, 100), retryAfterMs ?? 0);
   return { kind: 'retry', delayMs };
 }
+
+/** A Retry-After header (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as milliseconds from now. */
+export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}

@@ -6,6 +6,7 @@ import type { Pool } from '../db/pools.js';
 import {
   getServiceSettings,
   rotateWebhookSecret,
+  setServiceChatWebhook,
   setServiceWebhook,
   type ServiceSettings,
 } from '../db/stores/api-key-store.js';
@@ -17,6 +18,7 @@ function present(s: ServiceSettings, withSecret: boolean) {
   return {
     name: s.name,
     webhook_url: s.webhookUrl,
+    chat_webhook_url: s.chatWebhookUrl,
     ...(withSecret ? { webhook_secret: s.webhookSecret } : {}),
   };
 }
@@ -62,6 +64,29 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
         schema: { summary: 'Replace the webhook signing secret', tags },
       },
       async (request) => present(await rotateWebhookSecret(deps.pool, callerOf(request).serviceId), true),
+    );
+    app.put(
+      '/v1/service/chat',
+      {
+        onRequest: requireCaller(deps.authenticate, ['admin']),
+        schema: {
+          summary: "Set the service's Slack incoming webhook, used for users without their own",
+          tags,
+          body: Type.Object(
+            { url: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const { url } = request.body;
+        if (url !== null && !isHttpUrl(url)) {
+          throw new ProblemError('invalid_url', 'url must be an absolute http(s) URL.', [
+            { field: 'body/url', message: 'invalid' },
+          ]);
+        }
+        return present(await setServiceChatWebhook(deps.pool, callerOf(request).serviceId, url), false);
+      },
     );
   };
 }

@@ -32,6 +32,9 @@ const UserBody = Type.Object(
       Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone, e.g. Asia/Seoul' }),
     ),
     webhook_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+    chat_webhook_url: Type.Optional(
+      Nullable(Type.String({ maxLength: 2048, description: 'Slack incoming webhook URL for this user.' })),
+    ),
   },
   { additionalProperties: false },
 );
@@ -93,6 +96,12 @@ export function userFields(body: UserBodyT, prefix: string): { fields: UserField
       errors.push({ field: `${prefix}/webhook_url`, message: 'is not an absolute http(s) URL' });
     fields.webhookUrl = body.webhook_url;
   }
+  if (body.chat_webhook_url !== undefined) {
+    if (body.chat_webhook_url !== null && !isHttpUrl(body.chat_webhook_url)) {
+      errors.push({ field: `${prefix}/chat_webhook_url`, message: 'is not an absolute http(s) URL' });
+    }
+    fields.chatWebhookUrl = body.chat_webhook_url;
+  }
   return { fields, errors };
 }
 
@@ -127,6 +136,7 @@ function presentUser(user: User, devices?: Device[]) {
     locale: user.locale,
     time_zone: user.timeZone,
     webhook_url: user.webhookUrl,
+    chat_webhook_url: user.chatWebhookUrl,
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),
     ...(devices === undefined ? {} : { devices: devices.map(presentDevice) }),

@@ -257,7 +257,7 @@ export class Dispatcher {
       channel: delivery.channel,
       attempt: delivery.attempt,
       providerMessageId: null,
-      disableDeviceId: null,
+      invalidTarget: null,
       delayMs: null,
       releaseAttempt: false,
     };
@@ -282,7 +282,7 @@ export class Dispatcher {
           ...base,
           state: 'target_invalid',
           detail: outcome.reason,
-          disableDeviceId: delivery.channel === 'push' ? delivery.target : null,
+          invalidTarget: { channel: delivery.channel, target: delivery.target },
         };
       case 'retry': {
         if (aborted && this.stopping) {

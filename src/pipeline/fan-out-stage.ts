@@ -82,7 +82,7 @@ export class FanOutStage {
           notification.channels,
           inputs.users.get(recipient.userId),
           inputs.devices.get(recipient.userId) ?? [],
-          notification.serviceWebhookUrl,
+          { webhookUrl: notification.serviceWebhookUrl, chatWebhookUrl: notification.serviceChatUrl },
         );
         for (const planned of plan.deliveries) {
           deliveries.push({

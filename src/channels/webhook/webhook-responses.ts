@@ -2,14 +2,7 @@
 // honouring Retry-After (RFC 9110 §10.2.3: seconds or an HTTP-date). Other 4xx: the receiver
 // rejects this message for good.
 import type { DeliveryOutcome } from '../../domain/outcome.js';
-
-export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
-}
+import { parseRetryAfter } from '../../domain/retry-policy.js';
 
 export function classifyWebhookResponse(
   status: number,

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyWebhookResponse, parseRetryAfter } from './webhook-responses.js';
+import { classifyWebhookResponse } from './webhook-responses.js';
+import { parseRetryAfter } from '../../domain/retry-policy.js';
 import { signWebhook, verifyWebhookSignature } from './webhook-signature.js';
 
 const now = Date.parse('2026-11-24T12:00:00Z');

@@ -18,6 +18,7 @@ export interface ServiceSettings {
   name: string;
   webhookUrl: string | null;
   webhookSecret: string;
+  chatWebhookUrl: string | null;
 }
 
 const keyPrefix = 'hk_';
@@ -87,10 +88,19 @@ export async function getServiceSettings(pool: Pool, serviceId: number): Promise
     name: string;
     webhook_url: string | null;
     webhook_secret: string;
-  }>('SELECT id, name, webhook_url, webhook_secret FROM services WHERE id = $1', [serviceId]);
+    chat_webhook_url: string | null;
+  }>('SELECT id, name, webhook_url, webhook_secret, chat_webhook_url FROM services WHERE id = $1', [
+    serviceId,
+  ]);
   const row = result.rows[0];
   if (row === undefined) throw new Error(`service ${String(serviceId)} not found`);
-  return { id: row.id, name: row.name, webhookUrl: row.webhook_url, webhookSecret: row.webhook_secret };
+  return {
+    id: row.id,
+    name: row.name,
+    webhookUrl: row.webhook_url,
+    webhookSecret: row.webhook_secret,
+    chatWebhookUrl: row.chat_webhook_url,
+  };
 }
 
 export async function setServiceWebhook(
@@ -107,5 +117,14 @@ export async function rotateWebhookSecret(pool: Pool, serviceId: number): Promis
     serviceId,
     `whsec_${randomBytes(24).toString('base64url')}`,
   ]);
+  return getServiceSettings(pool, serviceId);
+}
+
+export async function setServiceChatWebhook(
+  pool: Pool,
+  serviceId: number,
+  url: string | null,
+): Promise<ServiceSettings> {
+  await pool.query('UPDATE services SET chat_webhook_url = $2 WHERE id = $1', [serviceId, url]);
   return getServiceSettings(pool, serviceId);
 }

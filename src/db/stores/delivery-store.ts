@@ -108,8 +108,11 @@ export interface RecordedOutcome {
   delayMs: number | null;
   detail: string | null;
   providerMessageId: string | null;
-  /** A push device to disable because the provider said its token is invalid. */
-  disableDeviceId: string | null;
+  /**
+   * A target the provider called invalid, to stop using: a push device is disabled; a chat
+   * webhook URL is removed from the users and services that had it.
+   */
+  invalidTarget: { channel: string; target: string } | null;
   /** Released at shutdown before an answer: the attempt does not count. */
   releaseAttempt: boolean;
 }
@@ -161,13 +164,27 @@ export async function recordOutcomes(
       ],
     );
     const recorded = new Set(updated.rows.map((r) => r.id));
-    const disable = outcomes.filter((o) => o.disableDeviceId !== null && recorded.has(o.id));
-    if (disable.length > 0) {
+    const invalid = outcomes.flatMap((o) =>
+      o.invalidTarget !== null && recorded.has(o.id) ? [{ ...o.invalidTarget, detail: o.detail }] : [],
+    );
+    const devices = invalid.filter((t) => t.channel === 'push');
+    if (devices.length > 0) {
       await client.query(
         `UPDATE devices d SET enabled = false, disabled_reason = t.reason, updated_at = now()
-             FROM unnest($1::uuid[], $2::text[]) AS t(id, reason)
-            WHERE d.id = t.id AND d.enabled`,
-        [disable.map((o) => o.disableDeviceId), disable.map((o) => o.detail ?? 'target invalid')],
+           FROM unnest($1::uuid[], $2::text[]) AS t(id, reason)
+          WHERE d.id = t.id AND d.enabled`,
+        [devices.map((t) => t.target), devices.map((t) => t.detail ?? 'target invalid')],
+      );
+    }
+    const chats = invalid.filter((t) => t.channel === 'chat').map((t) => t.target);
+    if (chats.length > 0) {
+      await client.query(
+        'UPDATE users SET chat_webhook_url = NULL, updated_at = now() WHERE chat_webhook_url = ANY($1::text[])',
+        [chats],
+      );
+      await client.query(
+        'UPDATE services SET chat_webhook_url = NULL WHERE chat_webhook_url = ANY($1::text[])',
+        [chats],
       );
     }
     return recorded;

@@ -20,6 +20,7 @@ export interface FanOutNotification {
   channels: Channel[];
   category: string;
   serviceWebhookUrl: string | null;
+  serviceChatUrl: string | null;
 }
 
 /** Locks up to `limit` due recipients of a lane; the locks hold until the caller commits. */
@@ -68,8 +69,9 @@ export async function loadFanOutInputs(
     channels: Channel[];
     category: string;
     webhook_url: string | null;
+    chat_webhook_url: string | null;
   }>(
-    `SELECT n.id, n.created_at, n.service_id, n.channels, n.category, s.webhook_url
+    `SELECT n.id, n.created_at, n.service_id, n.channels, n.category, s.webhook_url, s.chat_webhook_url
          FROM unnest($1::text[], $2::timestamptz[]) AS k(id, created_at)
          JOIN notifications n ON n.id = k.id AND n.created_at = k.created_at
          JOIN services s ON s.id = n.service_id`,
@@ -80,7 +82,10 @@ export async function loadFanOutInputs(
     email: string | null;
     phone: string | null;
     webhook_url: string | null;
-  }>('SELECT id, email, phone, webhook_url FROM users WHERE id = ANY($1::text[])', [userIds]);
+    chat_webhook_url: string | null;
+  }>('SELECT id, email, phone, webhook_url, chat_webhook_url FROM users WHERE id = ANY($1::text[])', [
+    userIds,
+  ]);
   const d = await client.query<{ id: string; user_id: string; enabled: boolean }>(
     'SELECT id, user_id, enabled FROM devices WHERE user_id = ANY($1::text[]) ORDER BY created_at, id',
     [userIds],
@@ -102,11 +107,21 @@ export async function loadFanOutInputs(
           channels: r.channels,
           category: r.category,
           serviceWebhookUrl: r.webhook_url,
+          serviceChatUrl: r.chat_webhook_url,
         },
       ]),
     ),
     users: new Map(
-      u.rows.map((r) => [r.id, { id: r.id, email: r.email, phone: r.phone, webhookUrl: r.webhook_url }]),
+      u.rows.map((r) => [
+        r.id,
+        {
+          id: r.id,
+          email: r.email,
+          phone: r.phone,
+          webhookUrl: r.webhook_url,
+          chatWebhookUrl: r.chat_webhook_url,
+        },
+      ]),
     ),
     devices,
   };

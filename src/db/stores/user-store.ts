@@ -8,6 +8,7 @@ export interface UserFields {
   locale?: string;
   timeZone?: string;
   webhookUrl?: string | null;
+  chatWebhookUrl?: string | null;
 }
 
 export interface User {
@@ -17,6 +18,7 @@ export interface User {
   locale: string;
   timeZone: string;
   webhookUrl: string | null;
+  chatWebhookUrl: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -48,6 +50,7 @@ interface UserRow {
   locale: string;
   time_zone: string;
   webhook_url: string | null;
+  chat_webhook_url: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -64,7 +67,8 @@ interface DeviceRow {
   updated_at: Date;
 }
 
-const userColumns = 'id, email, phone, locale, time_zone, webhook_url, created_at, updated_at';
+const userColumns =
+  'id, email, phone, locale, time_zone, webhook_url, chat_webhook_url, created_at, updated_at';
 const deviceColumns =
   'id, user_id, platform, app_id, token, enabled, disabled_reason, created_at, updated_at';
 
@@ -76,6 +80,7 @@ function toUser(r: UserRow): User {
     locale: r.locale,
     timeZone: r.time_zone,
     webhookUrl: r.webhook_url,
+    chatWebhookUrl: r.chat_webhook_url,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -117,6 +122,7 @@ export async function upsertUsers(
     locale: has(u, 'locale'),
     timeZone: has(u, 'timeZone'),
     webhookUrl: has(u, 'webhookUrl'),
+    chatWebhookUrl: has(u, 'chatWebhookUrl'),
   }));
   const updated = await db.query<UserRow>(
     `UPDATE users AS u SET
@@ -125,10 +131,12 @@ export async function upsertUsers(
        locale = CASE WHEN t.has_locale THEN t.locale ELSE u.locale END,
        time_zone = CASE WHEN t.has_tz THEN t.time_zone ELSE u.time_zone END,
        webhook_url = CASE WHEN t.has_webhook THEN t.webhook_url ELSE u.webhook_url END,
+       chat_webhook_url = CASE WHEN t.has_chat THEN t.chat_webhook_url ELSE u.chat_webhook_url END,
        updated_at = now()
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                 $7::bool[], $8::bool[], $9::bool[], $10::bool[], $11::bool[])
-       AS t(id, email, phone, locale, time_zone, webhook_url, has_email, has_phone, has_locale, has_tz, has_webhook)
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                 $8::bool[], $9::bool[], $10::bool[], $11::bool[], $12::bool[], $13::bool[])
+       AS t(id, email, phone, locale, time_zone, webhook_url, chat_webhook_url,
+            has_email, has_phone, has_locale, has_tz, has_webhook, has_chat)
      WHERE u.id = t.id
      RETURNING ${userColumns
        .split(', ')
@@ -141,11 +149,13 @@ export async function upsertUsers(
       users.map((u) => u.locale ?? 'en'),
       users.map((u) => u.timeZone ?? 'UTC'),
       users.map((u) => u.webhookUrl ?? null),
+      users.map((u) => u.chatWebhookUrl ?? null),
       present.map((p) => p.email),
       present.map((p) => p.phone),
       present.map((p) => p.locale),
       present.map((p) => p.timeZone),
       present.map((p) => p.webhookUrl),
+      present.map((p) => p.chatWebhookUrl),
     ],
   );
   return updated.rows.map(toUser);

@@ -1,0 +1,65 @@
+// Chat channel: posts to a Slack incoming webhook (POST JSON {text}, answer 200 "ok").
+// The text is Slack mrkdwn: the title in bold, the body, and the URL as a link; &, < and > are
+// escaped as Slack requires (https://api.slack.com/reference/surfaces/formatting#escaping).
+import { Agent, request } from 'undici';
+import type { ChannelProvider, RenderedMessage } from '../channel-provider.js';
+import type { DeliveryOutcome } from '../../domain/outcome.js';
+import { classifySlackResponse } from './slack-responses.js';
+
+export function slackText(message: RenderedMessage): string {
+  const escape = (text: string) =>
+    text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  const { title, body, url, status } = message.content;
+  const lines: string[] = [];
+  if (title !== undefined)
+    lines.push(`*${escape(title)}*${status === undefined ? '' : ` (${escape(status)})`}`);
+  if (body !== undefined) lines.push(escape(body));
+  if (url !== undefined) lines.push(`<${url.replaceAll('|', '%7C').replaceAll('>', '%3E')}|Open>`);
+  return lines.join('\n');
+}
+
+export class SlackProvider implements ChannelProvider {
+  readonly name = 'slack';
+  readonly channel = 'chat' as const;
+  private readonly agent: Agent;
+  private readonly now: () => number;
+
+  constructor(private readonly options: { timeoutMs: number; now?: () => number }) {
+    this.now = options.now ?? Date.now;
+    this.agent = new Agent({
+      connect: { timeout: options.timeoutMs },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+  }
+
+  async send(message: RenderedMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
+    try {
+      const response = await request(message.target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: slackText(message) }),
+        dispatcher: this.agent,
+        signal,
+      });
+      const text = (await response.body.text()).slice(0, 1000);
+      const retryAfter = response.headers['retry-after'];
+      return classifySlackResponse(
+        response.statusCode,
+        text,
+        typeof retryAfter === 'string' ? retryAfter : null,
+        this.now(),
+      );
+    } catch (error) {
+      const code =
+        error instanceof Error && 'code' in error && typeof error.code === 'string'
+          ? error.code
+          : 'network error';
+      return { kind: 'retry', reason: code };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}
