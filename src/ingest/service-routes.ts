@@ -6,9 +6,9 @@ import type { Pool } from '../db/pools.js';
 import {
   getServiceSettings,
   rotateWebhookSecret,
-  setServiceChatWebhook,
-  setServiceWebhook,
+  setServiceTarget,
   type ServiceSettings,
+  type ServiceTarget,
 } from '../db/stores/api-key-store.js';
 import { ProblemError } from '../domain/problems.js';
 import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
@@ -35,27 +35,39 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
       },
       async (request) => present(await getServiceSettings(deps.pool, callerOf(request).serviceId), false),
     );
-    app.put(
-      '/v1/service/webhook',
-      {
-        onRequest: requireCaller(deps.authenticate, ['admin']),
-        schema: {
-          summary: 'Set the default webhook URL; answers with the signing secret',
-          tags,
-          body: Type.Object(
-            { url: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]) },
-            { additionalProperties: false },
-          ),
+    const UrlBody = Type.Object(
+      { url: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]) },
+      { additionalProperties: false },
+    );
+    const setTarget = (path: string, target: ServiceTarget, summary: string, withSecret: boolean) => {
+      app.put(
+        path,
+        { onRequest: requireCaller(deps.authenticate, ['admin']), schema: { summary, tags, body: UrlBody } },
+        async (request) => {
+          const { url } = request.body;
+          if (url !== null && !isHttpUrl(url)) {
+            throw new ProblemError('invalid_url', 'url must be an absolute http(s) URL.', [
+              { field: 'body/url', message: 'invalid' },
+            ]);
+          }
+          return present(
+            await setServiceTarget(deps.pool, callerOf(request).serviceId, target, url),
+            withSecret,
+          );
         },
-      },
-      async (request) => {
-        const { url } = request.body;
-        if (url !== null && !isHttpUrl(url))
-          throw new ProblemError('invalid_url', 'url must be an absolute http(s) URL.', [
-            { field: 'body/url', message: 'invalid' },
-          ]);
-        return present(await setServiceWebhook(deps.pool, callerOf(request).serviceId, url), true);
-      },
+      );
+    };
+    setTarget(
+      '/v1/service/webhook',
+      'webhook_url',
+      'Set the default webhook URL; answers with the signing secret',
+      true,
+    );
+    setTarget(
+      '/v1/service/chat',
+      'chat_webhook_url',
+      "Set the service's Slack incoming webhook, used for users without their own",
+      false,
     );
     app.post(
       '/v1/service/webhook/rotate-secret',
@@ -64,29 +76,6 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
         schema: { summary: 'Replace the webhook signing secret', tags },
       },
       async (request) => present(await rotateWebhookSecret(deps.pool, callerOf(request).serviceId), true),
-    );
-    app.put(
-      '/v1/service/chat',
-      {
-        onRequest: requireCaller(deps.authenticate, ['admin']),
-        schema: {
-          summary: "Set the service's Slack incoming webhook, used for users without their own",
-          tags,
-          body: Type.Object(
-            { url: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]) },
-            { additionalProperties: false },
-          ),
-        },
-      },
-      async (request) => {
-        const { url } = request.body;
-        if (url !== null && !isHttpUrl(url)) {
-          throw new ProblemError('invalid_url', 'url must be an absolute http(s) URL.', [
-            { field: 'body/url', message: 'invalid' },
-          ]);
-        }
-        return present(await setServiceChatWebhook(deps.pool, callerOf(request).serviceId, url), false);
-      },
     );
   };
 }

@@ -103,12 +103,18 @@ export async function getServiceSettings(pool: Pool, serviceId: number): Promise
   };
 }
 
-export async function setServiceWebhook(
+/** The service's default targets: its webhook URL and its Slack (chat) webhook URL. */
+export type ServiceTarget = 'webhook_url' | 'chat_webhook_url';
+
+export async function setServiceTarget(
   pool: Pool,
   serviceId: number,
+  target: ServiceTarget,
   url: string | null,
 ): Promise<ServiceSettings> {
-  await pool.query('UPDATE services SET webhook_url = $2 WHERE id = $1', [serviceId, url]);
+  // `target` is one of two column names from the closed union above, never input.
+  const column = target === 'webhook_url' ? 'webhook_url' : 'chat_webhook_url';
+  await pool.query(`UPDATE services SET ${column} = $2 WHERE id = $1`, [serviceId, url]);
   return getServiceSettings(pool, serviceId);
 }
 
@@ -117,14 +123,5 @@ export async function rotateWebhookSecret(pool: Pool, serviceId: number): Promis
     serviceId,
     `whsec_${randomBytes(24).toString('base64url')}`,
   ]);
-  return getServiceSettings(pool, serviceId);
-}
-
-export async function setServiceChatWebhook(
-  pool: Pool,
-  serviceId: number,
-  url: string | null,
-): Promise<ServiceSettings> {
-  await pool.query('UPDATE services SET chat_webhook_url = $2 WHERE id = $1', [serviceId, url]);
   return getServiceSettings(pool, serviceId);
 }
