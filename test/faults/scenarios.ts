@@ -221,7 +221,10 @@ export const eightWorkers: Scenario = async ({ seed, smoke }) => {
   const h = new FaultHarness('eight-workers', seed, 2);
   const started = Date.now();
   try {
-    await h.setup({ WORKER_CONCURRENCY: '50' });
+    // No faults here, so production-like timing: eight workers, the api, PostgreSQL and this
+    // harness share two cores, and the suite's 1 s timeout would turn a slow answer into a
+    // retry (and a second send) that this scenario is not about.
+    await h.setup({ WORKER_CONCURRENCY: '50', WEBHOOK_TIMEOUT_MS: '10000', LEASE_SECONDS: '30' });
     await h.spawn(['api', 'scheduler']);
     for (let i = 0; i < 8; i++) await h.spawn(['worker']);
     const requests = smoke ? 50 : 500;
