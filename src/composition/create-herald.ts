@@ -58,7 +58,6 @@ export interface Herald {
   readonly queryUrl: string | undefined;
   readonly devApiKey: string | undefined;
   readonly fanOut: FanOutStage | undefined;
-  readonly jobs: PeriodicJob[];
   stop(): Promise<void>;
 }
 
@@ -203,7 +202,11 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           failureRatio: config.PROVIDER_BREAKER_FAILURE_RATIO,
           openMs: config.PROVIDER_BREAKER_OPEN_MS,
         },
-        ...(config.WEBHOOK_RATE_PER_SECOND > 0 ? { ratePerSecond: config.WEBHOOK_RATE_PER_SECOND } : {}),
+        // The webhook limit applies per receiving origin; other providers get theirs with their adapters.
+        rateFor: (key) =>
+          config.WEBHOOK_RATE_PER_SECOND > 0 && key.startsWith('webhook:')
+            ? config.WEBHOOK_RATE_PER_SECOND
+            : undefined,
         now: () => now().getTime(),
         onOpen: (key) => {
           metrics.circuitsOpened.inc({ provider: key.split(':')[0] ?? key });
@@ -259,7 +262,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     }
 
     logger.info({ roles: roleList, apiUrl, queryUrl, embedded: embedded !== undefined }, 'herald started');
-    return { databaseUrl, pool, metrics, events, apiUrl, queryUrl, devApiKey, fanOut, jobs, stop: stopAll };
+    return { databaseUrl, pool, metrics, events, apiUrl, queryUrl, devApiKey, fanOut, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

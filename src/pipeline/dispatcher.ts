@@ -106,8 +106,6 @@ export class Dispatcher {
         const { deliveries, backlog } = await this.claimer.claim(free, this.bulkInFlight);
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
-        if (deliveries.length > 0)
-          deps.events.emit('delivery.claimed', { lane: deliveries[0]?.lane ?? '', count: deliveries.length });
         for (const delivery of deliveries) this.dispatch(delivery);
         if (backlog) {
           // More is waiting: go on when room frees up, or at once for a wake-up hint (which

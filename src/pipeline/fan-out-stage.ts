@@ -106,17 +106,13 @@ export class FanOutStage {
       return { recipients: recipients.length, created };
     });
     deps.metrics.claimBatchSize.observe({ stage: 'fan_out' }, result.recipients);
-    let total = 0;
     let toSend = 0;
     for (const [channel, n] of result.created) {
       deps.metrics.deliveriesCreated.inc({ channel }, n);
       if (channel === 'in_app') deps.metrics.deliveryOutcomes.inc({ channel, outcome: 'delivered' }, n);
       else toSend += n;
-      total += n;
     }
     if (toSend > 0) deps.notifier.notify(wakeChannels.deliveries);
-    if (result.recipients > 0)
-      deps.events.emit('fan_out.batch', { recipients: result.recipients, deliveries: total });
     return result.recipients;
   }
 }

@@ -3,8 +3,6 @@ import { EventEmitter } from 'node:events';
 import type { DeliveryState } from '../domain/delivery.js';
 
 export interface PipelineEventMap {
-  'fan_out.batch': [{ recipients: number; deliveries: number }];
-  'delivery.claimed': [{ lane: string; count: number }];
   'delivery.finished': [
     { id: string; notificationId: string; channel: string; state: DeliveryState; attempt: number },
   ];

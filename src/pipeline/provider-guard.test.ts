@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-d
 import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { waitFor } from '../../test/helpers/wait-for.js';
 import { WebhookReceiver } from '../../test/stand-ins/webhook-receiver.js';
-import { guardKey } from './provider-guard.js';
+import { ProviderGuard, guardKey } from './provider-guard.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -46,6 +46,18 @@ test('the guard key is the provider, or the receiving origin for webhooks', () =
     'webhook:https://hooks.example.com:8443',
   );
   assert.equal(guardKey('apns', 'push', 'device-1'), 'apns');
+});
+
+test('a rate limit applies only to the keys it is given for, each key on its own', () => {
+  const guard = new ProviderGuard({
+    breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 1000 },
+    rateFor: (key) => (key.startsWith('webhook:') ? 1 : undefined),
+    now: () => 0,
+  });
+  assert.deepEqual(guard.admit('webhook:http://a'), { ok: true });
+  assert.deepEqual(guard.admit('webhook:http://a'), { ok: false, reason: 'rate_limited', delayMs: 1000 });
+  assert.deepEqual(guard.admit('webhook:http://b'), { ok: true });
+  for (let i = 0; i < 10; i++) assert.deepEqual(guard.admit('slack'), { ok: true });
 });
 
 test("a failing receiver's circuit opens and defers its deliveries without spending attempts; other receivers flow; after recovery each arrives once", async () => {

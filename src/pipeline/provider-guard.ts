@@ -8,8 +8,8 @@ import { TokenBucket } from '../domain/token-bucket.js';
 
 export interface ProviderGuardOptions {
   breaker: BreakerOptions;
-  /** Calls per second per key; undefined means no limit. */
-  ratePerSecond?: number;
+  /** Calls per second allowed for a key (per process); undefined means no limit for it. */
+  rateFor?: (key: string) => number | undefined;
   now: () => number;
   onOpen?: (key: string) => void;
 }
@@ -26,7 +26,7 @@ export class ProviderGuard {
   admit(key: string): Admission {
     const now = this.options.now();
     // The rate limit first: a half-open breaker admits one probe, which must then be made.
-    const rate = this.options.ratePerSecond;
+    const rate = this.options.rateFor?.(key);
     if (rate !== undefined) {
       let bucket = this.buckets.get(key);
       if (bucket === undefined) {

@@ -3,7 +3,6 @@
 // keys, a seeded fault schedule, and a checker comparing what was accepted with what the
 // receiver's ledger holds. Loopback only; it kills only processes it started, by pid.
 import { createServer } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded-postgres.js';
@@ -299,8 +298,4 @@ export class FaultHarness {
     await this.pool?.end().catch(() => undefined);
     await this.embedded?.stop();
   }
-}
-
-export function newKey(): string {
-  return randomUUID();
 }
