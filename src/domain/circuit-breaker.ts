@@ -63,6 +63,12 @@ export class CircuitBreaker {
     }
   }
 
+  /** Opens at once, whatever the window says (a configuration error: no call can succeed). */
+  trip(nowMs: number): void {
+    this.probing = false;
+    this.open(nowMs);
+  }
+
   private open(nowMs: number): void {
     this.current = 'open';
     this.openedAt = nowMs;

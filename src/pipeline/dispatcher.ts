@@ -216,6 +216,12 @@ export class Dispatcher {
       };
     }
     deps.metrics.providerSendSeconds.observe({ channel }, (performance.now() - started) / 1000);
+    if (outcome.kind === 'config_error') {
+      deps.logger.error(
+        { provider: provider.name, reason: outcome.reason },
+        'provider configuration error: circuit opened',
+      );
+    }
     if (!signal.aborted) deps.guard.record(key, outcome);
     return outcome;
   }
@@ -269,6 +275,15 @@ export class Dispatcher {
           detail: `deferred: ${outcome.reason.replace('_', ' ')}`,
           delayMs:
             outcome.delayMs + Math.floor(this.deps.random() * Math.min(1000, outcome.delayMs / 4 + 10)),
+          releaseAttempt: true,
+        };
+      case 'config_error':
+        // Not the delivery's fault: it waits for the circuit, its attempt not spent.
+        return {
+          ...base,
+          state: 'retrying',
+          detail: `provider configuration error: ${outcome.reason}`,
+          delayMs: this.deps.guard.openMs + Math.floor(this.deps.random() * 1000),
           releaseAttempt: true,
         };
       case 'sent':
@@ -326,6 +341,7 @@ export function render(delivery: ClaimedDelivery): RenderedMessage {
     content: contentFor(delivery.content, channel),
     data: delivery.data,
     signingSecret: delivery.webhookSecret,
+    device: delivery.device,
   };
 }
 

@@ -23,6 +23,11 @@ export class ProviderGuard {
 
   constructor(private readonly options: ProviderGuardOptions) {}
 
+  /** How long an opened circuit stays open. */
+  get openMs(): number {
+    return this.options.breaker.openMs;
+  }
+
   admit(key: string): Admission {
     const now = this.options.now();
     // The rate limit first: a half-open breaker admits one probe, which must then be made.
@@ -44,13 +49,14 @@ export class ProviderGuard {
   /**
    * Counts an admitted call's outcome. Only provider trouble (retry: 5xx, 429, timeouts,
    * connection errors) counts as failure; a refused message or an invalid target says nothing
-   * about the provider's health.
+   * about the provider's health. A configuration error opens the circuit at once.
    */
   record(key: string, outcome: DeliveryOutcome): void {
     const breaker = this.breakerFor(key);
     const now = this.options.now();
     const before = breaker.state(now);
-    breaker.record(outcome.kind === 'retry', now);
+    if (outcome.kind === 'config_error') breaker.trip(now);
+    else breaker.record(outcome.kind === 'retry', now);
     if (before !== 'open' && breaker.state(now) === 'open') this.options.onOpen?.(key);
   }
 

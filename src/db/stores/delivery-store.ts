@@ -3,6 +3,7 @@
 import { withTransaction, type Pool } from '../pools.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
+import type { Platform, PushDevice } from '../../channels/channel-provider.js';
 
 export interface ClaimedDelivery {
   id: string;
@@ -20,6 +21,8 @@ export interface ClaimedDelivery {
   content: NotificationContent;
   data: Record<string, unknown> | null;
   webhookSecret: string | null;
+  /** For push: the device, or null if it was deleted or disabled since the fan-out. */
+  device: PushDevice | null;
 }
 
 interface ClaimRow {
@@ -38,6 +41,9 @@ interface ClaimRow {
   content: NotificationContent;
   data: Record<string, unknown> | null;
   webhook_secret: string | null;
+  device_platform: Platform | null;
+  device_app_id: string | null;
+  device_token: string | null;
 }
 
 /**
@@ -72,10 +78,12 @@ export async function claimDeliveries(
        SELECT id, notification_id, channel, 'sending', attempts FROM claimed
      )
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
-            c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data, s.webhook_secret
+            c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data, s.webhook_secret,
+            dv.platform AS device_platform, dv.app_id AS device_app_id, dv.token AS device_token
        FROM claimed c
        JOIN notifications n ON n.id = c.notification_id AND n.created_at = c.notification_created_at
-       JOIN services s ON s.id = c.service_id`,
+       JOIN services s ON s.id = c.service_id
+       LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid AND dv.enabled`,
     [lane, limit, owner, leaseSeconds],
   );
   return result.rows.map((r) => ({
@@ -94,6 +102,10 @@ export async function claimDeliveries(
     content: r.content,
     data: r.data,
     webhookSecret: r.webhook_secret,
+    device:
+      r.device_platform !== null && r.device_app_id !== null && r.device_token !== null
+        ? { id: r.target, platform: r.device_platform, appId: r.device_app_id, token: r.device_token }
+        : null,
   }));
 }
 
