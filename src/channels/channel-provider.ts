@@ -48,7 +48,8 @@ export interface CallbackRequest {
 /** What a status report says about one delivery, found by the provider's message id. */
 export interface StatusUpdate {
   providerMessageId: string;
-  state: 'delivered' | 'failed' | 'bounced';
+  /** 'complained' (marked as spam) is recorded as an event; the delivery's state stays. */
+  state: 'delivered' | 'failed' | 'bounced' | 'complained';
   detail: string | null;
   /** The address or number is bad for good (hard bounce, landline): stop using it. */
   targetInvalid?: boolean;
