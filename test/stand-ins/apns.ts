@@ -102,6 +102,21 @@ export class ApnsStandIn {
     return this.options.maxConcurrentStreams ?? 1000;
   }
 
+  /**
+   * Announces a new SETTINGS_MAX_CONCURRENT_STREAMS on every open connection (APNs drops it to 1
+   * after a rejected push and restores it after a success); resolves once clients acknowledged.
+   */
+  async limitStreams(maxConcurrentStreams: number): Promise<void> {
+    await Promise.all(
+      [...this.sessions].map(
+        (session) =>
+          new Promise<void>((resolve) => {
+            session.settings({ maxConcurrentStreams }, () => resolve());
+          }),
+      ),
+    );
+  }
+
   /** Answers the next requests for `token` with these actions, in order, then normally. */
   script(token: string, actions: ApnsScriptedAction[]): void {
     this.scripts.set(token, [...actions]);

@@ -150,6 +150,8 @@ interface Connection {
   session: ClientHttp2Session;
   /** Settles once the server's first SETTINGS (max concurrent streams) has arrived. */
   ready: Promise<void>;
+  isReady: boolean;
+  isPinging: boolean;
 }
 
 export class ApnsProvider implements ChannelProvider {
@@ -208,8 +210,10 @@ export class ApnsProvider implements ChannelProvider {
       }
       return classifyApnsAnswer(answer, this.now());
     } catch (error) {
-      if (timeout.aborted)
+      if (timeout.aborted) {
+        this.checkAlive();
         return { kind: 'retry', reason: `apns timeout after ${String(this.options.timeoutMs)} ms` };
+      }
       if (signal.aborted) return { kind: 'retry', reason: 'apns request aborted' };
       // No answer: the session died, was refused, or never connected. APNs may or may not have
       // delivered it; a retry may duplicate (at-least-once).
@@ -237,13 +241,26 @@ export class ApnsProvider implements ChannelProvider {
     const forget = () => {
       if (this.connection?.session === session) this.connection = undefined;
     };
+    // A server that never completes the handshake is dropped, so the next send tries anew.
+    const connectTimer = setTimeout(
+      () => session.destroy(new ApnsStreamError('connect timeout')),
+      this.options.timeoutMs,
+    );
+    connectTimer.unref();
     const ready = new Promise<void>((resolve, reject) => {
       session.once('remoteSettings', () => resolve());
       session.once('close', () => reject(new ApnsStreamError('connection closed before SETTINGS')));
       session.once('error', (error: Error) => reject(error));
     });
-    // Awaited by every send; this only keeps a rejection nobody awaits from crashing the process.
-    ready.catch(() => undefined);
+    const connection: Connection = { session, ready, isReady: false, isPinging: false };
+    ready.then(
+      () => {
+        connection.isReady = true;
+        clearTimeout(connectTimer);
+      },
+      // Every send awaits `ready`; this also keeps a rejection nobody awaits from crashing.
+      () => clearTimeout(connectTimer),
+    );
     session.on('error', (error) => {
       forget();
       this.options.logger.warn({ provider: this.name, code: errorCode(error) }, 'apns connection error');
@@ -258,8 +275,37 @@ export class ApnsProvider implements ChannelProvider {
       );
     });
     session.on('close', forget);
-    this.connection = { session, ready };
-    return this.connection;
+    this.connection = connection;
+    return connection;
+  }
+
+  /**
+   * After a timeout: PING the session. A peer that does not answer within the timeout is gone
+   * (half-open TCP, a stuck relay), so the session is dropped and the next send reconnects;
+   * otherwise only that stream was slow and the session stays.
+   */
+  private checkAlive(): void {
+    const connection = this.connection;
+    if (connection === undefined || !connection.isReady || connection.isPinging) return;
+    const { session } = connection;
+    const deadline = setTimeout(() => session.destroy(), this.options.timeoutMs);
+    deadline.unref();
+    const settle = () => {
+      clearTimeout(deadline);
+      connection.isPinging = false;
+    };
+    connection.isPinging = true;
+    try {
+      if (
+        !session.ping((error) => {
+          settle();
+          if (error !== null) session.destroy();
+        })
+      )
+        settle();
+    } catch {
+      settle(); // the session is already closing
+    }
   }
 
   /**
