@@ -63,21 +63,22 @@ export const SmsGatewaySettings = Type.Object(
     ...commonProviderSettings,
     url: Type.String({ pattern: httpUrlPattern }),
     method: Type.Optional(Type.Union([Type.Literal('POST'), Type.Literal('PUT')], { default: 'POST' })),
-    /** Request headers: a plain value, a secret, or a prefix + secret (e.g. "Bearer " + a token from env). */
+    /**
+     * Credentials the headers and body may use as {{secret.<key>}}, e.g. "Bearer {{secret.token}}";
+     * they are never written into error reasons.
+     */
+    secrets: Type.Optional(
+      Type.Record(Type.String(), SecretRef, { propertyNames: { pattern: '^[A-Za-z0-9_]{1,40}$' } }),
+    ),
+    /** Request headers: a value (may use {{secret.<key>}}), or a secret holding the whole value. */
     headers: Type.Optional(
-      Type.Record(
-        Type.String({ minLength: 1 }),
-        Type.Union([
-          Type.String(),
-          SecretRef,
-          Type.Object({ prefix: Type.String(), secret: SecretRef }, { additionalProperties: false }),
-        ]),
-      ),
+      Type.Record(Type.String({ minLength: 1 }), Type.Union([Type.String(), SecretRef])),
     ),
     format: Type.Union([Type.Literal('json'), Type.Literal('form')]),
     /**
      * The request body. String values may contain {{to}} {{from}} {{text}} {{reference}}
-     * {{encoding}} {{segments}}; a value that is exactly "{{segments}}" is sent as a number.
+     * {{encoding}} {{segments}} {{secret.<key>}}; a value that is exactly "{{segments}}" is sent
+     * as a number.
      * JSON bodies may nest objects and arrays; form bodies are flat.
      */
     body: Type.Record(Type.String(), Type.Unknown()),
