@@ -226,7 +226,11 @@ export class ApnsProvider implements ChannelProvider {
     const connection = this.connection;
     this.connection = undefined;
     if (connection === undefined || connection.session.destroyed) return;
-    await new Promise<void>((resolve) => connection.session.close(resolve));
+    // Streams in flight may finish; none outlives its own timeout, and neither does close().
+    const { session } = connection;
+    const deadline = setTimeout(() => session.destroy(), this.options.timeoutMs);
+    await new Promise<void>((resolve) => session.close(resolve));
+    clearTimeout(deadline);
   }
 
   /** The live session, opened on first use and after the last one went away. */
@@ -267,10 +271,10 @@ export class ApnsProvider implements ChannelProvider {
     });
     // After GOAWAY Node lets the streams the server accepted finish and refuses new ones, so
     // new sends go to a new session at once.
-    session.on('goaway', (errorCode: number, _lastStreamId: number, data?: Buffer) => {
+    session.on('goaway', (code: number, _lastStreamId: number, data?: Buffer) => {
       forget();
       this.options.logger.info(
-        { provider: this.name, errorCode, debug: data?.toString('utf8').slice(0, 200) },
+        { provider: this.name, errorCode: code, debug: data?.toString('utf8').slice(0, 200) },
         'apns connection going away',
       );
     });

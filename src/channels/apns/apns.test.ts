@@ -15,7 +15,8 @@ import type { RenderedMessage } from '../channel-provider.js';
 import { ProviderConfigError, createProviderContext } from '../provider-settings.js';
 import { apnsCollapseId, apnsPayloadLimit, payloadProblem } from './apns-payload.js';
 import { createApnsProvider } from './apns-provider.js';
-import type { ApnsSettings } from './apns-settings.js';
+import { Value } from 'typebox/value';
+import { ApnsSettings, apnsProductionUrl } from './apns-settings.js';
 
 const teamId = 'TEAM123456';
 const keyId = 'KEY1234567';
@@ -493,6 +494,45 @@ test('a stream limit lowered on a live connection is respected', async (t) => {
   assert.ok(outcomes.every((o) => o.kind === 'sent'));
   assert.ok(standIn.maxStreamsInFlight <= 2, `${String(standIn.maxStreamsInFlight)} streams at once`);
   assert.equal(standIn.connectionsOpened, 1);
+});
+
+test('close() ends within the timeout even with a push in flight', async (t) => {
+  const { standIn, provider } = await setup(t, { settings: { timeoutMs: 300 } });
+  const token = deviceToken();
+  standIn.script(token, [{ kind: 'hang' }]);
+  const pending = provider.send(message(to(token)), never);
+  await waitFor('the push to reach APNs', () => standIn.streamsInFlight === 1);
+
+  await provider.close();
+
+  assert.equal((await pending).kind, 'retry');
+  assert.deepEqual(await provider.send(message(), never), { kind: 'retry', reason: 'apns provider closed' });
+});
+
+test('the settings schema: defaults, and what it refuses', () => {
+  const entry = {
+    type: 'apns',
+    name: 'apns-prod',
+    teamId,
+    keyId,
+    signingKey: { file: 'AuthKey_KEY1234567.p8' },
+    apps: [topic],
+  };
+  const withDefaults = Value.Default(ApnsSettings, structuredClone(entry));
+  assert.ok(Value.Check(ApnsSettings, withDefaults));
+  assert.equal(withDefaults.url, apnsProductionUrl);
+  assert.equal(withDefaults.expirationSeconds, 86_400);
+  assert.ok(
+    Value.Check(ApnsSettings, { ...entry, url: 'https://api.sandbox.push.apple.com', caFile: 'ca.pem' }),
+  );
+  assert.ok(!Value.Check(ApnsSettings, { ...entry, teamId: 'short' }));
+  assert.ok(!Value.Check(ApnsSettings, { ...entry, keyId: 'key1234567' }));
+  assert.ok(
+    !Value.Check(ApnsSettings, { ...entry, signingKey: '-----BEGIN PRIVATE KEY-----' }),
+    'never inline',
+  );
+  assert.ok(!Value.Check(ApnsSettings, { ...entry, url: 'http://api.push.apple.com' }));
+  assert.ok(!Value.Check(ApnsSettings, { ...entry, extra: true }));
 });
 
 test('payloadProblem passes a 4096-byte payload and flags 4097 bytes', () => {
