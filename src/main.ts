@@ -70,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
-  const herald = await startHerald({ config, roles, logger });
+  const herald = await startHerald({ config, roles, logger, env: process.env });
   running.herald = herald;
   // A signal during start-up waited for it; stop now that there is something to stop.
   if (stopping !== undefined) {

@@ -29,7 +29,12 @@ import { WakeListener } from '../pipeline/wake-up.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep } from '../scheduler/partition-upkeep.js';
-import { ProviderRegistry } from '../channels/provider-registry.js';
+import { ProviderRegistry, type ProviderEntry } from '../channels/provider-registry.js';
+import { buildConfiguredProviders } from '../channels/provider-catalog.js';
+import { ProviderConfigError } from '../channels/provider-settings.js';
+import { ConfigError, readProviderFile } from '../config/load-config.js';
+import { callbackRoutes } from '../ingest/callback-routes.js';
+import { receiptReconciler } from '../scheduler/receipt-reconciler.js';
 import { WebhookProvider } from '../channels/webhook/webhook-provider.js';
 import { SlackProvider } from '../channels/slack/slack-provider.js';
 import type { ChannelProvider } from '../channels/channel-provider.js';
@@ -46,7 +51,9 @@ export interface HeraldOptions {
   now?: () => Date;
   random?: () => number;
   /** Replaces the configured providers (tests that need a provider of their own). */
-  providers?: ChannelProvider[];
+  providers?: (ChannelProvider | ProviderEntry)[];
+  /** Where provider credentials referenced as {"env": …} are read (main passes process.env). */
+  env?: Record<string, string | undefined>;
 }
 
 export interface Herald {
@@ -104,6 +111,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
       options.providers ?? [
         new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
         new SlackProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
+        ...configuredProviders(config, options.env ?? {}, logger),
       ],
     );
     stops.push(() => providers.close());
@@ -141,11 +149,13 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             metrics,
             authenticate,
             availableChannels: providers.availableChannels(),
+            contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
             maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
           }),
           userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
           serviceRoutes({ pool, authenticate }),
           deadLetterRoutes({ pool, authenticate, notifier }),
+          callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
         ],
       );
       apiUrl = await listen(app, config.API_PORT);
@@ -202,11 +212,13 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           failureRatio: config.PROVIDER_BREAKER_FAILURE_RATIO,
           openMs: config.PROVIDER_BREAKER_OPEN_MS,
         },
-        // The webhook limit applies per receiving origin; other providers get theirs with their adapters.
-        rateFor: (key) =>
-          config.WEBHOOK_RATE_PER_SECOND > 0 && key.startsWith('webhook:')
-            ? config.WEBHOOK_RATE_PER_SECOND
-            : undefined,
+        // The webhook limit applies per receiving origin; configured providers carry their own.
+        limitsFor: (key) =>
+          key.startsWith('webhook:')
+            ? config.WEBHOOK_RATE_PER_SECOND > 0
+              ? { ratePerSecond: config.WEBHOOK_RATE_PER_SECOND }
+              : {}
+            : providers.limitsFor(key),
         now: () => now().getTime(),
         onOpen: (key) => {
           metrics.circuitsOpened.inc({ provider: key.split(':')[0] ?? key });
@@ -248,6 +260,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           leaseRescuer({ pool, notifier, metrics, logger }),
           logger,
         ),
+        new PeriodicJob('receipt-reconciler', 5_000, receiptReconciler({ pool, logger }), logger),
         new PeriodicJob(
           'partition-upkeep',
           3_600_000,
@@ -288,4 +301,29 @@ async function ensureDevApiKey(pool: Pool, dataDir: string): Promise<string> {
   );
   await writeFile(file, `${key}\n`, { mode: 0o600 });
   return key;
+}
+
+/** The providers HERALD_CONFIG_FILE lists, built; a bad entry stops start-up naming the field. */
+function configuredProviders(
+  config: Config,
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): ProviderEntry[] {
+  if (config.HERALD_CONFIG_FILE === undefined) return [];
+  try {
+    return buildConfiguredProviders({
+      file: readProviderFile(config.HERALD_CONFIG_FILE),
+      path: resolve(config.HERALD_CONFIG_FILE),
+      env,
+      publicUrl: config.PUBLIC_URL,
+      defaultTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      // A provider that hangs keeps at most three quarters of a worker's slots.
+      defaultConcurrency: Math.max(1, Math.ceil(config.WORKER_CONCURRENCY * 0.75)),
+      logger,
+    });
+  } catch (error) {
+    if (error instanceof ProviderConfigError)
+      throw new ConfigError(error.problems.map((p) => `HERALD_CONFIG_FILE: ${p}`));
+    throw error;
+  }
 }

@@ -130,7 +130,14 @@ export const ConfigSchema = Type.Object({
   }),
   HERALD_CONFIG_FILE: Type.Optional(
     setting(Type.String({ minLength: 1 }), {
-      description: 'Optional JSON file with provider settings (used by the channel adapters).',
+      description:
+        'Optional JSON file whose `providers` list configures APNs, FCM, Web Push, SMTP, SES, Twilio and HTTP SMS gateways (docs/providers/README.md).',
+    }),
+  ),
+  PUBLIC_URL: Type.Optional(
+    setting(Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$' }), {
+      description:
+        'Where providers reach the api role, e.g. https://herald.example.com: status callback URLs are built from it. Unset: no callback URL is sent.',
     }),
   ),
 });

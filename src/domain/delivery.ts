@@ -5,11 +5,12 @@ export const deliveryStates = [
   'retrying', // an attempt failed in a retryable way; claimable again at run_at
   'sending', // claimed by a worker under a lease
   'sent', // accepted by the provider
-  'delivered', // reached its destination (in-app inbox; provider receipts later)
+  'delivered', // reached its destination (in-app inbox, or the provider's receipt says so)
   'failed', // permanent failure answered by the provider
   'target_invalid', // the device token or address is invalid; the target was disabled
   'dead', // out of attempts; listed in dead letters and replayable
   'canceled', // canceled by the caller before it was sent
+  'bounced', // the provider reported it undeliverable after accepting it (email bounce)
 ] as const;
 export type DeliveryState = (typeof deliveryStates)[number];
 
@@ -24,12 +25,13 @@ export const transitions: Record<DeliveryState, readonly DeliveryState[]> = {
   pending: ['sending', 'canceled'],
   retrying: ['sending', 'canceled'],
   sending: ['sent', 'retrying', 'failed', 'target_invalid', 'dead'],
-  sent: [],
-  delivered: [],
+  sent: ['delivered', 'failed', 'bounced'], // provider receipts
+  delivered: ['bounced'],
   failed: [],
   target_invalid: [],
   dead: ['pending'], // replay
   canceled: [],
+  bounced: [],
 };
 
 export function canTransition(from: DeliveryState, to: DeliveryState): boolean {

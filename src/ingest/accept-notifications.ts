@@ -8,7 +8,13 @@ import type { IdempotencyClaim } from '../db/stores/notification-store.js';
 import type { IngestBatcher } from './ingest-batcher.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { formatNotificationId, parseNotificationId, uuidV7 } from '../domain/ids.js';
-import { contentFor, type Channel, type Lane, type NotificationContent } from '../domain/notification.js';
+import {
+  contentFor,
+  type Channel,
+  type ChannelContent,
+  type Lane,
+  type NotificationContent,
+} from '../domain/notification.js';
 import { ProblemError } from '../domain/problems.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -18,6 +24,12 @@ export interface AcceptDeps {
   notifier: WakeNotifier;
   metrics: Metrics;
   availableChannels: ReadonlySet<Channel>;
+  /** What the configured providers of a channel would refuse in this content (ProviderRegistry). */
+  contentProblems: (
+    channel: Channel,
+    content: ChannelContent,
+    data: Record<string, unknown> | null,
+  ) => string[];
   maxRecipients: number;
 }
 
@@ -39,6 +51,26 @@ export interface AcceptResult {
   status: 'accepted' | 'scheduled';
   sendAt: Date | null;
   replayed: boolean;
+}
+
+/**
+ * Refuses content a configured provider would refuse at send time (push payload over the
+ * provider's size, SMS over the segment limit): better a 400 now than a failed delivery later.
+ */
+export function checkProviderLimits(
+  deps: Pick<AcceptDeps, 'contentProblems'>,
+  channels: readonly Channel[],
+  content: NotificationContent,
+  data: Record<string, unknown> | null,
+): void {
+  const errors = [...new Set(channels)].flatMap((channel) =>
+    deps
+      .contentProblems(channel, contentFor(content, channel), data)
+      .map((message) => ({ field: `body/content/${channel}`, message })),
+  );
+  if (errors.length > 0) {
+    throw new ProblemError('content_over_limit', errors.map((e) => e.message).join(' '), errors);
+  }
 }
 
 export async function acceptNotifications(
@@ -70,6 +102,7 @@ export async function acceptNotifications(
       );
     }
   }
+  checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
   // RFC 3339 allows a leap second (":60") that Date cannot represent.

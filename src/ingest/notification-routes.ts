@@ -11,10 +11,10 @@ import {
   type NotificationView,
 } from '../db/stores/notification-store.js';
 import { parseNotificationId } from '../domain/ids.js';
-import { channels, lanes } from '../domain/notification.js';
+import { channels, lanes, type Channel } from '../domain/notification.js';
 import { ProblemError } from '../domain/problems.js';
 import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
-import { acceptNotifications, type AcceptDeps } from './accept-notifications.js';
+import { acceptNotifications, checkProviderLimits, type AcceptDeps } from './accept-notifications.js';
 import type { Caller } from '../db/stores/api-key-store.js';
 
 const ChannelContent = Type.Object(
@@ -161,6 +161,14 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
       async (request) => {
         const id = ownNotificationId(callerOf(request), request.params.id);
         const { version, content, data } = request.body;
+        const current = await getNotificationView(deps.pool, id);
+        if (current === undefined) throw new ProblemError('not_found', 'No notification with this id.');
+        checkProviderLimits(
+          deps,
+          current.channels as Channel[],
+          content ?? current.content,
+          data === undefined ? current.data : data,
+        );
         const result = await patchNotification(deps.pool, id, version, content, data, deps.now());
         switch (result.kind) {
           case 'not_found':

@@ -13,7 +13,9 @@ export interface Metrics {
   deliveriesDeferred: Counter<'channel' | 'reason'>;
   circuitsOpened: Counter<'provider'>;
   leasesRescued: Counter;
-  providerSendSeconds: Histogram<'channel'>;
+  providerSendSeconds: Histogram<'channel' | 'provider'>;
+  providerFallbacks: Counter<'from' | 'to'>;
+  receiptsReceived: Counter<'provider' | 'result'>;
   pendingDeliveries: Gauge<'lane'>;
   oldestPendingSeconds: Gauge<'lane'>;
 }
@@ -74,7 +76,7 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
     }),
     deliveriesDeferred: new Counter({
       name: 'herald_deliveries_deferred_total',
-      help: 'Deliveries sent back to the queue without an attempt because their provider circuit was open or its rate limit reached, per channel and reason.',
+      help: 'Deliveries sent back to the queue without an attempt because their provider circuit was open, its rate limit reached or its concurrency cap full, per channel and reason.',
       labelNames: ['channel', 'reason'],
       registers: [registry],
     }),
@@ -97,9 +99,21 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
     }),
     providerSendSeconds: new Histogram({
       name: 'herald_provider_send_seconds',
-      help: 'Duration of provider calls, per channel.',
-      labelNames: ['channel'],
+      help: 'Duration of provider calls, per channel and provider.',
+      labelNames: ['channel', 'provider'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    providerFallbacks: new Counter({
+      name: 'herald_provider_fallbacks_total',
+      help: 'Calls handed to a fallback provider after the previous one failed or was held back.',
+      labelNames: ['from', 'to'],
+      registers: [registry],
+    }),
+    receiptsReceived: new Counter({
+      name: 'herald_provider_receipts_total',
+      help: 'Provider status reports received, per provider and result (applied, unchanged, early, rejected).',
+      labelNames: ['provider', 'result'],
       registers: [registry],
     }),
     pendingDeliveries: new Gauge({

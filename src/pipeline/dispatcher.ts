@@ -8,13 +8,17 @@ import { wakeChannels } from '../db/wake-notifier.js';
 import { isConnectionError } from '../db/pg-errors.js';
 import { contentFor, type Channel } from '../domain/notification.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
-import { guardKey, type ProviderGuard } from './provider-guard.js';
+import { guardKey, type DeferReason, type ProviderGuard } from './provider-guard.js';
 
 /** What sending produced: the provider's outcome, or a call the guard held back. */
-type SendResult =
-  DeliveryOutcome | { kind: 'deferred'; reason: 'circuit_open' | 'rate_limited'; delayMs: number };
+type SendResult = DeliveryOutcome | { kind: 'deferred'; reason: DeferReason; delayMs: number };
+/** The result and the provider that produced it (null: no provider call was made). */
+interface Sent {
+  result: SendResult;
+  provider: string | null;
+}
 import { nextRetry, type RetryPolicy } from '../domain/retry-policy.js';
-import type { RenderedMessage } from '../channels/channel-provider.js';
+import type { ChannelProvider, RenderedMessage } from '../channels/channel-provider.js';
 import type { ProviderRegistry } from '../channels/provider-registry.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claimer.js';
@@ -169,11 +173,11 @@ export class Dispatcher {
     this.inFlight.set(key, entry);
     this.recording += 1;
     entry.done = this.send(delivery, controller.signal)
-      .then((outcome) => {
+      .then((sent) => {
         this.inFlight.delete(key);
         if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
         this.notifyRoom();
-        return this.record(delivery, outcome, controller.signal.aborted);
+        return this.record(delivery, sent, controller.signal.aborted);
       })
       .catch((error: unknown) => {
         this.deps.logger.error({ err: error, deliveryId: delivery.id }, 'delivery bookkeeping failed');
@@ -191,45 +195,94 @@ export class Dispatcher {
     for (const check of [...this.roomWaiters]) check();
   }
 
-  private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+  /**
+   * Sends through the delivery's provider chain: the primary, then each fallback while the
+   * previous one fails with a retryable or configuration error or is held back by its guard.
+   */
+  private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<Sent> {
     const { deps } = this;
     const channel = delivery.channel as Channel;
-    const provider = deps.providers.forChannel(channel);
-    if (provider === undefined)
-      return { kind: 'failed', reason: `no provider configured for channel ${channel}` };
-    const key = guardKey(provider.name, channel, delivery.target);
-    const admission = deps.guard.admit(key);
-    if (!admission.ok) {
-      deps.metrics.deliveriesDeferred.inc({ channel, reason: admission.reason });
-      return { kind: 'deferred', reason: admission.reason, delayMs: admission.delayMs };
+    if (channel === 'push' && delivery.device === null)
+      return {
+        result: { kind: 'failed', reason: 'device deleted or disabled since the fan-out' },
+        provider: null,
+      };
+    const chain = deps.providers.chainFor(channel, delivery.device);
+    if (chain.length === 0) {
+      const what =
+        delivery.device === null
+          ? `channel ${channel}`
+          : `${delivery.device.platform} app ${delivery.device.appId}`;
+      return { result: { kind: 'failed', reason: `no provider configured for ${what}` }, provider: null };
     }
+    const message = render(delivery);
+    let held: Extract<SendResult, { kind: 'deferred' }> | undefined;
+    let last: Sent | undefined;
+    for (const provider of chain) {
+      if (last !== undefined) {
+        if (signal.aborted) break;
+        deps.metrics.providerFallbacks.inc({ from: last.provider ?? '', to: provider.name });
+      }
+      const key = guardKey(provider.name, channel, delivery.target);
+      const admission = deps.guard.admit(key);
+      if (!admission.ok) {
+        if (held === undefined || admission.delayMs < held.delayMs)
+          held = { kind: 'deferred', reason: admission.reason, delayMs: admission.delayMs };
+        continue;
+      }
+      const outcome = await this.call(provider, key, message, signal);
+      if (outcome.kind !== 'retry' && outcome.kind !== 'config_error')
+        return { result: outcome, provider: provider.name };
+      last = { result: outcome, provider: provider.name };
+    }
+    if (last !== undefined) return last;
+    // Every provider held the call back: requeue without an attempt.
+    const deferred = held ?? { kind: 'deferred', reason: 'circuit_open', delayMs: deps.guard.openMs };
+    deps.metrics.deliveriesDeferred.inc({ channel, reason: deferred.reason });
+    return { result: deferred, provider: null };
+  }
+
+  private async call(
+    provider: ChannelProvider,
+    key: string,
+    message: RenderedMessage,
+    signal: AbortSignal,
+  ): Promise<DeliveryOutcome> {
+    const { deps } = this;
     const started = performance.now();
     let outcome: DeliveryOutcome;
     try {
-      outcome = await provider.send(render(delivery), signal);
+      outcome = await provider.send(message, signal);
     } catch (error) {
       // An exception is a bug or an unknown answer: retry, and keep the evidence.
-      deps.logger.warn({ err: error, deliveryId: delivery.id, provider: provider.name }, 'provider threw');
+      deps.logger.warn(
+        { err: error, deliveryId: message.deliveryId, provider: provider.name },
+        'provider threw',
+      );
       outcome = {
         kind: 'retry',
         reason: `provider error: ${error instanceof Error ? error.message : 'unknown'}`,
       };
     }
-    deps.metrics.providerSendSeconds.observe({ channel }, (performance.now() - started) / 1000);
+    deps.metrics.providerSendSeconds.observe(
+      { channel: message.channel, provider: provider.name },
+      (performance.now() - started) / 1000,
+    );
+    deps.guard.record(key, signal.aborted ? 'aborted' : outcome);
     if (outcome.kind === 'config_error') {
       deps.logger.error(
         { provider: provider.name, reason: outcome.reason },
         'provider configuration error: circuit opened',
       );
     }
-    if (!signal.aborted) deps.guard.record(key, outcome);
     return outcome;
   }
 
-  private async record(delivery: ClaimedDelivery, outcome: SendResult, aborted: boolean): Promise<void> {
+  private async record(delivery: ClaimedDelivery, sent: Sent, aborted: boolean): Promise<void> {
     const { deps } = this;
     const channel = delivery.channel;
-    const record = this.toRecord(delivery, outcome, aborted);
+    const outcome = sent.result;
+    const record = { ...this.toRecord(delivery, outcome, aborted), provider: sent.provider };
     if (!(await this.recorder.record(record))) {
       // The lease expired during the call and the delivery was claimed again: if this call
       // reached the provider, the next one is a duplicate (DESIGN 11's window, counted).
@@ -253,7 +306,11 @@ export class Dispatcher {
     });
   }
 
-  private toRecord(delivery: ClaimedDelivery, outcome: SendResult, aborted: boolean): RecordedOutcome {
+  private toRecord(
+    delivery: ClaimedDelivery,
+    outcome: SendResult,
+    aborted: boolean,
+  ): Omit<RecordedOutcome, 'provider'> {
     const base = {
       id: delivery.id,
       notificationCreatedAt: delivery.notificationCreatedAt,

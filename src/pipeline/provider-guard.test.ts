@@ -51,13 +51,41 @@ test('the guard key is the provider, or the receiving origin for webhooks', () =
 test('a rate limit applies only to the keys it is given for, each key on its own', () => {
   const guard = new ProviderGuard({
     breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 1000 },
-    rateFor: (key) => (key.startsWith('webhook:') ? 1 : undefined),
+    limitsFor: (key) => (key.startsWith('webhook:') ? { ratePerSecond: 1 } : {}),
     now: () => 0,
   });
   assert.deepEqual(guard.admit('webhook:http://a'), { ok: true });
   assert.deepEqual(guard.admit('webhook:http://a'), { ok: false, reason: 'rate_limited', delayMs: 1000 });
   assert.deepEqual(guard.admit('webhook:http://b'), { ok: true });
   for (let i = 0; i < 10; i++) assert.deepEqual(guard.admit('slack'), { ok: true });
+});
+
+test('a concurrency cap (bulkhead) holds back calls beyond it until one ends', () => {
+  const guard = new ProviderGuard({
+    breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 1000 },
+    limitsFor: (key) => (key === 'apns' ? { concurrency: 2 } : {}),
+    now: () => 0,
+  });
+  assert.ok(guard.admit('apns').ok);
+  assert.ok(guard.admit('apns').ok);
+  assert.deepEqual(guard.admit('apns'), { ok: false, reason: 'provider_busy', delayMs: 250 });
+  assert.ok(guard.admit('fcm').ok, 'another provider is not held back');
+  guard.record('apns', 'aborted');
+  assert.ok(guard.admit('apns').ok);
+  assert.equal(guard.busy('apns'), 2);
+});
+
+test('a configuration error opens the circuit at once', () => {
+  let opened = '';
+  const guard = new ProviderGuard({
+    breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 5000 },
+    now: () => 0,
+    onOpen: (key) => (opened = key),
+  });
+  assert.ok(guard.admit('ses').ok);
+  guard.record('ses', { kind: 'config_error', reason: 'bad credentials' });
+  assert.equal(opened, 'ses');
+  assert.deepEqual(guard.admit('ses'), { ok: false, reason: 'circuit_open', delayMs: 5000 });
 });
 
 test("a failing receiver's circuit opens and defers its deliveries without spending attempts; other receivers flow; after recovery each arrives once", async () => {

@@ -120,6 +120,8 @@ export interface RecordedOutcome {
   delayMs: number | null;
   detail: string | null;
   providerMessageId: string | null;
+  /** The provider that made the call (its message id is only unique there); null if none did. */
+  provider: string | null;
   /**
    * A target the provider called invalid, to stop using: a push device is disabled; a chat
    * webhook URL is removed from the users and services that had it.
@@ -144,14 +146,15 @@ export async function recordOutcomes(
   return withTransaction(pool, async (client) => {
     const updated = await client.query<{ id: string }>(
       `WITH o AS (
-           SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int[], $9::bool[])
-             AS t(id, nca, state, delay_ms, detail, provider_message_id, attempt, release)
+           SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int[], $9::bool[], $10::text[])
+             AS t(id, nca, state, delay_ms, detail, provider_message_id, attempt, release, provider)
          ), u AS (
            UPDATE deliveries d SET
              state = o.state,
              run_at = CASE WHEN o.delay_ms IS NULL THEN d.run_at ELSE now() + o.delay_ms * interval '1 millisecond' END,
              last_error = CASE WHEN o.state IN ('sent', 'delivered') THEN d.last_error ELSE o.detail END,
              provider_message_id = coalesce(o.provider_message_id, d.provider_message_id),
+             provider = coalesce(o.provider, d.provider),
              attempts = CASE WHEN o.release THEN d.attempts - 1 ELSE d.attempts END,
              lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
            FROM o
@@ -173,6 +176,7 @@ export async function recordOutcomes(
         outcomes.map((o) => o.providerMessageId),
         outcomes.map((o) => o.attempt),
         outcomes.map((o) => o.releaseAttempt),
+        outcomes.map((o) => o.provider),
       ],
     );
     const recorded = new Set(updated.rows.map((r) => r.id));
