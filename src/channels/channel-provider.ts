@@ -56,7 +56,8 @@ export interface StatusUpdate {
 }
 
 export type CallbackResult =
-  | { ok: false; status: 400 | 401; reason: string }
+  /** `challenge`: a WWW-Authenticate value for the 401 (SNS sends Basic credentials only when challenged). */
+  | { ok: false; status: 400 | 401; reason: string; challenge?: string }
   /** `ignored` counts reports that need no change (e.g. Twilio's intermediate 'sending'). */
   | { ok: true; updates: StatusUpdate[]; ignored: number };
 

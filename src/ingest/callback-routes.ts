@@ -53,6 +53,8 @@ export function callbackRoutes(deps: {
           throw new ProblemError(
             result.status === 401 ? 'callback_unauthenticated' : 'callback_invalid',
             result.reason,
+            undefined,
+            result.challenge === undefined ? {} : { headers: { 'www-authenticate': result.challenge } },
           );
         }
         const applied = await applyStatusUpdates(deps.pool, name, result.updates);

@@ -610,8 +610,14 @@ describe('SES provider against the stand-in', () => {
         ).then((result) => {
           received.push(result);
           if (result.ok) res.writeHead(204).end();
-          // What SNS needs before it sends credentials (see the report on the callback route).
-          else res.writeHead(result.status, { 'www-authenticate': 'Basic realm="herald"' }).end();
+          // As the callback route answers: the provider's challenge, which SNS needs before it sends credentials.
+          else
+            res
+              .writeHead(
+                result.status,
+                result.challenge === undefined ? {} : { 'www-authenticate': result.challenge },
+              )
+              .end();
         });
       });
     });

@@ -303,7 +303,13 @@ export class SesProvider implements ChannelProvider {
     const password = basicPassword(request.headers.authorization);
     // Compare digests so the time taken says nothing about the password's length or prefix.
     if (password === null || !timingSafeEqual(sha256(password), this.callbackPasswordHash)) {
-      return { ok: false, status: 401, reason: 'Basic credentials missing or wrong' };
+      // SNS sends its credentials only after a Basic challenge.
+      return {
+        ok: false,
+        status: 401,
+        reason: 'Basic credentials missing or wrong',
+        challenge: 'Basic realm="herald"',
+      };
     }
     let body: unknown;
     try {
