@@ -81,6 +81,15 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
   };
 
   try {
+    // Providers first: a bad provider entry stops start-up before anything else starts.
+    const providers = new ProviderRegistry(
+      options.providers ?? [
+        new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
+        new SlackProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
+        ...configuredProviders(config, options.env ?? {}, logger),
+      ],
+    );
+    stops.push(() => providers.close());
     let embedded: EmbeddedPostgres | undefined;
     let databaseUrl = config.DATABASE_URL;
     if (databaseUrl === undefined) {
@@ -107,14 +116,6 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const events = new PipelineEvents();
     const notifier = new WakeNotifier(pool, logger);
     stops.push(() => notifier.close());
-    const providers = new ProviderRegistry(
-      options.providers ?? [
-        new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
-        new SlackProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
-        ...configuredProviders(config, options.env ?? {}, logger),
-      ],
-    );
-    stops.push(() => providers.close());
     const authenticate = createApiKeyAuth({ pool });
     const roleList = roleNames.filter((r) => roles.has(r));
     const ops = opsRoutes({ pool, migrations, metrics, roles: roleList });
