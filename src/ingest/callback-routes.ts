@@ -33,6 +33,8 @@ export function callbackRoutes(deps: {
           description:
             'Called by providers, not by services: authenticated by the provider’s own signature or credentials.',
           tags: ['callbacks'],
+          // No API key: the adapter checks the provider's own signature or credentials.
+          security: [],
           params: Type.Object({ provider: Type.String({ maxLength: 40 }) }),
         },
       },

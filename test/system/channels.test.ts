@@ -213,8 +213,8 @@ describe('channels through the pipeline', () => {
       await send({ recipients: ['olek'], channels: ['push'], content: { default: { title: 'Hi' } } }),
       1,
     );
-    assert.equal(first[0]?.state, 'target_invalid');
-    assert.match(String(first[0]?.last_error), /410 Unregistered/);
+    assert.equal(first[0].state, 'target_invalid');
+    assert.match(String(first[0].last_error), /410 Unregistered/);
     const user = await h.call('GET', '/v1/users/olek');
     assert.equal(user.body.devices[0].enabled, false);
     const second = await h.call('POST', '/v1/notifications', {
@@ -239,11 +239,11 @@ describe('channels through the pipeline', () => {
       }),
       1,
     );
-    assert.equal(rows[0]?.state, 'sent');
-    const [mail] = smtp.messagesTo('kim@example.com');
+    assert.equal(rows[0].state, 'sent');
+    const mail = smtp.messagesTo('kim@example.com').at(0);
     assert.equal(mail?.parsed.subject, '주문이 발송되었습니다');
-    assert.equal(rows[0]?.provider_message_id, mail?.queueId);
-    assert.match(String(mail?.parsed.html), /Order &lt;1234&gt; shipped &amp; insured/);
+    assert.equal(rows[0].provider_message_id, mail.queueId);
+    assert.match(String(mail.parsed.html), /Order &lt;1234&gt; shipped &amp; insured/);
   });
 
   test('SMS: Twilio answers, then its status report marks the delivery delivered', async () => {
@@ -256,9 +256,9 @@ describe('channels through the pipeline', () => {
       }),
       1,
     );
-    assert.equal(rows[0]?.state, 'sent');
-    assert.equal(rows[0]?.provider, 'twilio');
-    const sid = String(rows[0]?.provider_message_id);
+    assert.equal(rows[0].state, 'sent');
+    assert.equal(rows[0].provider, 'twilio');
+    const sid = String(rows[0].provider_message_id);
     const message = twilio.accepted.find((m) => m.sid === sid);
     assert.equal(message?.encoding, 'UCS-2');
     // A forged report changes nothing; the genuine one moves the delivery.
@@ -268,7 +268,7 @@ describe('channels through the pipeline', () => {
           'SELECT state FROM deliveries WHERE provider_message_id = $1',
           [sid],
         )
-      ).rows[0]?.state;
+      ).rows[0].state;
     assert.equal((await twilio.sendStatus(sid, 'delivered', { signWithToken: 'guessed' })).status, 401);
     assert.equal(await stateOf(), 'sent');
     assert.equal((await twilio.sendStatus(sid, 'delivered')).status, 204);
@@ -286,21 +286,21 @@ describe('channels through the pipeline', () => {
       }),
       1,
     );
-    assert.equal(rows[0]?.state, 'sent');
-    assert.equal(rows[0]?.provider, 'acme-sms');
+    assert.equal(rows[0].state, 'sent');
+    assert.equal(rows[0].provider, 'acme-sms');
     assert.deepEqual(
       twilio.requests.filter((r) => r.to === '+14155550100').map((r) => r.status),
       [503],
     );
     const [accepted] = gateway.accepted.filter((m) => m.request['to'] === '+14155550100');
-    assert.equal(rows[0]?.provider_message_id, accepted?.id);
+    assert.equal(rows[0].provider_message_id, accepted?.id);
     const metrics = await fetch(`${String(h.herald.apiUrl)}/metrics`).then((r) => r.text());
     assert.match(metrics, /herald_provider_fallbacks_total\{from="twilio",to="acme-sms"\} 1/);
     assert.equal((await gateway.sendReceipt(String(accepted?.id), 'DELIVERED')).status, 204);
     const state = await db.pool.query<{ state: string }>('SELECT state FROM deliveries WHERE id = $1', [
-      rows[0]?.id,
+      rows[0].id,
     ]);
-    assert.equal(state.rows[0]?.state, 'delivered');
+    assert.equal(state.rows[0].state, 'delivered');
   });
 
   test('content over a provider limit is refused at ingest and nothing is stored', async () => {
@@ -321,7 +321,7 @@ describe('channels through the pipeline', () => {
     assert.equal(sms.status, 400);
     assert.match(String(sms.body.detail), /4 segments \(UCS-2\)/);
     const after = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notifications');
-    assert.equal(after.rows[0]?.n, before.rows[0]?.n);
+    assert.equal(after.rows[0].n, before.rows[0].n);
   });
 });
 
