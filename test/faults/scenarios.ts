@@ -10,6 +10,7 @@ import { packageRoot } from '../../src/db/package-root.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { FaultHarness, faultsDataDir, freePort, sleep, type Figures } from './harness.js';
 import { FaultReceiver } from './fault-receiver.js';
+import { providerOutage } from './provider-outage.js';
 
 export interface ScenarioOptions {
   seed: number;
@@ -400,4 +401,5 @@ export const scenarios: Record<string, Scenario> = {
   'receiver-faults': receiverFaults,
   'eight-workers': eightWorkers,
   'npm-start-kill-9': npmStartKill,
+  'provider-outage': providerOutage,
 };

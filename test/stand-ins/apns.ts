@@ -118,6 +118,9 @@ export class ApnsStandIn {
   }
 
   /** Answers the next requests for `token` with these actions, in order, then normally. */
+  /** While set, every request without a script of its own gets this (a provider outage). */
+  outage: ApnsScriptedAction | undefined;
+
   script(token: string, actions: ApnsScriptedAction[]): void {
     this.scripts.set(token, [...actions]);
   }
@@ -175,7 +178,7 @@ export class ApnsStandIn {
     const jwt = /^bearer (\S+)$/i.exec(authorization ?? '')?.[1];
     if (jwt !== undefined) this.jwtsSeen.add(jwt);
 
-    const action = this.scripts.get(token)?.shift();
+    const action = this.scripts.get(token)?.shift() ?? this.outage;
     if (action !== undefined && action.kind !== 'answer') {
       this.misbehave(stream, action);
       return;
