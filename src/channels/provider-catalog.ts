@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import type { Static, TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import type { Logger } from '../observability/logger.js';
+import type { Channel } from '../domain/notification.js';
 import type { ChannelProvider } from './channel-provider.js';
 import type { ProviderEntry } from './provider-registry.js';
 import { ProviderConfigError, createProviderContext, type ProviderContext } from './provider-settings.js';
@@ -22,26 +23,28 @@ import { createTwilioProvider } from './sms/twilio-provider.js';
 import { createSmsGatewayProvider } from './sms/sms-gateway-provider.js';
 
 interface CatalogEntry<S extends TSchema> {
+  channel: Channel;
   settings: S;
   create: (settings: Static<S>, context: ProviderContext) => ChannelProvider;
 }
 
 function entry<S extends TSchema>(
+  channel: Channel,
   settings: S,
   create: (settings: Static<S>, context: ProviderContext) => ChannelProvider,
 ): CatalogEntry<S> {
-  return { settings, create };
+  return { channel, settings, create };
 }
 
 /** Every configurable provider type. Webhook and Slack need no configuration and are always on. */
 export const providerTypes = {
-  apns: entry(ApnsSettings, createApnsProvider),
-  fcm: entry(FcmSettings, createFcmProvider),
-  webpush: entry(WebPushSettings, createWebPushProvider),
-  smtp: entry(SmtpSettings, createSmtpProvider),
-  ses: entry(SesSettings, createSesProvider),
-  twilio: entry(TwilioSettings, createTwilioProvider),
-  sms_gateway: entry(SmsGatewaySettings, createSmsGatewayProvider),
+  apns: entry('push', ApnsSettings, createApnsProvider),
+  fcm: entry('push', FcmSettings, createFcmProvider),
+  webpush: entry('push', WebPushSettings, createWebPushProvider),
+  smtp: entry('email', SmtpSettings, createSmtpProvider),
+  ses: entry('email', SesSettings, createSesProvider),
+  twilio: entry('sms', TwilioSettings, createTwilioProvider),
+  sms_gateway: entry('sms', SmsGatewaySettings, createSmsGatewayProvider),
 } as const;
 
 export type ProviderType = keyof typeof providerTypes;
@@ -55,6 +58,8 @@ export interface BuildOptions {
   defaultTimeoutMs: number;
   /** Concurrency cap of a provider that sets none. */
   defaultConcurrency: number;
+  /** A provider's timeout must be shorter than this (the lease), or a slow call is sent twice. */
+  maxTimeoutMs: number;
   logger: Logger;
 }
 
@@ -85,11 +90,30 @@ export function buildConfiguredProviders(options: BuildOptions): ProviderEntry[]
     }
     if (errors.length === 0) valid.push({ index, type: type as ProviderType, settings });
   });
-  const names = new Set<string>(['webhook', 'slack']);
-  for (const { index, settings } of valid) {
+  const channelOf = new Map<string, Channel>([
+    ['webhook', 'webhook'],
+    ['slack', 'chat'],
+  ]);
+  for (const { index, type, settings } of valid) {
     const name = String(settings['name']);
-    if (names.has(name)) problems.push(`providers[${String(index)}].name: ${name} is already used`);
-    names.add(name);
+    if (channelOf.has(name)) problems.push(`providers[${String(index)}].name: ${name} is already used`);
+    channelOf.set(name, providerTypes[type].channel);
+    const timeout = settings['timeoutMs'];
+    if (typeof timeout === 'number' && timeout >= options.maxTimeoutMs)
+      problems.push(
+        `providers[${String(index)}].timeoutMs: must be shorter than LEASE_SECONDS (${String(options.maxTimeoutMs)} ms)`,
+      );
+  }
+  for (const { index, type, settings } of valid) {
+    const fallback = settings['fallback'];
+    if (typeof fallback !== 'string') continue;
+    const channel = channelOf.get(fallback);
+    if (channel === undefined)
+      problems.push(`providers[${String(index)}].fallback: no provider is named ${fallback}`);
+    else if (channel !== providerTypes[type].channel || fallback === settings['name'])
+      problems.push(
+        `providers[${String(index)}].fallback: ${fallback} cannot stand in for this ${providerTypes[type].channel} provider`,
+      );
   }
   if (problems.length > 0) throw new ProviderConfigError(problems);
 

@@ -221,6 +221,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
               : {}
             : providers.limitsFor(key),
         now: () => now().getTime(),
+        maxHeldPerKey: maxHeldPerProvider(config),
         onOpen: (key) => {
           metrics.circuitsOpened.inc({ provider: key.split(':')[0] ?? key });
           logger.warn({ key }, 'provider circuit opened');
@@ -318,8 +319,8 @@ function configuredProviders(
       env,
       publicUrl: config.PUBLIC_URL,
       defaultTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
-      // A provider that hangs keeps at most three quarters of a worker's slots.
-      defaultConcurrency: Math.max(1, Math.ceil(config.WORKER_CONCURRENCY * 0.75)),
+      defaultConcurrency: maxHeldPerProvider(config),
+      maxTimeoutMs: config.LEASE_SECONDS * 1000,
       logger,
     });
   } catch (error) {
@@ -327,4 +328,12 @@ function configuredProviders(
       throw new ConfigError(error.problems.map((p) => `HERALD_CONFIG_FILE: ${p}`));
     throw error;
   }
+}
+
+/**
+ * Slots of a worker one provider may hold, in flight plus waiting for its cap: three quarters,
+ * so a slow or hanging provider always leaves a quarter to the other channels.
+ */
+function maxHeldPerProvider(config: Config): number {
+  return Math.max(1, Math.ceil(config.WORKER_CONCURRENCY * 0.75));
 }

@@ -218,22 +218,24 @@ export class Dispatcher {
     const message = render(delivery);
     let held: Extract<SendResult, { kind: 'deferred' }> | undefined;
     let last: Sent | undefined;
+    // The provider that failed or held the call back before this one, for the fallback count.
+    let previous: string | undefined;
     for (const provider of chain) {
-      if (last !== undefined) {
-        if (signal.aborted) break;
-        deps.metrics.providerFallbacks.inc({ from: last.provider ?? '', to: provider.name });
-      }
+      if (last !== undefined && signal.aborted) break;
       const key = guardKey(provider.name, channel, delivery.target);
-      const admission = deps.guard.admit(key);
+      const admission = await deps.guard.acquire(key, signal);
       if (!admission.ok) {
         if (held === undefined || admission.delayMs < held.delayMs)
           held = { kind: 'deferred', reason: admission.reason, delayMs: admission.delayMs };
+        previous = provider.name;
         continue;
       }
+      if (previous !== undefined) deps.metrics.providerFallbacks.inc({ from: previous, to: provider.name });
       const outcome = await this.call(provider, key, message, signal);
       if (outcome.kind !== 'retry' && outcome.kind !== 'config_error')
         return { result: outcome, provider: provider.name };
       last = { result: outcome, provider: provider.name };
+      previous = provider.name;
     }
     if (last !== undefined) return last;
     // Every provider held the call back: requeue without an attempt.

@@ -48,44 +48,90 @@ test('the guard key is the provider, or the receiving origin for webhooks', () =
   assert.equal(guardKey('apns', 'push', 'device-1'), 'apns');
 });
 
-test('a rate limit applies only to the keys it is given for, each key on its own', () => {
+test('a rate limit applies only to the keys it is given for, each key on its own', async () => {
   const guard = new ProviderGuard({
     breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 1000 },
     limitsFor: (key) => (key.startsWith('webhook:') ? { ratePerSecond: 1 } : {}),
     now: () => 0,
   });
-  assert.deepEqual(guard.admit('webhook:http://a'), { ok: true });
-  assert.deepEqual(guard.admit('webhook:http://a'), { ok: false, reason: 'rate_limited', delayMs: 1000 });
-  assert.deepEqual(guard.admit('webhook:http://b'), { ok: true });
-  for (let i = 0; i < 10; i++) assert.deepEqual(guard.admit('slack'), { ok: true });
+  assert.deepEqual(await guard.acquire('webhook:http://a'), { ok: true });
+  guard.record('webhook:http://a', { kind: 'sent', providerMessageId: null });
+  assert.deepEqual(await guard.acquire('webhook:http://a'), {
+    ok: false,
+    reason: 'rate_limited',
+    delayMs: 1000,
+  });
+  assert.deepEqual(await guard.acquire('webhook:http://b'), { ok: true });
+  for (let i = 0; i < 10; i++) assert.deepEqual(await guard.acquire('slack'), { ok: true });
+  assert.equal(guard.busy('webhook:http://a'), 0, 'a call turned away holds no slot');
 });
 
-test('a concurrency cap (bulkhead) holds back calls beyond it until one ends', () => {
+test('a concurrency cap (bulkhead): calls over it wait for a slot, a bounded number of them for a bounded time', async () => {
   const guard = new ProviderGuard({
     breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 1000 },
-    limitsFor: (key) => (key === 'apns' ? { concurrency: 2 } : {}),
+    limitsFor: (key) => (key === 'smtp' ? { concurrency: 2 } : {}),
     now: () => 0,
+    maxWaitMs: 200,
   });
-  assert.ok(guard.admit('apns').ok);
-  assert.ok(guard.admit('apns').ok);
-  assert.deepEqual(guard.admit('apns'), { ok: false, reason: 'provider_busy', delayMs: 250 });
-  assert.ok(guard.admit('fcm').ok, 'another provider is not held back');
-  guard.record('apns', 'aborted');
-  assert.ok(guard.admit('apns').ok);
-  assert.equal(guard.busy('apns'), 2);
+  const sent = { kind: 'sent', providerMessageId: null } as const;
+  assert.ok((await guard.acquire('smtp')).ok);
+  assert.ok((await guard.acquire('smtp')).ok);
+  // Two may wait (as many as the cap); the third is turned away at once.
+  const first = guard.acquire('smtp');
+  const second = guard.acquire('smtp');
+  assert.equal(guard.queued('smtp'), 2);
+  assert.deepEqual(await guard.acquire('smtp'), { ok: false, reason: 'provider_busy', delayMs: 250 });
+  assert.ok((await guard.acquire('fcm')).ok, 'another provider is not held back');
+  // A finished call hands its slot to the first waiter.
+  guard.record('smtp', sent);
+  assert.deepEqual(await first, { ok: true });
+  assert.equal(guard.busy('smtp'), 2);
+  // The second waits out its time and is deferred.
+  assert.deepEqual(await second, { ok: false, reason: 'provider_busy', delayMs: 250 });
+  assert.equal(guard.queued('smtp'), 0);
+  guard.record('smtp', sent);
+  guard.record('smtp', sent);
+  assert.equal(guard.busy('smtp'), 0);
+  // An aborted wait gives up at once.
+  await guard.acquire('smtp');
+  await guard.acquire('smtp');
+  const controller = new AbortController();
+  const aborted = guard.acquire('smtp', controller.signal);
+  controller.abort();
+  assert.equal((await aborted).ok, false);
 });
 
-test('a configuration error opens the circuit at once', () => {
+test('maxHeldPerKey bounds in flight plus waiting for a key', async () => {
+  const guard = new ProviderGuard({
+    breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 1000 },
+    limitsFor: () => ({ concurrency: 2 }),
+    now: () => 0,
+    maxWaitMs: 50,
+    maxHeldPerKey: 5,
+  });
+  const calls = Array.from({ length: 7 }, () => guard.acquire('smtp'));
+  assert.equal(guard.busy('smtp') + guard.queued('smtp'), 5);
+  const results = await Promise.all(calls);
+  assert.deepEqual(
+    results.map((r) => r.ok),
+    [true, true, false, false, false, false, false],
+  );
+  // The two turned away at once, the three that waited out their time: none holds a slot.
+  assert.equal(guard.queued('smtp'), 0);
+  assert.equal(guard.busy('smtp'), 2);
+});
+
+test('a configuration error opens the circuit at once', async () => {
   let opened = '';
   const guard = new ProviderGuard({
     breaker: { windowMs: 1000, minimumCalls: 100, failureRatio: 0.5, openMs: 5000 },
     now: () => 0,
     onOpen: (key) => (opened = key),
   });
-  assert.ok(guard.admit('ses').ok);
+  assert.ok((await guard.acquire('ses')).ok);
   guard.record('ses', { kind: 'config_error', reason: 'bad credentials' });
   assert.equal(opened, 'ses');
-  assert.deepEqual(guard.admit('ses'), { ok: false, reason: 'circuit_open', delayMs: 5000 });
+  assert.deepEqual(await guard.acquire('ses'), { ok: false, reason: 'circuit_open', delayMs: 5000 });
 });
 
 test("a failing receiver's circuit opens and defers its deliveries without spending attempts; other receivers flow; after recovery each arrives once", async () => {

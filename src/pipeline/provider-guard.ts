@@ -1,8 +1,10 @@
 // Protects providers and the pipeline from each other: a circuit breaker per provider key (the
 // provider, or for webhooks the receiving origin, so one broken receiver does not stop the
 // others), an optional token-bucket rate limit, and an optional cap on calls in flight (a
-// bulkhead: a slow provider cannot take every worker slot). A call the guard holds back is
-// deferred: the delivery goes back to the queue without spending an attempt (DESIGN 6).
+// bulkhead). A call over the cap waits in a short queue for at most `maxWaitMs`; in flight plus
+// waiting, one key holds at most `maxHeldPerKey` of a worker's slots, so a slow or hanging
+// provider always leaves room for the others. A call the guard holds back is deferred: the
+// delivery goes back to the queue without spending an attempt (DESIGN 6).
 import { CircuitBreaker, type BreakerOptions } from '../domain/circuit-breaker.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 import { TokenBucket } from '../domain/token-bucket.js';
@@ -19,18 +21,27 @@ export interface ProviderGuardOptions {
   limitsFor?: (key: string) => KeyLimits;
   now: () => number;
   onOpen?: (key: string) => void;
+  /** Longest a call waits for a free slot under the cap before it is deferred (default 1000). */
+  maxWaitMs?: number;
+  /** Slots one key may hold, in flight plus waiting (default: twice its cap). */
+  maxHeldPerKey?: number;
 }
 
 export type DeferReason = 'circuit_open' | 'rate_limited' | 'provider_busy';
 export type Admission = { ok: true } | { ok: false; reason: DeferReason; delayMs: number };
 
-/** How long a call held back by a full bulkhead waits before it is claimed again. */
+/** How long a call the full bulkhead turned away waits before it is claimed again. */
 const busyDelayMs = 250;
+
+interface Waiter {
+  grant: (granted: boolean) => void;
+}
 
 export class ProviderGuard {
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly inFlight = new Map<string, number>();
+  private readonly waiting = new Map<string, Waiter[]>();
 
   constructor(private readonly options: ProviderGuardOptions) {}
 
@@ -39,27 +50,50 @@ export class ProviderGuard {
     return this.options.breaker.openMs;
   }
 
-  /** Asks to make a call; an admitted call must be followed by `record` (which ends it). */
-  admit(key: string): Admission {
+  /**
+   * Asks to make a call, waiting briefly for a slot when the key's cap is reached. An admitted
+   * call must be followed by `record` (which ends it and hands its slot on).
+   */
+  async acquire(key: string, signal?: AbortSignal): Promise<Admission> {
     const now = this.options.now();
+    const breaker = this.breakerFor(key);
+    if (breaker.state(now) === 'open') return this.circuitOpen(breaker, now);
     const limits = this.options.limitsFor?.(key) ?? {};
     const busy = this.inFlight.get(key) ?? 0;
-    if (limits.concurrency !== undefined && busy >= limits.concurrency)
-      return { ok: false, reason: 'provider_busy', delayMs: busyDelayMs };
-    // The rate limit before the breaker: a half-open breaker admits one probe, which must then be made.
+    if (limits.concurrency !== undefined && busy >= limits.concurrency) {
+      const queue = this.waiting.get(key) ?? [];
+      const queueLimit =
+        this.options.maxHeldPerKey === undefined
+          ? limits.concurrency
+          : this.options.maxHeldPerKey - limits.concurrency;
+      if (queue.length >= queueLimit || signal?.aborted === true)
+        return { ok: false, reason: 'provider_busy', delayMs: busyDelayMs };
+      if (!(await this.waitForSlot(key, queue, signal)))
+        return { ok: false, reason: 'provider_busy', delayMs: busyDelayMs };
+    } else {
+      this.inFlight.set(key, busy + 1);
+    }
+    // Holding a slot now: the rate limit, then the breaker (a half-open breaker admits one probe,
+    // which must then be made).
+    const at = this.options.now();
     const rate = limits.ratePerSecond;
     if (rate !== undefined) {
       let bucket = this.buckets.get(key);
       if (bucket === undefined) {
-        bucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)), now);
+        bucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)), at);
         this.buckets.set(key, bucket);
       }
-      const token = bucket.take(now);
-      if (!token.ok) return { ok: false, reason: 'rate_limited', delayMs: token.waitMs };
+      const token = bucket.take(at);
+      if (!token.ok) {
+        this.release(key);
+        return { ok: false, reason: 'rate_limited', delayMs: token.waitMs };
+      }
     }
-    const admitted = this.breakerFor(key).admit(now);
-    if (!admitted.ok) return { ok: false, reason: 'circuit_open', delayMs: admitted.retryInMs };
-    this.inFlight.set(key, busy + 1);
+    const admitted = breaker.admit(at);
+    if (!admitted.ok) {
+      this.release(key);
+      return { ok: false, reason: 'circuit_open', delayMs: admitted.retryInMs };
+    }
     return { ok: true };
   }
 
@@ -68,15 +102,18 @@ export class ProviderGuard {
     return this.inFlight.get(key) ?? 0;
   }
 
+  /** Calls waiting for a slot of a key. */
+  queued(key: string): number {
+    return this.waiting.get(key)?.length ?? 0;
+  }
+
   /**
    * Counts an admitted call's outcome. Only provider trouble (retry: 5xx, 429, timeouts,
    * connection errors) counts as failure; a refused message or an invalid target says nothing
    * about the provider's health. A configuration error opens the circuit at once.
    */
   record(key: string, outcome: DeliveryOutcome | 'aborted'): void {
-    const busy = (this.inFlight.get(key) ?? 1) - 1;
-    if (busy > 0) this.inFlight.set(key, busy);
-    else this.inFlight.delete(key);
+    this.release(key);
     if (outcome === 'aborted') return;
     const breaker = this.breakerFor(key);
     const now = this.options.now();
@@ -84,6 +121,46 @@ export class ProviderGuard {
     if (outcome.kind === 'config_error') breaker.trip(now);
     else breaker.record(outcome.kind === 'retry', now);
     if (before !== 'open' && breaker.state(now) === 'open') this.options.onOpen?.(key);
+  }
+
+  private circuitOpen(breaker: CircuitBreaker, now: number): Admission {
+    const admitted = breaker.admit(now);
+    return { ok: false, reason: 'circuit_open', delayMs: admitted.ok ? 1 : admitted.retryInMs };
+  }
+
+  /** Queues for a slot; resolves true once one is handed over, false on timeout or abort. */
+  private waitForSlot(key: string, queue: Waiter[], signal: AbortSignal | undefined): Promise<boolean> {
+    this.waiting.set(key, queue);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        grant: (granted) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', give);
+          resolve(granted);
+        },
+      };
+      const give = () => {
+        const at = queue.indexOf(waiter);
+        if (at >= 0) queue.splice(at, 1);
+        waiter.grant(false);
+      };
+      const timer = setTimeout(give, this.options.maxWaitMs ?? 1000);
+      timer.unref();
+      signal?.addEventListener('abort', give, { once: true });
+      queue.push(waiter);
+    });
+  }
+
+  /** Ends a call: its slot goes to the first waiter, or is freed. */
+  private release(key: string): void {
+    const next = this.waiting.get(key)?.shift();
+    if (next !== undefined) {
+      next.grant(true);
+      return;
+    }
+    const busy = (this.inFlight.get(key) ?? 1) - 1;
+    if (busy > 0) this.inFlight.set(key, busy);
+    else this.inFlight.delete(key);
   }
 
   private breakerFor(key: string): CircuitBreaker {

@@ -355,6 +355,15 @@ test('a bad provider entry stops start-up naming the entry and field, never a cr
             from: '+15005550006',
           },
           { type: 'carrier-pigeon', name: 'coo' },
+          {
+            type: 'smtp',
+            name: 'mail',
+            host: '127.0.0.1',
+            port: 25,
+            from: 'a@example.com',
+            fallback: 'slack',
+            timeoutMs: 60_000,
+          },
         ],
       }),
     );
@@ -368,6 +377,12 @@ test('a bad provider entry stops start-up naming the entry and field, never a cr
         error instanceof ConfigError &&
         error.problems.some((p) => p.startsWith('HERALD_CONFIG_FILE: providers[0].authToken')) &&
         error.problems.some((p) => p.startsWith('HERALD_CONFIG_FILE: providers[1].type')) &&
+        error.problems.includes(
+          'HERALD_CONFIG_FILE: providers[2].fallback: slack cannot stand in for this email provider',
+        ) &&
+        error.problems.some((p) =>
+          p.startsWith('HERALD_CONFIG_FILE: providers[2].timeoutMs: must be shorter'),
+        ) &&
         !error.message.includes('sk-live'),
     );
   } finally {
