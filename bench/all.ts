@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { packageRoot } from '../src/db/package-root.js';
 
 let failed = 0;
-for (const name of ['ingest', 'pipeline', 'lanes', 'scale']) {
+for (const name of ['ingest', 'pipeline', 'channels', 'lanes', 'scale']) {
   process.stdout.write(`\n== bench:${name} ==\n`);
   const result = spawnSync(
     process.execPath,

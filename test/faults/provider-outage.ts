@@ -41,6 +41,11 @@ export const providerOutage: Scenario = async ({ seed, smoke }) => {
       HERALD_CONFIG_FILE: join(dir, 'herald.json'),
       PROVIDER_BREAKER_OPEN_MS: '3000',
       PROVIDER_BREAKER_MIN_CALLS: '10',
+      PROVIDER_BREAKER_WINDOW_MS: '10000',
+      // The default first retry delay (the suite's 100 ms spends a push's eight attempts in two
+      // seconds, before the breaker has seen enough failures), capped at 30 s.
+      RETRY_BASE_MS: '2000',
+      RETRY_MAX_MS: '30000',
     });
     await h.db.query(`INSERT INTO users (id) SELECT 'p' || n FROM generate_series(0, $1 - 1) AS n`, [
       pushUsers,
@@ -134,7 +139,7 @@ export const providerOutage: Scenario = async ({ seed, smoke }) => {
       webhookRequests,
       100,
       `APNs 503 for ${String(phaseMs.outage / 2000)} s then no answer for ${String(phaseMs.outage / 2000)} s; webhook ${beforeRate.toFixed(0)}/s before, ${outageRate.toFixed(0)}/s during`,
-      'APNs circuit opened (open 3 s, then a probe); pushes deferred without spending attempts',
+      'APNs circuit opened (10 s window, open 3 s, then a probe); pushes deferred without spending attempts',
       started,
     );
 
