@@ -2,6 +2,7 @@
 // account's token_uri (https://developers.google.com/identity/protocols/oauth2/service-account).
 // One token is shared by every send until 5 minutes before it expires, and concurrent sends
 // that find none share one token request (single flight), so N sends never stampede the endpoint.
+import { networkReason } from '../network-reason.js';
 import { importPKCS8, SignJWT } from 'jose';
 import { Type } from 'typebox';
 import { Value } from 'typebox/value';
@@ -146,25 +147,4 @@ async function abortable(
   } finally {
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
-}
-
-/** A short, credential-free description of a failed request. */
-export function networkReason(error: unknown): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError') return 'timeout';
-    if (error.name === 'AbortError') return 'aborted';
-    const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-    if (
-      code === 'UND_ERR_CONNECT_TIMEOUT' ||
-      code === 'UND_ERR_HEADERS_TIMEOUT' ||
-      code === 'UND_ERR_BODY_TIMEOUT'
-    )
-      return 'timeout';
-    if (code !== undefined) return `network error ${code}`;
-    const cause = error.cause;
-    if (cause instanceof Error && 'code' in cause && typeof cause.code === 'string')
-      return `network error ${cause.code}`;
-    return `network error ${error.name}`;
-  }
-  return 'network error';
 }

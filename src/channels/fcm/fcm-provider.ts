@@ -12,7 +12,8 @@ import type { DeliveryOutcome } from '../../domain/outcome.js';
 import type { ChannelProvider, Platform, RenderedMessage } from '../channel-provider.js';
 import { ProviderConfigError, type ProviderContext } from '../provider-settings.js';
 import { classifyFcmError, parseFcmError } from './fcm-errors.js';
-import { FcmAccessTokens, networkReason } from './fcm-oauth.js';
+import { FcmAccessTokens } from './fcm-oauth.js';
+import { networkReason } from '../network-reason.js';
 import { FcmServiceAccount, type FcmSettings } from './fcm-settings.js';
 
 /**

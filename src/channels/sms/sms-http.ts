@@ -1,4 +1,5 @@
 // What the SMS adapters' HTTP calls and callbacks share: header lookup and why a call got no answer.
+import { networkReason } from '../network-reason.js';
 
 /** A request header by its lower-case name, whatever case the map's keys have. */
 export function headerValue(
@@ -13,19 +14,5 @@ export function headerValue(
 
 /** Why a call got no answer: our deadline, the dispatcher's abort, or the network. */
 export function networkFailure(error: unknown, signal: AbortSignal): string {
-  if (signal.aborted) return 'aborted';
-  const code = errorCode(error);
-  if (
-    code === 'UND_ERR_CONNECT_TIMEOUT' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT'
-  )
-    return 'timeout';
-  return `network error: ${code ?? 'unknown'}`;
-}
-
-function errorCode(error: unknown): string | undefined {
-  if (!(error instanceof Error)) return undefined;
-  if ('code' in error && typeof error.code === 'string') return error.code;
-  return error.cause instanceof Error ? errorCode(error.cause) : error.name;
+  return signal.aborted ? 'aborted' : networkReason(error);
 }

@@ -2,6 +2,7 @@
 // payload (RFC 8291, aes128gcm) and builds the headers; Herald sends with its own keep-alive
 // undici agent, so timeouts, aborts and connection reuse work as for every other adapter. The
 // VAPID JWT (RFC 8292) is signed once per push-service origin and reused for 11 of its 12 hours.
+import { networkReason } from '../network-reason.js';
 import { createECDH, createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { Type, type Static } from 'typebox';
@@ -249,23 +250,4 @@ function parseSubscription(token: string): { json: PushSubscriptionJson; url: UR
   if (Buffer.from(value.keys.p256dh, 'base64url').length !== 65) return 'p256dh is not a P-256 public key';
   if (Buffer.from(value.keys.auth, 'base64url').length < 16) return 'auth is shorter than 16 bytes';
   return { json: value, url, origin: url.origin };
-}
-
-function networkReason(error: unknown): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError') return 'timeout';
-    const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-    if (
-      code === 'UND_ERR_CONNECT_TIMEOUT' ||
-      code === 'UND_ERR_HEADERS_TIMEOUT' ||
-      code === 'UND_ERR_BODY_TIMEOUT'
-    )
-      return 'timeout';
-    if (code !== undefined) return `network error ${code}`;
-    const cause = error.cause;
-    if (cause instanceof Error && 'code' in cause && typeof cause.code === 'string')
-      return `network error ${cause.code}`;
-    return `network error ${error.name}`;
-  }
-  return 'network error';
 }
