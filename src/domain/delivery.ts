@@ -11,11 +11,15 @@ export const deliveryStates = [
   'dead', // out of attempts; listed in dead letters and replayable
   'canceled', // canceled by the caller before it was sent
   'bounced', // the provider reported it undeliverable after accepting it (email bounce)
+  'suppressed', // not sent: a preference or frequency cap ruled it out at fan-out (reason in last_error)
 ] as const;
 export type DeliveryState = (typeof deliveryStates)[number];
 
-/** States a delivery is created in: in-app deliveries are complete when written. */
-export const initialStates: readonly DeliveryState[] = ['pending', 'delivered'];
+/**
+ * States a delivery is created in: in-app deliveries are complete when written; a preference or
+ * cap can rule a delivery out at fan-out (suppressed).
+ */
+export const initialStates: readonly DeliveryState[] = ['pending', 'delivered', 'suppressed'];
 
 /**
  * Every move the code makes. Each store function enforces its own starting state in SQL;
@@ -32,6 +36,7 @@ export const transitions: Record<DeliveryState, readonly DeliveryState[]> = {
   dead: ['pending'], // replay
   canceled: [],
   bounced: [],
+  suppressed: [],
 };
 
 export function canTransition(from: DeliveryState, to: DeliveryState): boolean {
