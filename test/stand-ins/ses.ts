@@ -4,9 +4,9 @@
 // raw MIME message with mailparser, answers 200 {MessageId}, and can be told to answer any
 // documented SendEmail error in AWS's restJson1 error shape, or to hang. It also posts SES event
 // notifications (Delivery, Bounce, Complaint) wrapped in SNS envelopes to a callback URL.
+import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 import { createHash, createHmac, randomUUID, timingSafeEqual, type BinaryLike } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest, SourceData } from '@smithy/types';
 import { simpleParser, type ParsedMail } from 'mailparser';
@@ -96,26 +96,18 @@ export class SesStandIn {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void this.handle(req, Buffer.concat(chunks), res).catch((error: unknown) => {
-          this.fail(res, 500, 'InternalFailure', String(error));
-        });
+    const server = bodyServer((req, res, body) => {
+      void this.handle(req, body, res).catch((error: unknown) => {
+        this.fail(res, 500, 'InternalFailure', String(error));
       });
     });
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.endpoint = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+    this.endpoint = await listenOnLoopback(server);
   }
 
   async stop(): Promise<void> {
     for (const res of this.hung) res.destroy();
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      this.server === undefined ? resolve() : this.server.close(() => resolve()),
-    );
+    await closeServer(this.server);
   }
 
   /** AWS restJson1 errors: status, x-amzn-ErrorType (what the SDK names the exception by), {message}. */

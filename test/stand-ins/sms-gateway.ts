@@ -3,9 +3,9 @@
 // encoding?}; 202 {data: {id, segments}}; errors {code, message} with stable codes
 // (INVALID_NUMBER, OPTED_OUT, INVALID_REQUEST, UNAUTHORIZED); scripted 429/503 with
 // Retry-After or hangs per number; delivery receipts signed with Standard Webhooks.
+import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { standInSegments } from './twilio.js';
 
@@ -59,23 +59,15 @@ export class SmsGatewayStandIn {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.handle(req, res, Buffer.concat(chunks).toString('utf8'));
-      });
+    const server = bodyServer((req, res, body) => {
+      this.handle(req, res, body.toString('utf8'));
     });
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.base = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+    this.base = await listenOnLoopback(server);
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      this.server === undefined ? resolve() : this.server.close(() => resolve()),
-    );
+    await closeServer(this.server);
   }
 
   /** POSTs a signed delivery receipt {message_id, status, client_ref, error_code?} to receiptUrl. */

@@ -3,9 +3,9 @@
 // 'To', a sender, a Body of at most 1600 characters), counts segments itself (its own GSM-7 /
 // UCS-2 count, so tests compare two implementations), answers 201 with the Message resource or
 // errors in Twilio's shape, can be scripted per 'To' number, and posts signed status callbacks.
+import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 import { createHmac, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 
 export interface TwilioScriptedAnswer {
   status: number;
@@ -119,23 +119,15 @@ export class TwilioStandIn {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.handle(req, res, Buffer.concat(chunks).toString('utf8'));
-      });
+    const server = bodyServer((req, res, body) => {
+      this.handle(req, res, body.toString('utf8'));
     });
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.base = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+    this.base = await listenOnLoopback(server);
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      this.server === undefined ? resolve() : this.server.close(() => resolve()),
-    );
+    await closeServer(this.server);
   }
 
   /** Posts a status callback for an accepted message to the StatusCallback it was sent with. */
