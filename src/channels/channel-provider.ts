@@ -35,6 +35,11 @@ export interface RenderedMessage {
   signingSecret: string | null;
   /** For push: the device (target is its id). Null for every other channel. */
   device: PushDevice | null;
+  /**
+   * For email: Herald's signed one-click unsubscribe link for this user, channel and category
+   * (set when PUBLIC_URL is); adapters put it in List-Unsubscribe.
+   */
+  unsubscribeUrl?: string | undefined;
 }
 
 /** A provider's status report (delivery receipt, bounce) as it reached the callback endpoint. */

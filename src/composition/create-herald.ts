@@ -26,6 +26,12 @@ import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
 import { PipelineEvents } from '../pipeline/pipeline-events.js';
 import { WakeListener } from '../pipeline/wake-up.js';
+import { SettingsCache } from '../pipeline/settings-cache.js';
+import { ensureSigningKey } from '../db/stores/preference-store.js';
+import { preferenceRoutes } from '../ingest/preference-routes.js';
+import { unsubscribeRoutes } from '../ingest/unsubscribe-routes.js';
+import { UnsubscribeTokens } from '../ingest/unsubscribe-token.js';
+import { IngestQuota } from '../ingest/ingest-quota.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep } from '../scheduler/partition-upkeep.js';
@@ -117,6 +123,15 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const notifier = new WakeNotifier(pool, logger);
     stops.push(() => notifier.close());
     const authenticate = createApiKeyAuth({ pool });
+    // Unsubscribe links: signed by the api role's checker and the worker's email rendering alike.
+    const unsubscribeTokens =
+      roles.has('api') || roles.has('worker')
+        ? new UnsubscribeTokens(
+            config.UNSUBSCRIBE_SECRET !== undefined
+              ? Buffer.from(config.UNSUBSCRIBE_SECRET, 'utf8')
+              : await ensureSigningKey(pool, 'unsubscribe'),
+          )
+        : undefined;
     const roleList = roleNames.filter((r) => roles.has(r));
     const ops = opsRoutes({ pool, migrations, metrics, roles: roleList });
     const serverOptions = { logger, bodyLimit: config.BODY_LIMIT_BYTES };
@@ -152,11 +167,19 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             availableChannels: providers.availableChannels(),
             contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
             maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
+            quota:
+              config.INGEST_QUOTA_PER_MINUTE > 0
+                ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
+                : undefined,
           }),
           userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
           serviceRoutes({ pool, authenticate }),
           deadLetterRoutes({ pool, authenticate, notifier }),
           callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
+          preferenceRoutes({ pool, authenticate }),
+          ...(unsubscribeTokens === undefined
+            ? []
+            : [unsubscribeRoutes({ pool, tokens: unsubscribeTokens })]),
         ],
       );
       apiUrl = await listen(app, config.API_PORT);
@@ -191,9 +214,20 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
 
     let fanOut: FanOutStage | undefined;
     if (roles.has('worker')) {
-      const listener = new WakeListener(databaseUrl, [wakeChannels.fanOut, wakeChannels.deliveries], logger);
+      const listener = new WakeListener(
+        databaseUrl,
+        [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings],
+        logger,
+      );
       await listener.start();
       stops.push(() => listener.stop());
+      const settingsCache = new SettingsCache(listener, {
+        ttlMs: 60_000,
+        jitterMs: 10_000,
+        maxEntries: 100_000,
+        now: () => now().getTime(),
+        random,
+      });
       fanOut = new FanOutStage({
         pool,
         listener,
@@ -205,6 +239,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         pollIntervalMs: config.POLL_INTERVAL_MS,
         maxAttempts: config.MAX_ATTEMPTS,
         now,
+        settings: settingsCache,
       });
       const guard = new ProviderGuard({
         breaker: {
@@ -245,6 +280,17 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         retry: { maxAttempts: config.MAX_ATTEMPTS, baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
         shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
         random,
+        unsubscribeUrl: (message) => {
+          const base = config.PUBLIC_URL;
+          if (base === undefined || unsubscribeTokens === undefined || message.channel !== 'email')
+            return undefined;
+          return unsubscribeTokens.url(base, {
+            deliveryId: message.deliveryId,
+            userId: message.userId,
+            channel: message.channel,
+            category: message.category,
+          });
+        },
       });
       fanOut.start();
       dispatcher.start();

@@ -140,6 +140,17 @@ export const ConfigSchema = Type.Object({
         'Where providers reach the api role, e.g. https://herald.example.com: status callback URLs are built from it. Unset: no callback URL is sent.',
     }),
   ),
+  UNSUBSCRIBE_SECRET: Type.Optional(
+    setting(Type.String({ minLength: 32 }), {
+      description:
+        'HMAC-SHA256 key of the one-click unsubscribe links in emails (used only when PUBLIC_URL is set). Unset: Herald generates one on first start and keeps it in the database (table signing_keys), shared by every process.',
+      secret: true,
+    }),
+  ),
+  INGEST_QUOTA_PER_MINUTE: setting(Type.Integer({ minimum: 0, maximum: 10_000_000, default: 0 }), {
+    description:
+      'Most POST /v1/notifications requests one calling service may make per minute to one api process (a token bucket that allows the whole minute as a burst); over it: 429 rate_limited with Retry-After. 0 means no quota. With N api processes a service may send up to N times this.',
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -5,7 +5,12 @@
 import type { Logger } from 'pino';
 import type { Pool } from './pools.js';
 
-export const wakeChannels = { fanOut: 'herald_fan_out', deliveries: 'herald_deliveries' } as const;
+export const wakeChannels = {
+  fanOut: 'herald_fan_out',
+  deliveries: 'herald_deliveries',
+  /** Preferences or category settings changed; the payload names the cache entry (preference-store.ts). */
+  settings: 'herald_settings',
+} as const;
 export type WakeChannel = (typeof wakeChannels)[keyof typeof wakeChannels];
 
 export class WakeNotifier {

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Caller } from '../db/stores/api-key-store.js';
 import type { IdempotencyClaim } from '../db/stores/notification-store.js';
 import type { IngestBatcher } from './ingest-batcher.js';
+import type { IngestQuota } from './ingest-quota.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { formatNotificationId, parseNotificationId, uuidV7 } from '../domain/ids.js';
 import {
@@ -31,6 +32,8 @@ export interface AcceptDeps {
     data: Record<string, unknown> | null,
   ) => string[];
   maxRecipients: number;
+  /** Per calling service quota (INGEST_QUOTA_PER_MINUTE); absent when there is none. */
+  quota?: IngestQuota | undefined;
 }
 
 export interface NotificationRequest {
@@ -79,6 +82,8 @@ export async function acceptNotifications(
   request: NotificationRequest,
   idempotencyKey: string | undefined,
 ): Promise<AcceptResult> {
+  // First, before any work: a request over quota is refused whole, nothing is stored.
+  deps.quota?.take(caller.serviceId);
   const now = deps.now();
   const recipients = [...new Set(request.recipients)];
   if (recipients.length > deps.maxRecipients) {

@@ -11,6 +11,7 @@ export interface Metrics {
   deliveriesCreated: Counter<'channel'>;
   outcomesFenced: Counter<'channel' | 'outcome'>;
   deliveriesDeferred: Counter<'channel' | 'reason'>;
+  deliveriesSuppressed: Counter<'channel' | 'reason'>;
   circuitsOpened: Counter<'provider'>;
   leasesRescued: Counter;
   providerSendSeconds: Histogram<'channel' | 'provider'>;
@@ -76,7 +77,13 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
     }),
     deliveriesDeferred: new Counter({
       name: 'herald_deliveries_deferred_total',
-      help: 'Deliveries sent back to the queue without an attempt because their provider circuit was open, its rate limit reached or its concurrency cap full, per channel and reason.',
+      help: "Deliveries postponed without an attempt, per channel and reason: at send, because their provider circuit was open, its rate limit reached or its concurrency cap full; at fan-out, for the user's quiet hours (quiet_hours) or a frequency cap (cap).",
+      labelNames: ['channel', 'reason'],
+      registers: [registry],
+    }),
+    deliveriesSuppressed: new Counter({
+      name: 'herald_deliveries_suppressed_total',
+      help: "Deliveries not sent because of the user's preferences (preference), their no-marketing switch (marketing) or a frequency cap (cap), per channel and reason.",
       labelNames: ['channel', 'reason'],
       registers: [registry],
     }),

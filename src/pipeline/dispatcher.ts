@@ -40,6 +40,8 @@ export interface DispatcherDeps {
   retry: RetryPolicy;
   shutdownTimeoutMs: number;
   random: () => number;
+  /** The one-click unsubscribe link for a message (email, PUBLIC_URL set), or undefined. */
+  unsubscribeUrl?: (message: RenderedMessage) => string | undefined;
 }
 
 interface InFlight {
@@ -216,6 +218,7 @@ export class Dispatcher {
       return { result: { kind: 'failed', reason: `no provider configured for ${what}` }, provider: null };
     }
     const message = render(delivery);
+    message.unsubscribeUrl = deps.unsubscribeUrl?.(message);
     let held: Extract<SendResult, { kind: 'deferred' }> | undefined;
     let last: Sent | undefined;
     // The provider that failed or held the call back before this one, for the fallback count.

@@ -15,6 +15,15 @@ import type { Metrics } from '../observability/metrics.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { WakeListener } from './wake-up.js';
 import { isConnectionError } from '../db/pg-errors.js';
+import {
+  categoryKey,
+  loadUserDeliverySettings,
+  lockAndCountCapUsage,
+  type CapQuery,
+} from '../db/stores/preference-store.js';
+import type { Channel } from '../domain/notification.js';
+import { decideDelivery, type DeliveryDecision, type RecipientSettings } from '../domain/preferences.js';
+import type { SettingsCache } from './settings-cache.js';
 
 export interface FanOutStageDeps {
   pool: Pool;
@@ -27,7 +36,17 @@ export interface FanOutStageDeps {
   pollIntervalMs: number;
   maxAttempts: number;
   now: () => Date;
+  /** Preferences and category settings (DESIGN 5: applied here, not at ingest). */
+  settings: SettingsCache;
 }
+
+/** A user unknown to Herald (no users row): UTC, no preferences, no quiet hours. */
+const unknownRecipient: RecipientSettings = {
+  timeZone: 'UTC',
+  noMarketing: false,
+  quietHours: null,
+  preferences: [],
+};
 
 export class FanOutStage {
   private running = false;
@@ -70,11 +89,17 @@ export class FanOutStage {
       const transactional = await claimDueRecipients(client, 'transactional', deps.batchSize);
       const bulk = await claimDueRecipients(client, 'bulk', deps.batchSize - transactional.length);
       const recipients = [...transactional, ...bulk];
-      if (recipients.length === 0) return { recipients: 0, created: new Map<string, number>() };
+      if (recipients.length === 0) return { recipients: 0, created: new Map<string, number>(), decided: [] };
       const inputs = await loadFanOutInputs(client, recipients);
-      const deliveries: NewDelivery[] = [];
-      const fannedOut: { recipient: DueRecipient; skipped: SkippedChannel[] }[] = [];
-      for (const recipient of recipients) {
+      const userIds = [...new Set(recipients.map((r) => r.userId))];
+      const preferences = await deps.settings.preferencesFor(client, userIds);
+      const users = await loadUserDeliverySettings(client, userIds);
+      const categories = await deps.settings.categoriesFor(
+        client,
+        [...inputs.notifications.values()].map((n) => ({ serviceId: n.serviceId, category: n.category })),
+      );
+      const now = deps.now();
+      const planned = recipients.map((recipient) => {
         const notification = inputs.notifications.get(recipient.notificationId);
         if (notification === undefined)
           throw new Error(`recipient of missing notification ${recipient.notificationId}`);
@@ -84,16 +109,83 @@ export class FanOutStage {
           inputs.devices.get(recipient.userId) ?? [],
           { webhookUrl: notification.serviceWebhookUrl, chatWebhookUrl: notification.serviceChatUrl },
         );
-        for (const planned of plan.deliveries) {
+        const user = users.get(recipient.userId);
+        const settings =
+          categories.get(categoryKey(notification.serviceId, notification.category)) ?? undefined;
+        const recipientSettings: RecipientSettings =
+          user === undefined
+            ? unknownRecipient
+            : { ...user, preferences: preferences.get(recipient.userId) ?? [] };
+        return { recipient, notification, plan, settings, recipientSettings };
+      });
+      // Frequency caps: lock the users concerned and count what they already got (DESIGN 5).
+      const capKeys = new Map<string, CapQuery>();
+      const capKey = (userId: string, category: string, channel: Channel, lane: string) =>
+        JSON.stringify([userId, category, channel, lane]);
+      for (const p of planned) {
+        if (p.settings === undefined || p.settings.critical) continue;
+        for (const channel of new Set(p.plan.deliveries.map((d) => d.channel))) {
+          const cap = p.settings.caps[channel]?.[p.recipient.lane];
+          if (cap === undefined) continue;
+          capKeys.set(capKey(p.recipient.userId, p.notification.category, channel, p.recipient.lane), {
+            userId: p.recipient.userId,
+            category: p.notification.category,
+            channel,
+            lane: p.recipient.lane,
+            per: cap.per,
+            timeZone: p.recipientSettings.timeZone,
+          });
+        }
+      }
+      const capQueries = [...capKeys.entries()];
+      const counted = await lockAndCountCapUsage(
+        client,
+        capQueries.map(([, q]) => q),
+        now,
+      );
+      const usage = new Map(capQueries.map(([key], i) => [key, counted.get(i) ?? new Map<number, number>()]));
+
+      const deliveries: NewDelivery[] = [];
+      const fannedOut: { recipient: DueRecipient; skipped: SkippedChannel[] }[] = [];
+      const decided: { channel: Channel; decision: DeliveryDecision; targets: number }[] = [];
+      for (const { recipient, notification, plan, settings, recipientSettings } of planned) {
+        // One decision per channel: a notification counts once against a cap, however many devices.
+        const decisions = new Map<Channel, DeliveryDecision>();
+        for (const channel of new Set(plan.deliveries.map((d) => d.channel))) {
+          const used = usage.get(capKey(recipient.userId, notification.category, channel, recipient.lane));
+          const decision = decideDelivery({
+            channel,
+            category: notification.category,
+            lane: recipient.lane,
+            now,
+            settings,
+            recipient: recipientSettings,
+            capUsage: (bucket) => used?.get(bucket) ?? 0,
+          });
+          if (decision.kind !== 'suppress' && decision.capBucket !== undefined)
+            used?.set(decision.capBucket, (used.get(decision.capBucket) ?? 0) + 1);
+          decisions.set(channel, decision);
+          decided.push({
+            channel,
+            decision,
+            targets: plan.deliveries.filter((d) => d.channel === channel).length,
+          });
+        }
+        for (const d of plan.deliveries) {
+          const decision = decisions.get(d.channel);
           deliveries.push({
             notificationId: notification.id,
             notificationCreatedAt: notification.createdAt,
             serviceId: notification.serviceId,
             userId: recipient.userId,
-            channel: planned.channel,
-            target: planned.target,
+            channel: d.channel,
+            target: d.target,
             lane: recipient.lane,
             category: notification.category,
+            ...(decision?.kind === 'suppress' ? { suppressed: decision.detail } : {}),
+            ...(decision?.kind === 'defer'
+              ? { deferred: { runAt: decision.runAt, detail: decision.detail } }
+              : {}),
           });
         }
         fannedOut.push({ recipient, skipped: plan.skipped });
@@ -103,9 +195,15 @@ export class FanOutStage {
         { deliveries, fannedOut, maxAttempts: deps.maxAttempts },
         deps.now().getTime(),
       );
-      return { recipients: recipients.length, created };
+      return { recipients: recipients.length, created, decided };
     });
     deps.metrics.claimBatchSize.observe({ stage: 'fan_out' }, result.recipients);
+    for (const { channel, decision, targets } of result.decided) {
+      if (decision.kind === 'suppress')
+        deps.metrics.deliveriesSuppressed.inc({ channel, reason: decision.reason }, targets);
+      else if (decision.kind === 'defer')
+        deps.metrics.deliveriesDeferred.inc({ channel, reason: decision.reason }, targets);
+    }
     let toSend = 0;
     for (const [channel, n] of result.created) {
       deps.metrics.deliveriesCreated.inc({ channel }, n);

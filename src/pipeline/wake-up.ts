@@ -10,6 +10,8 @@ export class WakeListener {
   private readonly waiters = new Map<WakeChannel, Set<() => void>>();
   /** Channels hinted while nobody waited: the next wait returns at once. */
   private readonly hinted = new Set<WakeChannel>();
+  /** Callbacks that want each hint's payload; '' after a (re)connect: anything may have changed. */
+  private readonly subscribers = new Map<WakeChannel, Set<(payload: string) => void>>();
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
@@ -32,7 +34,10 @@ export class WakeListener {
       connectionString: this.connectionString,
       application_name: 'herald-listen',
     });
-    client.on('notification', (message) => this.wake(message.channel as WakeChannel));
+    client.on('notification', (message) => {
+      this.publish(message.channel as WakeChannel, message.payload ?? '');
+      this.wake(message.channel as WakeChannel);
+    });
     client.on('error', (error) => {
       this.logger.warn({ err: error }, 'wake-up listener connection lost');
       this.dropClient(client);
@@ -47,7 +52,26 @@ export class WakeListener {
     this.client = client;
     this.attempt = 0;
     // Anything committed while we were not listening went unannounced.
-    for (const channel of this.channels) this.wake(channel);
+    for (const channel of this.channels) {
+      this.publish(channel, '');
+      this.wake(channel);
+    }
+  }
+
+  /** Whether hints are being received now (false while reconnecting). */
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** Calls `fn` with the payload of every hint on `channel` (and '' after each reconnect). */
+  subscribe(channel: WakeChannel, fn: (payload: string) => void): void {
+    const set = this.subscribers.get(channel) ?? new Set();
+    set.add(fn);
+    this.subscribers.set(channel, set);
+  }
+
+  private publish(channel: WakeChannel, payload: string): void {
+    for (const fn of this.subscribers.get(channel) ?? []) fn(payload);
   }
 
   private dropClient(client: pg.Client): void {

@@ -25,6 +25,7 @@ let shopWebhook: { url: string; secret: string };
 
 /** Routes anyone may call; everything else needs an API key. */
 // Callbacks carry no API key: each provider's signature is checked instead (test/system/channels.test.ts).
+// Unsubscribe links carry no API key: the link is signed (src/pipeline/preferences.test.ts).
 const openPaths = [
   /^\/healthz$/,
   /^\/readyz$/,
@@ -32,6 +33,7 @@ const openPaths = [
   /^\/openapi\.json$/,
   /^\/docs/,
   /^\/v1\/callbacks\//,
+  /^\/v1\/unsubscribe\//,
 ];
 
 /**
@@ -51,6 +53,8 @@ const validBodies: Record<string, unknown> = {
   'PUT /v1/users/{userId}/devices': { devices: [] },
   'PUT /v1/service/webhook': { url: 'http://127.0.0.1:9/attacker' },
   'POST /v1/dead-letters/replay': { all: true },
+  'PUT /v1/users/{userId}/preferences': { preferences: [{ channel: '*', category: '*', enabled: false }] },
+  'PUT /v1/categories/{category}': { critical: true },
 };
 
 interface CallOptions {

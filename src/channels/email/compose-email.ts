@@ -95,8 +95,12 @@ export async function composeEmail(message: RenderedMessage, options: EmailOptio
   const headers: Record<string, string | { prepared: true; value: string }> = {
     'X-Herald-Delivery': message.deliveryId,
   };
-  if (options.listUnsubscribe !== undefined) {
-    const url = unsubscribeUrl(options.listUnsubscribe, message);
+  // A template configured for the provider wins; otherwise Herald's own signed link.
+  const url =
+    options.listUnsubscribe !== undefined
+      ? unsubscribeUrl(options.listUnsubscribe, message)
+      : message.unsubscribeUrl;
+  if (url !== undefined) {
     headers['List-Unsubscribe'] = { prepared: true, value: `<${url}>` };
     // RFC 8058: one-click unsubscribe is an HTTPS POST; mailto: cannot offer it.
     if (url.startsWith('https:')) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';

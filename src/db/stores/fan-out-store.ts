@@ -136,6 +136,10 @@ export interface NewDelivery {
   target: string;
   lane: Lane;
   category: string;
+  /** Ruled out by a preference or cap: written 'suppressed' with this reason. */
+  suppressed?: string;
+  /** Deferred (quiet hours, cap): claimable from then, with this event detail. */
+  deferred?: { runAt: Date; detail: string };
 }
 
 export interface FanOutWrite {
@@ -147,7 +151,8 @@ export interface FanOutWrite {
 /**
  * Writes the planned deliveries and marks the recipients fanned out. In-app deliveries are
  * complete on write: the inbox row is the delivery. The unique (notification, user, channel,
- * target) key makes a repeated fan-out create nothing new. Returns counts per channel.
+ * target) key makes a repeated fan-out create nothing new. Returns counts per channel of the
+ * deliveries created to be sent (suppressed ones left out).
  */
 export async function writeFanOut(
   client: PoolClient,
@@ -168,19 +173,24 @@ export async function writeFanOut(
       category: string;
     }>(
       `WITH input AS (
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-           AS t(id, notification_id, nca, service_id, user_id, channel, target, lane, category)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                              $11::text[], $12::timestamptz[], $13::text[])
+           AS t(id, notification_id, nca, service_id, user_id, channel, target, lane, category,
+                suppressed, run_at, detail)
        ), ins AS (
          INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel, target, lane,
-                                 state, max_attempts, run_at)
+                                 state, max_attempts, run_at, category, last_error)
          SELECT id, notification_id, nca, service_id, user_id, channel, target, lane,
-                CASE WHEN channel = 'in_app' THEN 'delivered' ELSE 'pending' END, $10, now()
+                CASE WHEN suppressed IS NOT NULL THEN 'suppressed'
+                     WHEN channel = 'in_app' THEN 'delivered' ELSE 'pending' END,
+                $10, COALESCE(run_at, now()), category, suppressed
            FROM input
          ON CONFLICT DO NOTHING
          RETURNING id, notification_id, notification_created_at, user_id, channel, state
        ), ev AS (
-         INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt)
-         SELECT id, notification_id, channel, state, 0 FROM ins
+         INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
+         SELECT ins.id, ins.notification_id, ins.channel, ins.state, 0, COALESCE(input.suppressed, input.detail)
+           FROM ins JOIN input ON input.id = ins.id
        )
        SELECT ins.*, input.category FROM ins JOIN input ON input.id = ins.id`,
       [
@@ -194,9 +204,12 @@ export async function writeFanOut(
         rows.map((r) => r.lane),
         rows.map((r) => r.category),
         write.maxAttempts,
+        rows.map((r) => r.suppressed ?? null),
+        rows.map((r) => r.deferred?.runAt ?? null),
+        rows.map((r) => r.deferred?.detail ?? null),
       ],
     );
-    const inApp = inserted.rows.filter((r) => r.channel === 'in_app');
+    const inApp = inserted.rows.filter((r) => r.channel === 'in_app' && r.state === 'delivered');
     if (inApp.length > 0) {
       await client.query(
         `INSERT INTO inbox_items (notification_id, notification_created_at, user_id, category)
@@ -210,7 +223,9 @@ export async function writeFanOut(
         ],
       );
     }
-    for (const r of inserted.rows) created.set(r.channel, (created.get(r.channel) ?? 0) + 1);
+    // Suppressed deliveries are counted by the stage (herald_deliveries_suppressed_total), not here.
+    for (const r of inserted.rows)
+      if (r.state !== 'suppressed') created.set(r.channel, (created.get(r.channel) ?? 0) + 1);
   }
   const done = write.fannedOut;
   await client.query(

@@ -1,0 +1,231 @@
+// Service-facing preference APIs (API key): a service's category settings (critical,
+// marketing, per-channel defaults, frequency caps) and a user's preferences, no-marketing
+// switch and quiet hours. The fan-out stage applies them (src/domain/preferences.ts).
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { withTransaction, type Pool } from '../db/pools.js';
+import {
+  CategoryCapsSchema,
+  CategoryDefaultsSchema,
+  getCategory,
+  getUserPreferences,
+  putCategory,
+  replaceUserPreferences,
+} from '../db/stores/preference-store.js';
+import { channels } from '../domain/notification.js';
+import {
+  anyChannel,
+  formatLocalTime,
+  parseLocalTime,
+  type Preference,
+  type QuietHours,
+} from '../domain/preferences.js';
+import { ProblemError, type ProblemDetail } from '../domain/problems.js';
+import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
+
+const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
+const CategoryName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+const LocalTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, 24-hour' });
+
+const CategoryBody = Type.Object(
+  {
+    critical: Type.Optional(
+      Type.Boolean({ description: 'Always delivered: preferences, quiet hours and caps do not apply.' }),
+    ),
+    marketing: Type.Optional(Type.Boolean({ description: 'Suppressed for users whose no_marketing is on.' })),
+    defaults: Type.Optional(CategoryDefaultsSchema),
+    caps: Type.Optional(CategoryCapsSchema),
+  },
+  { additionalProperties: false },
+);
+
+const PreferenceItem = Type.Object(
+  {
+    channel: Type.Union([Type.Literal(anyChannel), ...channels.map((c) => Type.Literal(c))]),
+    category: Type.Union([Type.Literal('*'), CategoryName]),
+    enabled: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
+const QuietHoursBody = Type.Object(
+  { start: LocalTime, end: LocalTime },
+  {
+    additionalProperties: false,
+    description: "Local times in the user's time_zone; start > end crosses midnight.",
+  },
+);
+
+const PreferencesBody = Type.Object(
+  {
+    preferences: Type.Array(PreferenceItem, {
+      maxItems: 500,
+      description: 'Replaces every preference of the user.',
+    }),
+    no_marketing: Type.Optional(Type.Boolean()),
+    quiet_hours: Type.Optional(Type.Union([QuietHoursBody, Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+function presentCategory(
+  category: string,
+  s: { critical: boolean; marketing: boolean; defaults: object; caps: object; updatedAt: Date | null },
+) {
+  return {
+    category,
+    critical: s.critical,
+    marketing: s.marketing,
+    defaults: s.defaults,
+    caps: s.caps,
+    updated_at: s.updatedAt?.toISOString() ?? null,
+  };
+}
+
+export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const guard = requireCaller(deps.authenticate, ['sender']);
+    // Category settings are the operator's: changing them takes an admin key.
+    const adminGuard = requireCaller(deps.authenticate, ['admin']);
+
+    app.put(
+      '/v1/categories/:category',
+      {
+        onRequest: adminGuard,
+        schema: {
+          summary: "Set one of the calling service's categories (replaces its settings)",
+          tags: ['preferences'],
+          params: Type.Object({ category: CategoryName }),
+          body: CategoryBody,
+        },
+      },
+      async (request) => {
+        const caller = callerOf(request);
+        const body = request.body;
+        const settings = {
+          critical: body.critical ?? false,
+          marketing: body.marketing ?? false,
+          defaults: body.defaults ?? {},
+          caps: body.caps ?? {},
+        };
+        if (settings.critical && settings.marketing)
+          throw new ProblemError('validation_failed', 'A category cannot be both critical and marketing.', [
+            { field: 'body/marketing', message: 'must be false when critical is true' },
+          ]);
+        const updatedAt = await withTransaction(deps.pool, (client) =>
+          putCategory(client, caller.serviceId, request.params.category, settings),
+        );
+        return presentCategory(request.params.category, { ...settings, updatedAt });
+      },
+    );
+
+    app.get(
+      '/v1/categories/:category',
+      {
+        onRequest: requireCaller(deps.authenticate, ['sender', 'admin']),
+        schema: {
+          summary: "One of the calling service's categories (the defaults when never set)",
+          tags: ['preferences'],
+          params: Type.Object({ category: CategoryName }),
+        },
+      },
+      async (request) => {
+        const caller = callerOf(request);
+        const found = await getCategory(deps.pool, caller.serviceId, request.params.category);
+        return presentCategory(
+          request.params.category,
+          found ?? { critical: false, marketing: false, defaults: {}, caps: {}, updatedAt: null },
+        );
+      },
+    );
+
+    app.get(
+      '/v1/users/:userId/preferences',
+      {
+        onRequest: guard,
+        schema: {
+          summary: "A user's preferences, no-marketing switch and quiet hours",
+          tags: ['preferences'],
+          params: Type.Object({ userId: UserId }),
+        },
+      },
+      async (request) => {
+        const found = await getUserPreferences(deps.pool, request.params.userId);
+        if (found === undefined) throw new ProblemError('not_found', 'No user with this id.');
+        return presentPreferences(found);
+      },
+    );
+
+    app.put(
+      '/v1/users/:userId/preferences',
+      {
+        onRequest: guard,
+        schema: {
+          summary: "Replace a user's preferences; set no_marketing and quiet hours when given",
+          tags: ['preferences'],
+          params: Type.Object({ userId: UserId }),
+          body: PreferencesBody,
+        },
+      },
+      async (request) => {
+        const { preferences, no_marketing: noMarketing, quiet_hours: quiet } = request.body;
+        const errors: ProblemDetail[] = [];
+        const seen = new Set<string>();
+        preferences.forEach((p, i) => {
+          const key = `${p.channel}/${p.category}`;
+          if (seen.has(key))
+            errors.push({ field: `body/preferences/${String(i)}`, message: `repeats ${key}` });
+          seen.add(key);
+        });
+        let quietHours: QuietHours | null | undefined;
+        if (quiet === null) quietHours = null;
+        else if (quiet !== undefined) {
+          const startMinutes = parseLocalTime(quiet.start);
+          const endMinutes = parseLocalTime(quiet.end);
+          if (startMinutes === undefined || endMinutes === undefined || startMinutes === endMinutes)
+            errors.push({
+              field: 'body/quiet_hours',
+              message: 'start and end must be different HH:MM times',
+            });
+          else quietHours = { startMinutes, endMinutes };
+        }
+        const first = errors[0];
+        if (first !== undefined)
+          throw new ProblemError('validation_failed', `${first.field ?? 'body'} ${first.message}.`, errors);
+        const found = await withTransaction(deps.pool, (client) =>
+          replaceUserPreferences(client, request.params.userId, {
+            preferences: preferences,
+            ...(noMarketing === undefined ? {} : { noMarketing }),
+            ...(quietHours === undefined ? {} : { quietHours }),
+          }),
+        );
+        if (!found) throw new ProblemError('not_found', 'No user with this id.');
+        const current = await getUserPreferences(deps.pool, request.params.userId);
+        if (current === undefined) throw new ProblemError('not_found', 'No user with this id.');
+        return presentPreferences(current);
+      },
+    );
+  };
+}
+
+function presentPreferences(p: {
+  preferences: Preference[];
+  noMarketing: boolean;
+  quietHours: QuietHours | null;
+  timeZone: string;
+}) {
+  return {
+    preferences: p.preferences.map((x) => ({ channel: x.channel, category: x.category, enabled: x.enabled })),
+    no_marketing: p.noMarketing,
+    quiet_hours:
+      p.quietHours === null
+        ? null
+        : {
+            start: formatLocalTime(p.quietHours.startMinutes),
+            end: formatLocalTime(p.quietHours.endMinutes),
+          },
+    time_zone: p.timeZone,
+  };
+}

@@ -1,0 +1,115 @@
+// Per-process cache of users' preferences and services' category settings for the fan-out
+// stage. An entry is dropped when the herald_settings NOTIFY naming it arrives (sent in the
+// transaction that changed it, so at its commit), everything is dropped after a reconnect, and
+// nothing is cached while the listener is disconnected. A TTL with jitter bounds what a lost
+// hint could leave behind, without a cohort of keys expiring at once.
+import type { PoolClient } from '../db/pools.js';
+import { categoryKey, loadCategorySettings, loadPreferences } from '../db/stores/preference-store.js';
+import { wakeChannels } from '../db/wake-notifier.js';
+import type { CategorySettings, Preference } from '../domain/preferences.js';
+import type { WakeListener } from './wake-up.js';
+
+interface Entry<T> {
+  value: T;
+  expiresAt: number;
+}
+
+export interface SettingsCacheOptions {
+  ttlMs: number;
+  jitterMs: number;
+  /** Entries per map; the oldest go first when full. */
+  maxEntries: number;
+  now: () => number;
+  random: () => number;
+}
+
+export class SettingsCache {
+  private readonly preferences = new Map<string, Entry<Preference[]>>();
+  /** A category without a row is cached as null (negative result). */
+  private readonly categories = new Map<string, Entry<CategorySettings | null>>();
+  /**
+   * Bumped by every invalidation. A load that started before an invalidation does not store
+   * what it read: it may be the value the invalidation was about.
+   */
+  private generation = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly listener: WakeListener,
+    private readonly options: SettingsCacheOptions,
+  ) {
+    listener.subscribe(wakeChannels.settings, (payload) => this.invalidate(payload));
+  }
+
+  /** Applies a herald_settings payload: `user:<id>`, `category:<service>:<category>`, or '' (all). */
+  invalidate(payload: string): void {
+    this.generation += 1;
+    if (payload.startsWith('user:')) this.preferences.delete(payload.slice('user:'.length));
+    else if (payload.startsWith('category:')) this.categories.delete(payload.slice('category:'.length));
+    else {
+      this.preferences.clear();
+      this.categories.clear();
+    }
+  }
+
+  async preferencesFor(client: PoolClient, userIds: readonly string[]): Promise<Map<string, Preference[]>> {
+    return this.cached(this.preferences, userIds, (missing) => loadPreferences(client, missing), []);
+  }
+
+  async categoriesFor(
+    client: PoolClient,
+    keys: readonly { serviceId: number; category: string }[],
+  ): Promise<Map<string, CategorySettings | null>> {
+    const byKey = new Map(keys.map((k) => [categoryKey(k.serviceId, k.category), k]));
+    return this.cached(
+      this.categories,
+      [...byKey.keys()],
+      async (missing) => {
+        const loaded = await loadCategorySettings(
+          client,
+          missing.flatMap((k) => byKey.get(k) ?? []),
+        );
+        return new Map(missing.map((k) => [k, loaded.get(k) ?? null]));
+      },
+      null,
+    );
+  }
+
+  private async cached<T>(
+    store: Map<string, Entry<T>>,
+    keys: readonly string[],
+    load: (missing: string[]) => Promise<Map<string, T>>,
+    absent: T,
+  ): Promise<Map<string, T>> {
+    const now = this.options.now();
+    const result = new Map<string, T>();
+    const missing: string[] = [];
+    for (const key of new Set(keys)) {
+      const entry = store.get(key);
+      if (entry !== undefined && entry.expiresAt > now) {
+        result.set(key, entry.value);
+        this.hits += 1;
+      } else missing.push(key);
+    }
+    if (missing.length === 0) return result;
+    this.misses += missing.length;
+    const generation = this.generation;
+    const loaded = await load(missing);
+    const storable = generation === this.generation && this.listener.listening;
+    for (const key of missing) {
+      const value = loaded.get(key) ?? absent;
+      result.set(key, value);
+      if (storable) {
+        const expiresAt =
+          now + this.options.ttlMs + Math.floor(this.options.random() * this.options.jitterMs);
+        if (store.size >= this.options.maxEntries) {
+          const oldest = store.keys().next();
+          if (oldest.done !== true) store.delete(oldest.value);
+        }
+        store.set(key, { value, expiresAt });
+      }
+    }
+    return result;
+  }
+}
