@@ -1,0 +1,87 @@
+// Quiet hours with a fixed clock, and the per-service ingest quota (whose bucket never refills
+// under a fixed clock, so the test is exact).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
+import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
+import { waitFor } from '../../test/helpers/wait-for.js';
+import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
+
+// Yesterday 14:00 UTC is 23:00 in Seoul (UTC+9, no DST); in the past, so the database's own
+// clock lets the fan-out claim what is sent "now".
+const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+const fixed = new Date(`${day}T14:00:00.000Z`);
+const quietEnd = `${day}T22:00:00.000Z`; // 07:00 the next day in Seoul
+
+let db: TestDatabase;
+let h: TestHerald;
+
+before(async () => {
+  db = await createTestDatabase();
+  h = await startTestHerald(db, { now: () => fixed, env: { INGEST_QUOTA_PER_MINUTE: '3' } });
+});
+after(async () => {
+  await h.stop();
+  await db.drop();
+});
+
+test('quiet hours defer bulk deliveries to their end; transactional ones pass', async () => {
+  assert.equal((await h.call('PUT', '/v1/users/mina', { time_zone: 'Asia/Seoul' })).status, 200);
+  const prefs = await h.call('PUT', '/v1/users/mina/preferences', {
+    preferences: [],
+    quiet_hours: { start: '22:00', end: '07:00' },
+  });
+  assert.equal(prefs.status, 200);
+  assert.deepEqual(prefs.body.quiet_hours, { start: '22:00', end: '07:00' });
+  assert.equal(prefs.body.time_zone, 'Asia/Seoul');
+  const send = async (lane: string) => {
+    const res = await h.call('POST', '/v1/notifications', {
+      recipients: ['mina'],
+      channels: ['webhook'],
+      lane,
+      content: { default: { title: 'Hi' } },
+    });
+    assert.equal(res.status, 202);
+    return res.body.id as string;
+  };
+  // The service's webhook URL goes nowhere: only the fan-out's decision matters here.
+  await h.call('PUT', '/v1/service/webhook', { url: 'http://127.0.0.1:9/hook' });
+  const bulk = await send('bulk');
+  const transactional = await send('transactional');
+  const created = (id: string) =>
+    waitFor(`the delivery of ${id}`, async () => {
+      const { rows } = await db.pool.query<{ run_at: Date; detail: string | null; created_at: Date }>(
+        `SELECT d.run_at, d.created_at,
+                (SELECT e.detail FROM delivery_events e WHERE e.delivery_id = d.id AND e.attempt = 0) AS detail
+           FROM deliveries d WHERE d.notification_id = $1`,
+        [id],
+      );
+      return rows[0];
+    });
+  const deferred = await created(bulk);
+  assert.equal(deferred.run_at.toISOString(), quietEnd);
+  assert.equal(deferred.detail, `deferred: quiet hours until ${quietEnd}`);
+  const passed = await created(transactional);
+  assert.equal(passed.detail, null);
+  assert.ok(Math.abs(passed.run_at.getTime() - passed.created_at.getTime()) < 5_000, 'due at once');
+  const metrics = await (await fetch(`${h.herald.apiUrl ?? ''}/metrics`)).text();
+  assert.match(metrics, /herald_deliveries_deferred_total\{channel="webhook",reason="quiet_hours"\} 1/);
+});
+
+test('over its quota a service gets 429 with Retry-After and nothing is stored', async () => {
+  const serviceId = await ensureService(db.pool, 'crm');
+  const key = await createApiKey(db.pool, serviceId, ['sender']);
+  const request = { recipients: ['zed'], channels: ['in_app'], content: { default: { title: 'Hi' } } };
+  for (let i = 0; i < 3; i += 1)
+    assert.equal((await h.call('POST', '/v1/notifications', request, { key })).status, 202);
+  const stored = async () =>
+    (await db.pool.query('SELECT 1 FROM notifications WHERE service_id = $1', [serviceId])).rowCount;
+  assert.equal(await stored(), 3);
+  const over = await h.call('POST', '/v1/notifications', request, { key });
+  assert.equal(over.status, 429);
+  assert.equal(over.body.code, 'rate_limited');
+  assert.equal(over.headers.get('retry-after'), '20'); // one request refills in 60 s / 3
+  assert.equal(await stored(), 3);
+  // Another service has its own quota.
+  assert.equal((await h.call('POST', '/v1/notifications', request)).status, 202);
+});
