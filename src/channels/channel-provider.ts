@@ -30,6 +30,11 @@ export interface RenderedMessage {
   category: string;
   attempt: number;
   content: ChannelContent;
+  /**
+   * For email from a template with an html part: the HTML body, already rendered with every
+   * parameter HTML-escaped (src/templates/template-renderer.ts). Used as is.
+   */
+  html?: string | undefined;
   data: Record<string, unknown> | null;
   /** Secret the sending service signs webhooks with. */
   signingSecret: string | null;

@@ -29,6 +29,7 @@ import { WakeListener } from '../pipeline/wake-up.js';
 import { SettingsCache } from '../pipeline/settings-cache.js';
 import { ensureSigningKey } from '../db/stores/preference-store.js';
 import { preferenceRoutes } from '../ingest/preference-routes.js';
+import { templateRoutes } from '../ingest/template-routes.js';
 import { unsubscribeRoutes } from '../ingest/unsubscribe-routes.js';
 import { UnsubscribeTokens } from '../ingest/unsubscribe-token.js';
 import { IngestQuota } from '../ingest/ingest-quota.js';
@@ -177,6 +178,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           deadLetterRoutes({ pool, authenticate, notifier }),
           callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
           preferenceRoutes({ pool, authenticate }),
+          templateRoutes({ pool, authenticate }),
           ...(unsubscribeTokens === undefined
             ? []
             : [unsubscribeRoutes({ pool, tokens: unsubscribeTokens })]),

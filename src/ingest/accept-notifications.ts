@@ -4,7 +4,7 @@
 // Fan-out into deliveries happens later in the pipeline (DESIGN 5).
 import { createHash, randomBytes } from 'node:crypto';
 import type { Caller } from '../db/stores/api-key-store.js';
-import type { IdempotencyClaim } from '../db/stores/notification-store.js';
+import type { IdempotencyClaim, NotificationTemplateRef } from '../db/stores/notification-store.js';
 import type { IngestBatcher } from './ingest-batcher.js';
 import type { IngestQuota } from './ingest-quota.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
@@ -18,6 +18,8 @@ import {
 } from '../domain/notification.js';
 import { ProblemError } from '../domain/problems.js';
 import type { Metrics } from '../observability/metrics.js';
+import { checkParams, type StoredTemplateVersion } from '../templates/template.js';
+import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
 
 export interface AcceptDeps {
   batcher: IngestBatcher;
@@ -34,6 +36,9 @@ export interface AcceptDeps {
   maxRecipients: number;
   /** Per calling service quota (INGEST_QUOTA_PER_MINUTE); absent when there is none. */
   quota?: IngestQuota | undefined;
+  /** The current version of a service's template (requests naming `template`); absent: none exist. */
+  resolveTemplate?:
+    ((serviceId: number, key: string) => Promise<StoredTemplateVersion | undefined>) | undefined;
 }
 
 export interface NotificationRequest {
@@ -45,6 +50,9 @@ export interface NotificationRequest {
   content?: NotificationContent;
   send_at?: string;
   data?: Record<string, unknown>;
+  /** A template key, instead of content: rendered per user locale at send time. */
+  template?: string;
+  params?: Record<string, unknown>;
 }
 
 export interface AcceptResult {
@@ -85,6 +93,7 @@ export async function acceptNotifications(
   // First, before any work: a request over quota is refused whole, nothing is stored.
   deps.quota?.take(caller.serviceId);
   const now = deps.now();
+  const template = await resolveTemplate(deps, caller, request);
   const recipients = [...new Set(request.recipients)];
   if (recipients.length > deps.maxRecipients) {
     throw new ProblemError(
@@ -99,7 +108,7 @@ export async function acceptNotifications(
       ]);
     }
     const shown = contentFor(request.content ?? {}, channel);
-    if (shown.title === undefined && shown.body === undefined) {
+    if (template === undefined && shown.title === undefined && shown.body === undefined) {
       throw new ProblemError(
         'content_missing',
         `Channel "${channel}" needs a title or body in content.${channel} or content.default.`,
@@ -107,7 +116,11 @@ export async function acceptNotifications(
       );
     }
   }
-  checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
+  if (template === undefined) {
+    checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
+  } else {
+    checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
+  }
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
   // RFC 3339 allows a leap second (":60") that Date cannot represent.
@@ -117,7 +130,7 @@ export async function acceptNotifications(
     ]);
   }
   const isScheduled = sendAt.getTime() > now.getTime();
-  const lane = request.lane ?? 'transactional';
+  const lane = request.lane ?? template?.lane ?? 'transactional';
   const claims = idempotencyClaims(request, idempotencyKey);
 
   const outcome = await deps.batcher.submit({
@@ -127,13 +140,14 @@ export async function acceptNotifications(
       createdAt: now,
       serviceId: caller.serviceId,
       lane,
-      category: request.category ?? 'general',
+      category: request.category ?? template?.category ?? 'general',
       channels: [...new Set(request.channels)],
       content: request.content ?? {},
       data: request.data ?? null,
       sendAt,
       isScheduled,
       recipients,
+      template: template === undefined ? null : templateRef(template, request.params ?? {}),
     },
   });
   if (outcome.kind === 'conflict') {
@@ -166,6 +180,81 @@ export async function acceptNotifications(
     sendAt: isScheduled ? sendAt : null,
     replayed: false,
   };
+}
+
+/** The current version of the template a request names; undefined for inline content. */
+async function resolveTemplate(
+  deps: Pick<AcceptDeps, 'resolveTemplate'>,
+  caller: Caller,
+  request: NotificationRequest,
+): Promise<StoredTemplateVersion | undefined> {
+  if (request.template === undefined) {
+    if (request.params !== undefined) {
+      throw new ProblemError('validation_failed', 'params are only used with a template.', [
+        { field: 'body/params', message: 'needs template' },
+      ]);
+    }
+    return undefined;
+  }
+  if (request.content !== undefined) {
+    throw new ProblemError('validation_failed', 'Send either content or template, not both.', [
+      { field: 'body/content', message: 'not allowed with template' },
+    ]);
+  }
+  const version = await deps.resolveTemplate?.(caller.serviceId, request.template);
+  if (version === undefined) {
+    throw new ProblemError('template_not_found', `This service has no template "${request.template}".`, [
+      { field: 'body/template', message: 'no such template' },
+    ]);
+  }
+  return version;
+}
+
+function templateRef(
+  version: StoredTemplateVersion,
+  params: Record<string, unknown>,
+): NotificationTemplateRef {
+  return { key: version.key, version: version.version, params };
+}
+
+/**
+ * For a templated request: the params match the declarations (400 template_params_invalid
+ * naming each one), every channel has a variant, and every locale of every variant renders
+ * within the configured providers' limits, so a delivery never fails on its template.
+ */
+function checkTemplateRenders(
+  deps: Pick<AcceptDeps, 'contentProblems'>,
+  version: StoredTemplateVersion,
+  channels: readonly Channel[],
+  params: Record<string, unknown>,
+  data: Record<string, unknown> | null,
+): void {
+  checkParams(version, params);
+  const overLimit: { field: string; message: string }[] = [];
+  for (const channel of new Set(channels)) {
+    const byLocale = version.variants[channel];
+    if (byLocale === undefined) {
+      throw new ProblemError('content_missing', `Template ${version.key} has no ${channel} variant.`, [
+        { field: 'body/template', message: `no ${channel} variant` },
+      ]);
+    }
+    for (const locale of Object.keys(byLocale)) {
+      let content: ChannelContent;
+      try {
+        content = renderVariant(version, channel, locale, params).content;
+      } catch (error) {
+        if (!(error instanceof TemplateRenderError)) throw error;
+        const message = `${channel} (${locale}): ${error.message}`;
+        throw new ProblemError('template_params_invalid', message, [{ field: 'body/params', message }]);
+      }
+      for (const problem of deps.contentProblems(channel, content, data)) {
+        overLimit.push({ field: `body/template`, message: `${channel} (${locale}): ${problem}` });
+      }
+    }
+  }
+  if (overLimit.length > 0) {
+    throw new ProblemError('content_over_limit', overLimit.map((e) => e.message).join(' '), overLimit);
+  }
 }
 
 function notificationIdFor(caller: Caller, supplied: string | undefined, now: Date): string {

@@ -16,6 +16,8 @@ import { ProblemError } from '../domain/problems.js';
 import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
 import { acceptNotifications, checkProviderLimits, type AcceptDeps } from './accept-notifications.js';
 import type { Caller } from '../db/stores/api-key-store.js';
+import { findTemplateVersion } from '../db/stores/template-store.js';
+import { templateKeyPattern } from '../templates/template.js';
 
 const ChannelContent = Type.Object(
   {
@@ -46,14 +48,29 @@ export const NotificationRequestSchema = Type.Object(
       minItems: 1,
       uniqueItems: true,
     }),
+    // No schema defaults: an absent lane or category is the template's (else transactional, general).
     lane: Type.Optional(
       Type.Union(
         lanes.map((l) => Type.Literal(l)),
-        { default: 'transactional' },
+        { description: "Default: the template's lane, else transactional." },
       ),
     ),
-    category: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', default: 'general' })),
+    category: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',
+        description: "Default: the template's category, else general.",
+      }),
+    ),
     content: Type.Optional(Content),
+    template: Type.Optional(
+      Type.String({
+        pattern: templateKeyPattern,
+        description: 'A template key, instead of content; its current version is used.',
+      }),
+    ),
+    params: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: "The template's declared parameters." }),
+    ),
     send_at: Type.Optional(Type.String({ format: 'date-time', description: 'Send later (scheduled).' })),
     data: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form data passed to the channels.' }),
@@ -98,6 +115,11 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const guard = requireCaller(deps.authenticate, ['sender']);
+    const acceptDeps: AcceptDeps = {
+      ...deps,
+      resolveTemplate:
+        deps.resolveTemplate ?? ((serviceId, key) => findTemplateVersion(deps.pool, serviceId, key)),
+    };
 
     app.post(
       '/v1/notifications',
@@ -113,7 +135,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
       },
       async (request, reply) => {
         const result = await acceptNotifications(
-          deps,
+          acceptDeps,
           callerOf(request),
           request.body,
           request.headers['idempotency-key'],
@@ -163,6 +185,13 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
         const { version, content, data } = request.body;
         const current = await getNotificationView(deps.pool, id);
         if (current === undefined) throw new ProblemError('not_found', 'No notification with this id.');
+        if (current.template !== null && content !== undefined) {
+          throw new ProblemError(
+            'validation_failed',
+            'The content of a templated notification is its template.',
+            [{ field: 'body/content', message: 'not allowed for a templated notification' }],
+          );
+        }
         checkProviderLimits(
           deps,
           current.channels as Channel[],
@@ -247,6 +276,10 @@ function presentNotification(view: NotificationView, now: Date) {
     category: view.category,
     channels: view.channels,
     content: view.content,
+    template:
+      view.template === null
+        ? null
+        : { key: view.template.key, version: view.template.version, params: view.template.params },
     data: view.data,
     send_at: view.sendAt?.toISOString() ?? null,
     created_at: view.createdAt.toISOString(),

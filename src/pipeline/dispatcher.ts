@@ -25,6 +25,7 @@ import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claim
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { WakeListener } from './wake-up.js';
+import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -217,7 +218,14 @@ export class Dispatcher {
           : `${delivery.device.platform} app ${delivery.device.appId}`;
       return { result: { kind: 'failed', reason: `no provider configured for ${what}` }, provider: null };
     }
-    const message = render(delivery);
+    let message: RenderedMessage;
+    try {
+      message = render(delivery);
+    } catch (error) {
+      // Params are checked against the version at ingest, so this is rare; retrying cannot help.
+      if (!(error instanceof TemplateRenderError)) throw error;
+      return { result: { kind: 'failed', reason: `template: ${error.message}` }, provider: null };
+    }
     message.unsubscribeUrl = deps.unsubscribeUrl?.(message);
     let held: Extract<SendResult, { kind: 'deferred' }> | undefined;
     let last: Sent | undefined;
@@ -390,6 +398,17 @@ export class Dispatcher {
 
 export function render(delivery: ClaimedDelivery): RenderedMessage {
   const channel = delivery.channel as Channel;
+  // A templated notification: the version it was accepted with, in the user's locale.
+  const template = delivery.template ?? null;
+  const rendered =
+    template === null
+      ? undefined
+      : renderVariant(
+          { ...template, serviceId: delivery.serviceId },
+          channel,
+          delivery.locale,
+          template.params,
+        );
   return {
     deliveryId: delivery.id,
     notificationId: delivery.notificationId,
@@ -400,7 +419,8 @@ export function render(delivery: ClaimedDelivery): RenderedMessage {
     lane: delivery.lane,
     category: delivery.category,
     attempt: delivery.attempt,
-    content: contentFor(delivery.content, channel),
+    content: rendered?.content ?? contentFor(delivery.content, channel),
+    ...(rendered?.html === undefined ? {} : { html: rendered.html }),
     data: delivery.data,
     signingSecret: delivery.webhookSecret,
     device: delivery.device,

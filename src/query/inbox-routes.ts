@@ -7,8 +7,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from '../db/pools.js';
 import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
-import type { NotificationContent } from '../domain/notification.js';
+import type { ChannelContent, NotificationContent } from '../domain/notification.js';
 import { contentFor } from '../domain/notification.js';
+import type { Variants } from '../templates/template.js';
+import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
 
 export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
   return async (fastify) => {
@@ -37,10 +39,21 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
           content: NotificationContent;
           data: Record<string, unknown> | null;
           read_at: Date | null;
+          service_id: number;
+          template: string | null;
+          template_version: number | null;
+          params: Record<string, unknown> | null;
+          fallback_locale: string | null;
+          variants: Variants | null;
+          locale: string | null;
         }>(
-          `SELECT n.id, n.created_at, n.updated_at, i.category, n.version, n.content, n.data, i.read_at
+          `SELECT n.id, n.created_at, n.updated_at, i.category, n.version, n.content, n.data, i.read_at,
+                  n.service_id, n.template, n.template_version, n.params, tv.fallback_locale, tv.variants, u.locale
              FROM inbox_items i
              JOIN notifications n ON n.id = i.notification_id AND n.created_at = i.notification_created_at
+             LEFT JOIN template_versions tv
+               ON tv.service_id = n.service_id AND tv.key = n.template AND tv.version = n.template_version
+             LEFT JOIN users u ON u.id = i.user_id
             WHERE i.user_id = $1 AND i.archived_at IS NULL
               AND i.notification_created_at > now() - interval '90 days'
             ORDER BY i.notification_created_at DESC, i.notification_id DESC
@@ -52,7 +65,7 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
             id: r.id,
             category: r.category,
             version: r.version,
-            ...contentFor(r.content, 'in_app'),
+            ...inAppContent(r),
             data: r.data,
             read: r.read_at !== null,
             created_at: r.created_at.toISOString(),
@@ -62,4 +75,34 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
       },
     );
   };
+}
+
+/** What the inbox shows: a template's in_app variant in the user's locale, or the inline content. */
+function inAppContent(r: {
+  content: NotificationContent;
+  service_id: number;
+  template: string | null;
+  template_version: number | null;
+  params: Record<string, unknown> | null;
+  fallback_locale: string | null;
+  variants: Variants | null;
+  locale: string | null;
+}): ChannelContent {
+  if (r.template === null || r.template_version === null || r.variants === null) {
+    return contentFor(r.content, 'in_app');
+  }
+  const version = {
+    serviceId: r.service_id,
+    key: r.template,
+    version: r.template_version,
+    fallbackLocale: r.fallback_locale ?? '',
+    variants: r.variants,
+  };
+  try {
+    return renderVariant(version, 'in_app', r.locale, r.params ?? {}).content;
+  } catch (error) {
+    // Checked at ingest; should a version still fail, show the item without text rather than fail the inbox.
+    if (error instanceof TemplateRenderError) return {};
+    throw error;
+  }
 }

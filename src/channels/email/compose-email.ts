@@ -1,6 +1,7 @@
 // Builds an email delivery's MIME message once, with nodemailer's MailComposer, so the SMTP and
 // SES adapters send identical bytes. The HTML part is made here from escaped text only: nothing
-// the caller wrote reaches it as markup.
+// the caller wrote reaches it as markup. A template's html part (RenderedMessage.html) is the
+// operator's markup with every parameter HTML-escaped by the template engine.
 import MailComposer from 'nodemailer/lib/mail-composer';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { RenderedMessage } from '../channel-provider.js';
@@ -111,7 +112,8 @@ export async function composeEmail(message: RenderedMessage, options: EmailOptio
     subject,
     messageId: `<${messageId}>`,
     text: textOf(message),
-    html: htmlOf(message, subject),
+    // A template's html part was rendered with every parameter escaped; it is used as is.
+    html: message.html ?? htmlOf(message, subject),
     headers,
     // Callers' text never names files or URLs to fetch, but make that impossible, not unlikely.
     disableFileAccess: true,

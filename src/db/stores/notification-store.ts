@@ -15,6 +15,14 @@ export interface NewNotification {
   sendAt: Date;
   isScheduled: boolean;
   recipients: string[];
+  /** For a request naming a template: its key, the version resolved at ingest, and the params. */
+  template?: NotificationTemplateRef | null;
+}
+
+export interface NotificationTemplateRef {
+  key: string;
+  version: number;
+  params: Record<string, unknown>;
 }
 
 export interface IdempotencyClaim {
@@ -187,10 +195,12 @@ function requestHashOf(p: PreparedNotification): Buffer {
 async function insertNotifications(client: PoolClient, list: NewNotification[]): Promise<void> {
   if (list.length === 0) return;
   await client.query(
-    `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at)
-     SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c
-       FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[])
-         AS t(id, c, s, l, cat, ch, co, d, sa)`,
+    `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at,
+                                template, template_version, params)
+     SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c, tk, tv, tp
+       FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[],
+                   $10::text[], $11::int[], $12::jsonb[])
+         AS t(id, c, s, l, cat, ch, co, d, sa, tk, tv, tp)`,
     [
       list.map((n) => n.id),
       list.map((n) => n.createdAt),
@@ -201,6 +211,9 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
       list.map((n) => JSON.stringify(n.content)),
       list.map((n) => (n.data === null ? null : JSON.stringify(n.data))),
       list.map((n) => (n.isScheduled ? n.sendAt : null)),
+      list.map((n) => n.template?.key ?? null),
+      list.map((n) => n.template?.version ?? null),
+      list.map((n) => (n.template == null ? null : JSON.stringify(n.template.params))),
     ],
   );
   const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
@@ -247,6 +260,8 @@ export interface NotificationView {
   sendAt: Date | null;
   version: number;
   canceledAt: Date | null;
+  /** The template, version and params the notification was accepted with; null for inline content. */
+  template: NotificationTemplateRef | null;
   recipients: { userId: string; state: 'pending' | 'fanned_out' | 'canceled'; skipped: unknown }[];
   deliveries: {
     id: string;
@@ -275,6 +290,9 @@ interface NotificationRow {
   send_at: Date | null;
   version: number;
   canceled_at: Date | null;
+  template: string | null;
+  template_version: number | null;
+  params: Record<string, unknown> | null;
 }
 
 export async function findNotificationRow(
@@ -282,7 +300,8 @@ export async function findNotificationRow(
   id: string,
 ): Promise<NotificationRow | undefined> {
   const result = await pool.query<NotificationRow>(
-    `SELECT id, service_id, created_at, updated_at, lane, category, channels, content, data, send_at, version, canceled_at
+    `SELECT id, service_id, created_at, updated_at, lane, category, channels, content, data, send_at, version, canceled_at,
+            template, template_version, params
        FROM notifications WHERE id = $1`,
     [id],
   );
@@ -329,6 +348,10 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
     sendAt: n.send_at,
     version: n.version,
     canceledAt: n.canceled_at,
+    template:
+      n.template === null || n.template_version === null
+        ? null
+        : { key: n.template, version: n.template_version, params: n.params ?? {} },
     recipients: recipients.rows.map((r) => ({ userId: r.user_id, state: r.state, skipped: r.skipped })),
     deliveries: deliveries.rows.map((d) => ({
       id: d.id,

@@ -1,0 +1,182 @@
+// Templates and their immutable versions (migrations/0004_templates.sql).
+import type { Pool, PoolClient } from '../pools.js';
+import type { Lane } from '../../domain/notification.js';
+import {
+  sameVersionBody,
+  type ParamType,
+  type StoredTemplateVersion,
+  type TemplateDefinition,
+  type Variants,
+} from '../../templates/template.js';
+
+interface VersionRow {
+  service_id: number;
+  key: string;
+  category: string;
+  lane: Lane;
+  version: number;
+  params: Record<string, ParamType>;
+  fallback_locale: string;
+  variants: Variants;
+}
+
+const versionColumns = `t.service_id, t.key, t.category, t.lane, v.version, v.params, v.fallback_locale, v.variants`;
+
+function toVersion(row: VersionRow): StoredTemplateVersion {
+  return {
+    serviceId: row.service_id,
+    key: row.key,
+    category: row.category,
+    lane: row.lane,
+    version: row.version,
+    params: row.params,
+    fallbackLocale: row.fallback_locale,
+    variants: row.variants,
+  };
+}
+
+/** The current version of a template, or a given one; undefined if there is none. */
+export async function findTemplateVersion(
+  db: Pool | PoolClient,
+  serviceId: number,
+  key: string,
+  version?: number,
+): Promise<StoredTemplateVersion | undefined> {
+  const result = await db.query<VersionRow>(
+    `SELECT ${versionColumns}
+       FROM templates t
+       JOIN template_versions v ON v.service_id = t.service_id AND v.key = t.key
+        AND v.version = coalesce($3::int, t.current_version)
+      WHERE t.service_id = $1 AND t.key = $2`,
+    [serviceId, key, version ?? null],
+  );
+  const row = result.rows[0];
+  return row === undefined ? undefined : toVersion(row);
+}
+
+/** Every template's current version, by key. */
+export async function listCurrentTemplates(
+  db: Pool | PoolClient,
+  serviceId: number,
+): Promise<StoredTemplateVersion[]> {
+  const result = await db.query<VersionRow>(
+    `SELECT ${versionColumns}
+       FROM templates t
+       JOIN template_versions v ON v.service_id = t.service_id AND v.key = t.key AND v.version = t.current_version
+      WHERE t.service_id = $1 ORDER BY t.key`,
+    [serviceId],
+  );
+  return result.rows.map(toVersion);
+}
+
+export interface TemplateSummary {
+  key: string;
+  category: string;
+  lane: Lane;
+  currentVersion: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export async function listTemplates(db: Pool | PoolClient, serviceId: number): Promise<TemplateSummary[]> {
+  const result = await db.query<{
+    key: string;
+    category: string;
+    lane: Lane;
+    current_version: number;
+    created_at: Date;
+    updated_at: Date;
+  }>(
+    `SELECT key, category, lane, current_version, created_at, updated_at FROM templates
+      WHERE service_id = $1 ORDER BY key`,
+    [serviceId],
+  );
+  return result.rows.map((r) => ({
+    key: r.key,
+    category: r.category,
+    lane: r.lane,
+    currentVersion: r.current_version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }));
+}
+
+export async function listTemplateVersions(
+  db: Pool | PoolClient,
+  serviceId: number,
+  key: string,
+): Promise<{ version: number; createdAt: Date }[]> {
+  const result = await db.query<{ version: number; created_at: Date }>(
+    `SELECT version, created_at FROM template_versions WHERE service_id = $1 AND key = $2 ORDER BY version`,
+    [serviceId, key],
+  );
+  return result.rows.map((r) => ({ version: r.version, createdAt: r.created_at }));
+}
+
+export interface SaveResult {
+  version: number;
+  /** A new version was written (the text, parameters or fallback locale changed). */
+  versionCreated: boolean;
+  /** Anything changed: a new version, or the category or lane. */
+  changed: boolean;
+}
+
+/**
+ * Writes a definition in the caller's transaction: a new version only when its parameters,
+ * fallback locale or variants differ from the current version's; category and lane are
+ * updated in place. The template row is locked, so concurrent saves of one key queue.
+ */
+export async function saveTemplate(
+  client: PoolClient,
+  serviceId: number,
+  key: string,
+  definition: TemplateDefinition,
+): Promise<SaveResult> {
+  const inserted = await client.query(
+    `INSERT INTO templates (service_id, key, category, lane, current_version) VALUES ($1, $2, $3, $4, 1)
+     ON CONFLICT DO NOTHING`,
+    [serviceId, key, definition.category, definition.lane],
+  );
+  if (inserted.rowCount === 1) {
+    await insertVersion(client, serviceId, key, 1, definition);
+    return { version: 1, versionCreated: true, changed: true };
+  }
+  await client.query('SELECT 1 FROM templates WHERE service_id = $1 AND key = $2 FOR UPDATE', [
+    serviceId,
+    key,
+  ]);
+  const current = await findTemplateVersion(client, serviceId, key);
+  if (current === undefined) throw new Error(`template ${key} has no current version`);
+  const sameBody = sameVersionBody(current, definition);
+  const sameSettings = current.category === definition.category && current.lane === definition.lane;
+  if (sameBody && sameSettings) return { version: current.version, versionCreated: false, changed: false };
+  const version = sameBody ? current.version : current.version + 1;
+  if (!sameBody) await insertVersion(client, serviceId, key, version, definition);
+  await client.query(
+    `UPDATE templates SET category = $3, lane = $4, current_version = $5, updated_at = now()
+      WHERE service_id = $1 AND key = $2`,
+    [serviceId, key, definition.category, definition.lane, version],
+  );
+  return { version, versionCreated: !sameBody, changed: true };
+}
+
+async function insertVersion(
+  client: PoolClient,
+  serviceId: number,
+  key: string,
+  version: number,
+  definition: TemplateDefinition,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO template_versions (service_id, key, version, params, fallback_locale, variants)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [
+      serviceId,
+      key,
+      version,
+      JSON.stringify(definition.params),
+      definition.fallbackLocale,
+      JSON.stringify(definition.variants),
+    ],
+  );
+}

@@ -1,0 +1,378 @@
+// Bulk templates as a sheet (xlsx through exceljs, or CSV): one row per template × channel ×
+// locale, columns as in docs/templates.md. Reading turns rows back into definitions and names
+// every bad row and column; nothing here touches the database.
+import { Readable } from 'node:stream';
+import ExcelJS from 'exceljs';
+import { lanes, type Channel, type Lane } from '../domain/notification.js';
+import type { ProblemDetail } from '../domain/problems.js';
+import {
+  allParts,
+  channelParts,
+  paramTypes,
+  type DefinitionPlace,
+  type DefinitionProblem,
+  type ParamType,
+  type Part,
+  type StoredTemplateVersion,
+  type TemplateDefinition,
+} from './template.js';
+
+export const sheetFormats = ['xlsx', 'csv'] as const;
+export type SheetFormat = (typeof sheetFormats)[number];
+
+export const sheetColumns = [
+  'key',
+  'version',
+  'category',
+  'lane',
+  'params',
+  'fallback_locale',
+  'channel',
+  'locale',
+  ...allParts,
+] as const;
+type Column = (typeof sheetColumns)[number];
+const requiredColumns: readonly Column[] = [
+  'key',
+  'category',
+  'lane',
+  'params',
+  'fallback_locale',
+  'channel',
+  'locale',
+];
+
+export const sheetName = 'templates';
+export const xlsxMediaType = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+/** `name:type, name:type` in name order; '' when there are none. */
+export function formatParams(params: Record<string, ParamType>): string {
+  return Object.keys(params)
+    .sort()
+    .map((name) => `${name}:${params[name] ?? ''}`)
+    .join(', ');
+}
+
+/** The rows of an export: a header, then one row per template × channel × locale. */
+export function templatesToRows(templates: readonly StoredTemplateVersion[]): string[][] {
+  const rows: string[][] = [[...sheetColumns]];
+  for (const t of templates) {
+    for (const channel of Object.keys(channelParts) as Channel[]) {
+      const byLocale = t.variants[channel];
+      if (byLocale === undefined) continue;
+      const locales = Object.keys(byLocale).sort((a, b) =>
+        a === t.fallbackLocale ? -1 : b === t.fallbackLocale ? 1 : a < b ? -1 : a > b ? 1 : 0,
+      );
+      for (const locale of locales) {
+        const variant = byLocale[locale] ?? {};
+        const cells: Record<Column, string> = {
+          key: t.key,
+          version: String(t.version),
+          category: t.category,
+          lane: t.lane,
+          params: formatParams(t.params),
+          fallback_locale: t.fallbackLocale,
+          channel,
+          locale,
+          title: '',
+          body: '',
+          url: '',
+          subject: '',
+          text: '',
+          html: '',
+        };
+        for (const part of allParts) cells[part] = variant[part] ?? '';
+        rows.push(sheetColumns.map((c) => cells[c]));
+      }
+    }
+  }
+  return rows;
+}
+
+export async function writeSheet(rows: string[][], format: SheetFormat): Promise<Buffer> {
+  const workbook = new ExcelJS.Workbook();
+  const sheet = workbook.addWorksheet(sheetName);
+  for (const row of rows) sheet.addRow(row);
+  if (format === 'xlsx') {
+    sheet.getRow(1).font = { bold: true };
+    sheet.views = [{ state: 'frozen', ySplit: 1 }];
+    // Every cell is text: Excel must not turn "1.0" or "2025-01-01" into a number or a date.
+    for (let c = 1; c <= sheetColumns.length; c += 1) sheet.getColumn(c).numFmt = '@';
+    return Buffer.from(await workbook.xlsx.writeBuffer());
+  }
+  return Buffer.from(await workbook.csv.writeBuffer());
+}
+
+export interface SheetRow {
+  /** The row's number as a spreadsheet shows it (the header is row 1). */
+  number: number;
+  cells: Partial<Record<Column, string>>;
+}
+
+export type ReadResult = { ok: true; rows: SheetRow[] } | { ok: false; errors: ProblemDetail[] };
+
+/** Reads an uploaded sheet: the first worksheet of an xlsx, or a CSV with a header row. */
+export async function readSheet(body: Buffer, format: SheetFormat): Promise<ReadResult> {
+  const workbook = new ExcelJS.Workbook();
+  let sheet: ExcelJS.Worksheet | undefined;
+  try {
+    if (format === 'xlsx') {
+      await workbook.xlsx.load(body as unknown as ArrayBuffer);
+      sheet = workbook.getWorksheet(sheetName) ?? workbook.worksheets[0];
+    } else {
+      // map: keep every cell as the text it is (no number or date guessing).
+      sheet = await workbook.csv.read(Readable.from([body]), { map: (value: unknown) => value });
+    }
+  } catch (error) {
+    return {
+      ok: false,
+      errors: [
+        {
+          field: 'file',
+          message: `not a readable ${format} file: ${error instanceof Error ? error.message : 'unknown error'}`,
+        },
+      ],
+    };
+  }
+  if (sheet === undefined)
+    return { ok: false, errors: [{ field: 'file', message: 'the workbook has no worksheet' }] };
+
+  const header: (Column | undefined)[] = [];
+  const errors: ProblemDetail[] = [];
+  const headerRow = sheet.getRow(1);
+  const seen = new Set<string>();
+  for (let c = 1; c <= headerRow.cellCount; c += 1) {
+    const name = cellText(headerRow.getCell(c).value).trim();
+    if (name === '') continue;
+    if (!(sheetColumns as readonly string[]).includes(name)) {
+      errors.push({ field: `row 1 / column ${columnLetter(c)}`, message: `unknown column "${name}"` });
+    } else if (seen.has(name)) {
+      errors.push({ field: `row 1 / column ${name}`, message: 'the column appears twice' });
+    } else {
+      header[c] = name as Column;
+      seen.add(name);
+    }
+  }
+  for (const column of requiredColumns) {
+    if (!seen.has(column)) errors.push({ field: `row 1 / column ${column}`, message: 'missing column' });
+  }
+  if (errors.length > 0) return { ok: false, errors };
+
+  const rows: SheetRow[] = [];
+  sheet.eachRow({ includeEmpty: false }, (row, number) => {
+    if (number === 1) return;
+    const cells: Partial<Record<Column, string>> = {};
+    header.forEach((column, c) => {
+      if (column !== undefined) cells[column] = cellText(row.getCell(c).value);
+    });
+    if (Object.values(cells).some((text) => text !== '')) rows.push({ number, cells });
+  });
+  return { ok: true, rows };
+}
+
+function columnLetter(n: number): string {
+  let s = '';
+  for (let x = n; x > 0; x = Math.floor((x - 1) / 26)) s = String.fromCharCode(65 + ((x - 1) % 26)) + s;
+  return s;
+}
+
+/** A cell as text, whatever Excel made of it. */
+function cellText(value: ExcelJS.CellValue): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value instanceof Date) return value.toISOString();
+  if ('richText' in value) return value.richText.map((r) => r.text).join('');
+  if ('text' in value && typeof value.text === 'string') return value.text;
+  if ('result' in value) return cellText(value.result);
+  if ('error' in value) return value.error;
+  return '';
+}
+
+/** A definition read from rows, with where each of its parts came from. */
+export interface SheetTemplate {
+  key: string;
+  definition: TemplateDefinition;
+  firstRow: number;
+  /** `${channel}/${locale}` → row number; `${channel}` → first row of the channel. */
+  rowOf: Map<string, number>;
+}
+
+export interface ParsedSheet {
+  /** Templates whose rows all read cleanly (their definitions still need checking). */
+  templates: SheetTemplate[];
+  errors: ProblemDetail[];
+}
+
+const keyPattern = /^[a-z0-9][a-z0-9_.-]{0,127}$/;
+const categoryPattern = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+/** Groups rows into definitions by key; every row and column that cannot be read is an error. */
+export function rowsToTemplates(rows: readonly SheetRow[]): ParsedSheet {
+  const errors: ProblemDetail[] = [];
+  let currentKey = '';
+  const at = (row: number, column: string, message: string) => {
+    broken.add(currentKey);
+    errors.push({ field: `row ${String(row)} / column ${column}`, message });
+  };
+  const broken = new Set<string>();
+  const sharedBad = new Set<string>();
+  const byKey = new Map<
+    string,
+    SheetTemplate & { shared: Record<'category' | 'lane' | 'params' | 'fallback_locale', string> }
+  >();
+
+  for (const { number, cells } of rows) {
+    const get = (c: Column) => (cells[c] ?? '').trim();
+    const key = get('key');
+    currentKey = key;
+    if (!keyPattern.test(key)) {
+      at(number, 'key', key === '' ? 'missing' : 'must be lowercase letters, digits, ".", "_" or "-"');
+      continue;
+    }
+    const shared = {
+      category: get('category'),
+      lane: get('lane'),
+      params: get('params'),
+      fallback_locale: get('fallback_locale'),
+    };
+    let template = byKey.get(key);
+    if (template === undefined) {
+      let ok = true;
+      if (!categoryPattern.test(shared.category)) {
+        at(number, 'category', shared.category === '' ? 'missing' : 'not a category name');
+        ok = false;
+      }
+      if (!(lanes as readonly string[]).includes(shared.lane)) {
+        at(number, 'lane', `must be ${lanes.join(' or ')}`);
+        ok = false;
+      }
+      const params = parseParams(shared.params);
+      if (typeof params === 'string') {
+        at(number, 'params', params);
+        ok = false;
+      }
+      if (shared.fallback_locale === '') {
+        at(number, 'fallback_locale', 'missing');
+        ok = false;
+      }
+      template = {
+        key,
+        firstRow: number,
+        rowOf: new Map(),
+        shared,
+        definition: {
+          category: shared.category,
+          lane: shared.lane as Lane,
+          params: typeof params === 'string' ? {} : params,
+          fallbackLocale: shared.fallback_locale,
+          variants: {},
+        },
+      };
+      byKey.set(key, template);
+      if (!ok) {
+        // Later rows of this key are not compared with a first row that is itself wrong.
+        sharedBad.add(key);
+        continue;
+      }
+    } else if (!sharedBad.has(key)) {
+      let ok = true;
+      for (const column of ['category', 'lane', 'fallback_locale'] as const) {
+        if (shared[column] !== template.shared[column]) {
+          at(number, column, `differs from row ${String(template.firstRow)} of template ${key}`);
+          ok = false;
+        }
+      }
+      const mine = parseParams(shared.params);
+      const first = parseParams(template.shared.params);
+      if (JSON.stringify(sortKeys(mine)) !== JSON.stringify(sortKeys(first))) {
+        at(number, 'params', `differs from row ${String(template.firstRow)} of template ${key}`);
+        ok = false;
+      }
+      if (!ok) continue;
+    }
+
+    const channel = get('channel');
+    if (!Object.hasOwn(channelParts, channel)) {
+      at(
+        number,
+        'channel',
+        channel === '' ? 'missing' : `must be one of ${Object.keys(channelParts).join(', ')}`,
+      );
+      continue;
+    }
+    const locale = get('locale');
+    if (locale === '') {
+      at(number, 'locale', 'missing');
+      continue;
+    }
+    const place = `${channel}/${locale}`;
+    const earlier = template.rowOf.get(place);
+    if (earlier !== undefined) {
+      at(
+        number,
+        'locale',
+        `template ${key} already has a ${channel} row for ${locale} (row ${String(earlier)})`,
+      );
+      continue;
+    }
+    template.rowOf.set(place, number);
+    if (!template.rowOf.has(channel)) template.rowOf.set(channel, number);
+    const parts: readonly string[] = channelParts[channel as Channel];
+    const variant: Partial<Record<Part, string>> = {};
+    for (const part of allParts) {
+      const text = cells[part] ?? '';
+      if (text === '') continue;
+      if (!parts.includes(part)) {
+        at(number, part, `${channel} has no ${part} (it has ${parts.join(', ')}); leave the cell empty`);
+        continue;
+      }
+      variant[part] = text;
+    }
+    const variants = template.definition.variants;
+    variants[channel as Channel] = { ...variants[channel as Channel], [locale]: variant };
+  }
+  return { templates: [...byKey.values()].filter((t) => !broken.has(t.key)), errors };
+}
+
+function sortKeys(value: Record<string, ParamType> | string): unknown {
+  return typeof value === 'string'
+    ? value
+    : Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** `name:type, name:type` → params, or the reason it cannot be read. */
+export function parseParams(text: string): Record<string, ParamType> | string {
+  const params: Record<string, ParamType> = {};
+  if (text.trim() === '') return params;
+  for (const item of text.split(',')) {
+    const [name, type, extra] = item.split(':').map((s) => s.trim());
+    if (name === undefined || name === '' || type === undefined || extra !== undefined) {
+      return `"${item.trim()}" is not name:type (e.g. "count:integer, name:string")`;
+    }
+    if (!(paramTypes as readonly string[]).includes(type)) {
+      return `type of ${name} must be one of ${paramTypes.join(', ')}`;
+    }
+    if (Object.hasOwn(params, name)) return `${name} is declared twice`;
+    params[name] = type as ParamType;
+  }
+  return params;
+}
+
+/** Where in the sheet a definition problem is: its row and column. */
+export function sheetField(template: SheetTemplate, place: DefinitionPlace): string {
+  if (place.field !== 'variants') return `row ${String(template.firstRow)} / column ${place.field}`;
+  const row =
+    (place.locale === undefined ? undefined : template.rowOf.get(`${place.channel}/${place.locale}`)) ??
+    template.rowOf.get(place.channel) ??
+    template.firstRow;
+  const column = place.part ?? (place.locale === undefined ? 'locale' : 'channel');
+  return `row ${String(row)} / column ${column}`;
+}
+
+export function sheetProblems(
+  template: SheetTemplate,
+  problems: readonly DefinitionProblem[],
+): ProblemDetail[] {
+  return problems.map((p) => ({ field: sheetField(template, p.place), message: p.message }));
+}
