@@ -70,12 +70,16 @@ const LocaleTag = Type.String({
 });
 const VariantsSchema = Type.Object(
   Object.fromEntries(
-    channels.map((c) => [c, Type.Optional(Type.Record(LocaleTag, Variant(c), { maxProperties: 100 }))]),
+    channels.map((c) => [
+      c,
+      Type.Optional(Type.Record(LocaleTag, Variant(c), { maxProperties: 100, additionalProperties: false })),
+    ]),
   ),
   { additionalProperties: false, description: 'Per channel, per locale: the Liquid text of each part.' },
 );
 const ParamsSchema = Type.Record(Type.String({ pattern: paramNamePattern }), oneOf(paramTypes), {
   maxProperties: 100,
+  additionalProperties: false,
   description: 'Declared parameters and their types.',
 });
 
