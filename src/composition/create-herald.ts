@@ -41,6 +41,7 @@ import { buildConfiguredProviders } from '../channels/provider-catalog.js';
 import { ProviderConfigError } from '../channels/provider-settings.js';
 import { ConfigError, readProviderFile } from '../config/load-config.js';
 import { callbackRoutes } from '../ingest/callback-routes.js';
+import { settingsChange } from '../db/stores/preference-store.js';
 import { receiptReconciler } from '../scheduler/receipt-reconciler.js';
 import { WebhookProvider } from '../channels/webhook/webhook-provider.js';
 import { SlackProvider } from '../channels/slack/slack-provider.js';
@@ -144,6 +145,17 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
 
     let apiUrl: string | undefined;
     if (roles.has('api')) {
+      // Templates' current versions, cached and dropped by the herald_settings NOTIFY of a save.
+      const settingsListener = new WakeListener(databaseUrl, [wakeChannels.settings], logger);
+      await settingsListener.start();
+      stops.push(() => settingsListener.stop());
+      const templateCache = new SettingsCache(settingsListener, {
+        ttlMs: 60_000,
+        jitterMs: 10_000,
+        maxEntries: 10_000,
+        now: () => now().getTime(),
+        random,
+      });
       const batcher = new IngestBatcher(pool, {
         maxBatch: 500,
         maxConcurrentCommits: config.INGEST_CONCURRENT_COMMITS,
@@ -168,6 +180,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             availableChannels: providers.availableChannels(),
             contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
             maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
+            resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
             quota:
               config.INGEST_QUOTA_PER_MINUTE > 0
                 ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
@@ -178,7 +191,13 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           deadLetterRoutes({ pool, authenticate, notifier }),
           callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
           preferenceRoutes({ pool, authenticate }),
-          templateRoutes({ pool, authenticate }),
+          templateRoutes({
+            pool,
+            authenticate,
+            onSaved: (serviceId, keys) => {
+              for (const key of keys) templateCache.invalidate(settingsChange.template(serviceId, key));
+            },
+          }),
           ...(unsubscribeTokens === undefined
             ? []
             : [unsubscribeRoutes({ pool, tokens: unsubscribeTokens })]),

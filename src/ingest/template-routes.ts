@@ -120,6 +120,11 @@ class Upload {
 export interface TemplateRouteDeps {
   pool: Pool;
   authenticate: Authenticate;
+  /**
+   * Called after templates were saved, with their keys: this process's cache of current
+   * versions drops them at once (other processes hear the NOTIFY sent at commit).
+   */
+  onSaved?: (serviceId: number, keys: string[]) => void;
 }
 
 export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
@@ -206,13 +211,20 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
           );
         }
         const format = request.query.format ?? formatOf(request.headers['content-type'], body.bytes);
-        return importTemplates(
+        const serviceId = callerOf(request).serviceId;
+        const report = await importTemplates(
           deps.pool,
-          callerOf(request).serviceId,
+          serviceId,
           body.bytes,
           format,
           request.query.dry_run ?? false,
         );
+        if (!report.dry_run)
+          deps.onSaved?.(
+            serviceId,
+            report.templates.filter((t) => t.result !== 'unchanged').map((t) => t.key),
+          );
+        return report;
       },
     );
 
@@ -247,6 +259,7 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
         const result = await withTransaction(deps.pool, (client) =>
           saveTemplate(client, serviceId, key, definition),
         );
+        if (result.changed) deps.onSaved?.(serviceId, [key]);
         return {
           key,
           version: result.version,

@@ -1,9 +1,11 @@
-// Per-process cache of users' preferences and services' category settings for the fan-out
-// stage. An entry is dropped when the herald_settings NOTIFY naming it arrives (sent in the
+// Per-process cache of users' preferences and services' category settings (for the fan-out
+// stage) and of templates' current versions (for ingest). An entry is dropped when the herald_settings NOTIFY naming it arrives (sent in the
 // transaction that changed it, so at its commit), everything is dropped after a reconnect, and
 // nothing is cached while the listener is disconnected. A TTL with jitter bounds what a lost
 // hint could leave behind, without a cohort of keys expiring at once.
-import type { PoolClient } from '../db/pools.js';
+import type { Pool, PoolClient } from '../db/pools.js';
+import { findTemplateVersion } from '../db/stores/template-store.js';
+import type { StoredTemplateVersion } from '../templates/template.js';
 import { categoryKey, loadCategorySettings, loadPreferences } from '../db/stores/preference-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import type { CategorySettings, Preference } from '../domain/preferences.js';
@@ -27,6 +29,8 @@ export class SettingsCache {
   private readonly preferences = new Map<string, Entry<Preference[]>>();
   /** A category without a row is cached as null (negative result). */
   private readonly categories = new Map<string, Entry<CategorySettings | null>>();
+  /** A service's template by key: its current version, or null for none. */
+  private readonly templates = new Map<string, Entry<StoredTemplateVersion | null>>();
   /**
    * Bumped by every invalidation. A load that started before an invalidation does not store
    * what it read: it may be the value the invalidation was about.
@@ -42,15 +46,36 @@ export class SettingsCache {
     listener.subscribe(wakeChannels.settings, (payload) => this.invalidate(payload));
   }
 
-  /** Applies a herald_settings payload: `user:<id>`, `category:<service>:<category>`, or '' (all). */
+  /**
+   * Applies a herald_settings payload: `user:<id>`, `category:<service>:<category>`,
+   * `template:<service>:<key>`, or '' (all).
+   */
   invalidate(payload: string): void {
     this.generation += 1;
     if (payload.startsWith('user:')) this.preferences.delete(payload.slice('user:'.length));
     else if (payload.startsWith('category:')) this.categories.delete(payload.slice('category:'.length));
+    else if (payload.startsWith('template:')) this.templates.delete(payload.slice('template:'.length));
     else {
       this.preferences.clear();
       this.categories.clear();
+      this.templates.clear();
     }
+  }
+
+  /** The current version of a service's template; undefined if there is none. */
+  async currentTemplate(
+    pool: Pool,
+    serviceId: number,
+    key: string,
+  ): Promise<StoredTemplateVersion | undefined> {
+    const cacheKey = `${String(serviceId)}:${key}`;
+    const found = await this.cached(
+      this.templates,
+      [cacheKey],
+      async () => new Map([[cacheKey, (await findTemplateVersion(pool, serviceId, key)) ?? null]]),
+      null,
+    );
+    return found.get(cacheKey) ?? undefined;
   }
 
   async preferencesFor(client: PoolClient, userIds: readonly string[]): Promise<Map<string, Preference[]>> {

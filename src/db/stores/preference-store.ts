@@ -59,9 +59,10 @@ export type CategoryCaps = Static<typeof CategoryCapsSchema>;
 export const settingsChange = {
   user: (userId: string) => `user:${userId}`,
   category: (serviceId: number, category: string) => `category:${String(serviceId)}:${category}`,
+  template: (serviceId: number, key: string) => `template:${String(serviceId)}:${key}`,
 };
 
-async function notifySettingsChanged(client: PoolClient, payloads: string[]): Promise<void> {
+export async function notifySettingsChanged(client: PoolClient, payloads: string[]): Promise<void> {
   // Inside the transaction: delivered to listeners exactly when the change commits.
   await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [
     wakeChannels.settings,

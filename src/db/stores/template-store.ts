@@ -1,4 +1,5 @@
 // Templates and their immutable versions (migrations/0004_templates.sql).
+import { notifySettingsChanged, settingsChange } from './preference-store.js';
 import type { Pool, PoolClient } from '../pools.js';
 import type { Lane } from '../../domain/notification.js';
 import {
@@ -132,6 +133,8 @@ export async function saveTemplate(
   key: string,
   definition: TemplateDefinition,
 ): Promise<SaveResult> {
+  // Caches of current versions drop this template when the change commits.
+  await notifySettingsChanged(client, [settingsChange.template(serviceId, key)]);
   const inserted = await client.query(
     `INSERT INTO templates (service_id, key, category, lane, current_version) VALUES ($1, $2, $3, $4, 1)
      ON CONFLICT DO NOTHING`,
