@@ -2,7 +2,7 @@
 // applied by the fan-out stage on a real database, through the public API.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { freePort } from '../../test/helpers/free-port.js';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { waitFor } from '../../test/helpers/wait-for.js';
@@ -30,17 +30,6 @@ class RecordingProvider implements ChannelProvider {
   close() {
     return Promise.resolve();
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-    server.on('error', reject);
-  });
 }
 
 interface Row {

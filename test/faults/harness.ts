@@ -2,7 +2,7 @@
 // (so the suite may stop and restart it), a client that retries with the same idempotency
 // keys, a seeded fault schedule, and a checker comparing what was accepted with what the
 // receiver's ledger holds. Loopback only; it kills only processes it started, by pid.
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/free-port.js';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded-postgres.js';
@@ -33,17 +33,7 @@ export function seededRandom(seed: number): () => number {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+export { freePort };
 
 export interface Figures {
   scenario: string;

@@ -2,7 +2,7 @@
 // the template's current version cached (invalidated by NOTIFY herald_settings at commit).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/free-port.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { spawnHerald, type HeraldProcess } from '../helpers/spawn-herald.js';
@@ -11,17 +11,6 @@ import { waitFor } from '../helpers/wait-for.js';
 let db: TestDatabase;
 let h: TestHerald;
 let api: HeraldProcess | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-    server.on('error', reject);
-  });
-}
 
 const template = (title: string) => ({
   category: 'orders',
