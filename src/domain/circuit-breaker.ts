@@ -1,5 +1,5 @@
 // A per-provider circuit breaker. Closed: calls flow and results are counted in a rolling
-// window. When at least `minimumCalls` results in the window fail at `failureRatio` or more, it
+// window (ten buckets of a tenth of it each, so counting costs the same at any call rate). When at least `minimumCalls` results in the window fail at `failureRatio` or more, it
 // opens: calls fail fast (the delivery is requeued, its attempt not spent) for `openMs`. Then it
 // half-opens: one probe call goes through; success closes it, failure opens it again.
 
@@ -12,8 +12,17 @@ export interface BreakerOptions {
   openMs: number;
 }
 
+/** The window is counted in this many buckets: O(1) per call, whatever the call rate. */
+const bucketCount = 10;
+
+interface Bucket {
+  start: number;
+  calls: number;
+  failures: number;
+}
+
 export class CircuitBreaker {
-  private results: { at: number; failed: boolean }[] = [];
+  private buckets: Bucket[] = [];
   private openedAt = 0;
   private probing = false;
   private current: BreakerState = 'closed';
@@ -47,18 +56,29 @@ export class CircuitBreaker {
       if (failed) this.open(nowMs);
       else {
         this.current = 'closed';
-        this.results = [];
+        this.buckets = [];
       }
       return;
     }
-    this.results.push({ at: nowMs, failed });
-    const since = nowMs - this.options.windowMs;
-    this.results = this.results.filter((r) => r.at > since);
-    const failures = this.results.filter((r) => r.failed).length;
-    if (
-      this.results.length >= this.options.minimumCalls &&
-      failures / this.results.length >= this.options.failureRatio
-    ) {
+    const bucketMs = Math.max(1, Math.ceil(this.options.windowMs / bucketCount));
+    const start = nowMs - (nowMs % bucketMs);
+    let bucket = this.buckets.at(-1);
+    if (bucket?.start !== start) {
+      bucket = { start, calls: 0, failures: 0 };
+      this.buckets.push(bucket);
+      // Buckets wholly older than the window leave it.
+      const since = nowMs - this.options.windowMs;
+      while ((this.buckets[0]?.start ?? nowMs) + bucketMs <= since) this.buckets.shift();
+    }
+    bucket.calls += 1;
+    if (failed) bucket.failures += 1;
+    let calls = 0;
+    let failures = 0;
+    for (const b of this.buckets) {
+      calls += b.calls;
+      failures += b.failures;
+    }
+    if (calls >= this.options.minimumCalls && failures / calls >= this.options.failureRatio) {
       this.open(nowMs);
     }
   }
@@ -72,6 +92,6 @@ export class CircuitBreaker {
   private open(nowMs: number): void {
     this.current = 'open';
     this.openedAt = nowMs;
-    this.results = [];
+    this.buckets = [];
   }
 }
