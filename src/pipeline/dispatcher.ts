@@ -26,6 +26,7 @@ import { OutcomeRecorder } from './outcome-recorder.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { WakeListener } from './wake-up.js';
 import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
+import { TemplateVersionCache } from '../templates/template-versions.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -56,6 +57,7 @@ export class Dispatcher {
   readonly owner = randomUUID();
   private readonly claimer: DeliveryClaimer;
   private readonly recorder: OutcomeRecorder;
+  private readonly templates = new TemplateVersionCache();
   private readonly inFlight = new Map<string, InFlight>();
   private bulkInFlight = 0;
   private running = false;
@@ -111,6 +113,7 @@ export class Dispatcher {
       const free = concurrency - this.recordingBacklog();
       try {
         const { deliveries, backlog } = await this.claimer.claim(free, this.bulkInFlight);
+        await this.loadTemplates(deliveries);
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
         for (const delivery of deliveries) this.dispatch(delivery);
@@ -132,6 +135,15 @@ export class Dispatcher {
         );
         await deps.listener.wait(wakeChannels.deliveries, Math.min(10_000, 100 * 2 ** failures));
       }
+    }
+  }
+
+  /** Loads the template versions a claimed batch renders with; a failure leaves those deliveries to retry. */
+  private async loadTemplates(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    try {
+      await this.templates.prepare(this.deps.pool, deliveries);
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'loading template versions failed');
     }
   }
 
@@ -218,9 +230,15 @@ export class Dispatcher {
           : `${delivery.device.platform} app ${delivery.device.appId}`;
       return { result: { kind: 'failed', reason: `no provider configured for ${what}` }, provider: null };
     }
+    const template = delivery.template ?? null;
+    if (
+      template !== null &&
+      this.templates.get(delivery.serviceId, template.key, template.version) === undefined
+    )
+      return { result: { kind: 'retry', reason: 'template version could not be loaded' }, provider: null };
     let message: RenderedMessage;
     try {
-      message = render(delivery);
+      message = render(delivery, this.templates);
     } catch (error) {
       // Params are checked against the version at ingest, so this is rare; retrying cannot help.
       if (!(error instanceof TemplateRenderError)) throw error;
@@ -396,19 +414,20 @@ export class Dispatcher {
   }
 }
 
-export function render(delivery: ClaimedDelivery): RenderedMessage {
+/**
+ * The message for a delivery. A templated notification is rendered with the version it was
+ * accepted with (from `versions`, loaded for the claimed batch), in the user's locale.
+ */
+export function render(delivery: ClaimedDelivery, versions: TemplateVersionCache): RenderedMessage {
   const channel = delivery.channel as Channel;
-  // A templated notification: the version it was accepted with, in the user's locale.
   const template = delivery.template ?? null;
-  const rendered =
-    template === null
-      ? undefined
-      : renderVariant(
-          { ...template, serviceId: delivery.serviceId },
-          channel,
-          delivery.locale,
-          template.params,
-        );
+  let rendered: ReturnType<typeof renderVariant> | undefined;
+  if (template !== null) {
+    const version = versions.get(delivery.serviceId, template.key, template.version);
+    if (version === undefined)
+      throw new Error(`template ${template.key} v${String(template.version)} not loaded`);
+    rendered = renderVariant(version, channel, delivery.locale, template.params);
+  }
   return {
     deliveryId: delivery.id,
     notificationId: delivery.notificationId,

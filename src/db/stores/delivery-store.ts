@@ -4,15 +4,12 @@ import { withTransaction, type Pool } from '../pools.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
 import type { Platform, PushDevice } from '../../channels/channel-provider.js';
-import type { Variants } from '../../templates/template.js';
 
 /** A templated notification's version and params, to render at send time in the user's locale. */
 export interface ClaimedTemplate {
   key: string;
   version: number;
   params: Record<string, unknown>;
-  fallbackLocale: string;
-  variants: Variants;
 }
 
 export interface ClaimedDelivery {
@@ -61,8 +58,6 @@ interface ClaimRow {
   template: string | null;
   template_version: number | null;
   template_params: Record<string, unknown> | null;
-  template_fallback_locale: string | null;
-  template_variants: Variants | null;
   user_locale: string | null;
 }
 
@@ -100,14 +95,11 @@ export async function claimDeliveries(
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
             c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data, s.webhook_secret,
             dv.platform AS device_platform, dv.app_id AS device_app_id, dv.token AS device_token,
-            n.template, n.template_version, n.params AS template_params,
-            tv.fallback_locale AS template_fallback_locale, tv.variants AS template_variants, u.locale AS user_locale
+            n.template, n.template_version, n.params AS template_params, u.locale AS user_locale
        FROM claimed c
        JOIN notifications n ON n.id = c.notification_id AND n.created_at = c.notification_created_at
        JOIN services s ON s.id = c.service_id
        LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid AND dv.enabled
-       LEFT JOIN template_versions tv
-         ON tv.service_id = n.service_id AND tv.key = n.template AND tv.version = n.template_version
        LEFT JOIN users u ON u.id = c.user_id`,
     [lane, limit, owner, leaseSeconds],
   );
@@ -132,14 +124,8 @@ export async function claimDeliveries(
         ? { id: r.target, platform: r.device_platform, appId: r.device_app_id, token: r.device_token }
         : null,
     template:
-      r.template !== null && r.template_version !== null && r.template_variants !== null
-        ? {
-            key: r.template,
-            version: r.template_version,
-            params: r.template_params ?? {},
-            fallbackLocale: r.template_fallback_locale ?? '',
-            variants: r.template_variants,
-          }
+      r.template !== null && r.template_version !== null
+        ? { key: r.template, version: r.template_version, params: r.template_params ?? {} }
         : null,
     locale: r.user_locale,
   }));

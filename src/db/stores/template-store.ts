@@ -55,6 +55,34 @@ export async function findTemplateVersion(
   return row === undefined ? undefined : toVersion(row);
 }
 
+/**
+ * Given versions of templates, one query for the batch: what the dispatcher renders with.
+ * Keyed by `templateVersionKey`; a version that does not exist is absent.
+ */
+export async function loadTemplateVersions(
+  db: Pool | PoolClient,
+  refs: readonly { serviceId: number; key: string; version: number }[],
+): Promise<Map<string, StoredTemplateVersion>> {
+  if (refs.length === 0) return new Map();
+  const result = await db.query<VersionRow>(
+    `SELECT ${versionColumns}
+       FROM unnest($1::bigint[], $2::text[], $3::int[]) AS r(service_id, key, version)
+       JOIN templates t ON t.service_id = r.service_id AND t.key = r.key
+       JOIN template_versions v ON v.service_id = r.service_id AND v.key = r.key AND v.version = r.version`,
+    [refs.map((r) => r.serviceId), refs.map((r) => r.key), refs.map((r) => r.version)],
+  );
+  return new Map(
+    result.rows.map((row) => {
+      const version = toVersion(row);
+      return [templateVersionKey(version.serviceId, version.key, version.version), version];
+    }),
+  );
+}
+
+export function templateVersionKey(serviceId: number, key: string, version: number): string {
+  return `${String(serviceId)}:${key}:${String(version)}`;
+}
+
 /** Every template's current version, by key. */
 export async function listCurrentTemplates(
   db: Pool | PoolClient,
