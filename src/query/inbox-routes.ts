@@ -9,10 +9,12 @@ import type { Pool } from '../db/pools.js';
 import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
 import type { ChannelContent, NotificationContent } from '../domain/notification.js';
 import { contentFor } from '../domain/notification.js';
-import type { Variants } from '../templates/template.js';
+import { TemplateVersionCache } from '../templates/template-versions.js';
 import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
 
 export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
+  // Template versions never change: each is read once per process, not once per item.
+  const templates = new TemplateVersionCache();
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
@@ -43,16 +45,12 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
           template: string | null;
           template_version: number | null;
           params: Record<string, unknown> | null;
-          fallback_locale: string | null;
-          variants: Variants | null;
           locale: string | null;
         }>(
           `SELECT n.id, n.created_at, n.updated_at, i.category, n.version, n.content, n.data, i.read_at,
-                  n.service_id, n.template, n.template_version, n.params, tv.fallback_locale, tv.variants, u.locale
+                  n.service_id, n.template, n.template_version, n.params, u.locale
              FROM inbox_items i
              JOIN notifications n ON n.id = i.notification_id AND n.created_at = i.notification_created_at
-             LEFT JOIN template_versions tv
-               ON tv.service_id = n.service_id AND tv.key = n.template AND tv.version = n.template_version
              LEFT JOIN users u ON u.id = i.user_id
             WHERE i.user_id = $1 AND i.archived_at IS NULL
               AND i.notification_created_at > now() - interval '90 days'
@@ -60,12 +58,21 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
             LIMIT $2`,
           [request.params.userId, request.query.limit ?? 50],
         );
+        const rows = result.rows.map((r) => ({
+          ...r,
+          serviceId: r.service_id,
+          template:
+            r.template === null || r.template_version === null
+              ? null
+              : { key: r.template, version: r.template_version },
+        }));
+        await templates.prepare(deps.readPool, rows);
         return {
-          items: result.rows.map((r) => ({
+          items: rows.map((r) => ({
             id: r.id,
             category: r.category,
             version: r.version,
-            ...inAppContent(r),
+            ...inAppContent(r, templates),
             data: r.data,
             read: r.read_at !== null,
             created_at: r.created_at.toISOString(),
@@ -78,26 +85,19 @@ export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }
 }
 
 /** What the inbox shows: a template's in_app variant in the user's locale, or the inline content. */
-function inAppContent(r: {
-  content: NotificationContent;
-  service_id: number;
-  template: string | null;
-  template_version: number | null;
-  params: Record<string, unknown> | null;
-  fallback_locale: string | null;
-  variants: Variants | null;
-  locale: string | null;
-}): ChannelContent {
-  if (r.template === null || r.template_version === null || r.variants === null) {
-    return contentFor(r.content, 'in_app');
-  }
-  const version = {
-    serviceId: r.service_id,
-    key: r.template,
-    version: r.template_version,
-    fallbackLocale: r.fallback_locale ?? '',
-    variants: r.variants,
-  };
+function inAppContent(
+  r: {
+    content: NotificationContent;
+    serviceId: number;
+    template: { key: string; version: number } | null;
+    params: Record<string, unknown> | null;
+    locale: string | null;
+  },
+  templates: TemplateVersionCache,
+): ChannelContent {
+  if (r.template === null) return contentFor(r.content, 'in_app');
+  const version = templates.get(r.serviceId, r.template.key, r.template.version);
+  if (version === undefined) return {};
   try {
     return renderVariant(version, 'in_app', r.locale, r.params ?? {}).content;
   } catch (error) {
