@@ -1,0 +1,247 @@
+// npm run bench:inbox [-- --rows 10000000 --users 1000000 --duration 10 --connections 4 --keep]
+// The inbox's two reads an app makes on every open, the first page (GET …/inbox?limit=20) and
+// the unread count (GET …/inbox/count), for one user with 1,000 notifications: first while the
+// tables hold only that user's items (the baseline), then among `rows` notifications of `users`
+// users spread over the last 80 days. GET /healthz on the same query process is the HTTP floor.
+// Loopback only; every process it starts, it stops, and it drops its database unless --keep.
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { ensurePartitions } from '../src/db/partitions.js';
+import { inboxDays } from '../src/db/stores/inbox-store.js';
+import {
+  benchDatabase,
+  fmt,
+  machine,
+  runBenchmark,
+  startChild,
+  stopChild,
+  stopEmbedded,
+  table,
+  type BenchDatabase,
+  type Child,
+} from './bench-lib.js';
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '10000000' },
+    users: { type: 'string', default: '1000000' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '4' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const totalRows = Number(values.rows);
+const users = Number(values.users);
+const duration = Number(values.duration);
+const connections = Number(values.connections);
+const warmUpSeconds = 3;
+/** The 1-minute load average as each measurement starts: the two cores may be shared. */
+const loadAverages: number[] = [];
+
+const benchUser = 'bench-user';
+const benchUserItems = 1000;
+const chunkRows = 1_000_000;
+const spreadDays = 80;
+const dayMs = 86_400_000;
+
+if (!Number.isInteger(totalRows) || totalRows < benchUserItems)
+  throw new Error(`--rows must be an integer of at least ${fmt(benchUserItems)}`);
+
+interface LoadStats {
+  rows: number;
+  seconds: number;
+  vacuumSeconds: number;
+}
+
+/**
+ * Replaces the inbox with `rows` notifications, each with one in_app inbox item, arriving evenly
+ * over the last 80 days. Every (rows / 1,000)th one is the benchmarked user's, so that user's
+ * 1,000 items lie scattered through the tables as a real user's would; the others are spread
+ * over `otherUsers` users. 30 % of the items are unread (half of those unseen too), in five
+ * categories. Set-based, in transactions of a million rows, then VACUUM ANALYZE: the
+ * visibility map and statistics of a table that autovacuum keeps up with.
+ */
+async function loadInbox(db: BenchDatabase, rows: number, otherUsers: number): Promise<LoadStats> {
+  const started = Date.now();
+  const now = new Date();
+  await db.pool.query('TRUNCATE notifications, inbox_items');
+  await db.pool.query(
+    `INSERT INTO users (id) SELECT $1 UNION ALL SELECT 'user-' || u FROM generate_series(0, $2 - 1) AS u
+     ON CONFLICT (id) DO NOTHING`,
+    [benchUser, otherUsers],
+  );
+  const stride = Math.floor(rows / benchUserItems);
+  for (let first = 1; first <= rows; first += chunkRows) {
+    const last = Math.min(rows, first + chunkRows - 1);
+    await db.pool.query(
+      `WITH r AS MATERIALIZED (
+         SELECT g,
+                'bench#' || md5('inbox-bench-' || g)::uuid AS id,
+                $4::timestamptz - make_interval(secs => $5 * ($3 - g)::float8 / $3) AS at,
+                CASE WHEN g % $6 = 0 AND g / $6 <= $7 THEN $8 ELSE 'user-' || (g * 7919) % $9 END AS user_id,
+                (ARRAY['comment', 'mention', 'order', 'security', 'digest'])[1 + h % 5] AS category,
+                h % 10 < 3 AS unread,
+                h % 20 < 3 AS unseen
+           FROM generate_series($1::bigint, $2::bigint) AS g,
+                LATERAL (SELECT abs(hashint8(g)::bigint) AS h) AS hashed
+       ), n AS (
+         INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, updated_at)
+         SELECT id, at, $10, 'bulk', category, '{in_app}',
+                jsonb_build_object('in_app', jsonb_build_object(
+                  'title', 'Notification ' || g, 'body', 'Something happened that you may want to look at.')),
+                at
+           FROM r
+       )
+       INSERT INTO inbox_items (notification_id, notification_created_at, user_id, category, read_at, seen_at, created_at)
+       SELECT id, at, user_id, category,
+              CASE WHEN unread THEN NULL ELSE at + interval '1 hour' END,
+              CASE WHEN unseen THEN NULL ELSE at + interval '10 minutes' END,
+              at
+         FROM r`,
+      [
+        first,
+        last,
+        rows,
+        now,
+        (spreadDays * dayMs) / 1000,
+        stride,
+        benchUserItems,
+        benchUser,
+        Math.max(1, otherUsers),
+        db.serviceId,
+      ],
+    );
+    if (rows > chunkRows)
+      process.stderr.write(`loaded ${fmt(last)} of ${fmt(rows)} rows (${secondsSince(started)} s)\n`);
+  }
+  const loaded = Date.now();
+  await db.pool.query('VACUUM ANALYZE notifications, inbox_items, users');
+  return { rows, seconds: (loaded - started) / 1000, vacuumSeconds: (Date.now() - loaded) / 1000 };
+}
+
+function secondsSince(started: number): string {
+  return ((Date.now() - started) / 1000).toFixed(0);
+}
+
+interface Run {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+}
+
+async function load(url: string, token: string, seconds: number): Promise<Run> {
+  const result = await autocannon({
+    url,
+    headers: { authorization: `Bearer ${token}` },
+    connections,
+    duration: seconds,
+  });
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+/** autocannon keeps latencies in whole milliseconds: 0 is under one. */
+const ms = (value: number): string => (value === 0 ? '< 1' : String(value));
+
+async function getJson(url: string, token: string): Promise<unknown> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${String(res.status)}: ${await res.text()}`);
+  return res.json();
+}
+
+/** A user token for the benchmarked user, issued by the query role for the bench service's key. */
+async function userToken(queryUrl: string, apiKey: string): Promise<string> {
+  const res = await fetch(`${queryUrl}/v1/users/${benchUser}/token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const body = (await res.json()) as { token?: unknown };
+  if (res.status !== 201 || typeof body.token !== 'string')
+    throw new Error(`token request answered ${String(res.status)}: ${JSON.stringify(body)}`);
+  return body.token;
+}
+
+/** The three calls, each warmed up and then measured for `duration` seconds; one table row each. */
+async function measure(db: BenchDatabase, queryUrl: string, label: string): Promise<string[][]> {
+  loadAverages.push(loadavg()[0] ?? Number.NaN);
+  const token = await userToken(queryUrl, db.apiKey);
+  const inbox = `${queryUrl}/v1/users/${benchUser}/inbox`;
+  // Answers checked once first, so the figures are of real pages and counts, not of errors.
+  const page = (await getJson(`${inbox}?limit=20`, token)) as { items?: unknown[] };
+  if (page.items?.length !== 20) throw new Error(`first page has ${String(page.items?.length)} items`);
+  const counts = (await getJson(`${inbox}/count`, token)) as { unread?: number };
+  const calls = [
+    { name: 'GET /healthz (HTTP floor)', url: `${queryUrl}/healthz` },
+    { name: 'GET …/inbox?limit=20', url: `${inbox}?limit=20` },
+    { name: `GET …/inbox/count (unread ${String(counts.unread)})`, url: `${inbox}/count` },
+  ];
+  const rows: string[][] = [];
+  for (const call of calls) {
+    await load(call.url, token, warmUpSeconds);
+    const run = await load(call.url, token, duration);
+    rows.push([
+      rows.length === 0 ? label : '',
+      call.name,
+      fmt(run.requestsPerSecond),
+      ms(run.p50),
+      ms(run.p99),
+      String(run.non2xx),
+    ]);
+  }
+  return rows;
+}
+
+async function dropDatabase(db: BenchDatabase): Promise<void> {
+  const server = new URL(db.url);
+  const name = server.pathname.slice(1);
+  server.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: server.toString() });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.end();
+}
+
+async function main(): Promise<void> {
+  const db = await benchDatabase('herald_bench_inbox');
+  const now = new Date();
+  const rows: string[][] = [];
+  let query: Child | undefined;
+  let big: LoadStats | undefined;
+  try {
+    await ensurePartitions(db.pool, now, 2, new Date(now.getTime() - inboxDays * dayMs));
+    query = await startChild(['src/main.ts', 'query'], { DATABASE_URL: db.url, QUERY_PORT: '0' });
+    const queryUrl = query.url ?? '';
+    const small = await loadInbox(db, benchUserItems, 0);
+    rows.push(...(await measure(db, queryUrl, `baseline: ${fmt(small.rows)} rows (the user's only)`)));
+    big = await loadInbox(db, totalRows, users);
+    rows.push(...(await measure(db, queryUrl, `${fmt(big.rows)} rows, ${fmt(users)} users`)));
+  } finally {
+    if (query !== undefined) await stopChild(query);
+    await db.close();
+    try {
+      if (!values.keep) await dropDatabase(db);
+    } finally {
+      await stopEmbedded();
+    }
+  }
+  process.stdout.write(
+    table(
+      `inbox benchmark: one user's 1,000 items, ${String(duration)} s per call after ${String(warmUpSeconds)} s of warm-up, ${String(connections)} connections, one query process, loopback; ${machine()}, load average ${loadAverages.map((l) => l.toFixed(1)).join(' and ')} at the start of each part; database ${db.embedded ? 'embedded' : 'DATABASE_URL'}`,
+      ['notifications in the tables', 'call', 'requests/s', 'p50 ms', 'p99 ms', 'non-2xx'],
+      rows,
+    ),
+  );
+  process.stdout.write(
+    `load: ${fmt(big.rows)} notifications and inbox items in ${big.seconds.toFixed(0)} s (${fmt(big.rows / big.seconds)} rows/s), VACUUM ANALYZE ${big.vacuumSeconds.toFixed(0)} s\n`,
+  );
+}
+
+runBenchmark(main);
