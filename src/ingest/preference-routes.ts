@@ -1,7 +1,8 @@
-// Service-facing preference APIs (API key): a service's category settings (critical,
-// marketing, per-channel defaults, frequency caps) and a user's preferences, no-marketing
-// switch and quiet hours. The fan-out stage applies them (src/domain/preferences.ts).
-import type { FastifyPluginAsync } from 'fastify';
+// Preference APIs: a service's category settings (critical, marketing, per-channel defaults,
+// frequency caps; API key) and a user's preferences, no-marketing switch and quiet hours
+// (userPreferenceRoutes: on the api role for services, on the query role for apps acting for
+// users as well). The fan-out stage applies them (src/domain/preferences.ts).
+import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
@@ -12,15 +13,11 @@ import {
   getUserPreferences,
   putCategory,
   replaceUserPreferences,
+  type UserPreferences,
 } from '../db/stores/preference-store.js';
+import { listCategories, type ListedCategory } from '../db/stores/category-list.js';
 import { channels } from '../domain/notification.js';
-import {
-  anyChannel,
-  formatLocalTime,
-  parseLocalTime,
-  type Preference,
-  type QuietHours,
-} from '../domain/preferences.js';
+import { anyChannel, formatLocalTime, parseLocalTime, type QuietHours } from '../domain/preferences.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
 import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
 
@@ -141,6 +138,32 @@ export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate 
       },
     );
 
+    // The user's own preferences, behind this role's API-key guard, with the answers services know.
+    await app.register(userPreferenceRoutes({ pool: deps.pool, guard, userFacing: false }));
+  };
+}
+
+export interface UserPreferenceRouteDeps {
+  pool: Pool;
+  /** Who may read and change the preferences of :userId (an onRequest hook). */
+  guard: onRequestAsyncHookHandler;
+  /**
+   * For apps acting for their users (default; the query role): answers also list the categories
+   * a user can set, and PUT refuses opting out of a critical category (critical ones are always
+   * delivered, src/domain/preferences.ts). False keeps the api role's answers as services know them.
+   */
+  userFacing?: boolean;
+}
+
+/** GET and PUT /v1/users/:userId/preferences: a user's preferences, no-marketing switch and quiet hours. */
+export function userPreferenceRoutes(deps: UserPreferenceRouteDeps): FastifyPluginAsync {
+  const userFacing = deps.userFacing ?? true;
+  const present = (p: UserPreferences, categories: ListedCategory[] | undefined) =>
+    categories === undefined ? presentPreferences(p) : { ...presentPreferences(p), categories };
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const guard = deps.guard;
+
     app.get(
       '/v1/users/:userId/preferences',
       {
@@ -154,7 +177,7 @@ export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate 
       async (request) => {
         const found = await getUserPreferences(deps.pool, request.params.userId);
         if (found === undefined) throw new ProblemError('not_found', 'No user with this id.');
-        return presentPreferences(found);
+        return present(found, userFacing ? await listCategories(deps.pool) : undefined);
       },
     );
 
@@ -191,6 +214,18 @@ export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate 
             });
           else quietHours = { startMinutes, endMinutes };
         }
+        const categories = userFacing ? await listCategories(deps.pool) : undefined;
+        if (categories !== undefined) {
+          // Preferences do not apply to a critical category: an opt-out would be stored and ignored.
+          const critical = new Set(categories.filter((c) => c.critical).map((c) => c.category));
+          preferences.forEach((p, i) => {
+            if (!p.enabled && critical.has(p.category))
+              errors.push({
+                field: `body/preferences/${String(i)}`,
+                message: `opts out of ${p.category}, a critical category, which is always delivered`,
+              });
+          });
+        }
         const first = errors[0];
         if (first !== undefined)
           throw new ProblemError('validation_failed', `${first.field ?? 'body'} ${first.message}.`, errors);
@@ -204,18 +239,13 @@ export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate 
         if (!found) throw new ProblemError('not_found', 'No user with this id.');
         const current = await getUserPreferences(deps.pool, request.params.userId);
         if (current === undefined) throw new ProblemError('not_found', 'No user with this id.');
-        return presentPreferences(current);
+        return present(current, categories);
       },
     );
   };
 }
 
-function presentPreferences(p: {
-  preferences: Preference[];
-  noMarketing: boolean;
-  quietHours: QuietHours | null;
-  timeZone: string;
-}) {
+function presentPreferences(p: UserPreferences) {
   return {
     preferences: p.preferences.map((x) => ({ channel: x.channel, category: x.category, enabled: x.enabled })),
     no_marketing: p.noMarketing,
