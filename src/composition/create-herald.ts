@@ -21,6 +21,9 @@ import { userRoutes } from '../ingest/user-routes.js';
 import { serviceRoutes } from '../ingest/service-routes.js';
 import { deadLetterRoutes } from '../ingest/dead-letter-routes.js';
 import { inboxRoutes } from '../query/inbox-routes.js';
+import { InboxPresenter } from '../query/inbox-presenter.js';
+import { InboxStreams } from '../query/inbox-stream.js';
+import { UserTokens } from '../query/user-auth.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
@@ -214,15 +217,62 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         stops.push(() => replica.end());
         readPool = replica;
       }
+      // NOTIFY is delivered by the primary only, so the listener connects there even with a replica.
+      const inboxListener = new WakeListener(databaseUrl, [wakeChannels.inbox], logger);
+      await inboxListener.start();
+      stops.push(() => inboxListener.stop());
+      const tokens = new UserTokens({
+        secret:
+          config.USER_TOKEN_SECRET !== undefined
+            ? Buffer.from(config.USER_TOKEN_SECRET, 'utf8')
+            : await ensureSigningKey(pool, 'user-token'),
+        defaultTtlSeconds: config.USER_TOKEN_TTL_SECONDS,
+        now,
+        ...(config.USER_JWKS_URL !== undefined &&
+        config.USER_JWT_ISSUER !== undefined &&
+        config.USER_JWT_AUDIENCE !== undefined
+          ? {
+              external: {
+                jwksUrl: config.USER_JWKS_URL,
+                issuer: config.USER_JWT_ISSUER,
+                audience: config.USER_JWT_AUDIENCE,
+                userClaim: config.USER_JWT_USER_CLAIM,
+              },
+            }
+          : {}),
+      });
+      const presenter = new InboxPresenter();
+      const streams = new InboxStreams({
+        readPool,
+        listener: inboxListener,
+        presenter,
+        logger,
+        pollMs: config.STREAM_POLL_MS,
+        maxConnections: config.STREAM_MAX_CONNECTIONS,
+      });
       const app = await buildServer(
         {
           ...serverOptions,
           title: 'Herald query API',
-          description: 'Read notifications: inboxes and lookups.',
+          description: 'Read notifications: inboxes, realtime streams and lookups.',
         },
-        [ops, inboxRoutes({ readPool, authenticate })],
+        [
+          ops,
+          inboxRoutes({
+            readPool,
+            pool,
+            tokens,
+            authenticate,
+            notifier,
+            streams,
+            presenter,
+            cursorKey: await ensureSigningKey(pool, 'inbox-cursor'),
+          }),
+        ],
       );
       queryUrl = await listen(app, config.QUERY_PORT);
+      // Runs before the server's close (stops run in reverse): open streams would hold it open.
+      stops.push(() => streams.stop());
     }
 
     if (!roles.has('api') && !roles.has('query') && config.OPS_PORT > 0) {

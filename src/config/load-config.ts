@@ -29,6 +29,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         `WEBHOOK_TIMEOUT_MS=${String(converted.WEBHOOK_TIMEOUT_MS)}: must be shorter than LEASE_SECONDS (${String(converted.LEASE_SECONDS)} s)`,
       ]);
     }
+    if (
+      converted.USER_JWKS_URL !== undefined &&
+      (converted.USER_JWT_ISSUER === undefined || converted.USER_JWT_AUDIENCE === undefined)
+    ) {
+      // Without both, a token the identity provider issued for another app would be accepted.
+      throw new ConfigError(['USER_JWKS_URL: needs USER_JWT_ISSUER and USER_JWT_AUDIENCE']);
+    }
     return converted;
   }
   // Check setting by setting so every bad one is named, not only the first.

@@ -147,6 +147,43 @@ export const ConfigSchema = Type.Object({
       secret: true,
     }),
   ),
+  USER_TOKEN_TTL_SECONDS: setting(Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }), {
+    description:
+      'Default lifetime of the user tokens POST /v1/users/:userId/token issues (a caller may ask for less or more, up to 24 h).',
+  }),
+  USER_TOKEN_SECRET: Type.Optional(
+    setting(Type.String({ minLength: 32 }), {
+      description:
+        'HMAC-SHA256 (HS256) key of the user tokens Herald issues. Unset: Herald generates one on first start and keeps it in the database (table signing_keys), shared by every process.',
+      secret: true,
+    }),
+  ),
+  USER_JWKS_URL: Type.Optional(
+    setting(Type.String({ pattern: '^https?://[^\\s]+$' }), {
+      description:
+        "JWKS of the app's own identity provider: its JWTs (RS256, PS256, ES256, ES384, EdDSA) are accepted as user tokens. Needs USER_JWT_ISSUER and USER_JWT_AUDIENCE.",
+    }),
+  ),
+  USER_JWT_ISSUER: Type.Optional(
+    setting(Type.String({ minLength: 1 }), {
+      description: "The `iss` the identity provider's JWTs must carry.",
+    }),
+  ),
+  USER_JWT_AUDIENCE: Type.Optional(
+    setting(Type.String({ minLength: 1 }), {
+      description: "The `aud` the identity provider's JWTs must carry.",
+    }),
+  ),
+  USER_JWT_USER_CLAIM: setting(Type.String({ minLength: 1, default: 'sub' }), {
+    description: "The claim of the identity provider's JWTs that holds Herald's user id.",
+  }),
+  STREAM_POLL_MS: setting(Type.Integer({ minimum: 100, maximum: 60_000, default: 3000 }), {
+    description:
+      'How often the query role looks for inbox events of its open realtime streams without a NOTIFY (NOTIFY is only a hint).',
+  }),
+  STREAM_MAX_CONNECTIONS: setting(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20_000 }), {
+    description: 'Open realtime (SSE) streams one query process accepts; over it: 503 with Retry-After.',
+  }),
   INGEST_QUOTA_PER_MINUTE: setting(Type.Integer({ minimum: 0, maximum: 10_000_000, default: 0 }), {
     description:
       'Most POST /v1/notifications requests one calling service may make per minute to one api process (a token bucket that allows the whole minute as a burst); over it: 429 rate_limited with Retry-After. 0 means no quota. With N api processes a service may send up to N times this.',

@@ -8,6 +8,7 @@ export const partitionedTables = [
   { table: 'deliveries' },
   { table: 'inbox_items' },
   { table: 'delivery_events' },
+  { table: 'inbox_events' },
 ] as const;
 
 const partitionLockKey = 7_261_002;

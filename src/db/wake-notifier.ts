@@ -10,11 +10,18 @@ export const wakeChannels = {
   deliveries: 'herald_deliveries',
   /** Preferences or category settings changed; the payload names the cache entry (preference-store.ts). */
   settings: 'herald_settings',
+  /** Users' inbox streams moved; the payload is a JSON array of user ids, or '*' for "any". */
+  inbox: 'herald_inbox',
 } as const;
+
+/** NOTIFY payloads must stay under 8000 bytes; a longer list of users is sent as '*'. */
+const maxInboxPayloadBytes = 7900;
 export type WakeChannel = (typeof wakeChannels)[keyof typeof wakeChannels];
 
 export class WakeNotifier {
   private readonly pending = new Set<WakeChannel>();
+  private readonly inboxUsers = new Set<string>();
+  private inboxAll = false;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> = Promise.resolve();
 
@@ -32,11 +39,39 @@ export class WakeNotifier {
     }, this.coalesceMs);
   }
 
+  /** Tells the query role's realtime streams that these users' inboxes changed. */
+  notifyInbox(userIds: Iterable<string>): void {
+    let any = false;
+    for (const id of userIds) {
+      any = true;
+      if (!this.inboxAll) this.inboxUsers.add(id);
+      if (this.inboxUsers.size > 500) {
+        this.inboxAll = true;
+        this.inboxUsers.clear();
+      }
+    }
+    if (any) this.notify(wakeChannels.inbox);
+  }
+
+  private inboxPayload(): string {
+    const users = [...this.inboxUsers];
+    const all = this.inboxAll;
+    this.inboxUsers.clear();
+    this.inboxAll = false;
+    if (all) return '*';
+    const payload = JSON.stringify(users);
+    return Buffer.byteLength(payload) > maxInboxPayloadBytes ? '*' : payload;
+  }
+
   private async flush(): Promise<void> {
     const channels = [...this.pending];
     this.pending.clear();
+    const payloads = channels.map((c) => (c === wakeChannels.inbox ? this.inboxPayload() : ''));
     try {
-      await this.pool.query("SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c", [channels]);
+      await this.pool.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)', [
+        channels,
+        payloads,
+      ]);
     } catch (error) {
       this.logger.debug({ err: error }, 'wake-up NOTIFY failed; listeners will poll');
     }

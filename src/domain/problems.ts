@@ -21,8 +21,9 @@ export const problems = {
   template_not_found: { status: 400, title: 'The request names a template this service does not have' },
   template_params_invalid: { status: 400, title: 'A template parameter is missing or of the wrong type' },
   template_invalid: { status: 400, title: 'The template cannot be saved as written' },
+  cursor_invalid: { status: 400, title: 'The cursor is not one this listing gave out' },
   template_import_invalid: { status: 400, title: 'The template file has bad rows; nothing was imported' },
-  unauthenticated: { status: 401, title: 'A valid API key is required' },
+  unauthenticated: { status: 401, title: 'A valid API key or user token is required' },
   callback_unauthenticated: { status: 401, title: 'The status report is not authenticated as its provider' },
   forbidden: { status: 403, title: 'The resource belongs to another service or needs another role' },
   not_found: { status: 404, title: 'No such resource' },
@@ -36,6 +37,14 @@ export const problems = {
   payload_too_large: { status: 413, title: 'The request body is too large' },
   headers_too_large: { status: 431, title: 'The request headers or URL are too large' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
+  identity_provider_unavailable: {
+    status: 503,
+    title: "The identity provider's keys cannot be fetched; retry later",
+  },
+  too_many_streams: {
+    status: 503,
+    title: 'This process holds as many realtime streams as it may; retry later',
+  },
   service_unavailable: { status: 503, title: 'Herald cannot reach its database; retry later' },
   internal_error: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -60,7 +60,8 @@ export async function buildServer(
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   app.addHook('onResponse', (request, reply, done) => {
     if (reply.statusCode >= 500)
-      request.log.warn({ url: request.url, status: reply.statusCode }, 'request failed');
+      // Without the query: a realtime stream may carry its token there (EventSource).
+      request.log.warn({ url: request.url.split('?')[0], status: reply.statusCode }, 'request failed');
     done();
   });
   for (const plugin of routes) await app.register(plugin);

@@ -208,6 +208,8 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
               `The stored version is ${String(result.version)}; send a higher version.`,
             );
           case 'applied':
+            deps.notifier.notifyInbox(result.inboxUsers);
+            break;
           case 'unchanged':
             break;
         }

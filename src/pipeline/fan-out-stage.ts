@@ -89,7 +89,8 @@ export class FanOutStage {
       const transactional = await claimDueRecipients(client, 'transactional', deps.batchSize);
       const bulk = await claimDueRecipients(client, 'bulk', deps.batchSize - transactional.length);
       const recipients = [...transactional, ...bulk];
-      if (recipients.length === 0) return { recipients: 0, created: new Map<string, number>(), decided: [] };
+      if (recipients.length === 0)
+        return { recipients: 0, created: new Map<string, number>(), inboxUsers: [], decided: [] };
       const inputs = await loadFanOutInputs(client, recipients);
       const userIds = [...new Set(recipients.map((r) => r.userId))];
       const preferences = await deps.settings.preferencesFor(client, userIds);
@@ -190,12 +191,12 @@ export class FanOutStage {
         }
         fannedOut.push({ recipient, skipped: plan.skipped });
       }
-      const created = await writeFanOut(
+      const { created, inboxUsers } = await writeFanOut(
         client,
         { deliveries, fannedOut, maxAttempts: deps.maxAttempts },
         deps.now().getTime(),
       );
-      return { recipients: recipients.length, created, decided };
+      return { recipients: recipients.length, created, inboxUsers, decided };
     });
     deps.metrics.claimBatchSize.observe({ stage: 'fan_out' }, result.recipients);
     for (const { channel, decision, targets } of result.decided) {
@@ -211,6 +212,7 @@ export class FanOutStage {
       else toSend += n;
     }
     if (toSend > 0) deps.notifier.notify(wakeChannels.deliveries);
+    deps.notifier.notifyInbox(result.inboxUsers);
     return result.recipients;
   }
 }

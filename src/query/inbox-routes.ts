@@ -1,108 +1,318 @@
-// Query role: reads for apps and services, from the read pool only (a replica when configured),
-// so users can read while ingest is down. This first read lists a user's in-app inbox: every
-// service's notifications to that user, since users are shared (docs/decisions/0002); user
-// tokens, so apps can read on a user's behalf, arrive with the inbox work.
-import type { FastifyPluginAsync } from 'fastify';
+// Query role: a user's inbox, for apps acting for one user (a user token) or services acting for
+// any user (an API key with the sender role). Lists read from the read pool (a replica when
+// configured), so users can read while ingest is down; changes go to the primary and append to
+// the user's event stream, which the realtime stream (inbox-stream.ts) follows. docs/inbox.md.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Pool } from '../db/pools.js';
+import { withTransaction, type Pool } from '../db/pools.js';
 import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
-import type { ChannelContent, NotificationContent } from '../domain/notification.js';
-import { contentFor } from '../domain/notification.js';
-import { TemplateVersionCache } from '../templates/template-versions.js';
-import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
+import { ProblemError } from '../domain/problems.js';
+import type { WakeNotifier } from '../db/wake-notifier.js';
+import {
+  applyItemAction,
+  countInbox,
+  findInboxItems,
+  listInbox,
+  markAll,
+  type InboxPosition,
+  type ItemAction,
+} from '../db/stores/inbox-store.js';
+import type { InboxPresenter } from './inbox-presenter.js';
+import { requireInboxAccess, type UserTokens } from './user-auth.js';
+import type { InboxStreams } from './inbox-stream.js';
 
-export function inboxRoutes(deps: { readPool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
-  // Template versions never change: each is read once per process, not once per item.
-  const templates = new TemplateVersionCache();
+export interface InboxRouteDeps {
+  /** Reads: the replica when DATABASE_READ_URL is set. */
+  readPool: Pool;
+  /** Changes (read state): always the primary. */
+  pool: Pool;
+  tokens: UserTokens;
+  authenticate: Authenticate;
+  notifier: WakeNotifier;
+  streams: InboxStreams;
+  presenter: InboxPresenter;
+  /** Signs cursors to the user they were given to. */
+  cursorKey: Uint8Array;
+  maxTokenTtlSeconds?: number;
+}
+
+const UserId = Type.String({ minLength: 1, maxLength: 128 });
+const NotificationId = Type.String({ minLength: 1, maxLength: 200 });
+const UserParams = Type.Object({ userId: UserId });
+const ItemParams = Type.Object({ userId: UserId, notificationId: NotificationId });
+const Category = Type.String({ minLength: 1, maxLength: 64 });
+
+const itemActions: Record<string, ItemAction> = {
+  read: 'read',
+  unread: 'unread',
+  seen: 'seen',
+  archive: 'archived',
+  unarchive: 'unarchived',
+};
+
+export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
+  const { presenter } = deps;
+  const cursors = new CursorCodec(deps.cursorKey);
+  const guard = requireInboxAccess(deps.tokens, deps.authenticate);
+  const itemOf = async (userId: string, notificationId: string) => {
+    const rows = await findInboxItems(deps.pool, [{ userId, notificationId }]);
+    const [item] = await presenter.present(deps.pool, rows);
+    if (item === undefined) throw new ProblemError('not_found', 'No such item in this inbox.');
+    return item;
+  };
+
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.post(
+      '/v1/users/:userId/token',
+      {
+        onRequest: requireCaller(deps.authenticate, ['sender']),
+        preValidation: emptyBodyAllowed,
+        schema: {
+          summary: 'Issue a short-lived user token: apps use it to read and change this user’s inbox',
+          tags: ['inbox'],
+          params: UserParams,
+          body: Type.Object(
+            {
+              ttl_seconds: Type.Optional(
+                Type.Integer({ minimum: 60, maximum: deps.maxTokenTtlSeconds ?? 86_400 }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        const issued = await deps.tokens.issue(
+          request.params.userId,
+          (request.body as { ttl_seconds?: number } | undefined)?.ttl_seconds,
+        );
+        reply.header('cache-control', 'no-store');
+        return reply.code(201).send({
+          token: issued.token,
+          token_type: 'Bearer',
+          expires_at: issued.expiresAt.toISOString(),
+          user_id: request.params.userId,
+        });
+      },
+    );
+
     app.get(
       '/v1/users/:userId/inbox',
       {
-        onRequest: requireCaller(deps.authenticate, ['sender', 'support']),
+        onRequest: guard,
         schema: {
-          summary: "A user's in-app notifications, newest first, showing each one's latest version",
+          summary:
+            "A user's in-app notifications of the last 90 days, newest first, each in its latest version",
           tags: ['inbox'],
-          params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
+          params: UserParams,
           querystring: Type.Object(
-            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })) },
+            {
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+              cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 400 })),
+              unread: Type.Optional(Type.Boolean()),
+              archived: Type.Optional(Type.Boolean()),
+              category: Type.Optional(Category),
+            },
             { additionalProperties: false },
           ),
         },
       },
       async (request) => {
-        const result = await deps.readPool.query<{
-          id: string;
-          created_at: Date;
-          updated_at: Date;
-          category: string;
-          version: number;
-          content: NotificationContent;
-          data: Record<string, unknown> | null;
-          read_at: Date | null;
-          service_id: number;
-          template: string | null;
-          template_version: number | null;
-          params: Record<string, unknown> | null;
-          locale: string | null;
-        }>(
-          `SELECT n.id, n.created_at, n.updated_at, i.category, n.version, n.content, n.data, i.read_at,
-                  n.service_id, n.template, n.template_version, n.params, u.locale
-             FROM inbox_items i
-             JOIN notifications n ON n.id = i.notification_id AND n.created_at = i.notification_created_at
-             LEFT JOIN users u ON u.id = i.user_id
-            WHERE i.user_id = $1 AND i.archived_at IS NULL
-              AND i.notification_created_at > now() - interval '90 days'
-            ORDER BY i.notification_created_at DESC, i.notification_id DESC
-            LIMIT $2`,
-          [request.params.userId, request.query.limit ?? 50],
+        const { userId } = request.params;
+        const { limit = 20, cursor, unread, archived, category } = request.query;
+        const after = cursor === undefined ? undefined : cursors.decode(userId, cursor);
+        const rows = await listInbox(
+          deps.readPool,
+          userId,
+          {
+            ...(unread === undefined ? {} : { unread }),
+            ...(archived === undefined ? {} : { archived }),
+            ...(category === undefined ? {} : { category }),
+          },
+          after,
+          limit + 1,
         );
-        const rows = result.rows.map((r) => ({
-          ...r,
-          serviceId: r.service_id,
-          template:
-            r.template === null || r.template_version === null
-              ? null
-              : { key: r.template, version: r.template_version },
-        }));
-        await templates.prepare(deps.readPool, rows);
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
         return {
-          items: rows.map((r) => ({
-            id: r.id,
-            category: r.category,
-            version: r.version,
-            ...inAppContent(r, templates),
-            data: r.data,
-            read: r.read_at !== null,
-            created_at: r.created_at.toISOString(),
-            updated_at: r.updated_at.toISOString(),
-          })),
+          items: await presenter.present(deps.readPool, page),
+          next_cursor:
+            rows.length > limit && last !== undefined
+              ? cursors.encode(userId, { arrivedUs: last.arrived_us, id: last.id })
+              : null,
         };
       },
     );
+
+    app.get(
+      '/v1/users/:userId/inbox/count',
+      {
+        onRequest: guard,
+        schema: {
+          summary: 'Unread and unseen items of a user’s inbox (archived ones do not count)',
+          tags: ['inbox'],
+          params: UserParams,
+        },
+      },
+      async (request) => countInbox(deps.readPool, request.params.userId),
+    );
+
+    app.get(
+      '/v1/users/:userId/inbox/stream',
+      {
+        onRequest: requireInboxAccess(deps.tokens, deps.authenticate, { allowQueryToken: true }),
+        schema: {
+          summary:
+            'Server-Sent Events: new and changed items and the unread count, replayed from Last-Event-ID',
+          tags: ['inbox'],
+          params: UserParams,
+          querystring: Type.Object(
+            {
+              access_token: Type.Optional(Type.String({ maxLength: 4096 })),
+              last_event_id: Type.Optional(Type.String({ maxLength: 20 })),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        const header = request.headers['last-event-id'];
+        const text = typeof header === 'string' ? header : request.query.last_event_id;
+        const lastEventId = text === undefined || text === '' ? undefined : parseEventId(text);
+        await deps.streams.open(request.params.userId, lastEventId, reply);
+      },
+    );
+
+    app.get(
+      '/v1/users/:userId/inbox/:notificationId',
+      {
+        onRequest: guard,
+        schema: { summary: 'One item of a user’s inbox', tags: ['inbox'], params: ItemParams },
+      },
+      async (request) => itemOf(request.params.userId, request.params.notificationId),
+    );
+
+    app.post(
+      '/v1/users/:userId/inbox/:notificationId/:action',
+      {
+        onRequest: guard,
+        schema: {
+          summary: 'Mark an item read, unread or seen; archive or unarchive it',
+          tags: ['inbox'],
+          params: Type.Object({
+            userId: UserId,
+            notificationId: NotificationId,
+            action: Type.Union(Object.keys(itemActions).map((a) => Type.Literal(a))),
+          }),
+        },
+      },
+      async (request) => {
+        const { userId, notificationId, action } = request.params;
+        const kind = itemActions[action];
+        if (kind === undefined) throw new ProblemError('route_not_found');
+        await change(userId, notificationId, kind);
+        return itemOf(userId, notificationId);
+      },
+    );
+
+    app.delete(
+      '/v1/users/:userId/inbox/:notificationId',
+      {
+        onRequest: guard,
+        schema: { summary: 'Delete an item from a user’s inbox', tags: ['inbox'], params: ItemParams },
+      },
+      async (request, reply) => {
+        await change(request.params.userId, request.params.notificationId, 'deleted');
+        return reply.code(204).send();
+      },
+    );
+
+    for (const [path, kind] of [
+      ['read-all', 'read_all'],
+      ['seen-all', 'seen_all'],
+    ] as const) {
+      app.post(
+        `/v1/users/:userId/inbox/${path}`,
+        {
+          onRequest: guard,
+          preValidation: emptyBodyAllowed,
+          schema: {
+            summary: `Mark every item (optionally of one category) ${kind === 'read_all' ? 'read' : 'seen'}`,
+            tags: ['inbox'],
+            params: UserParams,
+            body: Type.Object({ category: Type.Optional(Category) }, { additionalProperties: false }),
+          },
+        },
+        async (request) => {
+          const { userId } = request.params;
+          const changed = await withTransaction(deps.pool, (client) =>
+            markAll(client, userId, kind, request.body.category),
+          );
+          if (changed > 0) deps.notifier.notifyInbox([userId]);
+          return { changed };
+        },
+      );
+    }
   };
+
+  async function change(userId: string, notificationId: string, action: ItemAction): Promise<void> {
+    const result = await withTransaction(deps.pool, (client) =>
+      applyItemAction(client, userId, notificationId, action),
+    );
+    if (result === 'missing') throw new ProblemError('not_found', 'No such item in this inbox.');
+    if (result === 'changed') deps.notifier.notifyInbox([userId]);
+  }
 }
 
-/** What the inbox shows: a template's in_app variant in the user's locale, or the inline content. */
-function inAppContent(
-  r: {
-    content: NotificationContent;
-    serviceId: number;
-    template: { key: string; version: number } | null;
-    params: Record<string, unknown> | null;
-    locale: string | null;
-  },
-  templates: TemplateVersionCache,
-): ChannelContent {
-  if (r.template === null) return contentFor(r.content, 'in_app');
-  const version = templates.get(r.serviceId, r.template.key, r.template.version);
-  if (version === undefined) return {};
-  try {
-    return renderVariant(version, 'in_app', r.locale, r.params ?? {}).content;
-  } catch (error) {
-    // Checked at ingest; should a version still fail, show the item without text rather than fail the inbox.
-    if (error instanceof TemplateRenderError) return {};
-    throw error;
+/** A POST whose options are all optional may come without a body: it means `{}`. */
+function emptyBodyAllowed(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  request.body ??= {};
+  done();
+}
+
+function parseEventId(text: string): number {
+  if (!/^\d{1,15}$/.test(text))
+    throw new ProblemError('validation_failed', 'Last-Event-ID must be an event id this stream sent.', [
+      { field: 'headers/last-event-id', message: 'must be a non-negative integer' },
+    ]);
+  return Number(text);
+}
+
+/**
+ * Cursors are opaque: the position of the page's last item, signed together with the user id,
+ * so a cursor given to one user is refused for another (400 cursor_invalid, whatever it names).
+ */
+class CursorCodec {
+  constructor(private readonly key: Uint8Array) {}
+
+  encode(userId: string, position: InboxPosition): string {
+    const payload = Buffer.from(`${String(position.arrivedUs)}:${position.id}`, 'utf8').toString('base64url');
+    return `${payload}.${this.sign(userId, payload)}`;
+  }
+
+  decode(userId: string, cursor: string): InboxPosition {
+    const [payload, signature, extra] = cursor.split('.');
+    const invalid = new ProblemError('cursor_invalid', 'Use the next_cursor of a page of this inbox.');
+    if (payload === undefined || signature === undefined || extra !== undefined) throw invalid;
+    const expected = Buffer.from(this.sign(userId, payload), 'utf8');
+    const given = Buffer.from(signature, 'utf8');
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw invalid;
+    const text = Buffer.from(payload, 'base64url').toString('utf8');
+    const colon = text.indexOf(':');
+    const arrivedUs = Number(text.slice(0, colon));
+    if (colon < 1 || !Number.isSafeInteger(arrivedUs)) throw invalid;
+    return { arrivedUs, id: text.slice(colon + 1) };
+  }
+
+  private sign(userId: string, payload: string): string {
+    return createHmac('sha256', this.key)
+      .update(`inbox-cursor\n${userId}\n${payload}`)
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
   }
 }

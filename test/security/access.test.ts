@@ -330,7 +330,7 @@ describe('roles: a sender-only key cannot use admin routes', () => {
     assert.equal(sent.status, 202);
   });
 
-  test('a support-only key can read inboxes but not send or change users', async () => {
+  test('a support-only key cannot send, change users or act in inboxes', async () => {
     const supportKey = await createApiKey(db.pool, shopServiceId, ['support']);
     const as = { authorization: bearer(supportKey) };
     const forbidden = { status: 403, code: 'forbidden' } as const;
@@ -347,7 +347,14 @@ describe('roles: a sender-only key cannot use admin routes', () => {
       forbidden,
     );
     await expectRefused('DELETE', '/v1/users/alice', as, forbidden);
+    // Support reads a user's history through the support lookup, not as the user.
     const inbox = await send('GET', '/v1/users/alice/inbox', { ...as, base: h.herald.queryUrl ?? '' });
-    assert.equal(inbox.status, 200);
+    assert.equal(inbox.status, 403);
+    const token = await send('POST', '/v1/users/alice/token', {
+      ...as,
+      base: h.herald.queryUrl ?? '',
+      body: {},
+    });
+    assert.equal(token.status, 403);
   });
 });

@@ -5,6 +5,7 @@ import type { PoolClient } from '../pools.js';
 import type { Channel, Lane } from '../../domain/notification.js';
 import type { FanOutDevice, FanOutUser, SkippedChannel } from '../../domain/fan-out.js';
 import { uuidV7 } from '../../domain/ids.js';
+import { appendInboxEvents } from './inbox-store.js';
 
 export interface DueRecipient {
   notificationId: string;
@@ -152,15 +153,17 @@ export interface FanOutWrite {
  * Writes the planned deliveries and marks the recipients fanned out. In-app deliveries are
  * complete on write: the inbox row is the delivery. The unique (notification, user, channel,
  * target) key makes a repeated fan-out create nothing new. Returns counts per channel of the
- * deliveries created to be sent (suppressed ones left out).
+ * deliveries created to be sent (suppressed ones left out) and the users whose inbox streams
+ * moved (new in-app items), for the NOTIFY after commit.
  */
 export async function writeFanOut(
   client: PoolClient,
   write: FanOutWrite,
   nowMs: number,
-): Promise<Map<string, number>> {
+): Promise<{ created: Map<string, number>; inboxUsers: string[] }> {
   const rows = write.deliveries;
   const created = new Map<string, number>();
+  const inboxUsers: string[] = [];
   if (rows.length > 0) {
     const ids = rows.map(() => uuidV7(nowMs, randomBytes(10)));
     const inserted = await client.query<{
@@ -211,16 +214,32 @@ export async function writeFanOut(
     );
     const inApp = inserted.rows.filter((r) => r.channel === 'in_app' && r.state === 'delivered');
     if (inApp.length > 0) {
-      await client.query(
+      const items = await client.query<{
+        notification_id: string;
+        notification_created_at: Date;
+        user_id: string;
+      }>(
         `INSERT INTO inbox_items (notification_id, notification_created_at, user_id, category)
          SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
-         ON CONFLICT DO NOTHING`,
+         ON CONFLICT DO NOTHING
+         RETURNING notification_id, notification_created_at, user_id`,
         [
           inApp.map((r) => r.notification_id),
           inApp.map((r) => r.notification_created_at),
           inApp.map((r) => r.user_id),
           inApp.map((r) => r.category),
         ],
+      );
+      inboxUsers.push(
+        ...(await appendInboxEvents(
+          client,
+          items.rows.map((r) => ({
+            userId: r.user_id,
+            kind: 'created' as const,
+            notificationId: r.notification_id,
+            notificationCreatedAt: r.notification_created_at,
+          })),
+        )),
       );
     }
     // Suppressed deliveries are counted by the stage (herald_deliveries_suppressed_total), not here.
@@ -239,5 +258,5 @@ export async function writeFanOut(
       done.map((d) => (d.skipped.length === 0 ? null : JSON.stringify(d.skipped))),
     ],
   );
-  return created;
+  return { created, inboxUsers };
 }

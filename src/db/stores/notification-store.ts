@@ -1,5 +1,6 @@
 // Notifications, their recipients and idempotency keys: the write side of ingest.
-import type { Pool, PoolClient } from '../pools.js';
+import { withTransaction, type Pool, type PoolClient } from '../pools.js';
+import { appendInboxEvents } from './inbox-store.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
 
@@ -369,7 +370,7 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
 }
 
 export type PatchResult =
-  | { kind: 'applied'; version: number }
+  | { kind: 'applied'; version: number; inboxUsers: string[] }
   | { kind: 'unchanged'; version: number }
   | { kind: 'stale'; version: number }
   | { kind: 'not_found' };
@@ -387,17 +388,36 @@ export async function patchNotification(
   data: Record<string, unknown> | undefined,
   now: Date,
 ): Promise<PatchResult> {
-  const updated = await pool.query<{ version: number }>(
-    `UPDATE notifications
-        SET version = $2,
-            content = CASE WHEN $3::jsonb IS NULL THEN content ELSE content || $3::jsonb END,
-            data = CASE WHEN $4::jsonb IS NULL THEN data ELSE $4::jsonb END,
-            updated_at = $5
-      WHERE id = $1 AND version < $2
-      RETURNING version`,
-    [id, version, content ?? null, data ?? null, now],
-  );
-  if (updated.rows[0] !== undefined) return { kind: 'applied', version };
+  // The in-app copies show the new version: each holder's inbox stream gets an 'updated' event.
+  const applied = await withTransaction(pool, async (client) => {
+    const updated = await client.query<{ created_at: Date }>(
+      `UPDATE notifications
+          SET version = $2,
+              content = CASE WHEN $3::jsonb IS NULL THEN content ELSE content || $3::jsonb END,
+              data = CASE WHEN $4::jsonb IS NULL THEN data ELSE $4::jsonb END,
+              updated_at = $5
+        WHERE id = $1 AND version < $2
+        RETURNING created_at`,
+      [id, version, content ?? null, data ?? null, now],
+    );
+    const row = updated.rows[0];
+    if (row === undefined) return undefined;
+    const holders = await client.query<{ user_id: string }>(
+      `SELECT user_id FROM inbox_items
+        WHERE notification_id = $1 AND notification_created_at = $2 AND deleted_at IS NULL`,
+      [id, row.created_at],
+    );
+    return appendInboxEvents(
+      client,
+      holders.rows.map((h) => ({
+        userId: h.user_id,
+        kind: 'updated' as const,
+        notificationId: id,
+        notificationCreatedAt: row.created_at,
+      })),
+    );
+  });
+  if (applied !== undefined) return { kind: 'applied', version, inboxUsers: applied };
   const current = await pool.query<{ version: number }>('SELECT version FROM notifications WHERE id = $1', [
     id,
   ]);
