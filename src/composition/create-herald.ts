@@ -23,7 +23,8 @@ import { deadLetterRoutes } from '../ingest/dead-letter-routes.js';
 import { inboxRoutes } from '../query/inbox-routes.js';
 import { InboxPresenter } from '../query/inbox-presenter.js';
 import { InboxStreams } from '../query/inbox-stream.js';
-import { UserTokens } from '../query/user-auth.js';
+import { requireInboxAccess, UserTokens } from '../query/user-auth.js';
+import { supportRoutes } from '../query/support-routes.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
@@ -31,7 +32,7 @@ import { PipelineEvents } from '../pipeline/pipeline-events.js';
 import { WakeListener } from '../pipeline/wake-up.js';
 import { SettingsCache } from '../pipeline/settings-cache.js';
 import { ensureSigningKey } from '../db/stores/preference-store.js';
-import { preferenceRoutes } from '../ingest/preference-routes.js';
+import { preferenceRoutes, userPreferenceRoutes } from '../ingest/preference-routes.js';
 import { templateRoutes } from '../ingest/template-routes.js';
 import { unsubscribeRoutes } from '../ingest/unsubscribe-routes.js';
 import { UnsubscribeTokens } from '../ingest/unsubscribe-token.js';
@@ -268,6 +269,9 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             presenter,
             cursorKey: await ensureSigningKey(pool, 'inbox-cursor'),
           }),
+          // The user's own preferences, behind the same guard as the inbox (a token for that user).
+          userPreferenceRoutes({ pool, guard: requireInboxAccess(tokens, authenticate) }),
+          supportRoutes({ readPool, authenticate, now }),
         ],
       );
       queryUrl = await listen(app, config.QUERY_PORT);

@@ -356,5 +356,13 @@ describe('roles: a sender-only key cannot use admin routes', () => {
       body: {},
     });
     assert.equal(token.status, 403);
+    const to = new Date();
+    const from = new Date(to.getTime() - 30 * 86_400_000);
+    const history = await send(
+      'GET',
+      `/v1/support/users/alice/notifications?from=${from.toISOString()}&to=${to.toISOString()}`,
+      { ...as, base: h.herald.queryUrl ?? '' },
+    );
+    assert.equal(history.status, 200);
   });
 });

@@ -141,6 +141,9 @@ describe('cross-user access', () => {
       assert.equal(res.status, 404, `${method} ${path}: ${String(res.status)}`);
       assert.doesNotMatch(JSON.stringify(res.body), /Bob/);
     }
+    // Her own preferences she may read (once a service has registered her).
+    assert.equal((await h.call('PUT', '/v1/users/eve', {})).status, 200);
+    assert.equal((await eve('GET', '/v1/users/eve/preferences')).status, 200);
     // Bob's cursor in Eve's listing.
     const page = await bob('GET', '/v1/users/bob/inbox?limit=1');
     assert.equal(typeof page.body.next_cursor, 'string');
