@@ -11,8 +11,8 @@ ALTER TABLE inbox_items ADD COLUMN deleted_at timestamptz;
 DROP INDEX inbox_items_user_recent_idx;
 -- The list: newest first, keyset (created_at, notification_id) so pages are stable under inserts.
 CREATE INDEX inbox_items_user_list_idx ON inbox_items (user_id, created_at DESC, notification_id DESC);
--- The unread count reads only the user's unread rows.
-CREATE INDEX inbox_items_user_unread_idx ON inbox_items (user_id, notification_created_at)
+-- The unread and unseen counts read only the user's unread rows, from the index alone.
+CREATE INDEX inbox_items_user_unread_idx ON inbox_items (user_id, notification_created_at) INCLUDE (seen_at)
   WHERE read_at IS NULL AND archived_at IS NULL AND deleted_at IS NULL;
 
 -- The last event number of each user's stream. Every writer of a user's events bumps this row

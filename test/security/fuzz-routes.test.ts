@@ -768,13 +768,19 @@ let lastSnapshot: TableSnapshot | undefined;
 async function sendAndCheck(request: FuzzRequest): Promise<void> {
   const before = lastSnapshot ?? (await tableSnapshot(db.pool));
   lastSnapshot = undefined;
-  const response: RawResponse = await readResponse(
-    await fetch(request.url, {
-      method: request.method,
-      headers: request.headers,
-      ...(request.body === undefined ? {} : { body: request.body }),
-    }),
-  );
+  const controller = new AbortController();
+  const raw = await fetch(request.url, {
+    method: request.method,
+    headers: request.headers,
+    signal: controller.signal,
+    ...(request.body === undefined ? {} : { body: request.body }),
+  });
+  // An accepted realtime stream never ends: its status and headers are the answer.
+  const streaming = raw.ok && (raw.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  if (streaming) controller.abort();
+  const response: RawResponse = streaming
+    ? { status: raw.status, contentType: raw.headers.get('content-type') ?? '', text: '' }
+    : await readResponse(raw);
   requestsSent += 1;
   const after = await tableSnapshot(db.pool);
   const context = `${request.method} ${request.url.slice(0, 300)}`;

@@ -136,12 +136,17 @@ export async function listInbox(
       `(i.created_at, i.notification_id) < ('epoch'::timestamptz + $${String(params.length - 1)}::bigint * interval '1 microsecond', $${String(params.length)})`,
     );
   }
+  // The page is picked from inbox_items alone, then joined: joined first, the planner
+  // estimates one notification per item, sees nothing to gain from stopping early and joins
+  // and sorts every item of the user (45 ms p50 at 1,000 items, bench:inbox; 2 ms this way).
   const result = await pool.query<InboxRow>(
     `SELECT ${itemColumns}
-       FROM inbox_items i ${itemJoins}
-      WHERE ${where.join(' AND ')}
-      ORDER BY i.created_at DESC, i.notification_id DESC
-      LIMIT $2`,
+       FROM (SELECT * FROM inbox_items i
+              WHERE ${where.join(' AND ')}
+              ORDER BY i.created_at DESC, i.notification_id DESC
+              LIMIT $2) i
+       ${itemJoins}
+      ORDER BY i.created_at DESC, i.notification_id DESC`,
     params,
   );
   return result.rows;
@@ -171,12 +176,11 @@ export interface InboxCounts {
 
 /** Unread and unseen items (archived and deleted ones do not count). */
 export async function countInbox(pool: Pool, userId: string): Promise<InboxCounts> {
+  // One index-only scan of the user's unread rows (the partial index includes seen_at).
   const result = await pool.query<{ unread: number; unseen: number }>(
-    `SELECT (SELECT count(*) FROM inbox_items i
-               WHERE i.user_id = $1 AND i.read_at IS NULL AND i.archived_at IS NULL AND ${visible}) AS unread,
-            (SELECT count(*) FROM inbox_items i
-               WHERE i.user_id = $1 AND i.read_at IS NULL AND i.seen_at IS NULL AND i.archived_at IS NULL
-                 AND ${visible}) AS unseen`,
+    `SELECT count(*) AS unread, count(*) FILTER (WHERE i.seen_at IS NULL) AS unseen
+       FROM inbox_items i
+      WHERE i.user_id = $1 AND i.read_at IS NULL AND i.archived_at IS NULL AND ${visible}`,
     [userId],
   );
   const row = result.rows[0];
