@@ -7,6 +7,8 @@ import { idPath, startTestHerald, type TestHerald } from '../helpers/test-herald
 import { waitFor } from '../helpers/wait-for.js';
 import { openSse, type SseClient } from '../helpers/sse-client.js';
 import { ensurePartitions } from '../../src/db/partitions.js';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -78,7 +80,10 @@ describe('user tokens', () => {
       (await h.call('GET', '/v1/users/ada/inbox', undefined, { base: query, key: null })).status,
       401,
     );
-    const forged = (await tokenFor('ada')).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+    // One signature character changed (not the last: its low bits are padding).
+    const genuine = await tokenFor('ada');
+    const at = genuine.length - 10;
+    const forged = `${genuine.slice(0, at)}${genuine[at] === 'A' ? 'B' : 'A'}${genuine.slice(at + 1)}`;
     const bad = await as(forged)('GET', '/v1/users/ada/inbox');
     assert.equal(bad.status, 401);
     assert.equal(bad.body.code, 'unauthenticated');
@@ -108,6 +113,39 @@ describe('user tokens', () => {
       assert.match(refused.body.detail as string, /expired/);
     } finally {
       await past.stop();
+    }
+  });
+
+  test("with USER_JWKS_URL, the app's identity provider's tokens open the inbox they name", async () => {
+    const pair = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' };
+    const idp = bodyServer((_req, res) => res.writeHead(200).end(JSON.stringify({ keys: [jwk] })));
+    const jwksUrl = `${await listenOnLoopback(idp)}/jwks.json`;
+    const other = await startTestHerald(db, {
+      roles: ['query'],
+      env: {
+        USER_JWKS_URL: jwksUrl,
+        USER_JWT_ISSUER: 'https://id.example.com',
+        USER_JWT_AUDIENCE: 'shop-app',
+      },
+    });
+    try {
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer('https://id.example.com')
+        .setAudience('shop-app')
+        .setSubject('ada')
+        .setExpirationTime('5m')
+        .sign(pair.privateKey);
+      const base = other.herald.queryUrl ?? '';
+      const own = await other.call('GET', '/v1/users/ada/inbox', undefined, { base, key: token });
+      assert.equal(own.status, 200);
+      assert.equal(own.body.items[0]?.title, 'Welcome');
+      const foreign = await other.call('GET', '/v1/users/bob/inbox', undefined, { base, key: token });
+      assert.equal(foreign.status, 404);
+    } finally {
+      await other.stop();
+      await closeServer(idp);
     }
   });
 });
