@@ -19,6 +19,8 @@ export interface Metrics {
   receiptsReceived: Counter<'provider' | 'result'>;
   pendingDeliveries: Gauge<'lane'>;
   oldestPendingSeconds: Gauge<'lane'>;
+  inboxStreamsOpen: Gauge;
+  inboxStreamEvents: Counter<'event'>;
 }
 
 export interface PendingReading {
@@ -115,6 +117,17 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       name: 'herald_provider_fallbacks_total',
       help: 'Calls handed to a fallback provider after the previous one failed or was held back.',
       labelNames: ['from', 'to'],
+      registers: [registry],
+    }),
+    inboxStreamsOpen: new Gauge({
+      name: 'herald_inbox_streams_open',
+      help: 'Realtime (SSE) inbox streams open in this query process.',
+      registers: [registry],
+    }),
+    inboxStreamEvents: new Counter({
+      name: 'herald_inbox_stream_events_total',
+      help: 'Events written to realtime inbox streams, per event (created, read, ready, reset, …); one per connection.',
+      labelNames: ['event'],
       registers: [registry],
     }),
     receiptsReceived: new Counter({

@@ -19,11 +19,13 @@ import { ProblemError } from '../domain/problems.js';
 import type { WakeListener } from '../pipeline/wake-up.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import type { InboxItem, InboxPresenter } from './inbox-presenter.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export interface InboxStreamOptions {
   readPool: Pool;
   listener: WakeListener;
   presenter: InboxPresenter;
+  metrics: Metrics;
   logger: Logger;
   pollMs: number;
   maxConnections: number;
@@ -100,6 +102,7 @@ export class InboxStreams {
     });
     raw.write('retry: 3000\n\n');
     this.connections += 1;
+    this.options.metrics.inboxStreamsOpen.set(this.connections);
     const set = this.byUser.get(userId) ?? new Set();
     set.add(client);
     this.byUser.set(userId, set);
@@ -131,6 +134,7 @@ export class InboxStreams {
     const set = this.byUser.get(client.userId);
     if (set?.delete(client) !== true) return;
     this.connections -= 1;
+    this.options.metrics.inboxStreamsOpen.set(this.connections);
     if (set.size === 0) this.byUser.delete(client.userId);
   }
 
@@ -257,6 +261,7 @@ export class InboxStreams {
     const raw = client.reply.raw;
     if (raw.destroyed || raw.writableEnded) return;
     raw.write(`id: ${String(seq)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.options.metrics.inboxStreamEvents.inc({ event });
     client.seq = Math.max(client.seq, seq);
     if (raw.writableLength > (this.options.maxBufferedBytes ?? 1_048_576)) {
       // Not reading: drop it rather than buffer without bound; it reconnects and replays.
@@ -280,5 +285,6 @@ export class InboxStreams {
     for (const set of this.byUser.values()) for (const client of set) client.reply.raw.end();
     this.byUser.clear();
     this.connections = 0;
+    this.options.metrics.inboxStreamsOpen.set(0);
   }
 }

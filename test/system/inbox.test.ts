@@ -372,6 +372,9 @@ describe('realtime stream', () => {
       again.events.map((e) => e.id),
       ['3', '4', '5', '6', '6', '7'],
     );
+    const metrics = await (await fetch(`${query}/metrics`)).text();
+    assert.match(metrics, /herald_inbox_streams_open 1\n/);
+    assert.match(metrics, /herald_inbox_stream_events_total\{event="created"\} 3\n/);
   });
 
   test('an id the stream never sent gets a reset, not a partial history', async () => {
