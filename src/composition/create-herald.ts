@@ -25,6 +25,7 @@ import { InboxPresenter } from '../query/inbox-presenter.js';
 import { InboxStreams } from '../query/inbox-stream.js';
 import { requireInboxAccess, UserTokens } from '../query/user-auth.js';
 import { supportRoutes } from '../query/support-routes.js';
+import { inboxPageRoutes } from '../query/inbox-page-routes.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
@@ -247,6 +248,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         readPool,
         listener: inboxListener,
         presenter,
+        metrics,
         logger,
         pollMs: config.STREAM_POLL_MS,
         maxConnections: config.STREAM_MAX_CONNECTIONS,
@@ -272,6 +274,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           // The user's own preferences, behind the same guard as the inbox (a token for that user).
           userPreferenceRoutes({ pool, guard: requireInboxAccess(tokens, authenticate) }),
           supportRoutes({ readPool, authenticate, now }),
+          inboxPageRoutes(),
         ],
       );
       queryUrl = await listen(app, config.QUERY_PORT);

@@ -34,6 +34,8 @@ const openPaths = [
   /^\/docs/,
   /^\/v1\/callbacks\//,
   /^\/v1\/unsubscribe\//,
+  // The inbox page is static; it calls the API with the user's token.
+  /^\/inbox(\/|$)/,
 ];
 
 /**
