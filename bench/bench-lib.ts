@@ -1,6 +1,7 @@
 // Shared parts of the benchmarks: a fresh database (the configured server or an embedded one),
 // Herald roles as child processes, and a results table. Every process started here is
 // stopped here, by its handle.
+import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -199,4 +200,23 @@ export function runBenchmark(main: () => Promise<void>): void {
       process.exit(1);
     },
   );
+}
+
+/** What one autocannon run measured: requests/s, latency percentiles (ms) and failures. */
+export interface HttpRun {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  /** Non-2xx answers, connection errors and timeouts. */
+  non2xx: number;
+}
+
+export async function httpLoad(options: autocannon.Options): Promise<HttpRun> {
+  const result = await autocannon(options);
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+  };
 }

@@ -6,13 +6,13 @@
 // Loopback only; every process it starts, it stops, and it drops its database unless --keep.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { ensurePartitions } from '../src/db/partitions.js';
 import { inboxDays } from '../src/db/stores/inbox-store.js';
 import {
   benchDatabase,
   fmt,
+  httpLoad,
   machine,
   runBenchmark,
   startChild,
@@ -21,6 +21,7 @@ import {
   table,
   type BenchDatabase,
   type Child,
+  type HttpRun,
 } from './bench-lib.js';
 
 const { values } = parseArgs({
@@ -125,26 +126,8 @@ function secondsSince(started: number): string {
   return ((Date.now() - started) / 1000).toFixed(0);
 }
 
-interface Run {
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-}
-
-async function load(url: string, token: string, seconds: number): Promise<Run> {
-  const result = await autocannon({
-    url,
-    headers: { authorization: `Bearer ${token}` },
-    connections,
-    duration: seconds,
-  });
-  return {
-    requestsPerSecond: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx + result.errors + result.timeouts,
-  };
+function load(url: string, token: string, seconds: number): Promise<HttpRun> {
+  return httpLoad({ url, headers: { authorization: `Bearer ${token}` }, connections, duration: seconds });
 }
 
 /** autocannon keeps latencies in whole milliseconds: 0 is under one. */

@@ -5,11 +5,11 @@
 // (database ceiling). Loopback only; every process it starts, it stops.
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import {
   benchDatabase,
   fmt,
+  httpLoad,
   machine,
   runBenchmark,
   startChild,
@@ -17,6 +17,7 @@ import {
   stopEmbedded,
   table,
   type Child,
+  type HttpRun,
 } from './bench-lib.js';
 
 const { values } = parseArgs({
@@ -34,15 +35,8 @@ function body(recipients: number): string {
   });
 }
 
-interface Run {
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-}
-
-async function load(url: string, payload: string, apiKey: string): Promise<Run> {
-  const result = await autocannon({
+function load(url: string, payload: string, apiKey: string): Promise<HttpRun> {
+  return httpLoad({
     url: `${url}/v1/notifications`,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
@@ -50,12 +44,6 @@ async function load(url: string, payload: string, apiKey: string): Promise<Run> 
     connections,
     duration,
   });
-  return {
-    requestsPerSecond: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-  };
 }
 
 /** The database ceiling: the same notification + recipient rows, 1 request's worth per INSERT pair. */
@@ -112,7 +100,7 @@ async function main(): Promise<void> {
       const ceiling = await load(bare.url ?? '', payload, db.apiKey);
       const measured = await load(herald.url ?? '', payload, db.apiKey);
       const dbCeiling = await insertLoop(db.url, recipients);
-      const latency = (r: Run) => `${String(r.p50)} / ${String(r.p99)}`;
+      const latency = (r: HttpRun) => `${String(r.p50)} / ${String(r.p99)}`;
       rows.push(
         [
           `${String(recipients)} recipient(s)`,
