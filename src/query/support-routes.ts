@@ -89,6 +89,8 @@ const HistorySchema = Type.Object({
 
 export function supportRoutes(deps: {
   readPool: Pool;
+  /** The archive store (retention moves months there); absent: the service store only. */
+  archivePool?: Pool | undefined;
   authenticate: Authenticate;
   now?: () => Date;
 }): FastifyPluginAsync {
@@ -124,13 +126,16 @@ export function supportRoutes(deps: {
       async (request) => {
         const { from, to } = checkRange(request.query.from, request.query.to, now());
         const cursor = request.query.cursor;
-        const page = await lookupUserHistory(deps.readPool, {
-          userId: request.params.userId,
-          from,
-          to,
-          limit: request.query.limit ?? 50,
-          ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }),
-        });
+        const page = await lookupUserHistory(
+          { service: deps.readPool, archive: deps.archivePool },
+          {
+            userId: request.params.userId,
+            from,
+            to,
+            limit: request.query.limit ?? 50,
+            ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }),
+          },
+        );
         return {
           user_id: request.params.userId,
           from: from.toISOString(),

@@ -1,8 +1,9 @@
 // One user's notification history for customer support: the user's notifications created in a
 // time range, each with its recipient row, its in-app copy, and every delivery to the user with
-// every delivery event. Three queries per page, each bounded by the partition keys so PostgreSQL
-// reads only the months concerned. This reads the main store; an archive store holding older
-// months would answer the same HistoryQuery with the same UserHistoryPage.
+// every delivery event. Three queries per page and store, each bounded by the partition keys so
+// PostgreSQL reads only the months concerned. The service store holds the recent months and the
+// archive the older ones (docs/retention.md); a month being moved is in both for a while, so
+// both are read and merged, the service store's copy winning.
 import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import type { Pool } from '../pools.js';
@@ -108,38 +109,111 @@ const SkippedSchema = Type.Array(
 const fromMicros = (param: number) =>
   `('epoch'::timestamptz + $${String(param)}::bigint * interval '1 microsecond')`;
 
-export async function lookupUserHistory(pool: Pool, query: HistoryQuery): Promise<UserHistoryPage> {
-  const rows = await pageOfNotifications(pool, query);
+/** Where history is kept: the service store, and the archive once retention has moved months. */
+export interface HistoryStores {
+  service: Pool;
+  archive?: Pool | undefined;
+}
+
+type Sourced = HistoryNotification & { serviceId: number; store: Pool };
+
+export async function lookupUserHistory(
+  stores: HistoryStores,
+  query: HistoryQuery,
+): Promise<UserHistoryPage> {
+  const fromService = await pageOfNotifications(stores.service, query);
+  const fromArchive = stores.archive === undefined ? [] : await pageOfNotifications(stores.archive, query);
+  const inService = new Set(fromService.map((n) => n.id));
+  const rows = [...fromService, ...fromArchive.filter((n) => !inService.has(n.id))]
+    .sort((a, b) => comparePositions(b.position, a.position))
+    .slice(0, query.limit + 1);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   const next = rows.length > query.limit && last !== undefined ? last.position : undefined;
   const oldest = last?.position.createdUs;
-  const newest = page[0]?.position.createdUs;
-  if (oldest === undefined || newest === undefined) return { notifications: [], next: undefined };
+  if (oldest === undefined) return { notifications: [], next: undefined };
 
-  // Whole milliseconds around the page's µs bounds: plain timestamptz parameters prune at plan time.
-  const oldestMs = Math.floor(oldest / 1000);
-  const newestMs = Math.ceil(newest / 1000);
-  const deliveries = await deliveriesOf(pool, query.userId, page, new Date(oldestMs), new Date(newestMs));
-  const events = await eventsOf(
-    pool,
-    [...deliveries.values()].flat().map((d) => d.id),
-    new Date(oldestMs - eventClockMarginMs),
+  const names = await serviceNames(
+    stores.service,
+    page.map((n) => n.serviceId),
   );
-  for (const notification of page) {
-    notification.deliveries = deliveries.get(notification.id) ?? [];
-    for (const delivery of notification.deliveries) delivery.events = events.get(delivery.id) ?? [];
+  const deliveries = new Map<string, HistoryDelivery[]>();
+  for (const store of new Set(page.map((n) => n.store))) {
+    const own = page.filter((n) => n.store === store);
+    const newest = own[0]?.position.createdUs ?? oldest;
+    const ownOldest = own.at(-1)?.position.createdUs ?? oldest;
+    // Whole milliseconds around the page's µs bounds: plain timestamptz parameters prune at plan time.
+    const found = await deliveriesOf(
+      store,
+      query.userId,
+      own,
+      new Date(Math.floor(ownOldest / 1000)),
+      new Date(Math.ceil(newest / 1000)),
+    );
+    for (const [id, list] of found) deliveries.set(id, list);
   }
-  return { notifications: page, next };
+  // A delivery's later events may still be in the service store while its notification's month
+  // is archived: events are read from both and merged.
+  const deliveryIds = [...deliveries.values()].flat().map((d) => d.id);
+  const since = new Date(Math.floor(oldest / 1000) - eventClockMarginMs);
+  const events = await eventsOf(stores.service, deliveryIds, since);
+  if (stores.archive !== undefined) mergeEvents(events, await eventsOf(stores.archive, deliveryIds, since));
+  const notifications = page.map((n): HistoryNotification => {
+    const own = deliveries.get(n.id) ?? [];
+    for (const delivery of own) delivery.events = events.get(delivery.id) ?? [];
+    return {
+      id: n.id,
+      position: n.position,
+      createdAt: n.createdAt,
+      updatedAt: n.updatedAt,
+      canceledAt: n.canceledAt,
+      service: names.get(n.serviceId) ?? String(n.serviceId),
+      category: n.category,
+      lane: n.lane,
+      channels: n.channels,
+      template: n.template,
+      version: n.version,
+      recipient: n.recipient,
+      inbox: n.inbox,
+      deliveries: own,
+    };
+  });
+  return { notifications, next };
+}
+
+/** Newest-first order: by creation time, then id in byte order (the SQL compares COLLATE "C"). */
+function comparePositions(a: HistoryPosition, b: HistoryPosition): number {
+  if (a.createdUs !== b.createdUs) return a.createdUs - b.createdUs;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+async function serviceNames(pool: Pool, ids: readonly number[]): Promise<Map<number, string>> {
+  const result = await pool.query<{ id: number; name: string }>(
+    'SELECT id, name FROM services WHERE id = ANY($1::bigint[])',
+    [[...new Set(ids)]],
+  );
+  return new Map(result.rows.map((r) => [r.id, r.name]));
+}
+
+/** Adds the archive's events to the service store's, leaving out rows present in both. */
+function mergeEvents(into: Map<string, HistoryEvent[]>, more: Map<string, HistoryEvent[]>): void {
+  const key = (e: HistoryEvent) => `${e.state}\n${String(e.attempt)}\n${String(e.createdAt.getTime())}`;
+  for (const [deliveryId, list] of more) {
+    const own = into.get(deliveryId) ?? [];
+    const seen = new Set(own.map(key));
+    const merged = [...own, ...list.filter((e) => !seen.has(key(e)))];
+    merged.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.attempt - b.attempt);
+    into.set(deliveryId, merged);
+  }
 }
 
 /** One more row than the limit, so the caller knows whether another page follows. */
-async function pageOfNotifications(pool: Pool, query: HistoryQuery): Promise<HistoryNotification[]> {
+async function pageOfNotifications(pool: Pool, query: HistoryQuery): Promise<Sourced[]> {
   const params: unknown[] = [query.userId, query.from, query.to, query.limit + 1];
   let after = '';
   if (query.after !== undefined) {
     params.push(query.after.createdUs, query.after.id);
-    after = `AND (r.notification_created_at, r.notification_id) < (${fromMicros(5)}, $6::text)`;
+    after = `AND (r.notification_created_at, r.notification_id COLLATE "C") < (${fromMicros(5)}, $6::text COLLATE "C")`;
   }
   // Each partitioned table carries its own bound on its partition key: PostgreSQL does not carry
   // range conditions across a join's equality, and without them every partition would be read.
@@ -149,7 +223,7 @@ async function pageOfNotifications(pool: Pool, query: HistoryQuery): Promise<His
     created_us: number;
     updated_at: Date;
     canceled_at: Date | null;
-    service: string;
+    service_id: number;
     category: string;
     lane: Lane;
     channels: Channel[];
@@ -167,18 +241,17 @@ async function pageOfNotifications(pool: Pool, query: HistoryQuery): Promise<His
     deleted_at: Date | null;
   }>(
     `SELECT n.id, n.created_at, (extract(epoch FROM n.created_at) * 1000000)::bigint AS created_us,
-            n.updated_at, n.canceled_at, s.name AS service, n.category, n.lane, n.channels, n.template,
+            n.updated_at, n.canceled_at, n.service_id, n.category, n.lane, n.channels, n.template,
             n.template_version, n.version, r.state AS recipient_state, r.send_at, r.fanned_out_at, r.skipped,
             i.created_at AS inbox_created_at, i.read_at, i.seen_at, i.archived_at, i.deleted_at
        FROM recipients r
        JOIN notifications n ON n.id = r.notification_id AND n.created_at = r.notification_created_at
                            AND n.created_at >= $2 AND n.created_at < $3
-       JOIN services s ON s.id = n.service_id
        LEFT JOIN inbox_items i ON i.user_id = r.user_id AND i.notification_id = r.notification_id
                               AND i.notification_created_at = r.notification_created_at
                               AND i.notification_created_at >= $2 AND i.notification_created_at < $3
       WHERE r.user_id = $1 AND r.notification_created_at >= $2 AND r.notification_created_at < $3 ${after}
-      ORDER BY r.notification_created_at DESC, r.notification_id DESC
+      ORDER BY r.notification_created_at DESC, r.notification_id COLLATE "C" DESC
       LIMIT $4`,
     params,
   );
@@ -188,7 +261,9 @@ async function pageOfNotifications(pool: Pool, query: HistoryQuery): Promise<His
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     canceledAt: r.canceled_at,
-    service: r.service,
+    service: '',
+    serviceId: r.service_id,
+    store: pool,
     category: r.category,
     lane: r.lane,
     channels: r.channels,
