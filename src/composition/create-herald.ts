@@ -41,6 +41,7 @@ import { IngestQuota } from '../ingest/ingest-quota.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep } from '../scheduler/partition-upkeep.js';
+import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
 import { ProviderRegistry, type ProviderEntry } from '../channels/provider-registry.js';
 import { buildConfiguredProviders } from '../channels/provider-catalog.js';
 import { ProviderConfigError } from '../channels/provider-settings.js';
@@ -72,6 +73,8 @@ export interface HeraldOptions {
 export interface Herald {
   readonly databaseUrl: string;
   readonly pool: Pool;
+  /** The archive store's pool (docs/retention.md); opened for the query and scheduler roles. */
+  readonly archivePool: Pool | undefined;
   readonly metrics: Metrics;
   readonly events: PipelineEvents;
   readonly apiUrl: string | undefined;
@@ -120,6 +123,19 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const applied = await migrate(pool, migrations);
     if (applied.length > 0) logger.info({ applied }, 'applied migrations');
     await ensurePartitions(pool, now(), config.PARTITION_MONTHS_AHEAD);
+
+    // The archive store: the scheduler moves old months there, the query role's support lookup reads it.
+    let archivePool: Pool | undefined;
+    if (roles.has('scheduler') || roles.has('query')) {
+      const opened = await openArchive({
+        url: archiveDatabaseUrl(databaseUrl, config.ARCHIVE_DATABASE_URL),
+        serviceUrl: databaseUrl,
+        poolSize: Math.min(config.DATABASE_POOL_SIZE, 4),
+        logger,
+      });
+      stops.push(() => opened.end());
+      archivePool = opened;
+    }
 
     const devApiKey =
       embedded !== undefined && config.DEV_API_KEY
@@ -401,7 +417,18 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     }
 
     logger.info({ roles: roleList, apiUrl, queryUrl, embedded: embedded !== undefined }, 'herald started');
-    return { databaseUrl, pool, metrics, events, apiUrl, queryUrl, devApiKey, fanOut, stop: stopAll };
+    return {
+      databaseUrl,
+      pool,
+      archivePool,
+      metrics,
+      events,
+      apiUrl,
+      queryUrl,
+      devApiKey,
+      fanOut,
+      stop: stopAll,
+    };
   } catch (error) {
     await stopAll();
     throw error;

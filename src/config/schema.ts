@@ -121,6 +121,30 @@ export const ConfigSchema = Type.Object({
   PARTITION_MONTHS_AHEAD: setting(Type.Integer({ minimum: 2, maximum: 24, default: 3 }), {
     description: 'Monthly partitions kept created ahead of the current month.',
   }),
+  ARCHIVE_DATABASE_URL: Type.Optional(
+    setting(Type.String({ minLength: 1 }), {
+      description:
+        'PostgreSQL connection string of the archive store, where months past SERVICE_RETENTION_DAYS are kept for customer support (docs/retention.md). Unset: database `<service database>_archive` on the same server (with the embedded PostgreSQL: `herald_archive`); Herald creates it if missing.',
+      secret: true,
+    }),
+  ),
+  SERVICE_RETENTION_DAYS: setting(Type.Integer({ minimum: 7, maximum: 3650, default: 90 }), {
+    description:
+      'A month of notifications leaves the service store (copied to the archive, then its partitions dropped) once its whole month is older than this.',
+  }),
+  ARCHIVE_RETENTION_MONTHS: setting(Type.Integer({ minimum: 1, maximum: 120, default: 12 }), {
+    description: 'Archive partitions are dropped once their month ended this many months ago.',
+  }),
+  RETENTION_BATCH_ROWS: setting(Type.Integer({ minimum: 1, maximum: 100_000, default: 5000 }), {
+    description: 'Rows the retention job copies to the archive per transaction.',
+  }),
+  RETENTION_INTERVAL_MS: setting(Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 3_600_000 }), {
+    description: "How often the scheduler's retention job runs (also once at start).",
+  }),
+  IDEMPOTENCY_KEY_RETENTION_DAYS: setting(Type.Integer({ minimum: 1, maximum: 3650, default: 30 }), {
+    description:
+      'Caller idempotency keys older than this are deleted: a retry with the same key after that creates a new notification.',
+  }),
   MAINTENANCE_INTERVAL_MS: setting(Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5000 }), {
     description: 'How often the scheduler rescues expired leases. (Partition upkeep runs hourly.)',
   }),

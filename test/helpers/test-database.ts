@@ -41,6 +41,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await a.connect();
       try {
         await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        // The archive store Herald creates beside it by default (src/archive/archive-store.ts).
+        await a.query(`DROP DATABASE IF EXISTS ${name}_archive WITH (FORCE)`);
       } finally {
         await a.end();
       }
