@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `herald <command>`: start | api | query | worker | scheduler | migrate | service create <name> | key revoke <key>.
+// `herald <command>`: start | api | query | worker | scheduler | migrate | retention | service create <name> | key revoke <key>.
 // Loads config once, composes, runs, and stops cleanly on SIGINT/SIGTERM.
 import { loadConfig, ConfigError } from './config/load-config.js';
 import { createLogger } from './observability/logger.js';
@@ -11,6 +11,7 @@ const usage = `usage: herald <command>
   start                 run every role (${roleNames.join(', ')}) in one process
   api | query | worker | scheduler   run one role (several: herald worker scheduler)
   migrate               apply database migrations and exit
+  retention [--dry-run] move months past retention to the archive and drop old partitions once (--dry-run: print the plan only)
   service create <name> [--roles sender,admin,support]   create a calling service and print an API key
   key create <service> [--roles …]   print a new API key for an existing service
   key revoke <key>      revoke an API key`;
@@ -33,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger(config.LOG_LEVEL);
 
-  if (command === 'migrate' || command === 'service' || command === 'key') {
+  if (command === 'migrate' || command === 'service' || command === 'key' || command === 'retention') {
     return runAdminCommand(command, rest, config, logger);
   }
   let roles: RoleName[];

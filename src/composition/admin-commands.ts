@@ -1,6 +1,6 @@
-// One-shot commands: migrate, create services and keys, revoke keys.
+// One-shot commands: migrate, create services and keys, revoke keys, run retention once.
 import type { Config } from '../config/schema.js';
-import { createPool } from '../db/pools.js';
+import { createPool, type Pool } from '../db/pools.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
 import { migrate } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
@@ -13,6 +13,9 @@ import {
 } from '../db/stores/api-key-store.js';
 import { serviceNamePattern } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
+import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
+import { formatLifecycleReport, runLifecycle } from '../archive/lifecycle.js';
+import { lifecycleSettings } from './create-herald.js';
 
 function parseRoles(args: string[]): ApiKeyRole[] | undefined {
   const index = args.indexOf('--roles');
@@ -27,7 +30,7 @@ function parseRoles(args: string[]): ApiKeyRole[] | undefined {
 }
 
 export async function runAdminCommand(
-  command: 'migrate' | 'service' | 'key',
+  command: 'migrate' | 'service' | 'key' | 'retention',
   args: string[],
   config: Config,
   logger: Logger,
@@ -40,7 +43,8 @@ export async function runAdminCommand(
           logger,
         })
       : undefined;
-  const pool = createPool(config.DATABASE_URL ?? embedded?.url ?? '', 2, logger, 'admin');
+  const databaseUrl = config.DATABASE_URL ?? embedded?.url ?? '';
+  const pool = createPool(databaseUrl, 2, logger, 'admin');
   try {
     const applied = await migrate(pool);
     await ensurePartitions(pool, new Date(), config.PARTITION_MONTHS_AHEAD);
@@ -48,6 +52,7 @@ export async function runAdminCommand(
       process.stdout.write(applied.length === 0 ? 'schema is current\n' : `applied: ${applied.join(', ')}\n`);
       return 0;
     }
+    if (command === 'retention') return await retentionCommand(args, config, databaseUrl, pool, logger);
     const [verb, subject] = args;
     const roles = parseRoles(args);
     if (roles === undefined) {
@@ -87,5 +92,40 @@ export async function runAdminCommand(
   } finally {
     await pool.end();
     await embedded?.stop();
+  }
+}
+
+/** `herald retention [--dry-run]`: one run of the lifecycle job, its report as plain lines. */
+async function retentionCommand(
+  args: string[],
+  config: Config,
+  databaseUrl: string,
+  pool: Pool,
+  logger: Logger,
+): Promise<number> {
+  const unknown = args.filter((a) => a !== '--dry-run');
+  if (unknown.length > 0) {
+    process.stderr.write('usage: herald retention [--dry-run]\n');
+    return 2;
+  }
+  const archivePool = await openArchive({
+    url: archiveDatabaseUrl(databaseUrl, config.ARCHIVE_DATABASE_URL),
+    serviceUrl: databaseUrl,
+    poolSize: 2,
+    logger,
+  });
+  try {
+    const report = await runLifecycle({
+      pool,
+      archivePool,
+      now: () => new Date(),
+      logger,
+      settings: lifecycleSettings(config),
+      dryRun: args.includes('--dry-run'),
+    });
+    process.stdout.write(`${formatLifecycleReport(report).join('\n')}\n`);
+    return report.ran ? 0 : 75; // EX_TEMPFAIL: another process is running it; try later
+  } finally {
+    await archivePool.end();
   }
 }

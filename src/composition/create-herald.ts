@@ -42,6 +42,8 @@ import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep } from '../scheduler/partition-upkeep.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
+import { retention } from '../scheduler/retention.js';
+import type { LifecycleSettings } from '../archive/lifecycle.js';
 import { ProviderRegistry, type ProviderEntry } from '../channels/provider-registry.js';
 import { buildConfiguredProviders } from '../channels/provider-catalog.js';
 import { ProviderConfigError } from '../channels/provider-settings.js';
@@ -289,7 +291,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           }),
           // The user's own preferences, behind the same guard as the inbox (a token for that user).
           userPreferenceRoutes({ pool, guard: requireInboxAccess(tokens, authenticate) }),
-          supportRoutes({ readPool, authenticate, now }),
+          supportRoutes({ readPool, archivePool, authenticate, now }),
           inboxPageRoutes(),
         ],
       );
@@ -410,10 +412,33 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           logger,
         ),
       );
+      const retentionStop = new AbortController();
+      if (archivePool !== undefined)
+        jobs.push(
+          new PeriodicJob(
+            'retention',
+            config.RETENTION_INTERVAL_MS,
+            retention({
+              pool,
+              archivePool,
+              now,
+              logger,
+              metrics,
+              settings: lifecycleSettings(config),
+              signal: retentionStop.signal,
+            }),
+            logger,
+          ),
+        );
       for (const job of jobs) {
         job.start();
         stops.push(() => job.stop());
       }
+      // Runs before the jobs' stops (reverse order): a long copy ends after its current batch.
+      stops.push(() => {
+        retentionStop.abort();
+        return Promise.resolve();
+      });
     }
 
     logger.info({ roles: roleList, apiUrl, queryUrl, embedded: embedded !== undefined }, 'herald started');
@@ -433,6 +458,16 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     await stopAll();
     throw error;
   }
+}
+
+/** The retention job's settings (docs/retention.md). */
+export function lifecycleSettings(config: Config): LifecycleSettings {
+  return {
+    serviceRetentionDays: config.SERVICE_RETENTION_DAYS,
+    archiveRetentionMonths: config.ARCHIVE_RETENTION_MONTHS,
+    batchRows: config.RETENTION_BATCH_ROWS,
+    idempotencyKeyRetentionDays: config.IDEMPOTENCY_KEY_RETENTION_DAYS,
+  };
 }
 
 /**

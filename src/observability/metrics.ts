@@ -21,6 +21,14 @@ export interface Metrics {
   oldestPendingSeconds: Gauge<'lane'>;
   inboxStreamsOpen: Gauge;
   inboxStreamEvents: Counter<'event'>;
+  retentionRuns: Counter<'result'>;
+  retentionLastSuccess: Gauge;
+  retentionRowsCopied: Counter<'table'>;
+  retentionPartitionsDropped: Counter<'store'>;
+  retentionPartitionsSkipped: Counter<'reason'>;
+  retentionCopyRowsDone: Gauge;
+  retentionCopyRowsTotal: Gauge;
+  retentionIdempotencyKeysDeleted: Counter;
 }
 
 export interface PendingReading {
@@ -128,6 +136,50 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       name: 'herald_inbox_stream_events_total',
       help: 'Events written to realtime inbox streams, per event (created, read, ready, reset, …); one per connection.',
       labelNames: ['event'],
+      registers: [registry],
+    }),
+    retentionRuns: new Counter({
+      name: 'herald_retention_runs_total',
+      help: 'Runs of the retention job, per result: success, failed, interrupted (at shutdown) or locked (another process was running it).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    retentionLastSuccess: new Gauge({
+      name: 'herald_retention_last_success_timestamp_seconds',
+      help: 'When the retention job last finished without an error in this process (Unix seconds; 0: not yet).',
+      registers: [registry],
+    }),
+    retentionRowsCopied: new Counter({
+      name: 'herald_retention_rows_copied_total',
+      help: 'Rows the retention job copied from the service store to the archive, per table.',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    retentionPartitionsDropped: new Counter({
+      name: 'herald_retention_partitions_dropped_total',
+      help: 'Month partitions the retention job dropped, per store (service, archive).',
+      labelNames: ['store'],
+      registers: [registry],
+    }),
+    retentionPartitionsSkipped: new Counter({
+      name: 'herald_retention_partitions_skipped_total',
+      help: 'Month partitions past retention the job left in place, per reason (live_work, count_mismatch, lock_timeout).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    retentionCopyRowsDone: new Gauge({
+      name: 'herald_retention_copy_rows_done',
+      help: 'Rows of the table-month being copied to the archive that are copied so far (0 between copies).',
+      registers: [registry],
+    }),
+    retentionCopyRowsTotal: new Gauge({
+      name: 'herald_retention_copy_rows_total',
+      help: 'Rows of the table-month being copied to the archive (0 between copies).',
+      registers: [registry],
+    }),
+    retentionIdempotencyKeysDeleted: new Counter({
+      name: 'herald_retention_idempotency_keys_deleted_total',
+      help: 'Caller idempotency keys deleted after IDEMPOTENCY_KEY_RETENTION_DAYS.',
       registers: [registry],
     }),
     receiptsReceived: new Counter({

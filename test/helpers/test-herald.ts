@@ -41,6 +41,10 @@ export async function startTestHerald(
     MAINTENANCE_INTERVAL_MS: '200',
     RETRY_BASE_MS: '20',
     RETRY_MAX_MS: '200',
+    // The template database has partitions a year back for tests with an earlier clock: the
+    // scheduler's retention job must not drop them (test/system/retention.test.ts sets its own).
+    SERVICE_RETENTION_DAYS: '3650',
+    IDEMPOTENCY_KEY_RETENTION_DAYS: '3650',
     ...options.env,
   });
   const herald = await startHerald({
