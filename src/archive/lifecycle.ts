@@ -12,6 +12,7 @@ import {
   listPartitions,
   monthStartDate,
   parsePartitionName,
+  partitionName,
   type Month,
 } from '../db/partitions.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -230,6 +231,7 @@ async function moveGroup(
     if (live !== undefined) {
       for (const p of group) skip(deps, report, p.table, month, 'live_work', live);
       deps.logger.warn({ month, live }, 'retention: month skipped, it has work in progress');
+      await forgetArchiveCopy(deps, group);
       return;
     }
   }
@@ -256,6 +258,7 @@ async function moveGroup(
     if (live !== undefined) {
       for (const p of group) skip(deps, report, p.table, month, 'live_work', live);
       deps.logger.warn({ month, live }, 'retention: month skipped, work started while it was copied');
+      await forgetArchiveCopy(deps, group);
       return;
     }
   }
@@ -264,6 +267,34 @@ async function moveGroup(
       addDrop(deps, report, 'service', p.table, p.month, rows.get(p) ?? 0);
     else skip(deps, report, p.table, month, 'lock_timeout', 'the detach waited too long for other sessions');
   }
+}
+
+/**
+ * A month with live work changes after it was copied (a replayed dead letter, say), so a copy
+ * made earlier would be stale: its archive partitions and progress go, in one transaction, and
+ * the month is copied afresh once its work is done.
+ */
+async function forgetArchiveCopy(deps: LifecycleDeps, group: ServicePartition[]): Promise<void> {
+  const first = group[0];
+  if (deps.dryRun === true || first === undefined) return;
+  const tables = group.map((p) => p.table);
+  const copied = await deps.archivePool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM archive_progress WHERE table_name = ANY($1::text[]) AND month = $2',
+    [tables, monthStartDate(first.month)],
+  );
+  if ((copied.rows[0]?.n ?? 0) === 0) return;
+  await withTransaction(deps.archivePool, async (client) => {
+    for (const table of tables)
+      await client.query(`DROP TABLE IF EXISTS ${partitionName(table, first.month)}`);
+    await client.query('DELETE FROM archive_progress WHERE table_name = ANY($1::text[]) AND month = $2', [
+      tables,
+      monthStartDate(first.month),
+    ]);
+  });
+  deps.logger.info(
+    { month: monthLabel(first.month), tables },
+    'retention: dropped the archive copy of a month with live work',
+  );
 }
 
 /** Deliveries still to send, or recipients still to fan out, in that month; undefined if none. */
