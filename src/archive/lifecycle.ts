@@ -226,15 +226,7 @@ async function moveGroup(
   if (first === undefined) return;
   checkSignal(deps);
   const month = monthLabel(first.month);
-  if (checkLiveWork) {
-    const live = await liveWork(deps.pool, group);
-    if (live !== undefined) {
-      for (const p of group) skip(deps, report, p.table, month, 'live_work', live);
-      deps.logger.warn({ month, live }, 'retention: month skipped, it has work in progress');
-      await forgetArchiveCopy(deps, group);
-      return;
-    }
-  }
+  if (checkLiveWork && (await skippedForLiveWork(deps, report, group, 'it has work in progress'))) return;
   const rows = new Map<ServicePartition, number>();
   for (const p of group) {
     const verified = await archivePartition(deps, report, p);
@@ -253,20 +245,30 @@ async function moveGroup(
     return;
   }
   // A dead letter replayed while the month was copied would be dropped with it: look again.
-  if (checkLiveWork) {
-    const live = await liveWork(deps.pool, group);
-    if (live !== undefined) {
-      for (const p of group) skip(deps, report, p.table, month, 'live_work', live);
-      deps.logger.warn({ month, live }, 'retention: month skipped, work started while it was copied');
-      await forgetArchiveCopy(deps, group);
-      return;
-    }
-  }
+  if (checkLiveWork && (await skippedForLiveWork(deps, report, group, 'work started while it was copied')))
+    return;
   for (const p of group) {
     if (await dropServicePartition(deps, p))
       addDrop(deps, report, 'service', p.table, p.month, rows.get(p) ?? 0);
     else skip(deps, report, p.table, month, 'lock_timeout', 'the detach waited too long for other sessions');
   }
+}
+
+/** Whether the month has live work; if so it is reported as skipped and its archive copy forgotten. */
+async function skippedForLiveWork(
+  deps: LifecycleDeps,
+  report: LifecycleReport,
+  group: ServicePartition[],
+  why: string,
+): Promise<boolean> {
+  const live = await liveWork(deps.pool, group);
+  const first = group[0];
+  if (live === undefined || first === undefined) return false;
+  const month = monthLabel(first.month);
+  for (const p of group) skip(deps, report, p.table, month, 'live_work', live);
+  deps.logger.warn({ month, live }, `retention: month skipped, ${why}`);
+  await forgetArchiveCopy(deps, group);
+  return true;
 }
 
 /**
