@@ -211,7 +211,13 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           }),
           userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
           serviceRoutes({ pool, authenticate }),
-          deadLetterRoutes({ pool, authenticate, notifier }),
+          deadLetterRoutes({
+            pool,
+            authenticate,
+            notifier,
+            now,
+            replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
+          }),
           callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
           preferenceRoutes({ pool, authenticate }),
           templateRoutes({

@@ -38,6 +38,13 @@ export function deadLetterRoutes(deps: {
   pool: Pool;
   authenticate: Authenticate;
   notifier: WakeNotifier;
+  /**
+   * Dead letters of notifications older than this many days are not replayed: their month may
+   * be on its way to the archive (docs/retention.md), and a replayed delivery there would be
+   * dropped from under the worker. One day less than SERVICE_RETENTION_DAYS.
+   */
+  replayableDays: number;
+  now: () => Date;
 }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -127,6 +134,7 @@ export function deadLetterRoutes(deps: {
             ...(notificationId === undefined ? {} : { notificationId }),
           },
           maxReplay,
+          new Date(deps.now().getTime() - deps.replayableDays * 86_400_000),
         );
         if (replayed.length > 0) deps.notifier.notify(wakeChannels.deliveries);
         return { replayed: replayed.length, ids: replayed };

@@ -326,6 +326,8 @@ export async function replayDeadLetters(
   serviceId: number,
   selection: ReplaySelection,
   limit: number,
+  /** Only notifications created at or after this (older months may be being archived). */
+  notBefore: Date,
 ): Promise<string[]> {
   const result = await pool.query<{ id: string }>(
     `WITH chosen AS (
@@ -333,6 +335,7 @@ export async function replayDeadLetters(
         WHERE state = 'dead' AND service_id = $1
           AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
           AND ($3::text IS NULL OR notification_id = $3)
+          AND notification_created_at >= $5
         ORDER BY updated_at
         LIMIT $4
         FOR UPDATE SKIP LOCKED
@@ -346,7 +349,7 @@ export async function replayDeadLetters(
        SELECT id, notification_id, channel, 'pending', 0, 'replayed from dead letters' FROM u
      )
      SELECT id FROM u`,
-    [serviceId, selection.ids ?? null, selection.notificationId ?? null, limit],
+    [serviceId, selection.ids ?? null, selection.notificationId ?? null, limit, notBefore],
   );
   return result.rows.map((r) => r.id);
 }
