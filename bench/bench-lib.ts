@@ -207,16 +207,56 @@ export interface HttpRun {
   requestsPerSecond: number;
   p50: number;
   p99: number;
+  max: number;
   /** Non-2xx answers, connection errors and timeouts. */
   non2xx: number;
 }
 
-export async function httpLoad(options: autocannon.Options): Promise<HttpRun> {
-  const result = await autocannon(options);
-  return {
-    requestsPerSecond: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx + result.errors + result.timeouts,
-  };
+/** One autocannon run; `stop` ends it early (with a long `duration`, it runs until stopped). */
+export function httpLoad(options: autocannon.Options, stop?: AbortSignal): Promise<HttpRun> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(options, (error: Error | null, result: autocannon.Result) => {
+      if (error !== null) reject(error);
+      else
+        resolve({
+          requestsPerSecond: result.requests.average,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          max: result.latency.max,
+          non2xx: result.non2xx + result.errors + result.timeouts,
+        });
+    });
+    stop?.addEventListener('abort', () => instance.stop(), { once: true });
+  });
+}
+
+/** A user token for `userId`, issued by the query role at `queryUrl` for a sender key. */
+export async function userToken(queryUrl: string, apiKey: string, userId: string): Promise<string> {
+  const res = await fetch(`${queryUrl}/v1/users/${userId}/token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const body = (await res.json()) as { token?: unknown };
+  if (res.status !== 201 || typeof body.token !== 'string')
+    throw new Error(`token request answered ${String(res.status)}: ${JSON.stringify(body)}`);
+  return body.token;
+}
+
+/** Runs `sql` (CREATE or DROP DATABASE) from the maintenance database of `url`'s server. */
+export async function onServer(url: string, sql: string): Promise<void> {
+  const server = new URL(url);
+  server.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: server.toString() });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Drops the database `url` names, closing its sessions. */
+export function dropDatabase(url: string): Promise<void> {
+  return onServer(url, `DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
 }

@@ -6,11 +6,12 @@
 // Loopback only; every process it starts, it stops, and it drops its database unless --keep.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import { archiveDatabaseUrl } from '../src/archive/archive-store.js';
 import { ensurePartitions } from '../src/db/partitions.js';
 import { inboxDays } from '../src/db/stores/inbox-store.js';
 import {
   benchDatabase,
+  dropDatabase,
   fmt,
   httpLoad,
   machine,
@@ -19,6 +20,7 @@ import {
   stopChild,
   stopEmbedded,
   table,
+  userToken,
   type BenchDatabase,
   type Child,
   type HttpRun,
@@ -139,23 +141,10 @@ async function getJson(url: string, token: string): Promise<unknown> {
   return res.json();
 }
 
-/** A user token for the benchmarked user, issued by the query role for the bench service's key. */
-async function userToken(queryUrl: string, apiKey: string): Promise<string> {
-  const res = await fetch(`${queryUrl}/v1/users/${benchUser}/token`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: '{}',
-  });
-  const body = (await res.json()) as { token?: unknown };
-  if (res.status !== 201 || typeof body.token !== 'string')
-    throw new Error(`token request answered ${String(res.status)}: ${JSON.stringify(body)}`);
-  return body.token;
-}
-
 /** The three calls, each warmed up and then measured for `duration` seconds; one table row each. */
 async function measure(db: BenchDatabase, queryUrl: string, label: string): Promise<string[][]> {
   loadAverages.push(loadavg()[0] ?? Number.NaN);
-  const token = await userToken(queryUrl, db.apiKey);
+  const token = await userToken(queryUrl, db.apiKey, benchUser);
   const inbox = `${queryUrl}/v1/users/${benchUser}/inbox`;
   // Answers checked once first, so the figures are of real pages and counts, not of errors.
   const page = (await getJson(`${inbox}?limit=20`, token)) as { items?: unknown[] };
@@ -182,16 +171,6 @@ async function measure(db: BenchDatabase, queryUrl: string, label: string): Prom
   return rows;
 }
 
-async function dropDatabase(db: BenchDatabase): Promise<void> {
-  const server = new URL(db.url);
-  const name = server.pathname.slice(1);
-  server.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: server.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
-}
-
 async function main(): Promise<void> {
   const db = await benchDatabase('herald_bench_inbox');
   const now = new Date();
@@ -210,7 +189,11 @@ async function main(): Promise<void> {
     if (query !== undefined) await stopChild(query);
     await db.close();
     try {
-      if (!values.keep) await dropDatabase(db);
+      if (!values.keep) {
+        await dropDatabase(db.url);
+        // The query role creates the archive database beside its own (archive-store.ts).
+        await dropDatabase(archiveDatabaseUrl(db.url, undefined));
+      }
     } finally {
       await stopEmbedded();
     }
