@@ -42,6 +42,8 @@ export async function benchDatabase(name: string): Promise<BenchDatabase> {
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  // The archive store a query or scheduler process creates beside it (src/archive/archive-store.ts).
+  await admin.query(`DROP DATABASE IF EXISTS ${name}_archive WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const u = new URL(serverUrl);
