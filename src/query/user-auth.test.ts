@@ -125,19 +125,25 @@ describe("an identity provider's tokens", () => {
     assert.equal((await refusal(tokens.verify(token))).code, 'unauthenticated');
   });
 
-  test('an identity provider that cannot be reached is 503, not a pass or a 401', async () => {
+  test('an identity provider that cannot be reached, or answers no key set, is 503, not a pass or a 401', async () => {
     const down = bodyServer((req) => req.socket.destroy());
-    const url = await listenOnLoopback(down);
+    const garbled = bodyServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":7}'),
+    );
+    const token = await idpToken({ iss: 'https://id.example.com', aud: 'shop-app', sub: 'bob' });
     try {
-      const tokens = new UserTokens({
-        secret: randomBytes(32),
-        defaultTtlSeconds: 600,
-        external: { ...external(), jwksUrl: `${url}/jwks.json` },
-      });
-      const token = await idpToken({ iss: 'https://id.example.com', aud: 'shop-app', sub: 'bob' });
-      assert.equal((await refusal(tokens.verify(token))).code, 'identity_provider_unavailable');
+      for (const server of [down, garbled]) {
+        const url = await listenOnLoopback(server);
+        const tokens = new UserTokens({
+          secret: randomBytes(32),
+          defaultTtlSeconds: 600,
+          external: { ...external(), jwksUrl: `${url}/jwks.json` },
+        });
+        assert.equal((await refusal(tokens.verify(token))).code, 'identity_provider_unavailable');
+      }
     } finally {
       await closeServer(down);
+      await closeServer(garbled);
     }
   });
 });

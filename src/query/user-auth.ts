@@ -108,9 +108,11 @@ export class UserTokens {
       if (error instanceof ProblemError) throw error;
       if (error instanceof joseErrors.JWTExpired)
         throw new ProblemError('unauthenticated', 'The user token has expired.');
-      if (error instanceof joseErrors.JOSEError && !(error instanceof joseErrors.JWKSTimeout))
+      const providerFault =
+        error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid;
+      if (error instanceof joseErrors.JOSEError && !providerFault)
         throw new ProblemError('unauthenticated', 'The user token is not valid.');
-      // The identity provider's key set could not be fetched: not the caller's fault.
+      // The identity provider's key set could not be fetched or read: not the caller's fault.
       throw new ProblemError(
         'identity_provider_unavailable',
         'The identity provider could not be reached to check the token.',
