@@ -12,7 +12,7 @@ import { migrate, readMigrations } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
 import { createApiKey, ensureService, findCallerByKey } from '../db/stores/api-key-store.js';
 import { readBacklog } from '../db/stores/delivery-store.js';
-import { WakeNotifier, wakeChannels } from '../db/wake-notifier.js';
+import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
 import { buildServer } from '../http/build-server.js';
 import { createApiKeyAuth } from '../http/api-key-auth.js';
 import { notificationRoutes } from '../ingest/notification-routes.js';
@@ -139,6 +139,18 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
       archivePool = opened;
     }
 
+    // One LISTEN connection per process, for the channels its roles hear (DESIGN 12: hints only).
+    const listened = new Set<WakeChannel>();
+    if (roles.has('api')) listened.add(wakeChannels.settings);
+    if (roles.has('worker'))
+      for (const c of [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings]) listened.add(c);
+    if (roles.has('query')) listened.add(wakeChannels.inbox);
+    const listener = new WakeListener(databaseUrl, [...listened], logger);
+    if (listened.size > 0) {
+      await listener.start();
+      stops.push(() => listener.stop());
+    }
+
     const devApiKey =
       embedded !== undefined && config.DEV_API_KEY
         ? await ensureDevApiKey(pool, config.HERALD_DATA_DIR)
@@ -169,10 +181,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     let apiUrl: string | undefined;
     if (roles.has('api')) {
       // Templates' current versions, cached and dropped by the herald_settings NOTIFY of a save.
-      const settingsListener = new WakeListener(databaseUrl, [wakeChannels.settings], logger);
-      await settingsListener.start();
-      stops.push(() => settingsListener.stop());
-      const templateCache = new SettingsCache(settingsListener, {
+      const templateCache = new SettingsCache(listener, {
         ttlMs: 60_000,
         jitterMs: 10_000,
         maxEntries: 10_000,
@@ -243,10 +252,6 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         stops.push(() => replica.end());
         readPool = replica;
       }
-      // NOTIFY is delivered by the primary only, so the listener connects there even with a replica.
-      const inboxListener = new WakeListener(databaseUrl, [wakeChannels.inbox], logger);
-      await inboxListener.start();
-      stops.push(() => inboxListener.stop());
       const tokens = new UserTokens({
         secret:
           config.USER_TOKEN_SECRET !== undefined
@@ -270,7 +275,8 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
       const presenter = new InboxPresenter();
       const streams = new InboxStreams({
         readPool,
-        listener: inboxListener,
+        // NOTIFY is delivered by the primary only: the listener is on it even with a replica.
+        listener,
         presenter,
         metrics,
         logger,
@@ -316,13 +322,6 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
 
     let fanOut: FanOutStage | undefined;
     if (roles.has('worker')) {
-      const listener = new WakeListener(
-        databaseUrl,
-        [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings],
-        logger,
-      );
-      await listener.start();
-      stops.push(() => listener.stop());
       const settingsCache = new SettingsCache(listener, {
         ttlMs: 60_000,
         jitterMs: 10_000,
