@@ -402,9 +402,14 @@ export async function patchNotification(
     );
     const row = updated.rows[0];
     if (row === undefined) return undefined;
+    // Found through the in-app deliveries (their unique key starts with the notification id):
+    // inbox_items is keyed by user, and a scan of its month would grow with every user's inbox.
     const holders = await client.query<{ user_id: string }>(
-      `SELECT user_id FROM inbox_items
-        WHERE notification_id = $1 AND notification_created_at = $2 AND deleted_at IS NULL`,
+      `SELECT i.user_id FROM deliveries d
+         JOIN inbox_items i ON i.user_id = d.user_id AND i.notification_id = d.notification_id
+                           AND i.notification_created_at = d.notification_created_at
+        WHERE d.notification_id = $1 AND d.notification_created_at = $2 AND d.channel = 'in_app'
+          AND i.deleted_at IS NULL`,
       [id, row.created_at],
     );
     return appendInboxEvents(
