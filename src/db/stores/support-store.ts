@@ -115,7 +115,12 @@ export interface HistoryStores {
   archive?: Pool | undefined;
 }
 
-type Sourced = HistoryNotification & { serviceId: number; store: Pool };
+/** A notification of a page, with where it was read and its service's id (named from the service store). */
+interface Sourced {
+  notification: HistoryNotification;
+  serviceId: number;
+  store: Pool;
+}
 
 export async function lookupUserHistory(
   stores: HistoryStores,
@@ -123,12 +128,12 @@ export async function lookupUserHistory(
 ): Promise<UserHistoryPage> {
   const fromService = await pageOfNotifications(stores.service, query);
   const fromArchive = stores.archive === undefined ? [] : await pageOfNotifications(stores.archive, query);
-  const inService = new Set(fromService.map((n) => n.id));
-  const rows = [...fromService, ...fromArchive.filter((n) => !inService.has(n.id))]
-    .sort((a, b) => comparePositions(b.position, a.position))
+  const inService = new Set(fromService.map((s) => s.notification.id));
+  const rows = [...fromService, ...fromArchive.filter((s) => !inService.has(s.notification.id))]
+    .sort((a, b) => comparePositions(b.notification.position, a.notification.position))
     .slice(0, query.limit + 1);
   const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
+  const last = page.at(-1)?.notification;
   const next = rows.length > query.limit && last !== undefined ? last.position : undefined;
   const oldest = last?.position.createdUs;
   if (oldest === undefined) return { notifications: [], next: undefined };
@@ -139,7 +144,7 @@ export async function lookupUserHistory(
   );
   const deliveries = new Map<string, HistoryDelivery[]>();
   for (const store of new Set(page.map((n) => n.store))) {
-    const own = page.filter((n) => n.store === store);
+    const own = page.filter((s) => s.store === store).map((s) => s.notification);
     const newest = own[0]?.position.createdUs ?? oldest;
     const ownOldest = own.at(-1)?.position.createdUs ?? oldest;
     // Whole milliseconds around the page's µs bounds: plain timestamptz parameters prune at plan time.
@@ -158,25 +163,10 @@ export async function lookupUserHistory(
   const since = new Date(Math.floor(oldest / 1000) - eventClockMarginMs);
   const events = await eventsOf(stores.service, deliveryIds, since);
   if (stores.archive !== undefined) mergeEvents(events, await eventsOf(stores.archive, deliveryIds, since));
-  const notifications = page.map((n): HistoryNotification => {
-    const own = deliveries.get(n.id) ?? [];
+  const notifications = page.map(({ notification, serviceId }) => {
+    const own = deliveries.get(notification.id) ?? [];
     for (const delivery of own) delivery.events = events.get(delivery.id) ?? [];
-    return {
-      id: n.id,
-      position: n.position,
-      createdAt: n.createdAt,
-      updatedAt: n.updatedAt,
-      canceledAt: n.canceledAt,
-      service: names.get(n.serviceId) ?? String(n.serviceId),
-      category: n.category,
-      lane: n.lane,
-      channels: n.channels,
-      template: n.template,
-      version: n.version,
-      recipient: n.recipient,
-      inbox: n.inbox,
-      deliveries: own,
-    };
+    return { ...notification, service: names.get(serviceId) ?? String(serviceId), deliveries: own };
   });
   return { notifications, next };
 }
@@ -256,36 +246,38 @@ async function pageOfNotifications(pool: Pool, query: HistoryQuery): Promise<Sou
     params,
   );
   return result.rows.map((r) => ({
-    id: r.id,
-    position: { createdUs: r.created_us, id: r.id },
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    canceledAt: r.canceled_at,
-    service: '',
     serviceId: r.service_id,
     store: pool,
-    category: r.category,
-    lane: r.lane,
-    channels: r.channels,
-    template: r.template === null ? null : { key: r.template, version: r.template_version },
-    version: r.version,
-    recipient: {
-      state: r.recipient_state,
-      sendAt: r.send_at,
-      fannedOutAt: r.fanned_out_at,
-      skipped: Value.Check(SkippedSchema, r.skipped) ? r.skipped : [],
+    notification: {
+      id: r.id,
+      position: { createdUs: r.created_us, id: r.id },
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      canceledAt: r.canceled_at,
+      service: '',
+      category: r.category,
+      lane: r.lane,
+      channels: r.channels,
+      template: r.template === null ? null : { key: r.template, version: r.template_version },
+      version: r.version,
+      recipient: {
+        state: r.recipient_state,
+        sendAt: r.send_at,
+        fannedOutAt: r.fanned_out_at,
+        skipped: Value.Check(SkippedSchema, r.skipped) ? r.skipped : [],
+      },
+      inbox:
+        r.inbox_created_at === null
+          ? null
+          : {
+              createdAt: r.inbox_created_at,
+              readAt: r.read_at,
+              seenAt: r.seen_at,
+              archivedAt: r.archived_at,
+              deletedAt: r.deleted_at,
+            },
+      deliveries: [],
     },
-    inbox:
-      r.inbox_created_at === null
-        ? null
-        : {
-            createdAt: r.inbox_created_at,
-            readAt: r.read_at,
-            seenAt: r.seen_at,
-            archivedAt: r.archived_at,
-            deletedAt: r.deleted_at,
-          },
-    deliveries: [],
   }));
 }
 
