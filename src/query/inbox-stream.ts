@@ -210,7 +210,11 @@ export class InboxStreams {
         .map((userId) => ({ userId, seq: this.lowestSeq(userId) }));
       const events = await readInboxEvents(readPool, after, this.maxReplay);
       const byUser = new Map<string, InboxEventRow[]>();
-      for (const e of events) byUser.set(e.user_id, [...(byUser.get(e.user_id) ?? []), e]);
+      for (const e of events) {
+        const list = byUser.get(e.user_id);
+        if (list === undefined) byUser.set(e.user_id, [e]);
+        else list.push(e);
+      }
       await this.deliver(byUser);
       // A user with a full batch may have more.
       for (const [user, list] of byUser) if (list.length >= this.maxReplay) this.dirty.add(user);
