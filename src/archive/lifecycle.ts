@@ -10,6 +10,7 @@ import {
   addMonths,
   ensureMonthPartitions,
   listPartitions,
+  monthOf,
   monthStartDate,
   parsePartitionName,
   partitionName,
@@ -247,11 +248,7 @@ async function moveGroup(
   // A dead letter replayed while the month was copied would be dropped with it: look again.
   if (checkLiveWork && (await skippedForLiveWork(deps, report, group, 'work started while it was copied')))
     return;
-  for (const p of group) {
-    if (await dropServicePartition(deps, p))
-      addDrop(deps, report, 'service', p.table, p.month, rows.get(p) ?? 0);
-    else skip(deps, report, p.table, month, 'lock_timeout', 'the detach waited too long for other sessions');
-  }
+  for (const p of group) await dropOrSkip(deps, report, p, rows.get(p) ?? 0);
 }
 
 /** Whether the month has live work; if so it is reported as skipped and its archive copy forgotten. */
@@ -519,11 +516,29 @@ function blockOf(tid: string): number {
   return Number(/^\((\d+),/.exec(tid)?.[1] ?? '0');
 }
 
-/** Detaches (without blocking writers of other months) and drops; false on a lock timeout. */
-async function dropServicePartition(
+type DroppablePartition = Omit<ServicePartition, 'table'> & { table: string };
+
+/** Drops a service partition and reports it, or reports the detach's lock timeout as a skip. */
+async function dropOrSkip(
   deps: LifecycleDeps,
-  p: Pick<ServicePartition, 'name' | 'state'> & { table: string },
-): Promise<boolean> {
+  report: LifecycleReport,
+  p: DroppablePartition,
+  rows: number,
+): Promise<void> {
+  if (await dropServicePartition(deps, p)) addDrop(deps, report, 'service', p.table, p.month, rows);
+  else
+    skip(
+      deps,
+      report,
+      p.table,
+      monthLabel(p.month),
+      'lock_timeout',
+      'the detach waited too long for other sessions',
+    );
+}
+
+/** Detaches (without blocking writers of other months) and drops; false on a lock timeout. */
+async function dropServicePartition(deps: LifecycleDeps, p: DroppablePartition): Promise<boolean> {
   const client = await deps.pool.connect();
   let broken = false;
   try {
@@ -619,8 +634,7 @@ async function dropArchiveMonths(deps: LifecycleDeps, report: LifecycleReport): 
       [report.archiveCutoff],
     );
     for (const r of old.rows) {
-      const m = monthOfDate(r.month);
-      if (left.has(`${r.table_name}_p${monthLabel(m).replace('-', '_')}`)) continue;
+      if (left.has(partitionName(r.table_name, monthOf(r.month)))) continue;
       await deps.archivePool.query('DELETE FROM archive_progress WHERE table_name = $1 AND month = $2', [
         r.table_name,
         r.month,
@@ -641,17 +655,7 @@ async function dropInboxEvents(deps: LifecycleDeps, report: LifecycleReport): Pr
       continue;
     }
     const state = p.detachPending ? 'detach_pending' : 'attached';
-    if (await dropServicePartition(deps, { name: p.name, table: p.table, state }))
-      addDrop(deps, report, 'service', p.table, p.month, rows);
-    else
-      skip(
-        deps,
-        report,
-        p.table,
-        monthLabel(p.month),
-        'lock_timeout',
-        'the detach waited too long for other sessions',
-      );
+    await dropOrSkip(deps, report, { name: p.name, table: p.table, month: p.month, state }, rows);
   }
 }
 
@@ -771,10 +775,6 @@ function monthsBefore(date: Date, months: number): Date {
 
 function monthIndex(m: Month): number {
   return m.year * 12 + m.month - 1;
-}
-
-function monthOfDate(date: Date): Month {
-  return { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1 };
 }
 
 export function monthLabel(m: Month): string {

@@ -32,7 +32,7 @@ export function partitionName(table: string, m: Month): string {
 }
 
 /** The first instant of a month, as a timestamptz literal. */
-export function monthStart(m: Month): string {
+function monthStart(m: Month): string {
   return `${m.year}-${String(m.month).padStart(2, '0')}-01 00:00:00+00`;
 }
 
