@@ -8,6 +8,11 @@ export type PoolClient = pg.PoolClient;
 // timestamptz → Date is the default; bigint (int8) counts come back as numbers, which is
 // safe for Herald's counts and versions (far below 2^53).
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+// date columns (archive_progress.month) are calendar days: read as UTC midnight, and Date
+// parameters are sent in UTC, so a month stays the same month in a process whose TZ is not UTC
+// (node-pg's defaults use local time for both).
+pg.types.setTypeParser(pg.types.builtins.DATE, (value) => new Date(`${value}T00:00:00Z`));
+pg.defaults.parseInputDatesAsUTC = true;
 
 export function createPool(connectionString: string, max: number, logger: Logger, name: string): Pool {
   const pool = new pg.Pool({
