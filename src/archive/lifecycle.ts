@@ -216,7 +216,10 @@ async function moveServiceMonths(deps: LifecycleDeps, report: LifecycleReport): 
   for (const group of byMonth.values()) await moveGroup(deps, report, group, true);
 }
 
-/** Copies and verifies every partition of the group, then drops them all, or none. */
+/**
+ * Copies and verifies every partition of the group; drops none unless all verify. A drop that
+ * meets a lock timeout leaves that table (and the ones after it) for the next run.
+ */
 async function moveGroup(
   deps: LifecycleDeps,
   report: LifecycleReport,
