@@ -7,11 +7,14 @@ import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald
 import { waitFor } from '../../test/helpers/wait-for.js';
 import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
 
-// Yesterday 14:00 UTC is 23:00 in Seoul (UTC+9, no DST); in the past, so the database's own
-// clock lets the fan-out claim what is sent "now".
-const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-const fixed = new Date(`${day}T14:00:00.000Z`);
-const quietEnd = `${day}T22:00:00.000Z`; // 07:00 the next day in Seoul
+// A minute ago (so the database's own clock lets the fan-out claim what is sent "now"), inside
+// quiet hours from an hour before to two hours after it in Seoul (UTC+9, no DST). Their end is
+// in the future, so the dispatcher leaves the deferred delivery (and its run_at) alone.
+const fixed = new Date(Date.now() - 60_000);
+const seoulTime = (d: Date) => new Date(d.getTime() + 9 * 3_600_000).toISOString().slice(11, 16);
+const quietEndAt = new Date(Math.floor((fixed.getTime() + 2 * 3_600_000) / 60_000) * 60_000);
+const quietHours = { start: seoulTime(new Date(fixed.getTime() - 3_600_000)), end: seoulTime(quietEndAt) };
+const quietEnd = quietEndAt.toISOString();
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -29,10 +32,10 @@ test('quiet hours defer bulk deliveries to their end; transactional ones pass', 
   assert.equal((await h.call('PUT', '/v1/users/mina', { time_zone: 'Asia/Seoul' })).status, 200);
   const prefs = await h.call('PUT', '/v1/users/mina/preferences', {
     preferences: [],
-    quiet_hours: { start: '22:00', end: '07:00' },
+    quiet_hours: quietHours,
   });
   assert.equal(prefs.status, 200);
-  assert.deepEqual(prefs.body.quiet_hours, { start: '22:00', end: '07:00' });
+  assert.deepEqual(prefs.body.quiet_hours, quietHours);
   assert.equal(prefs.body.time_zone, 'Asia/Seoul');
   const send = async (lane: string) => {
     const res = await h.call('POST', '/v1/notifications', {
