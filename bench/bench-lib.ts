@@ -11,9 +11,10 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded
 import { createPool, type Pool } from '../src/db/pools.js';
 import { migrate } from '../src/db/migrate.js';
 import { ensurePartitions } from '../src/db/partitions.js';
-import { createApiKey, ensureService } from '../src/db/stores/api-key-store.js';
+import { createApiKey, findCallerByKey, ensureService } from '../src/db/stores/api-key-store.js';
 import { packageRoot } from '../src/db/package-root.js';
 import { BenchReceiver } from './bench-receiver.js';
+import { permissions } from '../src/domain/permissions.js';
 
 export const benchLogger = createLogger('warn');
 
@@ -21,6 +22,8 @@ export interface BenchDatabase {
   url: string;
   pool: Pool;
   apiKey: string;
+  /** The API key's id (user tokens the bench signs itself name it as their issuer). */
+  keyId: number;
   serviceId: number;
   embedded: boolean;
   close(): Promise<void>;
@@ -53,11 +56,14 @@ export async function benchDatabase(name: string): Promise<BenchDatabase> {
   await migrate(pool);
   await ensurePartitions(pool, new Date(), 2);
   const serviceId = await ensureService(pool, 'bench');
-  const apiKey = await createApiKey(pool, serviceId, ['sender', 'admin']);
+  const apiKey = await createApiKey(pool, serviceId, permissions);
+  const caller = await findCallerByKey(pool, apiKey);
+  if (caller === undefined) throw new Error('the bench key was not stored');
   return {
     url,
     pool,
     apiKey,
+    keyId: caller.keyId,
     serviceId,
     embedded: embedded !== undefined,
     close: () => pool.end(),

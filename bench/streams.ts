@@ -432,7 +432,7 @@ async function runCase(
   const users = Array.from({ length: spec.users }, (_, i) => `stream-${String(index)}-${String(i)}`);
   const warmUsers = Array.from({ length: 50 }, (_, i) => `stream-${String(index)}-warm-${String(i)}`);
   const byUser = new Map<string, string>();
-  for (const user of [...users, ...warmUsers]) byUser.set(user, (await tokens.issue(user)).token);
+  for (const user of [...users, ...warmUsers]) byUser.set(user, (await tokens.issue(user, db.keyId)).token);
 
   const inspectPort = await freePort();
   const query = await startChild(

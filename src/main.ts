@@ -12,9 +12,13 @@ const usage = `usage: herald <command>
   api | query | worker | scheduler   run one role (several: herald worker scheduler)
   migrate               apply database migrations and exit
   retention [--dry-run] move months past retention to the archive and drop old partitions once (--dry-run: print the plan only)
-  service create <name> [--roles sender,admin,support]   create a calling service and print an API key
+  service create <name> [--roles …]   create a calling service and print an API key
   key create <service> [--roles …]   print a new API key for an existing service
-  key revoke <key>      revoke an API key`;
+  key grant <key> --roles …          add permissions to an API key
+  key revoke <key>      revoke an API key (its streams close, the user tokens it issued stop working)
+  --roles: a comma-separated list of permissions (send, notifications:read, users:read, users:write,
+           templates, inbox, user_tokens, support, admin) or sender (= send,notifications:read,
+           the default) or all`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -4,30 +4,25 @@ import { createPool, type Pool } from '../db/pools.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
 import { migrate } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
-import {
-  apiKeyRoles,
-  createApiKey,
-  ensureService,
-  revokeApiKey,
-  type ApiKeyRole,
-} from '../db/stores/api-key-store.js';
+import { createApiKey, ensureService, grantPermissions, revokeApiKey } from '../db/stores/api-key-store.js';
+import { parsePermissions, permissionAliases, permissions, type Permission } from '../domain/permissions.js';
 import { serviceNamePattern } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
 import { formatLifecycleReport, runLifecycle } from '../archive/lifecycle.js';
 import { lifecycleSettings } from './create-herald.js';
 
-function parseRoles(args: string[]): ApiKeyRole[] | undefined {
+/** `--roles a,b`: permissions and the aliases `sender` and `all`; without it, `sender`. */
+function parseRoles(args: string[]): Permission[] | undefined {
   const index = args.indexOf('--roles');
-  if (index === -1) return ['sender'];
-  const roles = (args[index + 1] ?? '').split(',').filter((r) => r !== '');
-  if (
-    roles.length === 0 ||
-    !roles.every((r): r is ApiKeyRole => (apiKeyRoles as readonly string[]).includes(r))
-  )
-    return undefined;
-  return roles;
+  if (index === -1) return parsePermissions('sender');
+  return parsePermissions(args[index + 1] ?? '');
 }
+
+const usage = `usage: herald service create <name> [--roles …] | herald key create <service> [--roles …]
+       herald key grant <key> --roles … | herald key revoke <key>
+--roles takes a comma-separated list of: ${[...permissions, ...Object.keys(permissionAliases)].join(', ')}
+  (sender = send,notifications:read; all = every permission)`;
 
 export async function runAdminCommand(
   command: 'migrate' | 'service' | 'key' | 'retention',
@@ -56,7 +51,7 @@ export async function runAdminCommand(
     const [verb, subject] = args;
     const roles = parseRoles(args);
     if (roles === undefined) {
-      process.stderr.write(`--roles takes a comma-separated list of: ${apiKeyRoles.join(', ')}\n`);
+      process.stderr.write(`${usage}\n`);
       return 2;
     }
     if (command === 'service' && verb === 'create' && subject !== undefined) {
@@ -67,7 +62,9 @@ export async function runAdminCommand(
         return 2;
       }
       const key = await createApiKey(pool, await ensureService(pool, subject), roles);
-      process.stdout.write(`service ${subject}: API key (shown once) ${key}\n`);
+      process.stdout.write(
+        `service ${subject}: API key (shown once) ${key}\npermissions: ${roles.join(', ')}\n`,
+      );
       return 0;
     }
     if (command === 'key' && verb === 'create' && subject !== undefined) {
@@ -80,14 +77,17 @@ export async function runAdminCommand(
       process.stdout.write(`${await createApiKey(pool, serviceId, roles)}\n`);
       return 0;
     }
+    if (command === 'key' && verb === 'grant' && subject !== undefined && args.includes('--roles')) {
+      const granted = await grantPermissions(pool, subject, roles);
+      process.stdout.write(granted ? `granted: ${roles.join(', ')}\n` : 'no such active key\n');
+      return granted ? 0 : 1;
+    }
     if (command === 'key' && verb === 'revoke' && subject !== undefined) {
       const revoked = await revokeApiKey(pool, subject);
       process.stdout.write(revoked ? 'revoked\n' : 'no such active key\n');
       return revoked ? 0 : 1;
     }
-    process.stderr.write(
-      'usage: herald service create <name> | herald key create <service> | herald key revoke <key>\n',
-    );
+    process.stderr.write(`${usage}\n`);
     return 2;
   } finally {
     await pool.end();

@@ -10,7 +10,8 @@ import { createPool, type Pool } from '../db/pools.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js';
 import { migrate, readMigrations } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
-import { createApiKey, ensureService, findCallerByKey } from '../db/stores/api-key-store.js';
+import { createApiKey, ensureService, grantPermissions } from '../db/stores/api-key-store.js';
+import { permissions } from '../domain/permissions.js';
 import { readBacklog } from '../db/stores/delivery-store.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
 import { buildServer } from '../http/build-server.js';
@@ -24,6 +25,7 @@ import { inboxRoutes } from '../query/inbox-routes.js';
 import { InboxPresenter } from '../query/inbox-presenter.js';
 import { InboxStreams } from '../query/inbox-stream.js';
 import { requireInboxAccess, UserTokens } from '../query/user-auth.js';
+import { CredentialRevocations } from '../query/credential-revocations.js';
 import { supportRoutes } from '../query/support-routes.js';
 import { inboxPageRoutes } from '../query/inbox-page-routes.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
@@ -141,10 +143,10 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
 
     // One LISTEN connection per process, for the channels its roles hear (DESIGN 12: hints only).
     const listened = new Set<WakeChannel>();
-    if (roles.has('api')) listened.add(wakeChannels.settings);
+    if (roles.has('api')) listened.add(wakeChannels.settings).add(wakeChannels.auth);
     if (roles.has('worker'))
       for (const c of [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings]) listened.add(c);
-    if (roles.has('query')) listened.add(wakeChannels.inbox);
+    if (roles.has('query')) listened.add(wakeChannels.inbox).add(wakeChannels.auth);
     const listener = new WakeListener(databaseUrl, [...listened], logger);
     if (listened.size > 0) {
       await listener.start();
@@ -160,6 +162,8 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const notifier = new WakeNotifier(pool, logger);
     stops.push(() => notifier.close());
     const authenticate = createApiKeyAuth({ pool });
+    // A revoked key is forgotten by every api and query process when its NOTIFY arrives.
+    listener.subscribe(wakeChannels.auth, () => authenticate.forget());
     // Unsubscribe links: signed by the api role's checker and the worker's email rendering alike.
     const unsubscribeTokens =
       roles.has('api') || roles.has('worker')
@@ -273,6 +277,9 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           : {}),
       });
       const presenter = new InboxPresenter();
+      // Revocations are read from the primary: a replica's lag would extend a revoked token's life.
+      const revocations = new CredentialRevocations({ pool, now: () => now().getTime() });
+      listener.subscribe(wakeChannels.auth, (payload) => revocations.forget(payload));
       const streams = new InboxStreams({
         readPool,
         // NOTIFY is delivered by the primary only: the listener is on it even with a replica.
@@ -280,9 +287,13 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         presenter,
         metrics,
         logger,
+        revocations,
         pollMs: config.STREAM_POLL_MS,
         maxConnections: config.STREAM_MAX_CONNECTIONS,
+        maxPerUser: config.STREAM_MAX_PER_USER,
+        maxPerKey: config.STREAM_MAX_PER_KEY,
       });
+      const access = { tokens, authenticate, revocations };
       const app = await buildServer(
         {
           ...serverOptions,
@@ -296,13 +307,22 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             pool,
             tokens,
             authenticate,
+            revocations,
             notifier,
             streams,
             presenter,
             cursorKey: await ensureSigningKey(pool, 'inbox-cursor'),
+            tokenIssuesPerMinute: config.USER_TOKEN_ISSUE_PER_MINUTE,
+            now,
           }),
-          // The user's own preferences, behind the same guard as the inbox (a token for that user).
-          userPreferenceRoutes({ pool, guard: requireInboxAccess(tokens, authenticate) }),
+          // The user's own preferences (a token for that user), or a key of the user directory.
+          userPreferenceRoutes({
+            pool,
+            guards: {
+              read: requireInboxAccess(access, ['users:read', 'users:write']),
+              write: requireInboxAccess(access, ['users:write']),
+            },
+          }),
           supportRoutes({ readPool, archivePool, authenticate, now }),
           inboxPageRoutes(),
         ],
@@ -483,13 +503,14 @@ async function ensureDevApiKey(pool: Pool, dataDir: string): Promise<string> {
   const file = join(resolve(dataDir), 'dev-api-key');
   if (existsSync(file)) {
     const key = (await readFile(file, 'utf8')).trim();
-    if ((await findCallerByKey(pool, key)) !== undefined) return key;
+    // A key kept from before permissions existed (or before new ones) gets every permission again.
+    if (await grantPermissions(pool, key, permissions)) return key;
   }
   const serviceId = await ensureService(pool, 'dev');
   const key = await createApiKey(
     pool,
     serviceId,
-    ['sender', 'admin', 'support'],
+    permissions,
     `development key ${randomBytes(3).toString('hex')}`,
   );
   await writeFile(file, `${key}\n`, { mode: 0o600 });

@@ -208,6 +208,18 @@ export const ConfigSchema = Type.Object({
   STREAM_MAX_CONNECTIONS: setting(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20_000 }), {
     description: 'Open realtime (SSE) streams one query process accepts; over it: 503 with Retry-After.',
   }),
+  STREAM_MAX_PER_USER: setting(Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }), {
+    description:
+      'Open realtime streams one user may hold on one query process (tabs, devices); over it: 429 stream_limit_reached.',
+  }),
+  STREAM_MAX_PER_KEY: setting(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }), {
+    description:
+      'Open realtime streams one API key may hold on one query process; over it: 429 stream_limit_reached.',
+  }),
+  USER_TOKEN_ISSUE_PER_MINUTE: setting(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }), {
+    description:
+      'User tokens one API key may have issued per minute by one query process (a token bucket); over it: 429 rate_limited with Retry-After.',
+  }),
   INGEST_QUOTA_PER_MINUTE: setting(Type.Integer({ minimum: 0, maximum: 10_000_000, default: 0 }), {
     description:
       'Most POST /v1/notifications requests one calling service may make per minute to one api process (a token bucket that allows the whole minute as a burst); over it: 429 rate_limited with Retry-After. 0 means no quota. With N api processes a service may send up to N times this.',

@@ -12,6 +12,8 @@ export const wakeChannels = {
   settings: 'herald_settings',
   /** Users' inbox streams moved; the payload is a JSON array of user ids, or '*' for "any". */
   inbox: 'herald_inbox',
+  /** A key was revoked (`key:<id>`) or a user's tokens were (`user:<id>`): drop cached credentials. */
+  auth: 'herald_auth',
 } as const;
 
 /** NOTIFY payloads must stay under 8000 bytes; a longer list of users is sent as '*'. */

@@ -22,6 +22,11 @@ export class TokenBucket {
     this.updatedAt = nowMs;
   }
 
+  isFull(nowMs: number): boolean {
+    this.refill(nowMs);
+    return this.tokens >= this.burst;
+  }
+
   /** Takes a token if one is there; otherwise returns how many ms until one will be. */
   take(nowMs: number): { ok: true } | { ok: false; waitMs: number } {
     this.refill(nowMs);
@@ -30,5 +35,35 @@ export class TokenBucket {
       return { ok: true };
     }
     return { ok: false, waitMs: Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond) };
+  }
+}
+
+/**
+ * One token bucket per key (a service, an API key), each refilling `perMinute` a minute and
+ * holding at most that many. Buckets that have refilled completely are dropped when the map
+ * grows large: a full bucket is the same as none.
+ */
+export class KeyedQuota<K> {
+  private readonly buckets = new Map<K, TokenBucket>();
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly maxKeys = 10_000,
+  ) {}
+
+  /** Takes one from the key's bucket; otherwise the whole seconds until one is there (at least 1). */
+  take(key: K, nowMs: number): { ok: true } | { ok: false; retryAfterSeconds: number } {
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.maxKeys) this.dropFull(nowMs);
+      bucket = new TokenBucket(this.perMinute / 60, this.perMinute, nowMs);
+      this.buckets.set(key, bucket);
+    }
+    const taken = bucket.take(nowMs);
+    return taken.ok ? taken : { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(taken.waitMs / 1000)) };
+  }
+
+  private dropFull(nowMs: number): void {
+    for (const [key, bucket] of this.buckets) if (bucket.isFull(nowMs)) this.buckets.delete(key);
   }
 }

@@ -1,9 +1,11 @@
 // API-key authentication for service callers: `Authorization: Bearer <key>`. Keys are looked up
 // by hash; a successful lookup is cached for a few seconds so ingest does not pay a query per
-// request (a revoked key stops working within that time).
+// request. A revoked key is forgotten at once when its revocation's NOTIFY arrives (`forget`),
+// and within the cache time should that hint be lost.
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { ProblemError } from '../domain/problems.js';
-import { findCallerByKey, hashApiKey, type ApiKeyRole, type Caller } from '../db/stores/api-key-store.js';
+import { holdsAny, type Permission } from '../domain/permissions.js';
+import { findCallerByKey, hashApiKey, type Caller } from '../db/stores/api-key-store.js';
 import type { Pool } from '../db/pools.js';
 
 declare module 'fastify' {
@@ -18,15 +20,19 @@ export interface ApiKeyAuthOptions {
   now?: () => number;
 }
 
-export type Authenticate = (request: FastifyRequest) => Promise<Caller>;
+export interface Authenticate {
+  (request: FastifyRequest): Promise<Caller>;
+  /** Drops every cached lookup (a key was revoked somewhere). */
+  forget(): void;
+}
 
 const maxCacheEntries = 10_000;
 
 export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
-  const cacheMs = options.cacheMs ?? 5000;
+  const cacheMs = options.cacheMs ?? 4000;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { caller: Caller; until: number }>();
-  return async (request) => {
+  const authenticate = async (request: FastifyRequest): Promise<Caller> => {
     const header = request.headers.authorization;
     // The scheme is case-insensitive (RFC 9110 §11.1).
     const match = header === undefined ? null : /^Bearer +([A-Za-z0-9_-]{8,200})$/i.exec(header);
@@ -45,27 +51,35 @@ export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
     cache.set(cacheKey, { caller, until: now() + cacheMs });
     return caller;
   };
+  return Object.assign(authenticate, { forget: () => cache.clear() });
+}
+
+/** 403 unless the caller holds one of `anyOf`. */
+export function checkPermission(caller: Caller, anyOf: readonly Permission[]): void {
+  if (!holdsAny(caller.permissions, anyOf))
+    throw new ProblemError(
+      'forbidden',
+      `This API key needs ${anyOf.length === 1 ? 'the permission' : 'one of the permissions'}: ${anyOf.join(', ')}.`,
+    );
 }
 
 /**
- * An onRequest hook that authenticates and requires one of `roles`: it runs before the body
- * is read, so anonymous callers cannot make Herald parse and validate bodies.
+ * An onRequest hook that authenticates and requires one of the permissions `anyOf`: it runs
+ * before the body is read, so anonymous callers cannot make Herald parse and validate bodies.
  */
-export function requireCaller(
+export function requirePermission(
   authenticate: Authenticate,
-  roles: readonly ApiKeyRole[] = ['sender'],
+  anyOf: readonly Permission[],
 ): onRequestAsyncHookHandler {
   return async (request: FastifyRequest) => {
     const caller = await authenticate(request);
-    if (!caller.roles.some((r) => roles.includes(r))) {
-      throw new ProblemError('forbidden', `This API key needs one of the roles: ${roles.join(', ')}.`);
-    }
+    checkPermission(caller, anyOf);
     request.caller = caller;
   };
 }
 
-/** The authenticated caller of a route guarded by requireCaller. */
+/** The authenticated caller of a route guarded by requirePermission. */
 export function callerOf(request: FastifyRequest): Caller {
-  if (request.caller === undefined) throw new Error('route is not guarded by requireCaller');
+  if (request.caller === undefined) throw new Error('route is not guarded by requirePermission');
   return request.caller;
 }

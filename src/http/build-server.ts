@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyPluginAsync,
 } from 'fastify';
 import swagger from '@fastify/swagger';
+import AjvCompiler from '@fastify/ajv-compiler';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
@@ -44,6 +45,7 @@ export async function buildServer(
     // One log line per request costs more than ingest itself at high rates; failures are logged below.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: jsonBodiesUncoerced() } },
   });
   registerProblemHandler(app);
   app.addHook('preValidation', guardInput);
@@ -66,4 +68,22 @@ export async function buildServer(
   });
   for (const plugin of routes) await app.register(plugin);
   return app;
+}
+
+/**
+ * Path parameters, query strings and headers arrive as text and are coerced to their schema's
+ * types; JSON bodies already carry types and are not. Coercing bodies turned `null` into `""`
+ * (so a nullable URL or email could never be cleared), `"5"` into 5 and a scalar into an array.
+ */
+function jsonBodiesUncoerced(): AjvCompiler.BuildCompilerFromPool {
+  const coercing = AjvCompiler();
+  const strict = AjvCompiler();
+  return (externalSchemas, options) => {
+    const forText = coercing(externalSchemas, options);
+    const forBodies = strict(externalSchemas, {
+      plugins: options?.plugins ?? [],
+      customOptions: { ...(options?.mode === 'JTD' ? {} : options?.customOptions), coerceTypes: false },
+    });
+    return (route) => (route.httpPart === 'body' ? forBodies(route) : forText(route));
+  };
 }

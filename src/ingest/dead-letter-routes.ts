@@ -7,7 +7,9 @@ import { listDeadLetters, replayDeadLetters } from '../db/stores/delivery-store.
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { parseNotificationId, uuidPatternText } from '../domain/ids.js';
 import { ProblemError } from '../domain/problems.js';
-import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import type { Channel } from '../domain/notification.js';
+import { presentTarget } from '../domain/contact.js';
+import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 
 const maxReplay = 10_000;
 
@@ -53,7 +55,7 @@ export function deadLetterRoutes(deps: {
     app.get(
       '/v1/dead-letters',
       {
-        onRequest: requireCaller(deps.authenticate, ['sender', 'admin']),
+        onRequest: requirePermission(deps.authenticate, ['notifications:read']),
         schema: {
           summary: "Your service's dead deliveries, newest first",
           tags,
@@ -71,13 +73,14 @@ export function deadLetterRoutes(deps: {
         const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
         const rows = await listDeadLetters(deps.pool, callerOf(request).serviceId, limit, before);
         const last = rows.at(-1);
+        const inFull = callerOf(request).permissions.includes('users:read');
         return {
           dead_letters: rows.map((r) => ({
             id: r.id,
             notification_id: r.notificationId,
             user_id: r.userId,
             channel: r.channel,
-            target: r.target,
+            target: presentTarget(r.channel as Channel, r.target, inFull),
             attempts: r.attempts,
             last_error: r.lastError,
             died_at: r.updatedAt.toISOString(),
@@ -91,7 +94,7 @@ export function deadLetterRoutes(deps: {
     app.post(
       '/v1/dead-letters/replay',
       {
-        onRequest: requireCaller(deps.authenticate, ['admin']),
+        onRequest: requirePermission(deps.authenticate, ['admin']),
         schema: {
           summary: 'Re-queue dead deliveries (by ids, by notification, or all)',
           tags,

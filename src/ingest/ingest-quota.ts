@@ -1,28 +1,24 @@
 // Per calling service ingest quota, kept in this api process: a token bucket per service that
 // refills INGEST_QUOTA_PER_MINUTE requests a minute and holds at most that many. With several
 // api processes each keeps its own buckets, so a service may send up to N times the quota.
-import { TokenBucket } from '../domain/token-bucket.js';
+import { KeyedQuota } from '../domain/token-bucket.js';
 import { ProblemError } from '../domain/problems.js';
 
 export class IngestQuota {
-  private readonly buckets = new Map<number, TokenBucket>();
+  private readonly quota: KeyedQuota<number>;
 
   constructor(
     private readonly perMinute: number,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.quota = new KeyedQuota(perMinute);
+  }
 
   /** Takes one request from the service's bucket, or throws 429 rate_limited with Retry-After. */
   take(serviceId: number): void {
-    const nowMs = this.now();
-    let bucket = this.buckets.get(serviceId);
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.perMinute / 60, this.perMinute, nowMs);
-      this.buckets.set(serviceId, bucket);
-    }
-    const taken = bucket.take(nowMs);
+    const taken = this.quota.take(serviceId, this.now());
     if (taken.ok) return;
-    const seconds = Math.max(1, Math.ceil(taken.waitMs / 1000));
+    const seconds = taken.retryAfterSeconds;
     throw new ProblemError(
       'rate_limited',
       `This service is over its quota of ${String(this.perMinute)} requests a minute; retry in ${String(seconds)} s.`,

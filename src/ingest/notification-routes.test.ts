@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { idPath, startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { createApiKey, ensureService, revokeApiKey } from '../db/stores/api-key-store.js';
+import { permissions, senderPermissions } from '../domain/permissions.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -163,7 +164,7 @@ describe('POST /v1/notifications', () => {
 describe('authentication', () => {
   test('no key, a malformed header, an unknown key and a revoked key all get 401 problem+json', async () => {
     const serviceId = await ensureService(db.pool, 'shop');
-    const revoked = await createApiKey(db.pool, serviceId, ['sender']);
+    const revoked = await createApiKey(db.pool, serviceId, senderPermissions);
     await revokeApiKey(db.pool, revoked);
     const attempts = [
       await h.call('POST', '/v1/notifications', inApp(['x']), { key: null }),
@@ -192,10 +193,7 @@ describe('authentication', () => {
 
   test("another service's notification is 403 to read, patch and cancel", async () => {
     const created = await h.call('POST', '/v1/notifications', inApp(['y']));
-    const otherKey = await createApiKey(db.pool, await ensureService(db.pool, 'billing'), [
-      'sender',
-      'admin',
-    ]);
+    const otherKey = await createApiKey(db.pool, await ensureService(db.pool, 'billing'), permissions);
     for (const [method, path, body] of [
       ['GET', `/v1/notifications/${idPath(created.body.id)}`, undefined],
       [

@@ -13,9 +13,10 @@ import {
 import { parseNotificationId } from '../domain/ids.js';
 import { channels, lanes, type Channel } from '../domain/notification.js';
 import { ProblemError } from '../domain/problems.js';
-import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 import { acceptNotifications, checkProviderLimits, type AcceptDeps } from './accept-notifications.js';
 import type { Caller } from '../db/stores/api-key-store.js';
+import { presentTarget } from '../domain/contact.js';
 import { findTemplateVersion } from '../db/stores/template-store.js';
 import { templateKeyPattern } from '../templates/template.js';
 
@@ -114,7 +115,8 @@ export interface NotificationRouteDeps extends AcceptDeps {
 export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    const guard = requireCaller(deps.authenticate, ['sender']);
+    const guard = requirePermission(deps.authenticate, ['send']);
+    const reader = requirePermission(deps.authenticate, ['notifications:read']);
     const acceptDeps: AcceptDeps = {
       ...deps,
       resolveTemplate:
@@ -154,7 +156,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
     app.get(
       '/v1/notifications/:id',
       {
-        onRequest: guard,
+        onRequest: reader,
         schema: {
           summary: 'A notification with the state of every delivery',
           tags: ['notifications'],
@@ -165,7 +167,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
         const id = ownNotificationId(callerOf(request), request.params.id);
         const view = await getNotificationView(deps.pool, id);
         if (view === undefined) throw new ProblemError('not_found', 'No notification with this id.');
-        return presentNotification(view, deps.now());
+        return presentNotification(view, deps.now(), callerOf(request));
       },
     );
 
@@ -215,7 +217,10 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
         }
         const view = await getNotificationView(deps.pool, id);
         if (view === undefined) throw new ProblemError('not_found');
-        return { ...presentNotification(view, deps.now()), applied: result.kind === 'applied' };
+        return {
+          ...presentNotification(view, deps.now(), callerOf(request)),
+          applied: result.kind === 'applied',
+        };
       },
     );
 
@@ -269,7 +274,9 @@ export function notificationStatus(view: NotificationView, now: Date): Notificat
   return openDeliveries ? 'processing' : 'completed';
 }
 
-function presentNotification(view: NotificationView, now: Date) {
+/** Delivery targets are shown in full only to a key allowed to read contact data (docs/security.md). */
+function presentNotification(view: NotificationView, now: Date, caller: Caller) {
+  const inFull = caller.permissions.includes('users:read');
   return {
     id: view.id,
     status: notificationStatus(view, now),
@@ -292,7 +299,7 @@ function presentNotification(view: NotificationView, now: Date) {
       id: d.id,
       user_id: d.userId,
       channel: d.channel,
-      target: d.target,
+      target: presentTarget(d.channel as Channel, d.target, inFull),
       state: d.state,
       attempts: d.attempts,
       last_error: d.lastError,

@@ -19,7 +19,7 @@ import { listCategories, type ListedCategory } from '../db/stores/category-list.
 import { channels } from '../domain/notification.js';
 import { anyChannel, formatLocalTime, parseLocalTime, type QuietHours } from '../domain/preferences.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
-import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 const CategoryName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
@@ -83,9 +83,8 @@ function presentCategory(
 export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    const guard = requireCaller(deps.authenticate, ['sender']);
     // Category settings are the operator's: changing them takes an admin key.
-    const adminGuard = requireCaller(deps.authenticate, ['admin']);
+    const adminGuard = requirePermission(deps.authenticate, ['admin']);
 
     app.put(
       '/v1/categories/:category',
@@ -121,7 +120,7 @@ export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate 
     app.get(
       '/v1/categories/:category',
       {
-        onRequest: requireCaller(deps.authenticate, ['sender', 'admin']),
+        onRequest: requirePermission(deps.authenticate, ['send', 'templates', 'admin']),
         schema: {
           summary: "One of the calling service's categories (the defaults when never set)",
           tags: ['preferences'],
@@ -139,14 +138,24 @@ export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate 
     );
 
     // The user's own preferences, behind this role's API-key guard, with the answers services know.
-    await app.register(userPreferenceRoutes({ pool: deps.pool, guard, userFacing: false }));
+    // Preferences are written by the user directory (users:write), like contact targets.
+    await app.register(
+      userPreferenceRoutes({
+        pool: deps.pool,
+        guards: {
+          read: requirePermission(deps.authenticate, ['users:read', 'users:write']),
+          write: requirePermission(deps.authenticate, ['users:write']),
+        },
+        userFacing: false,
+      }),
+    );
   };
 }
 
 export interface UserPreferenceRouteDeps {
   pool: Pool;
-  /** Who may read and change the preferences of :userId (an onRequest hook). */
-  guard: onRequestAsyncHookHandler;
+  /** Who may read (GET) and change (PUT) the preferences of :userId (onRequest hooks). */
+  guards: { read: onRequestAsyncHookHandler; write: onRequestAsyncHookHandler };
   /**
    * For apps acting for their users (default; the query role): answers also list the categories
    * a user can set, and PUT refuses opting out of a critical category (critical ones are always
@@ -162,12 +171,10 @@ export function userPreferenceRoutes(deps: UserPreferenceRouteDeps): FastifyPlug
     categories === undefined ? presentPreferences(p) : { ...presentPreferences(p), categories };
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    const guard = deps.guard;
-
     app.get(
       '/v1/users/:userId/preferences',
       {
-        onRequest: guard,
+        onRequest: deps.guards.read,
         schema: {
           summary: "A user's preferences, no-marketing switch and quiet hours",
           tags: ['preferences'],
@@ -184,7 +191,7 @@ export function userPreferenceRoutes(deps: UserPreferenceRouteDeps): FastifyPlug
     app.put(
       '/v1/users/:userId/preferences',
       {
-        onRequest: guard,
+        onRequest: deps.guards.write,
         schema: {
           summary: "Replace a user's preferences; set no_marketing and quiet hours when given",
           tags: ['preferences'],

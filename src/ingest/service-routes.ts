@@ -11,7 +11,8 @@ import {
   type ServiceTarget,
 } from '../db/stores/api-key-store.js';
 import { ProblemError } from '../domain/problems.js';
-import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import { permissions } from '../domain/permissions.js';
+import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 import { isHttpUrl } from './user-routes.js';
 
 function present(s: ServiceSettings, withSecret: boolean) {
@@ -30,7 +31,7 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
     app.get(
       '/v1/service',
       {
-        onRequest: requireCaller(deps.authenticate, ['sender', 'admin']),
+        onRequest: requirePermission(deps.authenticate, permissions),
         schema: { summary: 'Your service', tags },
       },
       async (request) => present(await getServiceSettings(deps.pool, callerOf(request).serviceId), false),
@@ -42,7 +43,10 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
     const setTarget = (path: string, target: ServiceTarget, summary: string, withSecret: boolean) => {
       app.put(
         path,
-        { onRequest: requireCaller(deps.authenticate, ['admin']), schema: { summary, tags, body: UrlBody } },
+        {
+          onRequest: requirePermission(deps.authenticate, ['admin']),
+          schema: { summary, tags, body: UrlBody },
+        },
         async (request) => {
           const { url } = request.body;
           if (url !== null && !isHttpUrl(url)) {
@@ -72,7 +76,7 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
     app.post(
       '/v1/service/webhook/rotate-secret',
       {
-        onRequest: requireCaller(deps.authenticate, ['admin']),
+        onRequest: requirePermission(deps.authenticate, ['admin']),
         schema: { summary: 'Replace the webhook signing secret', tags },
       },
       async (request) => present(await rotateWebhookSecret(deps.pool, callerOf(request).serviceId), true),

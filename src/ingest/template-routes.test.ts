@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-d
 import { idPath, startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
 import { chooseLocale } from '../templates/template.js';
+import { permissions, senderPermissions } from '../domain/permissions.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -169,10 +170,10 @@ describe('PUT /v1/templates/:key', () => {
 
   test('a sender key reads and previews but cannot write', async () => {
     const serviceId = await ensureService(db.pool, 'shop');
-    const key = await createApiKey(db.pool, serviceId, ['sender']);
+    const key = await createApiKey(db.pool, serviceId, senderPermissions);
     assert.equal((await h.call('GET', '/v1/templates/order.shipped', undefined, { key })).status, 200);
     assert.equal((await h.call('PUT', '/v1/templates/order.shipped', order, { key })).status, 403);
-    const other = await createApiKey(db.pool, await ensureService(db.pool, 'other'), ['sender', 'admin']);
+    const other = await createApiKey(db.pool, await ensureService(db.pool, 'other'), permissions);
     assert.equal((await h.call('GET', '/v1/templates/order.shipped', undefined, { key: other })).status, 404);
   });
 });

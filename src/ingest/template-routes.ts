@@ -13,7 +13,7 @@ import {
 } from '../db/stores/template-store.js';
 import { channels, lanes, type Channel } from '../domain/notification.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
-import { callerOf, requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 import { findUnsafeInput } from '../http/input-guard.js';
 import {
   channelParts,
@@ -130,8 +130,8 @@ export interface TemplateRouteDeps {
 export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    const reader = requireCaller(deps.authenticate, ['sender', 'admin']);
-    const writer = requireCaller(deps.authenticate, ['admin']);
+    const reader = requirePermission(deps.authenticate, ['send', 'templates']);
+    const writer = requirePermission(deps.authenticate, ['templates']);
     const tags = ['templates'];
     // Import files, in this plugin only.
     app.addContentTypeParser(

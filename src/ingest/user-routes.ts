@@ -1,4 +1,7 @@
-// /v1/users: create/update users (one or in bulk), and manage each user's devices.
+// /v1/users: create/update users (one or in bulk), and manage each user's devices. Users are the
+// organisation's: only keys with users:write change them (the user directory), every change of
+// a contact target is recorded with its key, and targets are shown in full only to keys with
+// users:read — URLs never beyond their origin (docs/security.md).
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
@@ -7,18 +10,28 @@ import {
   deleteDevice,
   deleteUser,
   getUser,
+  listContactChanges,
   listDevices,
   replaceDevices,
   upsertDevice,
   upsertUsers,
+  type ContactActor,
   type Device,
+  type RecordedContactChange,
   type User,
   type UserFields,
 } from '../db/stores/user-store.js';
-import { isEmailAddress, normalizePhone } from '../domain/contact.js';
+import type { Caller } from '../db/stores/api-key-store.js';
+import {
+  isEmailAddress,
+  maskTarget,
+  normalizePhone,
+  presentDeviceToken,
+  presentTarget,
+} from '../domain/contact.js';
 import { uuidPatternText } from '../domain/ids.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
-import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -128,32 +141,55 @@ function throwFieldErrors(errors: ProblemDetail[]): void {
   throw new ProblemError(code, `${first.field ?? 'input'} ${first.message}.`, errors);
 }
 
-function presentUser(user: User, devices?: Device[]) {
+/** Whether this caller sees contact targets in full (email, phone, device tokens; never URLs). */
+function seesInFull(caller: Caller): boolean {
+  return caller.permissions.includes('users:read');
+}
+
+function presentUser(user: User, inFull: boolean, devices?: Device[]) {
+  const shown = (channel: 'email' | 'sms', value: string | null) =>
+    value === null ? null : presentTarget(channel, value, inFull);
+  const url = (value: string | null) => (value === null ? null : maskTarget('webhook', value));
   return {
     id: user.id,
-    email: user.email,
-    phone: user.phone,
+    email: shown('email', user.email),
+    phone: shown('sms', user.phone),
     locale: user.locale,
     time_zone: user.timeZone,
-    webhook_url: user.webhookUrl,
-    chat_webhook_url: user.chatWebhookUrl,
+    webhook_url: url(user.webhookUrl),
+    chat_webhook_url: url(user.chatWebhookUrl),
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),
-    ...(devices === undefined ? {} : { devices: devices.map(presentDevice) }),
+    ...(devices === undefined ? {} : { devices: devices.map((d) => presentDevice(d, inFull)) }),
   };
 }
 
-function presentDevice(d: Device) {
+function presentDevice(d: Device, inFull: boolean) {
   return {
     id: d.id,
     platform: d.platform,
     app_id: d.appId,
-    token: d.token,
+    token: presentDeviceToken(d.platform, d.token, inFull),
     enabled: d.enabled,
     disabled_reason: d.disabledReason,
     created_at: d.createdAt.toISOString(),
     updated_at: d.updatedAt.toISOString(),
   };
+}
+
+function presentChange(c: RecordedContactChange) {
+  return {
+    target: c.target,
+    action: c.action,
+    value: c.value,
+    key_id: c.keyId,
+    service: c.serviceName,
+    changed_at: c.changedAt.toISOString(),
+  };
+}
+
+function actorOf(caller: Caller): ContactActor {
+  return { keyId: caller.keyId, serviceId: caller.serviceId };
 }
 
 export function userRoutes(deps: {
@@ -163,7 +199,8 @@ export function userRoutes(deps: {
 }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    const guard = requireCaller(deps.authenticate, ['sender']);
+    const guard = requirePermission(deps.authenticate, ['users:write']);
+    const reader = requirePermission(deps.authenticate, ['users:read', 'users:write']);
     const tags = ['users'];
     const requireUser = async (id: string) => {
       const user = await getUser(deps.pool, id);
@@ -180,9 +217,12 @@ export function userRoutes(deps: {
       async (request) => {
         const { fields, errors } = userFields(request.body, 'body');
         throwFieldErrors(errors);
-        const [user] = await upsertUsers(deps.pool, [{ id: request.params.userId, ...fields }]);
+        const caller = callerOf(request);
+        const [user] = await withTransaction(deps.pool, (client) =>
+          upsertUsers(client, [{ id: request.params.userId, ...fields }], actorOf(caller)),
+        );
         if (user === undefined) throw new Error('upsert returned no user');
-        return presentUser(user);
+        return presentUser(user, seesInFull(caller));
       },
     );
 
@@ -219,17 +259,44 @@ export function userRoutes(deps: {
           return { id, ...checked.fields };
         });
         throwFieldErrors(errors);
-        const upserted = await withTransaction(deps.pool, (client) => upsertUsers(client, users));
+        const actor = actorOf(callerOf(request));
+        const upserted = await withTransaction(deps.pool, (client) => upsertUsers(client, users, actor));
         return { upserted: upserted.length };
       },
     );
 
     app.get(
       '/v1/users/:userId',
-      { onRequest: guard, schema: { summary: 'A user with their devices', tags, params: UserParams } },
+      { onRequest: reader, schema: { summary: 'A user with their devices', tags, params: UserParams } },
       async (request) => {
         const user = await requireUser(request.params.userId);
-        return presentUser(user, await listDevices(deps.pool, user.id));
+        return presentUser(user, seesInFull(callerOf(request)), await listDevices(deps.pool, user.id));
+      },
+    );
+
+    app.get(
+      '/v1/users/:userId/contact-history',
+      {
+        onRequest: reader,
+        schema: {
+          summary:
+            "Who changed the user's contact targets and devices, and when (newest first, values masked)",
+          tags,
+          params: UserParams,
+          querystring: Type.Object(
+            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const changes = await listContactChanges(
+          deps.pool,
+          request.params.userId,
+          request.query.limit ?? 100,
+        );
+        if (changes.length === 0) await requireUser(request.params.userId);
+        return { changes: changes.map(presentChange) };
       },
     );
 
@@ -237,7 +304,8 @@ export function userRoutes(deps: {
       '/v1/users/:userId',
       { onRequest: guard, schema: { summary: 'Delete a user and their devices', tags, params: UserParams } },
       async (request, reply) => {
-        if (!(await deleteUser(deps.pool, request.params.userId)))
+        const actor = actorOf(callerOf(request));
+        if (!(await withTransaction(deps.pool, (client) => deleteUser(client, request.params.userId, actor))))
           throw new ProblemError('not_found', 'No user with this id.');
         return reply.code(204).send();
       },
@@ -245,10 +313,13 @@ export function userRoutes(deps: {
 
     app.get(
       '/v1/users/:userId/devices',
-      { onRequest: guard, schema: { summary: "A user's devices", tags, params: UserParams } },
+      { onRequest: reader, schema: { summary: "A user's devices", tags, params: UserParams } },
       async (request) => {
         await requireUser(request.params.userId);
-        return { devices: (await listDevices(deps.pool, request.params.userId)).map(presentDevice) };
+        const inFull = seesInFull(callerOf(request));
+        return {
+          devices: (await listDevices(deps.pool, request.params.userId)).map((d) => presentDevice(d, inFull)),
+        };
       },
     );
 
@@ -266,8 +337,11 @@ export function userRoutes(deps: {
       async (request, reply) => {
         await requireUser(request.params.userId);
         const { platform, app_id: appId, token } = request.body;
-        const device = await upsertDevice(deps.pool, request.params.userId, { platform, appId, token });
-        return reply.code(201).send(presentDevice(device));
+        const caller = callerOf(request);
+        const device = await withTransaction(deps.pool, (client) =>
+          upsertDevice(client, request.params.userId, { platform, appId, token }, actorOf(caller)),
+        );
+        return reply.code(201).send(presentDevice(device, seesInFull(caller)));
       },
     );
 
@@ -287,14 +361,17 @@ export function userRoutes(deps: {
       },
       async (request) => {
         await requireUser(request.params.userId);
+        const caller = callerOf(request);
         const devices = await withTransaction(deps.pool, (client) =>
           replaceDevices(
             client,
             request.params.userId,
             request.body.devices.map((d) => ({ platform: d.platform, appId: d.app_id, token: d.token })),
+            actorOf(caller),
           ),
         );
-        return { devices: devices.map(presentDevice) };
+        const inFull = seesInFull(caller);
+        return { devices: devices.map((d) => presentDevice(d, inFull)) };
       },
     );
 
@@ -302,7 +379,9 @@ export function userRoutes(deps: {
       '/v1/users/:userId/devices/:deviceId',
       { onRequest: guard, schema: { summary: 'Remove a device', tags, params: DeviceParams } },
       async (request, reply) => {
-        if (!(await deleteDevice(deps.pool, request.params.userId, request.params.deviceId)))
+        const actor = actorOf(callerOf(request));
+        const { userId, deviceId } = request.params;
+        if (!(await withTransaction(deps.pool, (client) => deleteDevice(client, userId, deviceId, actor))))
           throw new ProblemError('not_found', 'No such device for this user.');
         return reply.code(204).send();
       },

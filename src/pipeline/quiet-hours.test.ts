@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-d
 import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { waitFor } from '../../test/helpers/wait-for.js';
 import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
+import { senderPermissions } from '../domain/permissions.js';
 
 // A minute ago (so the database's own clock lets the fan-out claim what is sent "now"), inside
 // quiet hours from an hour before to two hours after it in Seoul (UTC+9, no DST). Their end is
@@ -73,7 +74,7 @@ test('quiet hours defer bulk deliveries to their end; transactional ones pass', 
 
 test('over its quota a service gets 429 with Retry-After and nothing is stored', async () => {
   const serviceId = await ensureService(db.pool, 'crm');
-  const key = await createApiKey(db.pool, serviceId, ['sender']);
+  const key = await createApiKey(db.pool, serviceId, senderPermissions);
   const request = { recipients: ['zed'], channels: ['in_app'], content: { default: { title: 'Hi' } } };
   for (let i = 0; i < 3; i += 1)
     assert.equal((await h.call('POST', '/v1/notifications', request, { key })).status, 202);

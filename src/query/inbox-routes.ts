@@ -1,5 +1,6 @@
-// Query role: a user's inbox, for apps acting for one user (a user token) or services acting for
-// any user (an API key with the sender role). Lists read from the read pool (a replica when
+// Query role: a user's inbox, for apps acting for one user (a user token: every service's items)
+// or services acting for any user (an API key with the inbox permission: only the service's own
+// items, docs/security.md). Lists read from the read pool (a replica when
 // configured), so users can read while ingest is down; changes go to the primary and append to
 // the user's event stream, which the realtime stream (inbox-stream.ts) follows. docs/inbox.md.
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -7,8 +8,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
-import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 import { ProblemError } from '../domain/problems.js';
+import { KeyedQuota } from '../domain/token-bucket.js';
 import type { WakeNotifier } from '../db/wake-notifier.js';
 import {
   applyItemAction,
@@ -16,12 +18,16 @@ import {
   findInboxItems,
   listInbox,
   markAll,
+  serviceScope,
   type InboxPosition,
   type ItemAction,
+  type ServiceScope,
 } from '../db/stores/inbox-store.js';
+import { revokeUserTokens } from '../db/stores/user-token-store.js';
 import type { InboxPresenter } from './inbox-presenter.js';
-import { requireInboxAccess, type UserTokens } from './user-auth.js';
+import { inboxCallerOf, requireInboxAccess, type InboxCaller, type UserTokens } from './user-auth.js';
 import type { InboxStreams } from './inbox-stream.js';
+import type { CredentialRevocations } from './credential-revocations.js';
 
 export interface InboxRouteDeps {
   /** Reads: the replica when DATABASE_READ_URL is set. */
@@ -30,12 +36,21 @@ export interface InboxRouteDeps {
   pool: Pool;
   tokens: UserTokens;
   authenticate: Authenticate;
+  revocations: CredentialRevocations;
   notifier: WakeNotifier;
   streams: InboxStreams;
   presenter: InboxPresenter;
   /** Signs cursors to the user they were given to. */
   cursorKey: Uint8Array;
   maxTokenTtlSeconds?: number;
+  /** User tokens one key may have issued per minute (per query process). */
+  tokenIssuesPerMinute: number;
+  now: () => Date;
+}
+
+/** A service's key sees only its own items; a user's token sees the whole inbox. */
+function scopeOf(caller: InboxCaller): ServiceScope {
+  return caller.kind === 'service' ? serviceScope(caller.caller.serviceName) : undefined;
 }
 
 const UserId = Type.String({ minLength: 1, maxLength: 128 });
@@ -55,9 +70,11 @@ const itemActions: Record<string, ItemAction> = {
 export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
   const { presenter } = deps;
   const cursors = new CursorCodec(deps.cursorKey);
-  const guard = requireInboxAccess(deps.tokens, deps.authenticate);
-  const itemOf = async (userId: string, notificationId: string) => {
-    const rows = await findInboxItems(deps.pool, [{ userId, notificationId }]);
+  const access = { tokens: deps.tokens, authenticate: deps.authenticate, revocations: deps.revocations };
+  const guard = requireInboxAccess(access, ['inbox']);
+  const issuesPerKey = new KeyedQuota<number>(deps.tokenIssuesPerMinute);
+  const itemOf = async (userId: string, notificationId: string, scope: ServiceScope) => {
+    const rows = await findInboxItems(deps.pool, [{ userId, notificationId }], scope);
     const [item] = await presenter.present(deps.pool, rows);
     if (item === undefined) throw new ProblemError('not_found', 'No such item in this inbox.');
     return item;
@@ -69,7 +86,7 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
     app.post(
       '/v1/users/:userId/token',
       {
-        onRequest: requireCaller(deps.authenticate, ['sender']),
+        onRequest: requirePermission(deps.authenticate, ['user_tokens']),
         preValidation: emptyBodyAllowed,
         schema: {
           summary: 'Issue a short-lived user token: apps use it to read and change this user’s inbox',
@@ -86,8 +103,18 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
+        const caller = callerOf(request);
+        const taken = issuesPerKey.take(caller.keyId, deps.now().getTime());
+        if (!taken.ok)
+          throw new ProblemError(
+            'rate_limited',
+            `This key may issue ${String(deps.tokenIssuesPerMinute)} user tokens a minute; retry in ${String(taken.retryAfterSeconds)} s.`,
+            undefined,
+            { headers: { 'retry-after': String(taken.retryAfterSeconds) } },
+          );
         const issued = await deps.tokens.issue(
           request.params.userId,
+          caller.keyId,
           (request.body as { ttl_seconds?: number } | undefined)?.ttl_seconds,
         );
         reply.header('cache-control', 'no-store');
@@ -97,6 +124,32 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
           expires_at: issued.expiresAt.toISOString(),
           user_id: request.params.userId,
         });
+      },
+    );
+
+    app.post(
+      '/v1/users/:userId/tokens/revoke',
+      {
+        // The user (signing out everywhere) or a key that may issue tokens.
+        onRequest: requireInboxAccess(access, ['user_tokens']),
+        preValidation: emptyBodyAllowed,
+        schema: {
+          summary: 'Revoke the user’s tokens issued before a time (default: now), on every query process',
+          tags: ['inbox'],
+          params: UserParams,
+          body: Type.Object(
+            { before: Type.Optional(Type.String({ format: 'date-time' })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const { before } = request.body;
+        const now = deps.now();
+        const at = before === undefined ? now : new Date(before);
+        // A revocation reaches back, never forward: tokens issued later are the user's new sign-ins.
+        const revokedBefore = await revokeUserTokens(deps.pool, request.params.userId, at > now ? now : at);
+        return { user_id: request.params.userId, revoked_before: revokedBefore.toISOString() };
       },
     );
 
@@ -129,6 +182,7 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
           deps.readPool,
           userId,
           {
+            scope: scopeOf(inboxCallerOf(request)),
             ...(unread === undefined ? {} : { unread }),
             ...(archived === undefined ? {} : { archived }),
             ...(category === undefined ? {} : { category }),
@@ -158,13 +212,13 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
           params: UserParams,
         },
       },
-      async (request) => countInbox(deps.readPool, request.params.userId),
+      async (request) => countInbox(deps.readPool, request.params.userId, scopeOf(inboxCallerOf(request))),
     );
 
     app.get(
       '/v1/users/:userId/inbox/stream',
       {
-        onRequest: requireInboxAccess(deps.tokens, deps.authenticate, { allowQueryToken: true }),
+        onRequest: requireInboxAccess(access, ['inbox'], { allowQueryToken: true }),
         schema: {
           summary:
             'Server-Sent Events: new and changed items and the unread count, replayed from Last-Event-ID',
@@ -183,7 +237,12 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         const header = request.headers['last-event-id'];
         const text = typeof header === 'string' ? header : request.query.last_event_id;
         const lastEventId = text === undefined || text === '' ? undefined : parseEventId(text);
-        await deps.streams.open(request.params.userId, lastEventId, reply);
+        const caller = inboxCallerOf(request);
+        await deps.streams.open(
+          { userId: request.params.userId, credential: caller.credential, scope: scopeOf(caller) },
+          lastEventId,
+          reply,
+        );
       },
     );
 
@@ -193,7 +252,8 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         onRequest: guard,
         schema: { summary: 'One item of a user’s inbox', tags: ['inbox'], params: ItemParams },
       },
-      async (request) => itemOf(request.params.userId, request.params.notificationId),
+      async (request) =>
+        itemOf(request.params.userId, request.params.notificationId, scopeOf(inboxCallerOf(request))),
     );
 
     app.post(
@@ -214,8 +274,9 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         const { userId, notificationId, action } = request.params;
         const kind = itemActions[action];
         if (kind === undefined) throw new ProblemError('route_not_found');
-        await change(userId, notificationId, kind);
-        return itemOf(userId, notificationId);
+        const scope = scopeOf(inboxCallerOf(request));
+        await change(userId, notificationId, kind, scope);
+        return itemOf(userId, notificationId, scope);
       },
     );
 
@@ -226,7 +287,12 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         schema: { summary: 'Delete an item from a user’s inbox', tags: ['inbox'], params: ItemParams },
       },
       async (request, reply) => {
-        await change(request.params.userId, request.params.notificationId, 'deleted');
+        await change(
+          request.params.userId,
+          request.params.notificationId,
+          'deleted',
+          scopeOf(inboxCallerOf(request)),
+        );
         return reply.code(204).send();
       },
     );
@@ -249,8 +315,9 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         },
         async (request) => {
           const { userId } = request.params;
+          const scope = scopeOf(inboxCallerOf(request));
           const changed = await withTransaction(deps.pool, (client) =>
-            markAll(client, userId, kind, request.body.category),
+            markAll(client, userId, kind, request.body.category, scope),
           );
           if (changed > 0) deps.notifier.notifyInbox([userId]);
           return { changed };
@@ -259,9 +326,14 @@ export function inboxRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
     }
   };
 
-  async function change(userId: string, notificationId: string, action: ItemAction): Promise<void> {
+  async function change(
+    userId: string,
+    notificationId: string,
+    action: ItemAction,
+    scope: ServiceScope,
+  ): Promise<void> {
     const result = await withTransaction(deps.pool, (client) =>
-      applyItemAction(client, userId, notificationId, action),
+      applyItemAction(client, userId, notificationId, action, scope),
     );
     if (result === 'missing') throw new ProblemError('not_found', 'No such item in this inbox.');
     if (result === 'changed') deps.notifier.notifyInbox([userId]);

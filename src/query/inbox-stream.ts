@@ -5,6 +5,9 @@
 // client that reconnects with Last-Event-ID gets exactly the events after it. NOTIFY is only a
 // hint (DESIGN 12): open streams are also checked on a timer and after the listener reconnects.
 // A connection costs its socket and a small object; no per-connection timer or query.
+// A stream opened with a service's key carries only that service's items. Every stream holds the
+// credential it was opened with: when that key or token is revoked (a herald_auth NOTIFY, or the
+// timed check) the stream gets a `revoked` event and is closed (docs/security.md).
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
@@ -14,12 +17,14 @@ import {
   readInboxEvents,
   streamPositions,
   type InboxEventRow,
+  type ServiceScope,
 } from '../db/stores/inbox-store.js';
 import { ProblemError } from '../domain/problems.js';
 import type { WakeListener } from '../pipeline/wake-up.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import type { InboxItem, InboxPresenter } from './inbox-presenter.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Credential, CredentialRevocations } from './credential-revocations.js';
 
 export interface InboxStreamOptions {
   readPool: Pool;
@@ -27,8 +32,13 @@ export interface InboxStreamOptions {
   presenter: InboxPresenter;
   metrics: Metrics;
   logger: Logger;
+  revocations: CredentialRevocations;
   pollMs: number;
   maxConnections: number;
+  /** Streams one user may hold open on this process (over it: 429). */
+  maxPerUser: number;
+  /** Streams one API key may hold open on this process (over it: 429). */
+  maxPerKey: number;
   heartbeatMs?: number;
   /** Most events replayed on reconnect; a client further behind gets `reset` and reloads. */
   maxReplay?: number;
@@ -36,10 +46,16 @@ export interface InboxStreamOptions {
   maxBufferedBytes?: number;
 }
 
-interface StreamClient {
+/** Who a stream is for, what it was opened with, and which items it carries. */
+export interface StreamSubject {
   userId: string;
+  credential: Credential;
+  scope: ServiceScope;
+}
+
+interface StreamClient extends StreamSubject {
   reply: FastifyReply;
-  /** The last event number written to this client. */
+  /** The last event number written to this client (or passed over: out of its scope). */
   seq: number;
 }
 
@@ -48,7 +64,9 @@ const batchUsers = 500;
 
 export class InboxStreams {
   private readonly byUser = new Map<string, Set<StreamClient>>();
+  private readonly perKey = new Map<number, number>();
   private connections = 0;
+  private sweeping: Promise<void> | undefined;
   private readonly dirty = new Set<string>();
   private allDirty = false;
   private running: Promise<void> | undefined;
@@ -57,8 +75,12 @@ export class InboxStreams {
 
   constructor(private readonly options: InboxStreamOptions) {
     options.listener.subscribe(wakeChannels.inbox, (payload) => this.hint(payload));
+    options.listener.subscribe(wakeChannels.auth, () => this.sweep());
     this.timers.push(
-      setInterval(() => this.check(), options.pollMs),
+      setInterval(() => {
+        this.check();
+        this.sweep();
+      }, options.pollMs),
       setInterval(() => this.heartbeat(), options.heartbeatMs ?? 20_000),
     );
     for (const timer of this.timers) timer.unref();
@@ -69,14 +91,31 @@ export class InboxStreams {
   }
 
   /**
-   * Takes over the reply as an event stream for `userId`: replays events after `lastEventId`
-   * (or, without one, starts from now), then follows the user's stream until the client leaves.
+   * Takes over the reply as an event stream for the subject's user: replays events after
+   * `lastEventId` (or, without one, starts from now), then follows the user's stream until the
+   * client leaves or its credential is revoked.
    */
-  async open(userId: string, lastEventId: number | undefined, reply: FastifyReply): Promise<void> {
+  async open(subject: StreamSubject, lastEventId: number | undefined, reply: FastifyReply): Promise<void> {
+    const { userId } = subject;
     if (this.stopped || this.connections >= this.options.maxConnections) {
       void reply.header('retry-after', '5');
       throw new ProblemError('too_many_streams', 'Reconnect later or to another query process.');
     }
+    const keyId = subject.credential.kind === 'key' ? subject.credential.keyId : undefined;
+    if ((this.byUser.get(userId)?.size ?? 0) >= this.options.maxPerUser)
+      throw new ProblemError(
+        'stream_limit_reached',
+        `This user has ${String(this.options.maxPerUser)} streams open here; close one first.`,
+        undefined,
+        { headers: { 'retry-after': '5' } },
+      );
+    if (keyId !== undefined && (this.perKey.get(keyId) ?? 0) >= this.options.maxPerKey)
+      throw new ProblemError(
+        'stream_limit_reached',
+        `This API key has ${String(this.options.maxPerKey)} streams open here; close some first.`,
+        undefined,
+        { headers: { 'retry-after': '5' } },
+      );
     const { readPool } = this.options;
     const current = (await streamPositions(readPool, [userId])).get(userId) ?? 0;
     const replay =
@@ -90,7 +129,7 @@ export class InboxStreams {
       (lastEventId > current ||
         replay.length > this.maxReplay ||
         (replay[0] !== undefined && replay[0].seq !== lastEventId + 1));
-    const client: StreamClient = { userId, reply, seq: reset ? current : (lastEventId ?? current) };
+    const client: StreamClient = { ...subject, reply, seq: reset ? current : (lastEventId ?? current) };
 
     reply.hijack();
     const raw = reply.raw;
@@ -102,13 +141,14 @@ export class InboxStreams {
     });
     raw.write('retry: 3000\n\n');
     this.connections += 1;
+    if (keyId !== undefined) this.perKey.set(keyId, (this.perKey.get(keyId) ?? 0) + 1);
     this.options.metrics.inboxStreamsOpen.set(this.connections);
     const set = this.byUser.get(userId) ?? new Set();
     set.add(client);
     this.byUser.set(userId, set);
     raw.on('close', () => this.remove(client));
     try {
-      const unread = (await countUnread(readPool, [userId])).get(userId) ?? 0;
+      const unread = (await countUnread(readPool, [userId], client.scope)).get(userId) ?? 0;
       if (reset) {
         this.write(client, client.seq, 'reset', { seq: client.seq, unread_count: unread });
       } else if (replay.length > 0) {
@@ -134,6 +174,12 @@ export class InboxStreams {
     const set = this.byUser.get(client.userId);
     if (set?.delete(client) !== true) return;
     this.connections -= 1;
+    const keyId = client.credential.kind === 'key' ? client.credential.keyId : undefined;
+    if (keyId !== undefined) {
+      const left = (this.perKey.get(keyId) ?? 1) - 1;
+      if (left > 0) this.perKey.set(keyId, left);
+      else this.perKey.delete(keyId);
+    }
     this.options.metrics.inboxStreamsOpen.set(this.connections);
     if (set.size === 0) this.byUser.delete(client.userId);
   }
@@ -242,11 +288,20 @@ export class InboxStreams {
       const item = presented[i];
       if (item !== undefined) items.set(`${row.user_id}\n${row.id}`, item);
     });
-    const unread = await countUnread(readPool, [...byUser.keys()]);
+    const unread = await this.unreadCounts(byUser);
     for (const [userId, events] of byUser) {
       for (const client of this.byUser.get(userId) ?? []) {
         for (const e of events) {
           if (e.seq <= client.seq) continue;
+          if (
+            e.notification_id !== null &&
+            client.scope !== undefined &&
+            !e.notification_id.startsWith(client.scope)
+          ) {
+            // Another service's item: not this key's to see. The position still moves past it.
+            client.seq = e.seq;
+            continue;
+          }
           const item =
             e.notification_id === null ? null : (items.get(`${userId}\n${e.notification_id}`) ?? null);
           this.write(client, e.seq, e.kind, {
@@ -254,11 +309,53 @@ export class InboxStreams {
             kind: e.kind,
             id: e.notification_id,
             item,
-            unread_count: unread.get(userId) ?? 0,
+            unread_count: unread.get(`${client.scope ?? ''}\n${userId}`) ?? 0,
           });
         }
       }
     }
+  }
+
+  /** Unread counts keyed by scope and user: one query per scope among the users' clients. */
+  private async unreadCounts(byUser: Map<string, InboxEventRow[]>): Promise<Map<string, number>> {
+    const usersByScope = new Map<string, string[]>();
+    for (const userId of byUser.keys())
+      for (const client of this.byUser.get(userId) ?? []) {
+        const scope = client.scope ?? '';
+        const users = usersByScope.get(scope) ?? [];
+        if (!users.includes(userId)) users.push(userId);
+        usersByScope.set(scope, users);
+      }
+    const counts = new Map<string, number>();
+    for (const [scope, users] of usersByScope) {
+      const found = await countUnread(this.options.readPool, users, scope === '' ? undefined : scope);
+      for (const user of users) counts.set(`${scope}\n${user}`, found.get(user) ?? 0);
+    }
+    return counts;
+  }
+
+  /**
+   * Closes the streams whose key or token was revoked. Runs on a herald_auth NOTIFY and on the
+   * timed check (the NOTIFY is only a hint), one sweep at a time.
+   */
+  private sweep(): void {
+    if (this.sweeping !== undefined || this.stopped || this.connections === 0) return;
+    const clients = [...this.byUser.values()].flatMap((set) => [...set]);
+    this.sweeping = this.options.revocations
+      .revokedAmong(clients)
+      .then((revoked) => {
+        for (const client of revoked) {
+          this.write(client, client.seq, 'revoked', { seq: client.seq });
+          client.reply.raw.end();
+          this.remove(client);
+        }
+      })
+      .catch((error: unknown) => {
+        this.options.logger.warn({ err: error }, 'revocation check of realtime streams failed; retried');
+      })
+      .finally(() => {
+        this.sweeping = undefined;
+      });
   }
 
   private write(client: StreamClient, seq: number, event: string, data: unknown): void {
@@ -286,8 +383,10 @@ export class InboxStreams {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.running;
+    await this.sweeping;
     for (const set of this.byUser.values()) for (const client of set) client.reply.raw.end();
     this.byUser.clear();
+    this.perKey.clear();
     this.connections = 0;
     this.options.metrics.inboxStreamsOpen.set(0);
   }

@@ -8,7 +8,8 @@ import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald
 import { waitFor } from '../../test/helpers/wait-for.js';
 import { WebhookReceiver } from '../../test/stand-ins/webhook-receiver.js';
 import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
-import { maskTarget } from './support-routes.js';
+import { maskTarget } from '../domain/contact.js';
+import { permissions, senderPermissions } from '../domain/permissions.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -70,8 +71,8 @@ before(async () => {
   h = await startTestHerald(db);
   const shop = await ensureService(db.pool, 'shop');
   supportKey = await createApiKey(db.pool, shop, ['support']);
-  senderKey = await createApiKey(db.pool, shop, ['sender']);
-  billingKey = await createApiKey(db.pool, await ensureService(db.pool, 'billing'), ['sender']);
+  senderKey = await createApiKey(db.pool, shop, senderPermissions);
+  billingKey = await createApiKey(db.pool, await ensureService(db.pool, 'billing'), senderPermissions);
   for (const user of ['ana', 'bob'])
     assert.equal((await h.call('PUT', `/v1/users/${user}`, { webhook_url: receiver.url })).status, 200);
 
@@ -234,8 +235,13 @@ describe('pagination', () => {
 });
 
 describe('who may look', () => {
-  test('a key without the support role is 403; no key is 401', async () => {
-    for (const key of [senderKey, h.apiKey]) {
+  test('a key without the support permission is 403; no key is 401', async () => {
+    const allButSupport = await createApiKey(
+      db.pool,
+      await ensureService(db.pool, 'shop'),
+      permissions.filter((p) => p !== 'support'),
+    );
+    for (const key of [senderKey, allButSupport]) {
       const res = await lookup('ana', around(), key);
       assert.equal(res.status, 403);
       assert.equal(res.body.code, 'forbidden');

@@ -11,10 +11,10 @@ import {
   type HistoryNotification,
   type HistoryPosition,
 } from '../db/stores/support-store.js';
-import type { Channel } from '../domain/notification.js';
 import { parseNotificationId } from '../domain/ids.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
-import { requireCaller, type Authenticate } from '../http/api-key-auth.js';
+import { requirePermission, type Authenticate } from '../http/api-key-auth.js';
+import { maskTarget } from '../domain/contact.js';
 
 const dayMs = 86_400_000;
 /** Longest range one request may ask for, and how far back `from` may lie: 12 months. */
@@ -100,7 +100,7 @@ export function supportRoutes(deps: {
     app.get(
       '/v1/support/users/:userId/notifications',
       {
-        onRequest: requireCaller(deps.authenticate, ['support']),
+        onRequest: requirePermission(deps.authenticate, ['support']),
         schema: {
           summary:
             "Support lookup: a user's notifications from every service created in [from, to), newest first, with every delivery and delivery event",
@@ -255,29 +255,4 @@ function presentDelivery(d: HistoryDelivery) {
       created_at: e.createdAt.toISOString(),
     })),
   };
-}
-
-/**
- * What support sees of a target: enough to confirm it with the user ("k***@example.com", the
- * last two digits of a phone), never the whole address. Webhook and chat URLs show only their
- * origin: a Slack incoming-webhook path is itself the credential. Device ids and the inbox are
- * Herald's own identifiers and shown as they are.
- */
-export function maskTarget(channel: Channel, target: string): string {
-  switch (channel) {
-    case 'email': {
-      const at = target.lastIndexOf('@');
-      return at < 1 ? '***' : `${target.slice(0, 1)}***${target.slice(at)}`;
-    }
-    case 'sms':
-      return target.length < 7
-        ? '***'
-        : `${target.slice(0, 3)}${'*'.repeat(target.length - 5)}${target.slice(-2)}`;
-    case 'webhook':
-    case 'chat':
-      return URL.canParse(target) ? `${new URL(target).origin}/***` : '***';
-    case 'push':
-    case 'in_app':
-      return target;
-  }
 }

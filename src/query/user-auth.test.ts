@@ -61,9 +61,15 @@ describe("Herald's own tokens", () => {
   test('issued and verified; another secret, another audience or an expired one is refused', async () => {
     const now = new Date('2026-11-24T10:00:00Z');
     const tokens = new UserTokens({ secret, defaultTtlSeconds: 600, now: () => now });
-    const issued = await tokens.issue('ada');
+    const issued = await tokens.issue('ada', 7);
     assert.equal(issued.expiresAt.toISOString(), '2026-11-24T10:10:00.000Z');
-    assert.equal(await tokens.verify(issued.token), 'ada');
+    assert.deepEqual(await tokens.verify(issued.token), {
+      kind: 'token',
+      userId: 'ada',
+      keyId: 7,
+      issuedAtMs: now.getTime(),
+      issuedAtExact: true,
+    });
 
     const stranger = new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600, now: () => now });
     assert.equal((await refusal(stranger.verify(issued.token))).code, 'unauthenticated');
@@ -81,6 +87,14 @@ describe("Herald's own tokens", () => {
       .setExpirationTime('5m')
       .sign(secret);
     assert.equal((await refusal(tokens.verify(foreign))).code, 'unauthenticated');
+    // Herald's secret but no issuing key: a token no key's revocation could end is refused.
+    const keyless = await new SignJWT({ sub: 'ada' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('herald')
+      .setAudience('herald-inbox')
+      .setExpirationTime('5m')
+      .sign(secret);
+    assert.equal((await refusal(tokens.verify(keyless))).code, 'unauthenticated');
     // alg none is not a token.
     const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"ada"}').toString('base64url')}.`;
     assert.equal((await refusal(tokens.verify(unsigned))).code, 'unauthenticated');
@@ -91,16 +105,21 @@ describe("an identity provider's tokens", () => {
   test('are accepted with its issuer and audience, naming the user by the configured claim', async () => {
     const tokens = new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600, external: external() });
     const token = await idpToken({ iss: 'https://id.example.com', aud: 'shop-app', sub: 'bob' });
-    assert.equal(await tokens.verify(token), 'bob');
+    const verified = await tokens.verify(token);
+    assert.equal(verified.userId, 'bob');
+    assert.equal(verified.keyId, undefined);
+    assert.equal(verified.issuedAtExact, false);
     const byClaim = new UserTokens({
       secret: randomBytes(32),
       defaultTtlSeconds: 600,
       external: { ...external(), userClaim: 'herald_user' },
     });
     assert.equal(
-      await byClaim.verify(
-        await idpToken({ iss: 'https://id.example.com', aud: 'shop-app', herald_user: 'cai' }),
-      ),
+      (
+        await byClaim.verify(
+          await idpToken({ iss: 'https://id.example.com', aud: 'shop-app', herald_user: 'cai' }),
+        )
+      ).userId,
       'cai',
     );
     assert.ok(jwksRequests >= 1, 'the key set was fetched from the identity provider');

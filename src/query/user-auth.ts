@@ -1,7 +1,9 @@
-// Who may read and change an inbox: a user token for that user, or a calling service's API key
-// (role sender) acting for any user. User tokens are JWTs: Herald's own (HS256, issued by
-// POST /v1/users/:userId/token) or the app's identity provider's, verified against its JWKS.
-// A token for another user gets 404, exactly as an id that does not exist (docs/inbox.md).
+// Who may read and change an inbox: a user token for that user (it sees every service's items:
+// that is the inbox), or a calling service's API key with the inbox permission acting for any
+// user (it sees only its own service's items). User tokens are JWTs: Herald's own (HS256, issued
+// by POST /v1/users/:userId/token, naming the key that asked) or the app's identity provider's,
+// verified against its JWKS. A token for another user gets 404, exactly as an id that does not
+// exist (docs/inbox.md); a revoked one gets 401 (docs/security.md).
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import {
@@ -13,10 +15,15 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { ProblemError } from '../domain/problems.js';
-import type { Authenticate } from '../http/api-key-auth.js';
+import type { Permission } from '../domain/permissions.js';
+import { checkPermission, type Authenticate } from '../http/api-key-auth.js';
 import type { Caller } from '../db/stores/api-key-store.js';
+import type { Credential, CredentialRevocations } from './credential-revocations.js';
 
 const heraldIssuer = 'herald';
+/** Private claims of Herald's tokens: the id of the key that asked for it, and when (ms). */
+const keyClaim = 'herald_key';
+const issuedMsClaim = 'herald_iat_ms';
 const heraldAudience = 'herald-inbox';
 const externalAlgorithms = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 
@@ -58,10 +65,16 @@ export class UserTokens {
           }));
   }
 
-  async issue(userId: string, ttlSeconds = this.options.defaultTtlSeconds): Promise<IssuedToken> {
-    const issuedAt = Math.floor(this.now().getTime() / 1000);
+  /** A token for `userId`, naming the key that asked for it (its revocation ends the token). */
+  async issue(
+    userId: string,
+    keyId: number,
+    ttlSeconds = this.options.defaultTtlSeconds,
+  ): Promise<IssuedToken> {
+    const nowMs = this.now().getTime();
+    const issuedAt = Math.floor(nowMs / 1000);
     const expiresAt = issuedAt + ttlSeconds;
-    const token = await new SignJWT({})
+    const token = await new SignJWT({ [keyClaim]: keyId, [issuedMsClaim]: nowMs })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(heraldIssuer)
       .setAudience(heraldAudience)
@@ -73,8 +86,8 @@ export class UserTokens {
     return { token, expiresAt: new Date(expiresAt * 1000) };
   }
 
-  /** The user id a token stands for; throws 401 unauthenticated for anything else. */
-  async verify(token: string): Promise<string> {
+  /** What a token stands for; throws 401 unauthenticated for anything else. */
+  async verify(token: string): Promise<Credential> {
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -91,7 +104,18 @@ export class UserTokens {
           currentDate,
           requiredClaims: ['sub', 'exp'],
         });
-        return userIdFrom(payload.sub);
+        const keyId = payload[keyClaim];
+        const issuedMs = payload[issuedMsClaim];
+        // Every token Herald issues names its key; one that does not cannot be revoked with it.
+        if (typeof keyId !== 'number' || typeof issuedMs !== 'number')
+          throw new ProblemError('unauthenticated', 'The user token is not one Herald accepts.');
+        return {
+          kind: 'token',
+          userId: userIdFrom(payload.sub),
+          keyId,
+          issuedAtMs: issuedMs,
+          issuedAtExact: true,
+        };
       }
       const external = this.options.external;
       if (external === undefined || this.jwks === undefined)
@@ -103,7 +127,13 @@ export class UserTokens {
         currentDate,
         requiredClaims: ['exp'],
       });
-      return userIdFrom(payload[external.userClaim]);
+      return {
+        kind: 'token',
+        userId: userIdFrom(payload[external.userClaim]),
+        keyId: undefined,
+        issuedAtMs: payload.iat === undefined ? undefined : payload.iat * 1000,
+        issuedAtExact: false,
+      };
     } catch (error) {
       if (error instanceof ProblemError) throw error;
       if (error instanceof joseErrors.JWTExpired)
@@ -127,8 +157,10 @@ function userIdFrom(claim: unknown): string {
   return claim;
 }
 
-/** Who is calling an inbox route: one user, or a service acting for users. */
-export type InboxCaller = { kind: 'user'; userId: string } | { kind: 'service'; caller: Caller };
+/** Who is calling an inbox route: one user, or a service acting for users (its items only). */
+export type InboxCaller =
+  | { kind: 'user'; userId: string; credential: Credential }
+  | { kind: 'service'; caller: Caller; credential: Credential };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -150,28 +182,54 @@ function bearerOf(request: FastifyRequest, allowQueryToken: boolean): string | u
   return typeof token === 'string' ? token : undefined;
 }
 
+export interface InboxAccess {
+  tokens: UserTokens;
+  authenticate: Authenticate;
+  revocations: CredentialRevocations;
+}
+
+/** Verifies a user token and that neither it nor the key that issued it was revoked. */
+export async function verifyUserToken(access: InboxAccess, token: string): Promise<Credential> {
+  const credential = await access.tokens.verify(token);
+  const revoked = await access.revocations.check(credential);
+  if (revoked !== undefined)
+    throw new ProblemError('unauthenticated', `The user token is revoked: ${revoked}.`);
+  return credential;
+}
+
 /**
  * An onRequest hook for routes under /v1/users/:userId: a user token must be that user's (else
- * 404 not_found, as for an unknown item); an API key must have the sender role.
+ * 404 not_found, as for an unknown item) and not revoked; an API key must hold one of
+ * `keyPermissions`.
  */
 export function requireInboxAccess(
-  tokens: UserTokens,
-  authenticate: Authenticate,
+  access: InboxAccess,
+  keyPermissions: readonly Permission[],
   options: { allowQueryToken?: boolean } = {},
 ): onRequestAsyncHookHandler {
   return async (request) => {
     const bearer = bearerOf(request, options.allowQueryToken === true);
     if (bearer !== undefined && jwtShape.test(bearer)) {
-      const userId = await tokens.verify(bearer);
+      const credential = await verifyUserToken(access, bearer);
       const params = request.params as { userId?: string };
-      if (params.userId !== userId) throw new ProblemError('not_found', 'No such inbox.');
-      request.inboxCaller = { kind: 'user', userId };
+      if (params.userId !== credential.userId) throw new ProblemError('not_found', 'No such inbox.');
+      request.inboxCaller = { kind: 'user', userId: credential.userId, credential };
       return;
     }
-    const caller = await authenticate(request);
-    if (!caller.roles.includes('sender'))
-      throw new ProblemError('forbidden', 'This API key needs one of the roles: sender.');
-    request.inboxCaller = { kind: 'service', caller };
+    const caller = await access.authenticate(request);
+    checkPermission(caller, keyPermissions);
+    const params = request.params as { userId?: string };
+    request.inboxCaller = {
+      kind: 'service',
+      caller,
+      credential: {
+        kind: 'key',
+        userId: params.userId ?? '',
+        keyId: caller.keyId,
+        issuedAtMs: undefined,
+        issuedAtExact: false,
+      },
+    };
   };
 }
 

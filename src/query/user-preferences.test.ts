@@ -13,13 +13,18 @@ import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
 import { preferenceRoutes, userPreferenceRoutes } from '../ingest/preference-routes.js';
 import { createLogger } from '../observability/logger.js';
 import { requireInboxAccess, UserTokens } from './user-auth.js';
+import { senderPermissions } from '../domain/permissions.js';
+import { CredentialRevocations } from './credential-revocations.js';
 
 let db: TestDatabase;
 let query: FastifyInstance;
 let api: FastifyInstance;
 let tokens: UserTokens;
 let senderKey: string;
+/** A live key: the tokens below name it as their issuer. */
+let issuerKeyId: number;
 let supportKey: string;
+let directoryKey: string;
 
 const serverOptions = { logger: createLogger('silent'), bodyLimit: 1_048_576, description: 'test' };
 
@@ -27,8 +32,10 @@ before(async () => {
   db = await createTestDatabase();
   const shop = await ensureService(db.pool, 'shop');
   const billing = await ensureService(db.pool, 'billing');
-  senderKey = await createApiKey(db.pool, shop, ['sender']);
+  senderKey = await createApiKey(db.pool, shop, senderPermissions);
+  issuerKeyId = (await db.pool.query<{ id: number }>('SELECT max(id) AS id FROM api_keys')).rows[0]?.id ?? 0;
   supportKey = await createApiKey(db.pool, shop, ['support']);
+  directoryKey = await createApiKey(db.pool, billing, ['users:write']);
   await db.pool.query(`INSERT INTO users (id) VALUES ('u1'), ('u2')`);
   await db.pool.query(
     `INSERT INTO categories (service_id, category, critical, marketing, defaults) VALUES
@@ -38,8 +45,15 @@ before(async () => {
   );
   const authenticate = createApiKeyAuth({ pool: db.pool });
   tokens = new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600 });
+  const access = { tokens, authenticate, revocations: new CredentialRevocations({ pool: db.pool }) };
   query = await buildServer({ ...serverOptions, title: 'query' }, [
-    userPreferenceRoutes({ pool: db.pool, guard: requireInboxAccess(tokens, authenticate) }),
+    userPreferenceRoutes({
+      pool: db.pool,
+      guards: {
+        read: requireInboxAccess(access, ['users:read', 'users:write']),
+        write: requireInboxAccess(access, ['users:write']),
+      },
+    }),
   ]);
   api = await buildServer({ ...serverOptions, title: 'api' }, [
     preferenceRoutes({ pool: db.pool, authenticate }),
@@ -85,7 +99,7 @@ const categories = [
 
 describe('with a user token', () => {
   test('a user reads their preferences and the categories they can set', async () => {
-    const res = await call(query, 'GET', 'u1', (await tokens.issue('u1')).token);
+    const res = await call(query, 'GET', 'u1', (await tokens.issue('u1', issuerKeyId)).token);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body, {
       preferences: [],
@@ -97,7 +111,7 @@ describe('with a user token', () => {
   });
 
   test('a user changes their own preferences', async () => {
-    const token = (await tokens.issue('u1')).token;
+    const token = (await tokens.issue('u1', issuerKeyId)).token;
     const body = {
       preferences: [
         { channel: 'email', category: 'news', enabled: false },
@@ -120,7 +134,7 @@ describe('with a user token', () => {
 
   test("a token for u2 gets 404 on u1's preferences and changes nothing", async () => {
     const before = await stored('u1');
-    const other = (await tokens.issue('u2')).token;
+    const other = (await tokens.issue('u2', issuerKeyId)).token;
     const read = await call(query, 'GET', 'u1', other);
     assert.equal(read.status, 404);
     assert.equal(read.body.code, 'not_found');
@@ -137,8 +151,9 @@ describe('with a user token', () => {
     const before = await stored('u1');
     for (const credential of [
       undefined,
-      (await new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600 }).issue('u1')).token,
-      (await tokens.issue('u1', -60)).token,
+      (await new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600 }).issue('u1', issuerKeyId))
+        .token,
+      (await tokens.issue('u1', issuerKeyId, -60)).token,
     ]) {
       for (const method of ['GET', 'PUT'] as const) {
         const res = await call(
@@ -156,7 +171,7 @@ describe('with a user token', () => {
   });
 
   test('opting out of a critical category is 400 naming the preference, and changes nothing', async () => {
-    const token = (await tokens.issue('u2')).token;
+    const token = (await tokens.issue('u2', issuerKeyId)).token;
     const before = await stored('u2');
     const res = await call(query, 'PUT', 'u2', token, {
       preferences: [
@@ -180,17 +195,32 @@ describe('with a user token', () => {
 });
 
 describe('with an API key', () => {
-  test('a sender key reads and changes any user on the query role; other roles are 403', async () => {
-    const res = await call(query, 'PUT', 'u2', senderKey, { preferences: [] });
+  test('a user-directory key (users:write) reads and changes any user on the query role; others are 403', async () => {
+    const res = await call(query, 'PUT', 'u2', directoryKey, { preferences: [] });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body.categories, categories);
-    const support = await call(query, 'GET', 'u2', supportKey);
-    assert.equal(support.status, 403);
-    assert.equal(support.body.code, 'forbidden');
+    const before = await stored('u2');
+    for (const [label, key] of [
+      ['support', supportKey],
+      ['sender', senderKey],
+    ] as const) {
+      for (const method of ['GET', 'PUT'] as const) {
+        const refused = await call(
+          query,
+          method,
+          'u2',
+          key,
+          method === 'PUT' ? { preferences: [] } : undefined,
+        );
+        assert.equal(refused.status, 403, `${label} ${method}`);
+        assert.equal(refused.body.code, 'forbidden');
+      }
+    }
+    assert.deepEqual(await stored('u2'), before);
   });
 
   test("the api role's routes answer as before: no categories, critical opt-outs stored", async () => {
-    const res = await call(api, 'PUT', 'u2', senderKey, {
+    const res = await call(api, 'PUT', 'u2', directoryKey, {
       preferences: [{ channel: 'sms', category: 'security', enabled: false }],
     });
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -200,8 +230,9 @@ describe('with an API key', () => {
       quiet_hours: null,
       time_zone: 'UTC',
     });
-    assert.deepEqual((await call(api, 'GET', 'u2', senderKey)).body, res.body);
-    const token = (await tokens.issue('u2')).token;
+    assert.deepEqual((await call(api, 'GET', 'u2', directoryKey)).body, res.body);
+    assert.equal((await call(api, 'PUT', 'u2', senderKey, { preferences: [] })).status, 403);
+    const token = (await tokens.issue('u2', issuerKeyId)).token;
     assert.equal((await call(api, 'GET', 'u2', token)).status, 401, 'the api role takes API keys only');
   });
 });

@@ -14,6 +14,7 @@ import { packageRoot } from '../../src/db/package-root.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { spawnHerald, type HeraldProcess } from '../helpers/spawn-herald.js';
 import { FaultReceiver } from './fault-receiver.js';
+import { permissions } from '../../src/domain/permissions.js';
 
 export const faultsDataDir = join(packageRoot, '.faults-data');
 const pgPort = 54349;
@@ -102,10 +103,7 @@ export class FaultHarness {
     this.pool = createPool(this.url, 4, logger, 'faults');
     await migrate(this.pool);
     await ensurePartitions(this.pool, new Date(), 2);
-    this.apiKey = await createApiKey(this.pool, await ensureService(this.pool, 'faults'), [
-      'sender',
-      'admin',
-    ]);
+    this.apiKey = await createApiKey(this.pool, await ensureService(this.pool, 'faults'), permissions);
     await this.receiver.start();
     await this.pool.query("UPDATE services SET webhook_url = $1 WHERE name = 'faults'", [this.receiver.url]);
     this.apiPort = await freePort();

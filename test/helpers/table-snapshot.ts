@@ -5,7 +5,7 @@ import type { Pool } from '../../src/db/pools.js';
 /** Per table, the row text that is digested: whole rows where they are small, else the columns a write changes. */
 const digestedColumns: Record<string, string> = {
   services: 't::text',
-  api_keys: '(t.id, t.service_id, t.roles, t.revoked_at)::text',
+  api_keys: '(t.id, t.service_id, t.permissions, t.revoked_at)::text',
   users: 't::text',
   devices: '(t.id, t.user_id, t.app_id, t.enabled, t.updated_at)::text',
   notifications: '(t.id, t.version, t.updated_at, t.canceled_at)::text',
@@ -14,6 +14,9 @@ const digestedColumns: Record<string, string> = {
   idempotency_keys: '(t.service_id, t.key, t.notification_id)::text',
   inbox_items: '(t.user_id, t.notification_id, t.read_at, t.archived_at)::text',
   delivery_events: '(t.delivery_id, t.state, t.attempt, t.created_at)::text',
+  contact_changes: 't::text',
+  user_token_revocations: 't::text',
+  preferences: 't::text',
 };
 
 export type TableSnapshot = Record<string, { rows: number; digest: string }>;

@@ -2,7 +2,8 @@
 import { loadConfig } from '../../src/config/load-config.js';
 import { startHerald, type Herald } from '../../src/composition/create-herald.js';
 import type { RoleName } from '../../src/composition/roles.js';
-import { createApiKey, ensureService, type ApiKeyRole } from '../../src/db/stores/api-key-store.js';
+import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
+import { permissions, type Permission } from '../../src/domain/permissions.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { ChannelProvider } from '../../src/channels/channel-provider.js';
 import type { TestDatabase } from './test-database.js';
@@ -26,7 +27,8 @@ export async function startTestHerald(
     roles?: RoleName[];
     env?: Record<string, string>;
     service?: string;
-    keyRoles?: ApiKeyRole[];
+    /** The test key's permissions; every permission unless given. */
+    keyPermissions?: readonly Permission[];
     now?: () => Date;
     random?: () => number;
     providers?: ChannelProvider[];
@@ -56,7 +58,7 @@ export async function startTestHerald(
     ...(options.providers === undefined ? {} : { providers: options.providers }),
   });
   const serviceId = await ensureService(db.pool, options.service ?? 'shop');
-  const apiKey = await createApiKey(db.pool, serviceId, options.keyRoles ?? ['sender', 'admin']);
+  const apiKey = await createApiKey(db.pool, serviceId, options.keyPermissions ?? permissions);
   return {
     herald,
     apiKey,

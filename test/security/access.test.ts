@@ -1,7 +1,8 @@
 // Who may call what. Every keyed route (from both roles' /openapi.json, so new routes are
 // included) refuses missing, malformed, unknown and revoked keys with 401; a service cannot read,
-// change or replay another service's notifications, dead letters or settings (docs/decisions/0002);
-// and a key without the admin role cannot use admin routes. No refused request writes anything.
+// change or replay another service's notifications, dead letters or settings
+// (docs/decisions/0005-trust-boundaries.md); and every route answers 403 to a key that holds every
+// permission but the ones it needs, and lets each of those through. No refused request writes anything.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -12,6 +13,8 @@ import { changedTables, tableSnapshot } from '../helpers/table-snapshot.js';
 import { assertProblem, readResponse, type RawResponse } from '../helpers/problem-response.js';
 import { createApiKey, ensureService, revokeApiKey } from '../../src/db/stores/api-key-store.js';
 import type { ProblemCode } from '../../src/domain/problems.js';
+import type { Permission } from '../../src/domain/permissions.js';
+import { permissions, senderPermissions } from '../../src/domain/permissions.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -59,6 +62,63 @@ const validBodies: Record<string, unknown> = {
   'PUT /v1/categories/{category}': { critical: true },
 };
 
+/**
+ * The permissions that let a key call each keyed route (any one of them), as docs/security.md
+ * lists them. A new keyed route fails the matrix test until it is added here.
+ */
+const requiredPermissions: Record<string, readonly Permission[]> = {
+  'POST /v1/notifications': ['send'],
+  'GET /v1/notifications/{id}': ['notifications:read'],
+  'PATCH /v1/notifications/{id}': ['send'],
+  'POST /v1/notifications/{id}/cancel': ['send'],
+  'GET /v1/users/{userId}': ['users:read', 'users:write'],
+  'PUT /v1/users/{userId}': ['users:write'],
+  'DELETE /v1/users/{userId}': ['users:write'],
+  'POST /v1/users/bulk': ['users:write'],
+  'GET /v1/users/{userId}/contact-history': ['users:read', 'users:write'],
+  'GET /v1/users/{userId}/devices': ['users:read', 'users:write'],
+  'POST /v1/users/{userId}/devices': ['users:write'],
+  'PUT /v1/users/{userId}/devices': ['users:write'],
+  'DELETE /v1/users/{userId}/devices/{deviceId}': ['users:write'],
+  'GET /v1/service': permissions,
+  'PUT /v1/service/webhook': ['admin'],
+  'PUT /v1/service/chat': ['admin'],
+  'POST /v1/service/webhook/rotate-secret': ['admin'],
+  'GET /v1/dead-letters': ['notifications:read'],
+  'POST /v1/dead-letters/replay': ['admin'],
+  'GET /v1/categories/{category}': ['send', 'templates', 'admin'],
+  'PUT /v1/categories/{category}': ['admin'],
+  'Herald API GET /v1/users/{userId}/preferences': ['users:read', 'users:write'],
+  'Herald API PUT /v1/users/{userId}/preferences': ['users:write'],
+  'GET /v1/templates': ['send', 'templates'],
+  'GET /v1/templates/export': ['send', 'templates'],
+  'POST /v1/templates/import': ['templates'],
+  'GET /v1/templates/{key}': ['send', 'templates'],
+  'PUT /v1/templates/{key}': ['templates'],
+  'POST /v1/templates/{key}/preview': ['send', 'templates'],
+  'POST /v1/users/{userId}/token': ['user_tokens'],
+  'POST /v1/users/{userId}/tokens/revoke': ['user_tokens'],
+  'GET /v1/users/{userId}/inbox': ['inbox'],
+  'GET /v1/users/{userId}/inbox/count': ['inbox'],
+  'GET /v1/users/{userId}/inbox/stream': ['inbox'],
+  'GET /v1/users/{userId}/inbox/{notificationId}': ['inbox'],
+  'POST /v1/users/{userId}/inbox/{notificationId}/{action}': ['inbox'],
+  'DELETE /v1/users/{userId}/inbox/{notificationId}': ['inbox'],
+  'POST /v1/users/{userId}/inbox/read-all': ['inbox'],
+  'POST /v1/users/{userId}/inbox/seen-all': ['inbox'],
+  'Herald query API GET /v1/users/{userId}/preferences': ['users:read', 'users:write'],
+  'Herald query API PUT /v1/users/{userId}/preferences': ['users:write'],
+  'GET /v1/support/users/{userId}/notifications': ['support'],
+};
+
+/** The matrix entry of a route: by server, method and path where a path is on both roles. */
+function permissionsOf(route: PublicRoute): readonly Permission[] | undefined {
+  return (
+    requiredPermissions[`${route.server} ${route.method} ${route.path}`] ??
+    requiredPermissions[`${route.method} ${route.path}`]
+  );
+}
+
 interface CallOptions {
   authorization?: string;
   body?: unknown;
@@ -100,7 +160,7 @@ before(async () => {
   // No worker: nothing is delivered, so the dead delivery below stays as written.
   h = await startTestHerald(db, { roles: ['api', 'query'] });
   shopServiceId = await ensureService(db.pool, 'shop');
-  billingKey = await createApiKey(db.pool, await ensureService(db.pool, 'billing'), ['sender', 'admin']);
+  billingKey = await createApiKey(db.pool, await ensureService(db.pool, 'billing'), permissions);
 
   const webhook = await h.call('PUT', '/v1/service/webhook', { url: 'http://127.0.0.1:9/hook' });
   assert.equal(webhook.status, 200);
@@ -152,7 +212,7 @@ describe('authentication on every keyed route', () => {
   });
 
   test('missing, malformed, unknown and revoked keys get 401 unauthenticated and write nothing', async () => {
-    const revoked = await createApiKey(db.pool, shopServiceId, ['sender', 'admin', 'support']);
+    const revoked = await createApiKey(db.pool, shopServiceId, permissions);
     assert.equal(await revokeApiKey(db.pool, revoked), true);
     const credentials: [string, string | undefined][] = [
       ['no Authorization header', undefined],
@@ -299,9 +359,73 @@ describe('tenant isolation: billing against shop', () => {
   });
 });
 
+describe('permissions: every keyed route against every permission', () => {
+  test('the matrix names every keyed route, and only those', () => {
+    const keyed = routes.map((r) => `${r.server} ${r.method} ${r.path}`);
+    const missing = routes.filter((r) => permissionsOf(r) === undefined).map((r) => `${r.method} ${r.path}`);
+    assert.deepEqual(missing, [], 'keyed routes without an entry in requiredPermissions');
+    const used = new Set(
+      routes.map((r) =>
+        requiredPermissions[`${r.server} ${r.method} ${r.path}`] === undefined
+          ? `${r.method} ${r.path}`
+          : `${r.server} ${r.method} ${r.path}`,
+      ),
+    );
+    const stale = Object.keys(requiredPermissions).filter((k) => !used.has(k));
+    assert.deepEqual(stale, [], `entries for routes that do not exist (routes: ${keyed.length})`);
+  });
+
+  test('a key holding every other permission is 403 and changes nothing', async () => {
+    for (const route of routes) {
+      const needed = permissionsOf(route) ?? [];
+      const key = await createApiKey(
+        db.pool,
+        shopServiceId,
+        permissions.filter((p) => !needed.includes(p)),
+      );
+      const body =
+        validBodies[`${route.method} ${route.path}`] ?? (route.body === undefined ? undefined : {});
+      await expectRefused(
+        route.method,
+        concretePath(route),
+        { authorization: bearer(key), body, base: route.base },
+        { status: 403, code: 'forbidden' },
+        `${route.server} ${route.method} ${route.path} without ${needed.join('/')}`,
+      );
+    }
+  });
+
+  test('a key holding only one of the needed permissions is let through (of another service, on unknown ids)', async () => {
+    // Another service and ids nobody has: what the key may do happens to nothing shop owns.
+    const matrixService = await ensureService(db.pool, 'matrix');
+    for (const route of routes) {
+      for (const permission of permissionsOf(route) ?? []) {
+        const key = await createApiKey(db.pool, matrixService, [permission]);
+        const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) =>
+          name === 'id' ? idPath(`matrix#${randomUUID()}`) : `nobody-${name}-${randomUUID().slice(0, 8)}`,
+        );
+        const body =
+          validBodies[`${route.method} ${route.path}`] ?? (route.body === undefined ? undefined : {});
+        const response = route.path.endsWith('/stream')
+          ? await fetch(`${route.base}${path}`, { headers: { authorization: bearer(key) } }).then(
+              async (r) => {
+                await r.body?.cancel();
+                return { status: r.status };
+              },
+            )
+          : await send(route.method, path, { authorization: bearer(key), body, base: route.base });
+        assert.ok(
+          response.status !== 403 && response.status !== 401,
+          `${route.server} ${route.method} ${route.path} with ${permission}: ${String(response.status)}`,
+        );
+      }
+    }
+  });
+});
+
 describe('roles: a sender-only key cannot use admin routes', () => {
   test('replay, setting the webhook and rotating the secret are 403 forbidden and change nothing', async () => {
-    const senderKey = await createApiKey(db.pool, shopServiceId, ['sender']);
+    const senderKey = await createApiKey(db.pool, shopServiceId, senderPermissions);
     const as = { authorization: bearer(senderKey) };
     const forbidden = { status: 403, code: 'forbidden' } as const;
     await expectRefused('POST', '/v1/dead-letters/replay', { ...as, body: { all: true } }, forbidden);

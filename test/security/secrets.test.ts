@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../../src/config/load-config.js';
 import { startHerald, type Herald } from '../../src/composition/create-herald.js';
 import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { permissions } from '../../src/domain/permissions.js';
 
 let db: TestDatabase;
 let herald: Herald | undefined;
@@ -119,10 +120,7 @@ describe('secrets stay out of logs, errors and metrics', () => {
       logger: createLogger('trace', capture),
     });
     const running = herald;
-    canaries.set(
-      'api-key',
-      await createApiKey(db.pool, await ensureService(db.pool, 'shop'), ['sender', 'admin']),
-    );
+    canaries.set('api-key', await createApiKey(db.pool, await ensureService(db.pool, 'shop'), permissions));
 
     // Signing secrets are shown to the admin who sets or rotates them, and nowhere else.
     const set = await call('PUT', '/v1/service/webhook', {

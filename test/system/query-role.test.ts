@@ -11,6 +11,7 @@ import { freePort } from '../helpers/free-port.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { openSse } from '../helpers/sse-client.js';
 import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
+import { senderPermissions } from '../../src/domain/permissions.js';
 
 let db: TestDatabase;
 const processes: HeraldProcess[] = [];
@@ -39,7 +40,10 @@ async function listening(url: string, process: HeraldProcess): Promise<void> {
 }
 
 test('with the api process killed, the query process still lists, marks read and streams', async () => {
-  const key = await createApiKey(db.pool, await ensureService(db.pool, 'shop'), ['sender']);
+  const key = await createApiKey(db.pool, await ensureService(db.pool, 'shop'), [
+    ...senderPermissions,
+    'user_tokens',
+  ]);
   const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   const [apiPort, queryPort] = [await freePort(), await freePort()];
   const api = spawnHerald(['api', 'worker', 'scheduler'], {

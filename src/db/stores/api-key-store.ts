@@ -1,16 +1,16 @@
 // Calling services and their API keys. Keys are stored as SHA-256 hashes of 32 random bytes;
-// the plaintext is shown once, at creation.
+// the plaintext is shown once, at creation. A key holds the permissions it was granted
+// (src/domain/permissions.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from '../pools.js';
-
-export const apiKeyRoles = ['sender', 'admin', 'support'] as const;
-export type ApiKeyRole = (typeof apiKeyRoles)[number];
+import { wakeChannels } from '../wake-notifier.js';
+import type { Permission } from '../../domain/permissions.js';
 
 export interface Caller {
   keyId: number;
   serviceId: number;
   serviceName: string;
-  roles: ApiKeyRole[];
+  permissions: Permission[];
 }
 
 export interface ServiceSettings {
@@ -45,21 +45,43 @@ export async function ensureService(pool: Pool, name: string): Promise<number> {
 export async function createApiKey(
   pool: Pool,
   serviceId: number,
-  roles: ApiKeyRole[],
+  permissions: readonly Permission[],
   label?: string,
 ): Promise<string> {
   const key = `${keyPrefix}${randomBytes(32).toString('base64url')}`;
   await pool.query(
-    'INSERT INTO api_keys (service_id, key_hash, key_prefix, roles, label) VALUES ($1, $2, $3, $4, $5)',
-    [serviceId, hashApiKey(key), key.slice(0, 10), roles, label ?? null],
+    'INSERT INTO api_keys (service_id, key_hash, key_prefix, permissions, label) VALUES ($1, $2, $3, $4, $5)',
+    [serviceId, hashApiKey(key), key.slice(0, 10), permissions, label ?? null],
   );
   return key;
 }
 
+/** Adds permissions to an active key; false when there is no such active key. */
+export async function grantPermissions(
+  pool: Pool,
+  key: string,
+  permissions: readonly Permission[],
+): Promise<boolean> {
+  const result = await pool.query(
+    `UPDATE api_keys SET permissions = ARRAY(
+       SELECT DISTINCT p FROM unnest(permissions || $2::text[]) AS p ORDER BY p)
+      WHERE key_hash = $1 AND revoked_at IS NULL`,
+    [hashApiKey(key), permissions],
+  );
+  return result.rowCount === 1;
+}
+
+/**
+ * Revokes a key. The NOTIFY, delivered at commit, tells every api and query process to forget
+ * the key at once: its cached lookups, the user tokens it issued and the streams it opened.
+ */
 export async function revokeApiKey(pool: Pool, key: string): Promise<boolean> {
   const result = await pool.query(
-    'UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL',
-    [hashApiKey(key)],
+    `WITH revoked AS (
+       UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id
+     )
+     SELECT pg_notify($2, 'key:' || id) FROM revoked`,
+    [hashApiKey(key), wakeChannels.auth],
   );
   return result.rowCount === 1;
 }
@@ -69,9 +91,9 @@ export async function findCallerByKey(pool: Pool, key: string): Promise<Caller |
     key_id: number;
     service_id: number;
     service_name: string;
-    roles: ApiKeyRole[];
+    permissions: Permission[];
   }>(
-    `SELECT k.id AS key_id, s.id AS service_id, s.name AS service_name, k.roles
+    `SELECT k.id AS key_id, s.id AS service_id, s.name AS service_name, k.permissions
        FROM api_keys k JOIN services s ON s.id = k.service_id
       WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
     [hashApiKey(key)],
@@ -79,7 +101,23 @@ export async function findCallerByKey(pool: Pool, key: string): Promise<Caller |
   const row = result.rows[0];
   return row === undefined
     ? undefined
-    : { keyId: row.key_id, serviceId: row.service_id, serviceName: row.service_name, roles: row.roles };
+    : {
+        keyId: row.key_id,
+        serviceId: row.service_id,
+        serviceName: row.service_name,
+        permissions: row.permissions,
+      };
+}
+
+/** Which of these keys are revoked (or gone). */
+export async function revokedKeys(pool: Pool, keyIds: readonly number[]): Promise<Set<number>> {
+  if (keyIds.length === 0) return new Set();
+  const result = await pool.query<{ id: number }>(
+    'SELECT id FROM api_keys WHERE id = ANY($1::bigint[]) AND revoked_at IS NULL',
+    [keyIds],
+  );
+  const active = new Set(result.rows.map((r) => r.id));
+  return new Set(keyIds.filter((id) => !active.has(id)));
 }
 
 export async function getServiceSettings(pool: Pool, serviceId: number): Promise<ServiceSettings> {

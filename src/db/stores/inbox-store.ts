@@ -74,7 +74,24 @@ export interface InboxPosition {
   id: string;
 }
 
+/**
+ * What a service's key sees of an inbox: only its own items. A notification id always begins with
+ * its service's name and '#' (src/domain/ids.ts: ids are generated so, and a caller's own ids are
+ * refused unless they name the caller), so the prefix scopes a query without a join.
+ */
+export type ServiceScope = string | undefined;
+
+/** The scope of a service's key: its notification ids' prefix. */
+export function serviceScope(serviceName: string): string {
+  return `${serviceName}#`;
+}
+
+const inScope = (param: number) =>
+  `($${String(param)}::text IS NULL OR starts_with(i.notification_id, $${String(param)}))`;
+
 export interface InboxFilter {
+  /** Only this service's items (a service's key); every service's for the user's own token. */
+  scope?: ServiceScope;
   unread?: boolean;
   category?: string;
   /** true: only archived items; false or absent: only items not archived. */
@@ -118,9 +135,10 @@ export async function listInbox(
   after: InboxPosition | undefined,
   limit: number,
 ): Promise<InboxRow[]> {
-  const params: unknown[] = [userId, limit];
+  const params: unknown[] = [userId, limit, filter.scope ?? null];
   const where = [
     `i.user_id = $1`,
+    inScope(3),
     visible,
     filter.archived === true ? 'i.archived_at IS NOT NULL' : 'i.archived_at IS NULL',
   ];
@@ -156,6 +174,7 @@ export async function listInbox(
 export async function findInboxItems(
   pool: Pool,
   keys: readonly { userId: string; notificationId: string }[],
+  scope?: ServiceScope,
 ): Promise<(InboxRow & { user_id: string })[]> {
   if (keys.length === 0) return [];
   const result = await pool.query<InboxRow & { user_id: string }>(
@@ -163,8 +182,8 @@ export async function findInboxItems(
        FROM unnest($1::text[], $2::text[]) AS k(user_id, notification_id)
        JOIN inbox_items i ON i.user_id = k.user_id AND i.notification_id = k.notification_id
        ${itemJoins}
-      WHERE ${visible}`,
-    [keys.map((k) => k.userId), keys.map((k) => k.notificationId)],
+      WHERE ${visible} AND ${inScope(3)}`,
+    [keys.map((k) => k.userId), keys.map((k) => k.notificationId), scope ?? null],
   );
   return result.rows;
 }
@@ -175,25 +194,31 @@ export interface InboxCounts {
 }
 
 /** Unread and unseen items (archived and deleted ones do not count). */
-export async function countInbox(pool: Pool, userId: string): Promise<InboxCounts> {
-  // One index-only scan of the user's unread rows (the partial index includes seen_at).
+export async function countInbox(pool: Pool, userId: string, scope?: ServiceScope): Promise<InboxCounts> {
+  // One index-only scan of the user's unread rows (the partial index includes seen_at); a
+  // service's scope reads the rows' ids as well.
   const result = await pool.query<{ unread: number; unseen: number }>(
     `SELECT count(*) AS unread, count(*) FILTER (WHERE i.seen_at IS NULL) AS unseen
        FROM inbox_items i
-      WHERE i.user_id = $1 AND i.read_at IS NULL AND i.archived_at IS NULL AND ${visible}`,
-    [userId],
+      WHERE i.user_id = $1 AND i.read_at IS NULL AND i.archived_at IS NULL AND ${visible} AND ${inScope(2)}`,
+    [userId, scope ?? null],
   );
   const row = result.rows[0];
   return { unread: row?.unread ?? 0, unseen: row?.unseen ?? 0 };
 }
 
 /** Unread counts of several users at once (the realtime stream's batches). */
-export async function countUnread(pool: Pool, userIds: readonly string[]): Promise<Map<string, number>> {
+export async function countUnread(
+  pool: Pool,
+  userIds: readonly string[],
+  scope?: ServiceScope,
+): Promise<Map<string, number>> {
   const result = await pool.query<{ user_id: string; unread: number }>(
     `SELECT i.user_id, count(*) AS unread FROM inbox_items i
       WHERE i.user_id = ANY($1::text[]) AND i.read_at IS NULL AND i.archived_at IS NULL AND ${visible}
+        AND ${inScope(2)}
       GROUP BY i.user_id`,
-    [userIds],
+    [userIds, scope ?? null],
   );
   return new Map(result.rows.map((r) => [r.user_id, r.unread]));
 }
@@ -218,12 +243,13 @@ export async function applyItemAction(
   userId: string,
   notificationId: string,
   action: ItemAction,
+  scope?: ServiceScope,
 ): Promise<'changed' | 'unchanged' | 'missing'> {
   const { set, when } = actionSet[action];
   const result = await client.query<{ changed: boolean; notification_created_at: Date }>(
     `WITH target AS (
        SELECT notification_id, notification_created_at, (${when}) AS changed FROM inbox_items i
-        WHERE i.user_id = $1 AND i.notification_id = $2 AND ${visible}
+        WHERE i.user_id = $1 AND i.notification_id = $2 AND ${visible} AND ${inScope(3)}
         FOR UPDATE
      ), upd AS (
        UPDATE inbox_items i SET ${set}
@@ -232,7 +258,7 @@ export async function applyItemAction(
           AND i.notification_created_at = t.notification_created_at
      )
      SELECT changed, notification_created_at FROM target`,
-    [userId, notificationId],
+    [userId, notificationId, scope ?? null],
   );
   const row = result.rows[0];
   if (row === undefined) return 'missing';
@@ -252,14 +278,15 @@ export async function markAll(
   userId: string,
   kind: 'read_all' | 'seen_all',
   category: string | undefined,
+  scope?: ServiceScope,
 ): Promise<number> {
   const set = kind === 'read_all' ? 'read_at = now(), seen_at = COALESCE(seen_at, now())' : 'seen_at = now()';
   const when = kind === 'read_all' ? 'read_at IS NULL' : 'seen_at IS NULL';
   const result = await client.query(
     `UPDATE inbox_items i SET ${set}
       WHERE i.user_id = $1 AND ${when} AND i.archived_at IS NULL AND ${visible}
-        AND ($2::text IS NULL OR i.category = $2)`,
-    [userId, category ?? null],
+        AND ($2::text IS NULL OR i.category = $2) AND ${inScope(3)}`,
+    [userId, category ?? null, scope ?? null],
   );
   const changed = result.rowCount ?? 0;
   if (changed > 0)
