@@ -11,12 +11,11 @@ import { userTokenRevocations } from '../db/stores/user-token-store.js';
 export interface Credential {
   userId: string;
   /**
-   * When the token was issued, in ms since 1970: exact for Herald's own tokens, from `iat`
-   * (whole seconds) for an identity provider's; undefined when it does not say.
+   * When the token was issued, in ms since 1970: exact for Herald's own tokens; from `iat`
+   * (whole seconds, so the earliest it can have been) for an identity provider's; undefined when
+   * it does not say.
    */
   issuedAtMs: number | undefined;
-  /** Whether issuedAtMs is exact (else it may be up to a second early). */
-  issuedAtExact: boolean;
   /** The key that issued the token (Herald's own tokens) or that calls directly. */
   keyId: number | undefined;
   /** Whether this is a user token (subject to the user's revocations) or a key. */
@@ -111,11 +110,10 @@ export class CredentialRevocations {
 }
 
 /**
- * Whether a revocation at `before` covers the token. An inexact issue time (whole seconds) in
- * the revocation's own second may predate it, so it is covered; a token that does not say when
- * it was issued cannot show it came after, so it is covered too.
+ * Whether a revocation at `before` covers the token. An `iat` in whole seconds is the earliest
+ * the token can have been issued, so one in the revocation's own second is covered; a token that
+ * does not say when it was issued cannot show it came after, so it is covered too.
  */
 function isIssuedBefore(credential: Credential, before: Date): boolean {
-  if (credential.issuedAtMs === undefined) return true;
-  return credential.issuedAtMs < before.getTime() + (credential.issuedAtExact ? 0 : 1000);
+  return credential.issuedAtMs === undefined || credential.issuedAtMs < before.getTime();
 }

@@ -114,7 +114,6 @@ export class UserTokens {
           userId: userIdFrom(payload.sub),
           keyId,
           issuedAtMs: issuedMs,
-          issuedAtExact: true,
         };
       }
       const external = this.options.external;
@@ -132,7 +131,6 @@ export class UserTokens {
         userId: userIdFrom(payload[external.userClaim]),
         keyId: undefined,
         issuedAtMs: payload.iat === undefined ? undefined : payload.iat * 1000,
-        issuedAtExact: false,
       };
     } catch (error) {
       if (error instanceof ProblemError) throw error;
@@ -227,7 +225,6 @@ export function requireInboxAccess(
         userId: params.userId ?? '',
         keyId: caller.keyId,
         issuedAtMs: undefined,
-        issuedAtExact: false,
       },
     };
   };

@@ -13,6 +13,8 @@ export interface SseClient {
   events: SseEvent[];
   /** Waits until `count` events (other than those filtered out) have arrived. */
   waitForEvents(count: number, filter?: (e: SseEvent) => boolean, timeoutMs?: number): Promise<SseEvent[]>;
+  /** Whether the server has ended the stream. */
+  ended(): boolean;
   close(): void;
 }
 
@@ -23,6 +25,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     signal: controller.signal,
   });
   const events: SseEvent[] = [];
+  let ended = false;
   if (response.ok && response.body !== null) {
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     void (async () => {
@@ -30,7 +33,10 @@ export async function openSse(url: string, headers: Record<string, string> = {})
       try {
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) return;
+          if (done) {
+            ended = true;
+            return;
+          }
           buffer += value;
           let end: number;
           while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -52,7 +58,8 @@ export async function openSse(url: string, headers: Record<string, string> = {})
           }
         }
       } catch {
-        // aborted by close()
+        // aborted by close(), or the connection was cut
+        ended = true;
       }
     })();
   }
@@ -63,6 +70,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
       await waitFor(`${String(count)} SSE events`, () => events.filter(filter).length >= count, timeoutMs);
       return events.filter(filter);
     },
+    ended: () => ended,
     close: () => controller.abort(),
   };
 }
