@@ -25,7 +25,10 @@ export const problems = {
   template_import_invalid: { status: 400, title: 'The template file has bad rows; nothing was imported' },
   unauthenticated: { status: 401, title: 'A valid API key or user token is required' },
   callback_unauthenticated: { status: 401, title: 'The status report is not authenticated as its provider' },
-  forbidden: { status: 403, title: 'The resource belongs to another service or needs a permission the key lacks' },
+  forbidden: {
+    status: 403,
+    title: 'The resource belongs to another service or needs a permission the key lacks',
+  },
   not_found: { status: 404, title: 'No such resource' },
   route_not_found: { status: 404, title: 'No such route' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
