@@ -14,6 +14,7 @@ import { ensurePartitions } from '../src/db/partitions.js';
 import { createApiKey, ensureService } from '../src/db/stores/api-key-store.js';
 import { packageRoot } from '../src/db/package-root.js';
 import { BenchReceiver } from './bench-receiver.js';
+import { loopbackNetworks } from '../test/helpers/loopback-allowed.js';
 
 export const benchLogger = createLogger('warn');
 
@@ -180,7 +181,14 @@ export async function startSystem(
     await receiver.stop();
   };
   try {
-    const full = { DATABASE_URL: db.url, WORKER_CONCURRENCY: '200', CLAIM_BATCH_SIZE: '500', ...env };
+    const full = {
+      DATABASE_URL: db.url,
+      WORKER_CONCURRENCY: '200',
+      CLAIM_BATCH_SIZE: '500',
+      // The receiver listens on loopback, which the outbound policy refuses unless allowed.
+      OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
+      ...env,
+    };
     const api = await startChild(['src/main.ts', 'api', 'scheduler'], { ...full, API_PORT: '0' });
     children.push(api);
     for (let i = 0; i < workers; i++) children.push(await startChild(['src/main.ts', 'worker'], full));

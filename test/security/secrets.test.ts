@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../../src/config/load-config.js';
 import { startHerald, type Herald } from '../../src/composition/create-herald.js';
 import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 
 let db: TestDatabase;
 let herald: Herald | undefined;
@@ -114,6 +115,7 @@ describe('secrets stay out of logs, errors and metrics', () => {
         RETRY_BASE_MS: '10',
         RETRY_MAX_MS: '50',
         MAX_ATTEMPTS: '3',
+        OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
       }),
       roles: ['api', 'query', 'worker', 'scheduler'],
       logger: createLogger('trace', capture),
