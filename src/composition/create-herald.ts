@@ -222,8 +222,8 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
                 ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
                 : undefined,
           }),
-          userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
-          serviceRoutes({ pool, authenticate }),
+          userRoutes({ pool, authenticate, maxBulkUsers: 1000, outbound }),
+          serviceRoutes({ pool, authenticate, outbound }),
           deadLetterRoutes({
             pool,
             authenticate,
