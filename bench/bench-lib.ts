@@ -15,6 +15,7 @@ import { createApiKey, findCallerByKey, ensureService } from '../src/db/stores/a
 import { packageRoot } from '../src/db/package-root.js';
 import { BenchReceiver } from './bench-receiver.js';
 import { permissions } from '../src/domain/permissions.js';
+import { loopbackNetworks } from '../test/helpers/loopback-allowed.js';
 
 export const benchLogger = createLogger('warn');
 
@@ -186,7 +187,14 @@ export async function startSystem(
     await receiver.stop();
   };
   try {
-    const full = { DATABASE_URL: db.url, WORKER_CONCURRENCY: '200', CLAIM_BATCH_SIZE: '500', ...env };
+    const full = {
+      DATABASE_URL: db.url,
+      WORKER_CONCURRENCY: '200',
+      CLAIM_BATCH_SIZE: '500',
+      // The receiver listens on loopback, which the outbound policy refuses unless allowed.
+      OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
+      ...env,
+    };
     const api = await startChild(['src/main.ts', 'api', 'scheduler'], { ...full, API_PORT: '0' });
     children.push(api);
     for (let i = 0; i < workers; i++) children.push(await startChild(['src/main.ts', 'worker'], full));

@@ -30,6 +30,7 @@ import { createApnsProvider } from '../src/channels/apns/apns-provider.js';
 import { createSmtpProvider } from '../src/channels/email/smtp-provider.js';
 import { createProviderContext } from '../src/channels/provider-settings.js';
 import type { ChannelProvider, RenderedMessage } from '../src/channels/channel-provider.js';
+import { loopbackAllowed } from '../test/helpers/loopback-allowed.js';
 
 const teamId = 'BENCHTEAM1';
 const keyId = 'BENCHKEY01';
@@ -218,6 +219,7 @@ async function main(): Promise<void> {
         env: {},
         publicUrl: undefined,
         defaultTimeoutMs: 5000,
+        outbound: loopbackAllowed,
         logger: benchLogger,
       });
     const apns = createApnsProvider(setup.settings.apns as never, context('apns'));

@@ -6,6 +6,7 @@ import type { Static, TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import type { Logger } from '../observability/logger.js';
 import type { Channel } from '../domain/notification.js';
+import type { OutboundPolicy } from '../domain/outbound-policy.js';
 import type { ChannelProvider } from './channel-provider.js';
 import type { ProviderEntry } from './provider-registry.js';
 import { ProviderConfigError, createProviderContext, type ProviderContext } from './provider-settings.js';
@@ -60,6 +61,7 @@ export interface BuildOptions {
   defaultConcurrency: number;
   /** A provider's timeout must be shorter than this (the lease), or a slow call is sent twice. */
   maxTimeoutMs: number;
+  outbound: OutboundPolicy;
   logger: Logger;
 }
 
@@ -127,6 +129,7 @@ export function buildConfiguredProviders(options: BuildOptions): ProviderEntry[]
         env: options.env,
         publicUrl: options.publicUrl,
         defaultTimeoutMs: options.defaultTimeoutMs,
+        outbound: options.outbound,
         logger: options.logger.child({ provider: name }),
       });
       const create = providerTypes[type].create as (s: unknown, c: ProviderContext) => ChannelProvider;

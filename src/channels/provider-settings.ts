@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import type { Logger } from '../observability/logger.js';
+import type { OutboundPolicy } from '../domain/outbound-policy.js';
 
 export const SecretRef = Type.Union(
   [
@@ -46,6 +47,8 @@ export interface ProviderContext {
   publicUrl: string | undefined;
   /** Default per-request timeout when the entry has none. */
   defaultTimeoutMs: number;
+  /** Which addresses a provider that calls on a caller's behalf may connect to (OUTBOUND_ALLOWED_NETWORKS). */
+  outbound: OutboundPolicy;
   logger: Logger;
 }
 
@@ -55,6 +58,7 @@ export function createProviderContext(options: {
   env: Record<string, string | undefined>;
   publicUrl: string | undefined;
   defaultTimeoutMs: number;
+  outbound: OutboundPolicy;
   logger: Logger;
 }): ProviderContext {
   const { providerName, configDir, env } = options;
@@ -83,6 +87,7 @@ export function createProviderContext(options: {
     file: readPath,
     publicUrl: options.publicUrl,
     defaultTimeoutMs: options.defaultTimeoutMs,
+    outbound: options.outbound,
     logger: options.logger,
   };
 }

@@ -56,6 +56,8 @@ import { receiptReconciler } from '../scheduler/receipt-reconciler.js';
 import { WebhookProvider } from '../channels/webhook/webhook-provider.js';
 import { SlackProvider } from '../channels/slack/slack-provider.js';
 import type { ChannelProvider } from '../channels/channel-provider.js';
+import { OutboundPolicy } from '../domain/outbound-policy.js';
+import { parseIpNetworkList } from '../domain/ip-address.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { opsRoutes } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
@@ -101,12 +103,14 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
   };
 
   try {
+    // Validated by loadConfig: every entry is a network.
+    const outbound = new OutboundPolicy(parseIpNetworkList(config.OUTBOUND_ALLOWED_NETWORKS ?? '').networks);
     // Providers first: a bad provider entry stops start-up before anything else starts.
     const providers = new ProviderRegistry(
       options.providers ?? [
-        new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
-        new SlackProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
-        ...configuredProviders(config, options.env ?? {}, logger),
+        new WebhookProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS, outbound }),
+        new SlackProvider({ timeoutMs: config.WEBHOOK_TIMEOUT_MS, outbound }),
+        ...configuredProviders(config, options.env ?? {}, outbound, logger),
       ],
     );
     stops.push(() => providers.close());
@@ -222,8 +226,8 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
                 ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
                 : undefined,
           }),
-          userRoutes({ pool, authenticate, maxBulkUsers: 1000 }),
-          serviceRoutes({ pool, authenticate }),
+          userRoutes({ pool, authenticate, maxBulkUsers: 1000, outbound }),
+          serviceRoutes({ pool, authenticate, outbound }),
           deadLetterRoutes({
             pool,
             authenticate,
@@ -521,6 +525,7 @@ async function ensureDevApiKey(pool: Pool, dataDir: string): Promise<string> {
 function configuredProviders(
   config: Config,
   env: Record<string, string | undefined>,
+  outbound: OutboundPolicy,
   logger: Logger,
 ): ProviderEntry[] {
   if (config.HERALD_CONFIG_FILE === undefined) return [];
@@ -533,6 +538,7 @@ function configuredProviders(
       defaultTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
       defaultConcurrency: maxHeldPerProvider(config),
       maxTimeoutMs: config.LEASE_SECONDS * 1000,
+      outbound,
       logger,
     });
   } catch (error) {

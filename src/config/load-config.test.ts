@@ -52,3 +52,21 @@ test('a webhook timeout as long as the lease is rejected', () => {
       /WEBHOOK_TIMEOUT_MS=5000: must be shorter than LEASE_SECONDS/.test(e.message),
   );
 });
+
+test('OUTBOUND_ALLOWED_NETWORKS: every entry must be a network, and each bad one is named', () => {
+  assert.equal(
+    loadConfig({ OUTBOUND_ALLOWED_NETWORKS: '10.20.0.0/16, fd00:1::/64,192.0.2.7' })
+      .OUTBOUND_ALLOWED_NETWORKS,
+    '10.20.0.0/16, fd00:1::/64,192.0.2.7',
+  );
+  assert.throws(
+    () => loadConfig({ OUTBOUND_ALLOWED_NETWORKS: '10.0.0.0/33,intranet,10.1.0.0/8', API_PORT: '-1' }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.problems.length === 4 &&
+      /API_PORT/.test(e.message) &&
+      /10\.0\.0\.0\/33: the prefix must be 0–32/.test(e.message) &&
+      /intranet is not an IP address or network/.test(e.message) &&
+      /10\.1\.0\.0\/8 has bits set past its prefix \(the network is 10\.0\.0\.0\/8\)/.test(e.message),
+  );
+});

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { ConfigSchema, type Config } from './schema.js';
+import { parseIpNetworkList } from '../domain/ip-address.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -20,7 +21,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (value !== undefined && value !== '') raw[name] = value;
   }
   const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw));
-  if (Value.Check(ConfigSchema, converted)) {
+  const networkProblems = allowedNetworkProblems(raw['OUTBOUND_ALLOWED_NETWORKS']);
+  if (Value.Check(ConfigSchema, converted) && networkProblems.length === 0) {
     if (converted.HERALD_CONFIG_FILE !== undefined) readProviderFile(converted.HERALD_CONFIG_FILE);
     // A lease shorter than a provider call would let the delivery be claimed again while the
     // first call is still running: a duplicate by configuration.
@@ -55,7 +57,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         : ([...Value.Errors(schema, value)][0]?.message ?? 'is invalid');
     problems.push(`${name}=${shown}: ${rule}`);
   }
-  throw new ConfigError(problems);
+  throw new ConfigError([...problems, ...networkProblems]);
+}
+
+/** Each entry of OUTBOUND_ALLOWED_NETWORKS must be a network: a typo must not widen or void the list. */
+function allowedNetworkProblems(value: unknown): string[] {
+  if (typeof value !== 'string') return [];
+  return parseIpNetworkList(value).problems.map(
+    (problem) => `OUTBOUND_ALLOWED_NETWORKS=${JSON.stringify(value)}: ${problem}`,
+  );
 }
 
 /** The optional provider file must be readable JSON; adapters read their own sections. */

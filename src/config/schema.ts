@@ -118,6 +118,12 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_RATE_PER_SECOND: setting(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }), {
     description: 'Most webhook calls per second per receiving origin and worker process; 0 means no limit.',
   }),
+  OUTBOUND_ALLOWED_NETWORKS: Type.Optional(
+    setting(Type.String({ minLength: 1 }), {
+      description:
+        'Comma-separated networks (CIDR, IPv4 or IPv6; a bare address is one host), e.g. `10.20.0.0/16,fd00:1::/64`, that webhooks, Slack webhooks, the HTTP SMS gateway and Web Push may connect to although the outbound policy refuses them by default: loopback, private, link-local (with 169.254.169.254), shared, unique-local, multicast, reserved and documentation ranges (docs/security.md). Unset: none.',
+    }),
+  ),
   PARTITION_MONTHS_AHEAD: setting(Type.Integer({ minimum: 2, maximum: 24, default: 3 }), {
     description: 'Monthly partitions kept created ahead of the current month.',
   }),

@@ -12,6 +12,7 @@ export const problems = {
   invalid_email: { status: 400, title: 'The email address is not valid' },
   invalid_phone: { status: 400, title: 'The phone number is not a valid E.164 number' },
   invalid_url: { status: 400, title: 'The URL is not an absolute http(s) URL' },
+  target_blocked: { status: 400, title: 'The URL points at an address Herald does not call' },
   channel_unavailable: { status: 400, title: 'No provider is configured for a requested channel' },
   content_missing: { status: 400, title: 'A requested channel has no content to show' },
   content_over_limit: { status: 400, title: 'The content exceeds a provider limit of a requested channel' },

@@ -12,8 +12,9 @@ import {
 } from '../db/stores/api-key-store.js';
 import { ProblemError } from '../domain/problems.js';
 import { permissions } from '../domain/permissions.js';
+import type { OutboundPolicy } from '../domain/outbound-policy.js';
 import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
-import { isHttpUrl } from './user-routes.js';
+import { checkTargetUrl } from './check-target-url.js';
 
 function present(s: ServiceSettings, withSecret: boolean) {
   return {
@@ -24,7 +25,12 @@ function present(s: ServiceSettings, withSecret: boolean) {
   };
 }
 
-export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
+export function serviceRoutes(deps: {
+  pool: Pool;
+  authenticate: Authenticate;
+  /** Refuses URLs whose host is an address Herald does not call. */
+  outbound: OutboundPolicy;
+}): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['service'];
@@ -49,9 +55,10 @@ export function serviceRoutes(deps: { pool: Pool; authenticate: Authenticate }):
         },
         async (request) => {
           const { url } = request.body;
-          if (url !== null && !isHttpUrl(url)) {
-            throw new ProblemError('invalid_url', 'url must be an absolute http(s) URL.', [
-              { field: 'body/url', message: 'invalid' },
+          const problem = url === null ? undefined : checkTargetUrl(url, deps.outbound);
+          if (problem !== undefined) {
+            throw new ProblemError(problem.code, `body/url ${problem.message}.`, [
+              { field: 'body/url', message: problem.message },
             ]);
           }
           return present(

@@ -30,8 +30,10 @@ import {
   presentTarget,
 } from '../domain/contact.js';
 import { uuidPatternText } from '../domain/ids.js';
-import { ProblemError, type ProblemDetail } from '../domain/problems.js';
+import { ProblemError, type ProblemCode, type ProblemDetail } from '../domain/problems.js';
+import type { OutboundPolicy } from '../domain/outbound-policy.js';
 import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
+import { checkTargetUrl } from './check-target-url.js';
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -73,26 +75,47 @@ const DeviceBody = Type.Object(
 const UserParams = Type.Object({ userId: UserId });
 const DeviceParams = Type.Object({ userId: UserId, deviceId: Type.String({ pattern: uuidPatternText }) });
 
+/** A bad field and the problem code it calls for. */
+interface FieldError extends ProblemDetail {
+  code: ProblemCode;
+}
+
 /** Validates contact fields and turns the body into store fields; errors name each bad field. */
-export function userFields(body: UserBodyT, prefix: string): { fields: UserFields; errors: ProblemDetail[] } {
-  const errors: ProblemDetail[] = [];
+export function userFields(
+  body: UserBodyT,
+  prefix: string,
+  outbound: OutboundPolicy,
+): { fields: UserFields; errors: FieldError[] } {
+  const errors: FieldError[] = [];
   const fields: UserFields = {};
   if (body.email !== undefined) {
     if (body.email !== null && !isEmailAddress(body.email))
-      errors.push({ field: `${prefix}/email`, message: 'is not a valid email address' });
+      errors.push({
+        code: 'invalid_email',
+        field: `${prefix}/email`,
+        message: 'is not a valid email address',
+      });
     fields.email = body.email?.toLowerCase() ?? null;
   }
   if (body.phone !== undefined) {
     const phone = body.phone === null ? null : normalizePhone(body.phone);
     if (phone === undefined)
-      errors.push({ field: `${prefix}/phone`, message: 'is not a valid E.164 phone number' });
+      errors.push({
+        code: 'invalid_phone',
+        field: `${prefix}/phone`,
+        message: 'is not a valid E.164 phone number',
+      });
     else fields.phone = phone;
   }
   if (body.locale !== undefined) {
     try {
       fields.locale = Intl.getCanonicalLocales(body.locale)[0] ?? body.locale;
     } catch {
-      errors.push({ field: `${prefix}/locale`, message: 'is not a BCP 47 language tag' });
+      errors.push({
+        code: 'validation_failed',
+        field: `${prefix}/locale`,
+        message: 'is not a BCP 47 language tag',
+      });
     }
   }
   if (body.time_zone !== undefined) {
@@ -101,44 +124,36 @@ export function userFields(body: UserBodyT, prefix: string): { fields: UserField
         timeZone: body.time_zone,
       }).resolvedOptions().timeZone;
     } catch {
-      errors.push({ field: `${prefix}/time_zone`, message: 'is not an IANA time zone' });
+      errors.push({
+        code: 'validation_failed',
+        field: `${prefix}/time_zone`,
+        message: 'is not an IANA time zone',
+      });
     }
   }
   if (body.webhook_url !== undefined) {
-    if (body.webhook_url !== null && !isHttpUrl(body.webhook_url))
-      errors.push({ field: `${prefix}/webhook_url`, message: 'is not an absolute http(s) URL' });
+    const problem = body.webhook_url === null ? undefined : checkTargetUrl(body.webhook_url, outbound);
+    if (problem !== undefined) errors.push({ ...problem, field: `${prefix}/webhook_url` });
     fields.webhookUrl = body.webhook_url;
   }
   if (body.chat_webhook_url !== undefined) {
-    if (body.chat_webhook_url !== null && !isHttpUrl(body.chat_webhook_url)) {
-      errors.push({ field: `${prefix}/chat_webhook_url`, message: 'is not an absolute http(s) URL' });
-    }
+    const problem =
+      body.chat_webhook_url === null ? undefined : checkTargetUrl(body.chat_webhook_url, outbound);
+    if (problem !== undefined) errors.push({ ...problem, field: `${prefix}/chat_webhook_url` });
     fields.chatWebhookUrl = body.chat_webhook_url;
   }
   return { fields, errors };
 }
 
-export function isHttpUrl(text: string): boolean {
-  try {
-    const url = new URL(text);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
-function throwFieldErrors(errors: ProblemDetail[]): void {
+/** The first error's code answers; `errors` lists every bad field. */
+function throwFieldErrors(errors: FieldError[]): void {
   const first = errors[0];
   if (first === undefined) return;
-  const code =
-    first.field?.endsWith('/email') === true
-      ? 'invalid_email'
-      : first.field?.endsWith('/phone') === true
-        ? 'invalid_phone'
-        : first.field?.endsWith('webhook_url') === true
-          ? 'invalid_url'
-          : 'validation_failed';
-  throw new ProblemError(code, `${first.field ?? 'input'} ${first.message}.`, errors);
+  throw new ProblemError(
+    first.code,
+    `${first.field ?? 'input'} ${first.message}.`,
+    errors.map(({ field, message }) => ({ ...(field === undefined ? {} : { field }), message })),
+  );
 }
 
 /** Whether this caller sees contact targets in full (email, phone, device tokens; never URLs). */
@@ -196,6 +211,8 @@ export function userRoutes(deps: {
   pool: Pool;
   authenticate: Authenticate;
   maxBulkUsers: number;
+  /** Refuses webhook URLs whose host is an address Herald does not call. */
+  outbound: OutboundPolicy;
 }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -215,7 +232,7 @@ export function userRoutes(deps: {
         schema: { summary: 'Create or update a user', tags, params: UserParams, body: UserBody },
       },
       async (request) => {
-        const { fields, errors } = userFields(request.body, 'body');
+        const { fields, errors } = userFields(request.body, 'body', deps.outbound);
         throwFieldErrors(errors);
         const caller = callerOf(request);
         const [user] = await withTransaction(deps.pool, (client) =>
@@ -248,13 +265,18 @@ export function userRoutes(deps: {
         },
       },
       async (request) => {
-        const errors: ProblemDetail[] = [];
+        const errors: FieldError[] = [];
         const seen = new Set<string>();
         const users = request.body.users.map((u, i) => {
-          if (seen.has(u.id)) errors.push({ field: `body/users/${String(i)}/id`, message: 'appears twice' });
+          if (seen.has(u.id))
+            errors.push({
+              code: 'validation_failed',
+              field: `body/users/${String(i)}/id`,
+              message: 'appears twice',
+            });
           seen.add(u.id);
           const { id, ...rest } = u;
-          const checked = userFields(rest, `body/users/${String(i)}`);
+          const checked = userFields(rest, `body/users/${String(i)}`, deps.outbound);
           errors.push(...checked.errors);
           return { id, ...checked.fields };
         });

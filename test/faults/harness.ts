@@ -15,6 +15,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { spawnHerald, type HeraldProcess } from '../helpers/spawn-herald.js';
 import { FaultReceiver } from './fault-receiver.js';
 import { permissions } from '../../src/domain/permissions.js';
+import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 
 export const faultsDataDir = join(packageRoot, '.faults-data');
 const pgPort = 54349;
@@ -119,6 +120,8 @@ export class FaultHarness {
       RETRY_MAX_MS: '1000',
       SHUTDOWN_TIMEOUT_MS: '3000',
       WORKER_CONCURRENCY: '100',
+      // The receiver listens on loopback, which the outbound policy refuses unless allowed.
+      OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
       ...env,
     });
   }

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/db/package-root.js';
+import { loopbackNetworks } from './loopback-allowed.js';
 
 export interface HeraldProcess {
   child: ChildProcess;
@@ -15,7 +16,8 @@ export interface HeraldProcess {
 export function spawnHerald(args: string[], env: Record<string, string>): HeraldProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(packageRoot, 'src/main.ts'), ...args], {
     cwd: packageRoot,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    // The stand-ins listen on loopback, which the outbound policy refuses unless allowed.
+    env: { ...process.env, LOG_LEVEL: 'warn', OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -7,6 +7,7 @@ import { permissions, type Permission } from '../../src/domain/permissions.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { ChannelProvider } from '../../src/channels/channel-provider.js';
 import type { TestDatabase } from './test-database.js';
+import { loopbackNetworks } from './loopback-allowed.js';
 
 export interface TestHerald {
   herald: Herald;
@@ -47,6 +48,8 @@ export async function startTestHerald(
     // scheduler's retention job must not drop them (test/system/retention.test.ts sets its own).
     SERVICE_RETENTION_DAYS: '3650',
     IDEMPOTENCY_KEY_RETENTION_DAYS: '3650',
+    // The stand-ins listen on loopback; a test of the policy itself sets this to '' (unset).
+    OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
     ...options.env,
   });
   const herald = await startHerald({

@@ -15,6 +15,7 @@ import { startHerald, type Herald } from '../../src/composition/create-herald.js
 import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { permissions } from '../../src/domain/permissions.js';
+import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 
 let db: TestDatabase;
 let herald: Herald | undefined;
@@ -115,6 +116,7 @@ describe('secrets stay out of logs, errors and metrics', () => {
         RETRY_BASE_MS: '10',
         RETRY_MAX_MS: '50',
         MAX_ATTEMPTS: '3',
+        OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
       }),
       roles: ['api', 'query', 'worker', 'scheduler'],
       logger: createLogger('trace', capture),

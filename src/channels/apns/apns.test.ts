@@ -17,6 +17,7 @@ import { apnsCollapseId, apnsPayloadLimit, payloadProblem } from './apns-payload
 import { createApnsProvider } from './apns-provider.js';
 import { Value } from 'typebox/value';
 import { ApnsSettings, apnsProductionUrl } from './apns-settings.js';
+import { loopbackAllowed } from '../../../test/helpers/loopback-allowed.js';
 
 const teamId = 'TEAM123456';
 const keyId = 'KEY1234567';
@@ -83,6 +84,7 @@ async function setup(
     env: { APNS_SIGNING_KEY: signingKeyPem, ...options.env },
     publicUrl: undefined,
     defaultTimeoutMs: 5000,
+    outbound: loopbackAllowed,
     logger: createLogger('silent'),
   });
   const provider = createApnsProvider(
@@ -266,6 +268,7 @@ test('a missing or malformed signing key fails when the provider is built', () =
       env,
       publicUrl: undefined,
       defaultTimeoutMs: 1000,
+      outbound: loopbackAllowed,
       logger: createLogger('silent'),
     });
   const settings: ApnsSettings = { type: 'apns', name: 'apns', teamId, keyId, signingKey: { env: 'K' } };

@@ -19,6 +19,7 @@ import {
   statusUpdateFor,
   type SesProvider,
 } from './ses-provider.js';
+import { loopbackAllowed } from '../../../test/helpers/loopback-allowed.js';
 
 let sequence = 0;
 function emailMessage(target: string, content: ChannelContent, userId = 'ana'): RenderedMessage {
@@ -47,6 +48,7 @@ function testContext(env: Record<string, string> = {}): ProviderContext {
     env,
     publicUrl: undefined,
     defaultTimeoutMs: 5_000,
+    outbound: loopbackAllowed,
     logger: createLogger('silent'),
   });
 }

@@ -17,6 +17,7 @@ import {
   type FcmProvider,
 } from './fcm-provider.js';
 import type { FcmSettings } from './fcm-settings.js';
+import { loopbackAllowed } from '../../../test/helpers/loopback-allowed.js';
 
 /** A clock tests move forward; the stand-in reads the same one. */
 const clock = { skewMs: 0, now: () => Date.now() + clock.skewMs };
@@ -43,6 +44,7 @@ function provider(
     env,
     publicUrl: undefined,
     defaultTimeoutMs: 5_000,
+    outbound: loopbackAllowed,
     logger: createLogger('silent'),
   });
   const created = createFcmProvider(full, context, { now: clock.now });

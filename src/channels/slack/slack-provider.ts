@@ -4,6 +4,9 @@
 import { Agent, request } from 'undici';
 import type { ChannelProvider, RenderedMessage } from '../channel-provider.js';
 import type { DeliveryOutcome } from '../../domain/outcome.js';
+import type { OutboundPolicy } from '../../domain/outbound-policy.js';
+import { outboundConnector, type OutboundLookup } from '../outbound-connector.js';
+import { unansweredOutcome } from '../network-reason.js';
 import { classifySlackResponse } from './slack-responses.js';
 
 export function slackText(message: RenderedMessage): string {
@@ -24,10 +27,19 @@ export class SlackProvider implements ChannelProvider {
   private readonly agent: Agent;
   private readonly now: () => number;
 
-  constructor(private readonly options: { timeoutMs: number; now?: () => number }) {
+  constructor(
+    private readonly options: {
+      timeoutMs: number;
+      /** Which addresses the webhook URLs may have; checked on every new connection. */
+      outbound: OutboundPolicy;
+      /** Replaces DNS (tests). */
+      lookup?: OutboundLookup;
+      now?: () => number;
+    },
+  ) {
     this.now = options.now ?? Date.now;
     this.agent = new Agent({
-      connect: { timeout: options.timeoutMs },
+      connect: outboundConnector(options.outbound, { timeout: options.timeoutMs, lookup: options.lookup }),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
     });
@@ -51,11 +63,7 @@ export class SlackProvider implements ChannelProvider {
         this.now(),
       );
     } catch (error) {
-      const code =
-        error instanceof Error && 'code' in error && typeof error.code === 'string'
-          ? error.code
-          : 'network error';
-      return { kind: 'retry', reason: code };
+      return unansweredOutcome(error, signal);
     }
   }
 

@@ -14,7 +14,7 @@ describe('Slack answers → outcomes', () => {
     assert.deepEqual(classifySlackResponse(200, 'ok', null, now), { kind: 'sent', providerMessageId: null });
     assert.deepEqual(classifySlackResponse(400, 'invalid_payload', null, now), {
       kind: 'failed',
-      reason: '400 invalid_payload',
+      reason: 'HTTP 400 invalid_payload',
     });
     for (const [status, reason] of [
       [403, 'action_prohibited'],
@@ -23,21 +23,40 @@ describe('Slack answers → outcomes', () => {
       [404, 'no_service'],
       [404, 'no_service_id'],
       [404, 'no_team'],
+      [404, 'team_disabled'],
       [410, 'channel_is_archived'],
     ] as const) {
       assert.deepEqual(classifySlackResponse(status, reason, null, now), {
         kind: 'target_invalid',
-        reason: `${String(status)} ${reason}`,
+        reason: `HTTP ${String(status)} ${reason}`,
       });
     }
     assert.deepEqual(classifySlackResponse(500, 'rollup_error', null, now), {
       kind: 'retry',
-      reason: '500 rollup_error',
+      reason: 'HTTP 500 rollup_error',
     });
     assert.deepEqual(classifySlackResponse(429, 'rate_limited', '30', now), {
       kind: 'retry',
-      reason: '429 rate_limited',
+      reason: 'HTTP 429 rate_limited',
       retryAfterMs: 30_000,
+    });
+  });
+
+  test("any other text is not kept: the reason is the status alone (the URL is the caller's)", () => {
+    // What a server that is not Slack might answer: its bytes must not reach last_error.
+    const secret = '{"AccessKeyId":"ASIA-EXAMPLE","SecretAccessKey":"wJalr"}';
+    assert.deepEqual(classifySlackResponse(401, secret, null, now), { kind: 'failed', reason: 'HTTP 401' });
+    assert.deepEqual(classifySlackResponse(404, '<html>Not Found</html>', null, now), {
+      kind: 'target_invalid',
+      reason: 'HTTP 404',
+    });
+    assert.deepEqual(classifySlackResponse(503, 'upstream internal-db:5432 down', null, now), {
+      kind: 'retry',
+      reason: 'HTTP 503',
+    });
+    assert.deepEqual(classifySlackResponse(400, 'invalid_payload and more', null, now), {
+      kind: 'failed',
+      reason: 'HTTP 400',
     });
   });
 

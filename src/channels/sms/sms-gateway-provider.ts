@@ -17,7 +17,10 @@ import type { DeliveryOutcome } from '../../domain/outcome.js';
 import { parseRetryAfter } from '../../domain/retry-policy.js';
 import { countSmsSegments } from '../../domain/sms-segments.js';
 import { gatewayPlaceholders, type SmsGatewayErrorRule, type SmsGatewaySettings } from './sms-settings.js';
-import { headerValue, networkFailure } from './sms-http.js';
+import { headerValue } from './sms-http.js';
+import { unansweredOutcome } from '../network-reason.js';
+import { outboundConnector } from '../outbound-connector.js';
+import type { OutboundPolicy } from '../../domain/outbound-policy.js';
 import { checkSmsText, smsText } from './sms-text.js';
 
 /** RFC 6901: the value at `pointer` in `document`, or undefined when there is none. */
@@ -88,7 +91,6 @@ export interface GatewayAnswer {
   status: number;
   /** The parsed JSON answer, or undefined when it is not JSON. */
   json: unknown;
-  text: string;
   retryAfter: string | null;
 }
 
@@ -97,35 +99,37 @@ export interface GatewayRules {
   errors: readonly SmsGatewayErrorRule[];
   successStatus: readonly number[];
   idPath: string | undefined;
-  /** Credential values to blank out of reasons (a gateway may echo the request). */
-  secrets: readonly string[];
 }
 
-/** Error rules first (first match wins), then the success statuses, then HTTP defaults. */
+/**
+ * Error rules first (first match wins), then the success statuses, then HTTP defaults. The reason
+ * names the status and the matching rule as configured, never the answer's text: the gateway may
+ * echo the request (credentials included) or be a server that was never meant to be called.
+ */
 export function classifyGatewayAnswer(
   answer: GatewayAnswer,
   rules: GatewayRules,
   nowMs: number,
 ): DeliveryOutcome {
   const { status } = answer;
-  const snippet = rules.secrets
-    .filter((s) => s !== '')
-    .reduce((text, secret) => text.replaceAll(secret, '[redacted]'), answer.text.replace(/\s+/g, ' ').trim())
-    .slice(0, 200);
-  const reason = `${rules.name} ${String(status)}${snippet === '' ? '' : ` ${snippet}`}`;
-  const outcome = (kind: SmsGatewayErrorRule['outcome']): DeliveryOutcome => {
+  const outcome = (kind: SmsGatewayErrorRule['outcome'], rule = ''): DeliveryOutcome => {
+    const reason = `${rules.name} ${String(status)}${rule}`;
     if (kind !== 'retry') return { kind, reason };
     const retryAfterMs = parseRetryAfter(answer.retryAfter, nowMs);
     return { kind, reason, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   };
-  for (const rule of rules.errors) {
+  for (const [i, rule] of rules.errors.entries()) {
     if (rule.status !== undefined && rule.status !== status) continue;
     if (rule.path !== undefined) {
       const value = jsonPointer(answer.json, rule.path);
       if (value === undefined || value === null) continue;
       if (rule.equals !== undefined && scalarText(value) !== String(rule.equals)) continue;
     }
-    return outcome(rule.outcome);
+    const matched =
+      rule.path === undefined
+        ? ''
+        : ` ${rule.path}${rule.equals === undefined ? '' : ` = ${String(rule.equals)}`}`;
+    return outcome(rule.outcome, ` errors[${String(i)}]${matched}`);
   }
   if (rules.successStatus.includes(status)) {
     const id = rules.idPath === undefined ? undefined : jsonPointer(answer.json, rules.idPath);
@@ -165,13 +169,15 @@ export class SmsGatewayProvider implements ChannelProvider {
     /** Headers with their values resolved except for per-message placeholders. */
     private readonly headers: Record<string, string>,
     receipts: ReceiptRules | undefined,
-    options: { timeoutMs: number; now?: () => number },
+    options: { timeoutMs: number; outbound: OutboundPolicy; now?: () => number },
   ) {
     this.name = settings.name;
     this.now = options.now ?? Date.now;
     this.maxSegments = settings.maxSegments ?? 10;
     this.agent = new Agent({
-      connect: { timeout: options.timeoutMs },
+      // The gateway's URL is the operator's, but it is called with a caller's message: it gets
+      // the same policy as every caller URL, so a DNS change cannot point it inward.
+      connect: outboundConnector(options.outbound, { timeout: options.timeoutMs }),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
@@ -229,11 +235,10 @@ export class SmsGatewayProvider implements ChannelProvider {
       answer = {
         status: response.statusCode,
         json: parsed,
-        text: answerText,
         retryAfter: typeof retryAfter === 'string' ? retryAfter : (retryAfter?.[0] ?? null),
       };
     } catch (error) {
-      return { kind: 'retry', reason: `${this.name} ${networkFailure(error, signal)}` };
+      return unansweredOutcome(error, signal, `${this.name} `);
     }
     return classifyGatewayAnswer(answer, this.rules, this.now());
   }
@@ -330,6 +335,11 @@ export function createSmsGatewayProvider(
     if (rule.equals !== undefined && rule.path === undefined)
       problem(`errors[${String(i)}]: equals needs a path`);
   });
+  const verdict = context.outbound.checkUrl(settings.url);
+  if (!verdict.allowed)
+    problem(
+      `url: its host is a ${verdict.kind} address, which the outbound policy refuses (allow its network in OUTBOUND_ALLOWED_NETWORKS)`,
+    );
   if (problems.length > 0) throw new ProviderConfigError(problems);
 
   // Files often end in a newline, which is no part of a credential.
@@ -363,9 +373,6 @@ export function createSmsGatewayProvider(
       invalid: new Set(r.invalid),
     };
   }
-  const headerSecrets = Object.entries(settings.headers ?? {})
-    .filter(([, value]) => typeof value !== 'string')
-    .map(([name]) => headers[name.toLowerCase()] ?? '');
   return new SmsGatewayProvider(
     settings,
     {
@@ -373,13 +380,13 @@ export function createSmsGatewayProvider(
       errors: settings.errors ?? [],
       successStatus: settings.success?.status ?? [200, 201, 202],
       idPath: settings.success?.idPath,
-      secrets: [...Object.values(secretValues), ...headerSecrets],
     },
     secretValues,
     headers,
     receipts,
     {
       timeoutMs: settings.timeoutMs ?? context.defaultTimeoutMs,
+      outbound: context.outbound,
       ...(options.now === undefined ? {} : { now: options.now }),
     },
   );

@@ -17,6 +17,9 @@ import { SmsGatewaySettings, type TwilioSettings } from './sms-settings.js';
 import { createSmsGatewayProvider } from './sms-gateway-provider.js';
 import { smsText } from './sms-text.js';
 import { classifyTwilioResponse, createTwilioProvider } from './twilio-provider.js';
+import { loopbackAllowed } from '../../../test/helpers/loopback-allowed.js';
+import { OutboundPolicy } from '../../domain/outbound-policy.js';
+import { parseIpNetworkList } from '../../domain/ip-address.js';
 
 /** Plays Herald's POST /v1/callbacks/<name>: hands the raw request to the named provider. */
 class CallbackReceiver {
@@ -109,6 +112,7 @@ describe('Twilio', () => {
       env: { TWILIO_AUTH_TOKEN: token },
       publicUrl: receiver.base,
       defaultTimeoutMs: 5000,
+      outbound: loopbackAllowed,
       logger,
     });
     const p: ChannelProvider = createTwilioProvider(settings, context);
@@ -416,6 +420,7 @@ describe('generic HTTP SMS gateway, configured for a vendor by settings alone', 
         env: { ACME_TOKEN: vendor.token, ACME_RECEIPT_SECRET: vendor.receiptSecret, ...env },
         publicUrl: receiver.base,
         defaultTimeoutMs: 5000,
+        outbound: loopbackAllowed,
         logger,
       }),
     );
@@ -472,43 +477,44 @@ describe('generic HTTP SMS gateway, configured for a vendor by settings alone', 
   test('error rules and defaults → outcomes', async () => {
     assert.deepEqual(await provider.send(message('01012345678', { body: 'Hi' }), live()), {
       kind: 'target_invalid',
-      reason: 'acme-sms 400 {"code":"INVALID_NUMBER","message":"01012345678 is not a valid E.164 number"}',
+      reason: 'acme-sms 400 errors[0] /code = INVALID_NUMBER',
     });
     vendor.optedOut.add('+15550001111');
     const opted = await provider.send(message('+15550001111', { body: 'Hi' }), live());
     assert.equal(opted.kind, 'failed');
-    assert.match('reason' in opted ? opted.reason : '', /OPTED_OUT/);
+    assert.equal('reason' in opted ? opted.reason : '', 'acme-sms 400 errors[1] /code = OPTED_OUT');
     const to = '+15550002222';
     const cases: [GatewayScriptedAnswer, unknown][] = [
       [
         { status: 503, body: { code: 'UNAVAILABLE', message: 'down' }, headers: { 'retry-after': '5' } },
-        { kind: 'retry', reason: 'acme-sms 503 {"code":"UNAVAILABLE","message":"down"}', retryAfterMs: 5000 },
+        { kind: 'retry', reason: 'acme-sms 503', retryAfterMs: 5000 },
       ],
       [
         { status: 429, body: { code: 'RATE_LIMITED', message: 'slow down' } },
-        { kind: 'retry', reason: 'acme-sms 429 {"code":"RATE_LIMITED","message":"slow down"}' },
+        { kind: 'retry', reason: 'acme-sms 429' },
       ],
       [
         { status: 402, body: { code: 'QUOTA_EXCEEDED', message: 'top up' } },
-        { kind: 'config_error', reason: 'acme-sms 402 {"code":"QUOTA_EXCEEDED","message":"top up"}' },
+        { kind: 'config_error', reason: 'acme-sms 402 errors[2] /code = QUOTA_EXCEEDED' },
       ],
       [
         { status: 403, body: { code: 'FORBIDDEN', message: 'no' } },
-        { kind: 'config_error', reason: 'acme-sms 403 {"code":"FORBIDDEN","message":"no"}' },
+        { kind: 'config_error', reason: 'acme-sms 403' },
       ],
       [
         { status: 400, body: { code: 'INVALID_REQUEST', message: 'bad' } },
-        { kind: 'failed', reason: 'acme-sms 400 {"code":"INVALID_REQUEST","message":"bad"}' },
+        { kind: 'failed', reason: 'acme-sms 400' },
       ],
       // A 2xx the success list does not name, and no rule matches: not sent.
       [
         { status: 200, body: { ok: true } },
-        { kind: 'failed', reason: 'acme-sms 200 {"ok":true}' },
+        { kind: 'failed', reason: 'acme-sms 200' },
       ],
-      // A gateway echoing the request must not leak our credentials into the reason.
+      // The answer's text never reaches the reason: not an echo of our credentials, nor the
+      // bytes of whatever server the URL reaches.
       [
         { status: 400, body: { code: 'BAD', echo: `Bearer ${vendor.token}` } },
-        { kind: 'failed', reason: 'acme-sms 400 {"code":"BAD","echo":"Bearer [redacted]"}' },
+        { kind: 'failed', reason: 'acme-sms 400' },
       ],
     ];
     for (const [scripted, expected] of cases) {
@@ -521,7 +527,7 @@ describe('generic HTTP SMS gateway, configured for a vendor by settings alone', 
     const wrong = build(acme(), { ACME_TOKEN: 'wrong-token' });
     assert.deepEqual(await wrong.send(message('+15550003333', { body: 'Hi' }), live()), {
       kind: 'config_error',
-      reason: 'acme-sms 401 {"code":"UNAUTHORIZED","message":"Missing or invalid API token"}',
+      reason: 'acme-sms 401',
     });
     const slow = build(acme({ timeoutMs: 200 }));
     vendor.script('+15550004444', [{ status: 0, hang: true }]);
@@ -592,6 +598,35 @@ describe('generic HTTP SMS gateway, configured for a vendor by settings alone', 
       () => build(acme(), { ACME_RECEIPT_SECRET: 'whsec_%%%' }),
       /receipts\.secret: not a Standard Webhooks secret/,
     );
+  });
+
+  test('a gateway URL whose host is a refused address stops start-up, unless its network is allowed', () => {
+    const context = (outbound: OutboundPolicy) =>
+      createProviderContext({
+        providerName: 'acme-sms',
+        configDir: '.',
+        env: { ACME_TOKEN: vendor.token, ACME_RECEIPT_SECRET: vendor.receiptSecret },
+        publicUrl: undefined,
+        defaultTimeoutMs: 5000,
+        outbound,
+        logger,
+      });
+    for (const url of [
+      'http://127.0.0.1:9/sms',
+      'http://localhost:9/sms',
+      'http://[::ffff:a9fe:a9fe]/sms',
+      'http://10.1.2.3/sms',
+    ]) {
+      assert.throws(
+        () => createSmsGatewayProvider(acme({ url }), context(new OutboundPolicy())),
+        (error: unknown) =>
+          error instanceof ProviderConfigError &&
+          error.problems.some((p) => p.startsWith('provider acme-sms: url: its host is a')),
+        url,
+      );
+    }
+    const allowed = new OutboundPolicy(parseIpNetworkList('10.0.0.0/8').networks);
+    opened.push(createSmsGatewayProvider(acme({ url: 'http://10.1.2.3/sms' }), context(allowed)));
   });
 
   test('checkContent uses maxSegments', () => {

@@ -16,7 +16,8 @@ import type { ChannelContent } from '../../domain/notification.js';
 import type { DeliveryOutcome } from '../../domain/outcome.js';
 import { parseRetryAfter } from '../../domain/retry-policy.js';
 import type { TwilioSettings } from './sms-settings.js';
-import { headerValue, networkFailure } from './sms-http.js';
+import { headerValue } from './sms-http.js';
+import { unansweredOutcome } from '../network-reason.js';
 import { checkSmsText, smsText } from './sms-text.js';
 
 /** Twilio's longest Body, in characters. */
@@ -174,7 +175,7 @@ export class TwilioProvider implements ChannelProvider {
       retryAfter = response.headers['retry-after'];
       answer = await response.body.text();
     } catch (error) {
-      return { kind: 'retry', reason: `twilio ${networkFailure(error, signal)}` };
+      return unansweredOutcome(error, signal, 'twilio ');
     }
     let body: unknown;
     try {

@@ -1,14 +1,22 @@
 // Webhook channel: POSTs the rendered notification as JSON to the user's or the service's URL,
 // signed (see webhook-signature.ts), with a timeout. Uses undici's request API on a keep-alive
 // agent: the fetch API's web streams and signal objects cost several times more CPU per call.
+// Every connection passes the outbound policy (../outbound-connector.ts).
 import { Agent, request } from 'undici';
 import type { ChannelProvider, RenderedMessage } from '../channel-provider.js';
 import type { DeliveryOutcome } from '../../domain/outcome.js';
+import type { OutboundPolicy } from '../../domain/outbound-policy.js';
+import { outboundConnector, type OutboundLookup } from '../outbound-connector.js';
+import { unansweredOutcome } from '../network-reason.js';
 import { signatureHeader, signWebhook } from './webhook-signature.js';
 import { classifyWebhookResponse } from './webhook-responses.js';
 
 export interface WebhookProviderOptions {
   timeoutMs: number;
+  /** Which addresses the receivers may have; checked on every new connection. */
+  outbound: OutboundPolicy;
+  /** Replaces DNS (tests). */
+  lookup?: OutboundLookup;
   now?: () => number;
 }
 
@@ -21,7 +29,7 @@ export class WebhookProvider implements ChannelProvider {
   constructor(private readonly options: WebhookProviderOptions) {
     this.now = options.now ?? Date.now;
     this.agent = new Agent({
-      connect: { timeout: options.timeoutMs },
+      connect: outboundConnector(options.outbound, { timeout: options.timeoutMs, lookup: options.lookup }),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
@@ -63,8 +71,9 @@ export class WebhookProvider implements ChannelProvider {
       // Discard the body (up to a small limit, then the connection is dropped): only the status matters.
       await response.body.dump({ limit: 16_384 });
     } catch (error) {
-      // Timeouts, refused or reset connections: the receiver may be back soon.
-      return { kind: 'retry', reason: isTimeout(error) ? 'timeout' : `network error: ${describe(error)}` };
+      // Timeouts, refused or reset connections: the receiver may be back soon. A blocked
+      // address fails for good.
+      return unansweredOutcome(error, signal);
     }
     const header = (name: string): string | null => {
       const value = responseHeaders[name];
@@ -76,23 +85,4 @@ export class WebhookProvider implements ChannelProvider {
   close(): Promise<void> {
     return this.agent.close();
   }
-}
-
-function isTimeout(error: unknown): boolean {
-  const code = error instanceof Error && 'code' in error ? error.code : undefined;
-  return (
-    code === 'UND_ERR_CONNECT_TIMEOUT' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT'
-  );
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    if ('code' in error && typeof error.code === 'string') return error.code;
-    const cause = error.cause;
-    if (cause instanceof Error && 'code' in cause && typeof cause.code === 'string') return cause.code;
-    return error.name;
-  }
-  return 'unknown';
 }

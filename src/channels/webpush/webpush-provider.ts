@@ -2,7 +2,9 @@
 // payload (RFC 8291, aes128gcm) and builds the headers; Herald sends with its own keep-alive
 // undici agent, so timeouts, aborts and connection reuse work as for every other adapter. The
 // VAPID JWT (RFC 8292) is signed once per push-service origin and reused for 11 of its 12 hours.
-import { networkReason } from '../network-reason.js';
+import { unansweredOutcome } from '../network-reason.js';
+import { outboundConnector } from '../outbound-connector.js';
+import type { OutboundPolicy } from '../../domain/outbound-policy.js';
 import { createECDH, createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { Type, type Static } from 'typebox';
@@ -49,6 +51,8 @@ export interface WebPushProviderOptions {
   ca: string | undefined;
   ttlSeconds: number;
   timeoutMs: number;
+  /** The endpoint is the subscriber's: every connection to it passes the outbound policy. */
+  outbound: OutboundPolicy;
   now?: () => number;
 }
 
@@ -68,6 +72,7 @@ export function createWebPushProvider(
     ca: settings.caFile === undefined ? undefined : context.file(settings.caFile, 'caFile'),
     ttlSeconds: settings.ttlSeconds ?? defaultTtlSeconds,
     timeoutMs: settings.timeoutMs ?? context.defaultTimeoutMs,
+    outbound: context.outbound,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
 }
@@ -107,10 +112,10 @@ export class WebPushProvider implements ChannelProvider {
     this.serves = { platform: 'web', ...(options.apps === undefined ? {} : { appIds: options.apps }) };
     this.agent = new Agent({
       // An explicit CA list replaces the system roots, so keep them beside the extra one.
-      connect: {
+      connect: outboundConnector(options.outbound, {
         timeout: options.timeoutMs,
-        ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }),
-      },
+        ...(options.ca === undefined ? {} : { tls: { ca: [...rootCertificates, options.ca] } }),
+      }),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 60_000,
@@ -166,7 +171,7 @@ export class WebPushProvider implements ChannelProvider {
       });
       text = (await response.body.text()).slice(0, 1000);
     } catch (error) {
-      return { kind: 'retry', reason: `webpush ${signal.aborted ? 'aborted' : networkReason(error)}` };
+      return unansweredOutcome(error, signal, 'webpush ');
     }
     const header = (name: string): string | null => {
       const value = response.headers[name];

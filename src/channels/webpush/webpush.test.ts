@@ -17,6 +17,7 @@ import {
   type WebPushProvider,
 } from './webpush-provider.js';
 import type { WebPushSettings } from './webpush-settings.js';
+import { loopbackAllowed } from '../../../test/helpers/loopback-allowed.js';
 
 const vapid = webPush.generateVAPIDKeys();
 /** A clock tests move forward; the stand-in reads the same one. */
@@ -46,6 +47,7 @@ function provider(
     env,
     publicUrl: undefined,
     defaultTimeoutMs: 5_000,
+    outbound: loopbackAllowed,
     logger: createLogger('silent'),
   });
   const created = createWebPushProvider(full, context, { now: clock.now });
