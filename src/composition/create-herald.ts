@@ -145,7 +145,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
       archivePool = opened;
     }
 
-    // One LISTEN connection per process, for the channels its roles hear (DESIGN 12: hints only).
+    // One LISTEN connection per process, for the channels its roles hear (hints only).
     const listened = new Set<WakeChannel>();
     if (roles.has('api')) listened.add(wakeChannels.settings).add(wakeChannels.auth);
     if (roles.has('worker'))

@@ -1,4 +1,4 @@
-// The roles a Herald process can run (DESIGN 3). `start` runs all of them in one process.
+// The roles a Herald process can run (each scales as its own process). `start` runs all of them in one process.
 export const roleNames = ['api', 'query', 'worker', 'scheduler'] as const;
 export type RoleName = (typeof roleNames)[number];
 

@@ -1,6 +1,6 @@
 // Sends LISTEN/NOTIFY wake-up hints after commits, coalesced: many commits within a few
-// milliseconds cause one NOTIFY per channel (DESIGN 12: PostgreSQL serialises commits that
-// NOTIFY, so one per batch). The hint is sent after commit, outside the data transaction;
+// milliseconds cause one NOTIFY per channel (PostgreSQL serialises commits that NOTIFY, so one
+// per batch). The hint is sent after commit, outside the data transaction;
 // if it is lost, the listeners' polling finds the work anyway.
 import type { Logger } from 'pino';
 import type { Pool } from './pools.js';

@@ -1,4 +1,5 @@
-// The value every provider's send() resolves to (STYLE: outcomes are values).
+// The value every provider's send() resolves to (outcomes are values, not
+// exceptions: every answer a provider can give is one of these kinds).
 
 export type DeliveryOutcome =
   | { kind: 'sent'; providerMessageId: string | null }
@@ -8,7 +9,7 @@ export type DeliveryOutcome =
   /**
    * Our side is misconfigured at this provider (bad credentials, unverified sender, suspended
    * account): retrying cannot help until an operator acts. The provider's circuit opens and the
-   * delivery waits without spending its attempt (PROVIDERS.md: config-error).
+   * delivery waits without spending its attempt (docs/providers/README.md).
    */
   | { kind: 'config_error'; reason: string };
 

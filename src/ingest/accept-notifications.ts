@@ -1,7 +1,7 @@
 // Operation: accept a notification request. Validate, then hand it to the group commit, which
 // registers its idempotency keys and inserts the notification and one recipient row per user
 // in one transaction; answer after that commit.
-// Fan-out into deliveries happens later in the pipeline (DESIGN 5).
+// Fan-out into deliveries happens later in the pipeline, so the answer does not wait for it.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Caller } from '../db/stores/api-key-store.js';
 import type { IdempotencyClaim, NotificationTemplateRef } from '../db/stores/notification-store.js';

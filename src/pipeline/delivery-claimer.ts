@@ -1,6 +1,6 @@
 // Claims work for free worker slots, transactional lane first. The bulk lane may never hold
 // more than (1 − reserved share) of the slots, so a transactional delivery always finds one
-// free, however large the bulk backlog (DESIGN 4).
+// free, however large the bulk backlog (a campaign never delays a one-time code).
 import type { Pool } from '../db/pools.js';
 import { claimDeliveries, type ClaimedDelivery } from '../db/stores/delivery-store.js';
 

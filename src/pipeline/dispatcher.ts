@@ -1,5 +1,6 @@
 // The worker's delivery loop: claim for free slots, and per delivery render → provider.send
-// → record the outcome. No provider call runs inside a transaction (DESIGN 11).
+// → record the outcome. No provider call runs inside a transaction: a
+// slow provider would hold row locks and a connection for as long as it takes.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
@@ -316,7 +317,8 @@ export class Dispatcher {
     const record = { ...this.toRecord(delivery, outcome, aborted), provider: sent.provider };
     if (!(await this.recorder.record(record))) {
       // The lease expired during the call and the delivery was claimed again: if this call
-      // reached the provider, the next one is a duplicate (DESIGN 11's window, counted).
+      // reached the provider, the next one is a duplicate (the window between a provider accepting
+      // and Herald recording it, counted).
       deps.metrics.outcomesFenced.inc({ channel, outcome: outcome.kind });
       deps.logger.warn(
         { deliveryId: delivery.id, attempt: delivery.attempt },

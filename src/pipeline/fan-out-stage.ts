@@ -1,5 +1,6 @@
 // Fan-out: claims due recipients (transactional lane first) and expands each into deliveries,
-// one transaction per batch. Runs in the worker role, outside any request (DESIGN 5).
+// one transaction per batch. Runs in the worker role, outside any request, so
+// ingest latency does not grow with recipients, devices or preferences.
 import type { Logger } from 'pino';
 import { withTransaction, type Pool } from '../db/pools.js';
 import {
@@ -36,7 +37,7 @@ export interface FanOutStageDeps {
   pollIntervalMs: number;
   maxAttempts: number;
   now: () => Date;
-  /** Preferences and category settings (DESIGN 5: applied here, not at ingest). */
+  /** Preferences and category settings (applied here, not at ingest: they may change before a scheduled send). */
   settings: SettingsCache;
 }
 
@@ -119,7 +120,7 @@ export class FanOutStage {
             : { ...user, preferences: preferences.get(recipient.userId) ?? [] };
         return { recipient, notification, plan, settings, recipientSettings };
       });
-      // Frequency caps: lock the users concerned and count what they already got (DESIGN 5).
+      // Frequency caps: lock the users concerned and count what they already got.
       const capKeys = new Map<string, CapQuery>();
       const capKey = (userId: string, category: string, channel: Channel, lane: string) =>
         JSON.stringify([userId, category, channel, lane]);

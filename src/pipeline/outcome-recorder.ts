@@ -1,5 +1,5 @@
 // Records delivery outcomes in batches: while one batch commits, the next accumulates, so
-// throughput grows with load without adding latency when idle (DESIGN 15). If the database
+// throughput grows with load without adding latency when idle. If the database
 // is unreachable the outcomes wait and are retried; their leases keep others away meanwhile.
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';

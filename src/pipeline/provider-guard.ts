@@ -4,7 +4,7 @@
 // bulkhead). A call over the cap waits in a short queue for at most `maxWaitMs`; in flight plus
 // waiting, one key holds at most `maxHeldPerKey` of a worker's slots, so a slow or hanging
 // provider always leaves room for the others. A call the guard holds back is deferred: the
-// delivery goes back to the queue without spending an attempt (DESIGN 6).
+// delivery goes back to the queue without spending an attempt.
 import { CircuitBreaker, type BreakerOptions } from '../domain/circuit-breaker.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 import { TokenBucket } from '../domain/token-bucket.js';

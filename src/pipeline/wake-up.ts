@@ -1,5 +1,5 @@
 // Listens for wake-up hints (LISTEN/NOTIFY) on a dedicated connection and reconnects with
-// backoff. A hint is only a hint (DESIGN 12): waiters also wake on a timer, and every
+// backoff. A hint is only a hint: waiters also wake on a timer, and every
 // reconnect wakes everyone, since NOTIFYs sent while disconnected are lost.
 import pg from 'pg';
 import type { Logger } from 'pino';

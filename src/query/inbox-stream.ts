@@ -3,7 +3,7 @@
 // NOTIFY herald_inbox after commit names the users; each query process looks up what its own
 // connections have not seen yet, in batches, and writes it. The event number is the SSE id: a
 // client that reconnects with Last-Event-ID gets exactly the events after it. NOTIFY is only a
-// hint (DESIGN 12): open streams are also checked on a timer and after the listener reconnects.
+// hint (a listener disconnected at commit misses it for good): open streams are also checked on a timer and after the listener reconnects.
 // A connection costs its socket and a small object; no per-connection timer or query.
 // A stream opened with a service's key carries only that service's items. Every stream holds the
 // credential it was opened with: when that key or token is revoked (a herald_auth NOTIFY, or the

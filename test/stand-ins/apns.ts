@@ -1,6 +1,6 @@
 // A stand-in for APNs' HTTP/2 provider API with token auth. It checks what APNs checks (method,
 // path and device token, the ES256 provider token and its age and update rate, the apns-*
-// headers, the payload) and answers as APNs does (PROVIDERS.md "APNs"). Tests can script any
+// headers, the payload) and answers as APNs does (docs/providers/apns.md). Tests can script any
 // answer per device token, or make it hang, send GOAWAY or drop the connection mid-request.
 import { randomUUID, type KeyObject } from 'node:crypto';
 import {

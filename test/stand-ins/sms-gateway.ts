@@ -1,4 +1,4 @@
-// A stand-in for a typical vendor SMS gateway (the shape PROVIDERS.md "Generic HTTP SMS gateway"
+// A stand-in for a typical vendor SMS gateway (the shape docs/providers/sms-gateway.md
 // describes): POST /messages with a bearer token and JSON (or form) {to, from, text, client_ref,
 // encoding?}; 202 {data: {id, segments}}; errors {code, message} with stable codes
 // (INVALID_NUMBER, OPTED_OUT, INVALID_REQUEST, UNAUTHORIZED); scripted 429/503 with

@@ -1,6 +1,7 @@
 // Push channel for iOS: Apple's HTTP/2 provider API with token (JWT) auth. One HTTP/2 session
 // per provider carries every send as its own stream; it is reopened lazily after GOAWAY, close
-// or error. The answer table (classifyApnsAnswer) follows PROVIDERS.md "APNs".
+// or error. The answer table (classifyApnsAnswer) follows Apple's reason list
+// (docs/providers/apns.md).
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import {
   connect,

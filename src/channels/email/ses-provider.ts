@@ -19,7 +19,7 @@ import { ProviderConfigError, type ProviderContext } from '../provider-settings.
 import { composeEmail, senderAddress, type EmailOptions } from './compose-email.js';
 import type { SesSettings } from './email-settings.js';
 
-// ---- SendEmail errors → outcomes (PROVIDERS.md "Amazon SES v2"; the SDK names each exception
+// ---- SendEmail errors → outcomes (docs/providers/ses.md; the SDK names each exception
 // after the x-amzn-ErrorType of the answer).
 
 const errorOutcomes: Record<string, 'failed' | 'config_error' | 'retry'> = {

@@ -1,6 +1,6 @@
 // Email over an SMTP relay: one pooled nodemailer transport per provider, sending the composed
 // MIME bytes with an explicit envelope. The reply table (classifySmtpError) follows RFC 5321
-// §4.2 reply classes and RFC 3463 enhanced codes (PROVIDERS.md, "Email").
+// §4.2 reply classes and RFC 3463 enhanced codes (docs/providers/smtp.md).
 import { createTransport } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';

@@ -1,6 +1,6 @@
 // How FCM's answers map to outcomes. Errors are google.rpc.Status JSON; the FcmError
 // `errorCode` in `details` is read first, then `status`, as firebase-admin does
-// (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode). PROVIDERS.md § FCM.
+// (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode); docs/providers/fcm.md.
 import type { DeliveryOutcome } from '../../domain/outcome.js';
 import { parseRetryAfter } from '../../domain/retry-policy.js';
 import { Type } from 'typebox';

@@ -1,7 +1,7 @@
 // SMS through Twilio Programmable Messaging: POST /2010-04-01/Accounts/{sid}/Messages.json,
 // form-encoded, HTTP Basic with the account SID and auth token; status callbacks come back
 // signed with X-Twilio-Signature. Twilio documents no idempotency key on Message create, so a
-// timeout after the POST is retried and may send twice (at-least-once, PROVIDERS.md "SMS").
+// timeout after the POST is retried and may send twice (at-least-once).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type {

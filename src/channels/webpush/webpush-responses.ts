@@ -1,5 +1,5 @@
 // How a push service's answer maps to an outcome (RFC 8030 §5, RFC 8292 §4; autopush's error
-// list, https://mozilla-services.github.io/autopush-rs/errors.html). PROVIDERS.md § Web Push.
+// list, https://mozilla-services.github.io/autopush-rs/errors.html); docs/providers/web-push.md.
 import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import type { DeliveryOutcome } from '../../domain/outcome.js';

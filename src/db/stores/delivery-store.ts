@@ -1,5 +1,5 @@
 // Deliveries: the outbox workers claim from. Claim and outcome recording are short
-// statements on batches; no provider call ever runs inside them (DESIGN 11).
+// statements on batches; no provider call ever runs inside them.
 import { withTransaction, type Pool } from '../pools.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
