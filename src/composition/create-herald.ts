@@ -56,6 +56,7 @@ import { SlackProvider } from '../channels/slack/slack-provider.js';
 import type { ChannelProvider } from '../channels/channel-provider.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { opsRoutes } from '../observability/health.js';
+import { BudgetedRenderer } from '../templates/budgeted-renderer.js';
 import type { Logger } from '../observability/logger.js';
 import { roleNames, type RoleName } from './roles.js';
 
@@ -172,6 +173,15 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const roleList = roleNames.filter((r) => roles.has(r));
     const ops = opsRoutes({ pool, migrations, metrics, roles: roleList });
     const serverOptions = { logger, bodyLimit: config.BODY_LIMIT_BYTES };
+    // One per process: what blew its render limit is remembered for the inbox and the worker alike.
+    const renderer = new BudgetedRenderer({
+      budgetMs: config.RENDER_BUDGET_MS,
+      itemMs: config.RENDER_ITEM_LIMIT_MS,
+      metrics,
+      logger,
+    });
+    // Ingest checks against half the cap, so what it accepts renders in time on a busier machine.
+    const templateRenderMs = Math.max(1, Math.floor(config.RENDER_ITEM_LIMIT_MS / 2));
 
     const listen = async (app: FastifyInstance, port: number): Promise<string> => {
       stops.push(() => app.close());
@@ -212,6 +222,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             availableChannels: providers.availableChannels(),
             contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
             maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
+            templateRenderMs,
             resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
             quota:
               config.INGEST_QUOTA_PER_MINUTE > 0
@@ -232,6 +243,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           templateRoutes({
             pool,
             authenticate,
+            templateRenderMs,
             onSaved: (serviceId, keys) => {
               for (const key of keys) templateCache.invalidate(settingsChange.template(serviceId, key));
             },
@@ -272,7 +284,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             }
           : {}),
       });
-      const presenter = new InboxPresenter();
+      const presenter = new InboxPresenter(renderer);
       const streams = new InboxStreams({
         readPool,
         // NOTIFY is delivered by the primary only: the listener is on it even with a replica.
@@ -381,6 +393,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         retry: { maxAttempts: config.MAX_ATTEMPTS, baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
         shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
         random,
+        renderer,
         unsubscribeUrl: (message) => {
           const base = config.PUBLIC_URL;
           if (base === undefined || unsubscribeTokens === undefined || message.channel !== 'email')

@@ -62,6 +62,14 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: setting(Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 262_144 }), {
     description: 'Largest accepted request body; larger requests get 413.',
   }),
+  RENDER_BUDGET_MS: setting(Type.Integer({ minimum: 1, maximum: 60_000, default: 50 }), {
+    description:
+      'Template render time one request (an inbox page, one item, a realtime batch) or one claimed batch of the worker may spend; templated items beyond it come back not renderable (inbox) or are requeued (worker) (docs/security.md).',
+  }),
+  RENDER_ITEM_LIMIT_MS: setting(Type.Integer({ minimum: 1, maximum: 60_000, default: 20 }), {
+    description:
+      'Template render time one item (all parts of one variant) may take; over it the item is not renderable and a delivery fails with template_render_limit. Ingest checks templates and params against half of it.',
+  }),
   MAX_RECIPIENTS_PER_REQUEST: setting(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }), {
     description: 'Most recipients one POST /v1/notifications may address.',
   }),
