@@ -172,7 +172,16 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         : undefined;
     const roleList = roleNames.filter((r) => roles.has(r));
     const ops = opsRoutes({ pool, migrations, metrics, roles: roleList });
-    const serverOptions = { logger, bodyLimit: config.BODY_LIMIT_BYTES };
+    const serverOptions = {
+      logger,
+      bodyLimit: config.BODY_LIMIT_BYTES,
+      timeouts: {
+        requestMs: config.HTTP_REQUEST_TIMEOUT_MS,
+        headersMs: config.HTTP_HEADERS_TIMEOUT_MS,
+        keepAliveMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        idleMs: config.HTTP_IDLE_TIMEOUT_MS,
+      },
+    };
     // One per process: what blew its render limit is remembered for the inbox and the worker alike.
     const renderer = new BudgetedRenderer({
       budgetMs: config.RENDER_BUDGET_MS,
@@ -294,6 +303,8 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         logger,
         pollMs: config.STREAM_POLL_MS,
         maxConnections: config.STREAM_MAX_CONNECTIONS,
+        // Often enough that an idle stream never meets HTTP_IDLE_TIMEOUT_MS.
+        heartbeatMs: Math.min(20_000, Math.floor(config.HTTP_IDLE_TIMEOUT_MS / 3)),
       });
       const app = await buildServer(
         {

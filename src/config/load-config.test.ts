@@ -52,3 +52,12 @@ test('a webhook timeout as long as the lease is rejected', () => {
       /WEBHOOK_TIMEOUT_MS=5000: must be shorter than LEASE_SECONDS/.test(e.message),
   );
 });
+
+test('a headers timeout longer than the request timeout is rejected (Node would refuse to start)', () => {
+  assert.throws(
+    () => loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '2000', HTTP_HEADERS_TIMEOUT_MS: '3000' }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /HTTP_HEADERS_TIMEOUT_MS=3000: must not exceed HTTP_REQUEST_TIMEOUT_MS/.test(e.message),
+  );
+});

@@ -62,6 +62,22 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: setting(Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 262_144 }), {
     description: 'Largest accepted request body; larger requests get 413.',
   }),
+  HTTP_REQUEST_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }), {
+    description:
+      'Time a client has to send a whole request, headers and body, from its first byte; later: 408 request_timeout and the connection is closed. Does not limit the response (realtime streams stay open).',
+  }),
+  HTTP_HEADERS_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }), {
+    description:
+      'Time a client has to send the request headers (and a new connection its first request); later: 408 and the connection is closed. At most HTTP_REQUEST_TIMEOUT_MS.',
+  }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }), {
+    description:
+      'An idle kept-alive connection is closed after this long. Keep it above the idle timeout of a load balancer in front (often 60 s).',
+  }),
+  HTTP_IDLE_TIMEOUT_MS: setting(Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 }), {
+    description:
+      'A connection on which nothing is sent or received for this long, during a request or a response, is closed (a client that stops reading, a stalled request). Realtime streams send a heartbeat often enough to stay open.',
+  }),
   RENDER_BUDGET_MS: setting(Type.Integer({ minimum: 1, maximum: 60_000, default: 50 }), {
     description:
       'Template render time one request (an inbox page, one item, a realtime batch) or one claimed batch of the worker may spend; templated items beyond it come back not renderable (inbox) or are requeued (worker) (docs/security.md).',

@@ -12,20 +12,55 @@ import { randomUUID } from 'node:crypto';
 import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
 import { guardInput } from './input-guard.js';
 
+/** How long a client may take, per connection (docs/security.md). */
+export interface HttpTimeouts {
+  /** The whole request, headers and body, from its first byte. */
+  requestMs: number;
+  /** The headers (and a new connection's first request). */
+  headersMs: number;
+  /** An idle kept-alive connection between requests. */
+  keepAliveMs: number;
+  /** No byte in either direction, during a request or its response. */
+  idleMs: number;
+}
+
 export interface ServerOptions {
   logger: FastifyBaseLogger;
   bodyLimit: number;
   title: string;
   description: string;
+  timeouts: HttpTimeouts;
+}
+
+/**
+ * Node enforces the request and headers timeouts from a timer that checks the connections
+ * still receiving a request every `connectionsCheckingInterval` (default 30 s, so a 10 s
+ * timeout could fire 30 s late). A fifth of the shorter timeout, at most a second, keeps the
+ * lateness small; each check only visits connections in the middle of receiving a request.
+ */
+export function timeoutCheckIntervalMs(timeouts: HttpTimeouts): number {
+  return Math.max(50, Math.min(1000, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs) / 5)));
 }
 
 export async function buildServer(
   options: ServerOptions,
   routes: FastifyPluginAsync[],
 ): Promise<FastifyInstance> {
+  const { timeouts } = options;
   const app: FastifyInstance = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
+    // Fastify sets these on the server it creates; it leaves requestTimeout at 0 (off) otherwise.
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    connectionTimeout: timeouts.idleMs,
+    // Passed to http.createServer: the headers timeout and the check interval exist only there
+    // (Node validates headersTimeout <= requestTimeout when the server is created).
+    http: {
+      requestTimeout: timeouts.requestMs,
+      headersTimeout: timeouts.headersMs,
+      connectionsCheckingInterval: timeoutCheckIntervalMs(timeouts),
+    },
     genReqId: () => randomUUID(),
     // User ids may be 128 characters; leave room for percent-encoding.
     routerOptions: { maxParamLength: 512 },
@@ -38,7 +73,7 @@ export async function buildServer(
         error.code === 'FST_ERR_BAD_URL' ? 'malformed_url' : 'route_not_found',
       );
     },
-    // Requests Node's HTTP parser refuses (headers or URL too large, bad syntax).
+    // Requests Node's HTTP layer refuses: headers or URL too large, bad syntax, not received in time.
     clientErrorHandler: (error, socket) => writeRawProblem(error, socket),
     requestIdHeader: false,
     // One log line per request costs more than ingest itself at high rates; failures are logged below.
@@ -46,6 +81,13 @@ export async function buildServer(
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   registerProblemHandler(app);
+  // An answer given before the request was read to its end (a 401 from an onRequest hook, a 404
+  // or 413 with a body still coming) closes the connection: otherwise Node would go on reading
+  // and discarding whatever the client still sends, however slowly, to keep the connection.
+  app.addHook('onSend', (request, reply, _payload, done) => {
+    if (!request.raw.complete) void reply.header('connection', 'close');
+    done();
+  });
   app.addHook('preValidation', guardInput);
   // Herald's routes take JSON only; without this, text bodies would reach the schema check.
   app.removeContentTypeParser('text/plain');

@@ -21,7 +21,12 @@ let tokens: UserTokens;
 let senderKey: string;
 let supportKey: string;
 
-const serverOptions = { logger: createLogger('silent'), bodyLimit: 1_048_576, description: 'test' };
+const serverOptions = {
+  logger: createLogger('silent'),
+  bodyLimit: 1_048_576,
+  description: 'test',
+  timeouts: { requestMs: 10_000, headersMs: 5_000, keepAliveMs: 5_000, idleMs: 60_000 },
+};
 
 before(async () => {
   db = await createTestDatabase();
