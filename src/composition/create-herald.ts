@@ -13,7 +13,7 @@ import { ensurePartitions } from '../db/partitions.js';
 import { createApiKey, ensureService, findCallerByKey } from '../db/stores/api-key-store.js';
 import { readBacklog } from '../db/stores/delivery-store.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
-import { buildServer } from '../http/build-server.js';
+import { buildServer, roleDocumentRoutes, type OpenApiDocument } from '../http/build-server.js';
 import { createApiKeyAuth } from '../http/api-key-auth.js';
 import { notificationRoutes } from '../ingest/notification-routes.js';
 import { IngestBatcher } from '../ingest/ingest-batcher.js';
@@ -55,7 +55,7 @@ import { WebhookProvider } from '../channels/webhook/webhook-provider.js';
 import { SlackProvider } from '../channels/slack/slack-provider.js';
 import type { ChannelProvider } from '../channels/channel-provider.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
-import { opsRoutes } from '../observability/health.js';
+import { metricsRoutes, opsRoutes } from '../observability/health.js';
 import { BudgetedRenderer } from '../templates/budgeted-renderer.js';
 import type { Logger } from '../observability/logger.js';
 import { roleNames, type RoleName } from './roles.js';
@@ -82,6 +82,8 @@ export interface Herald {
   readonly events: PipelineEvents;
   readonly apiUrl: string | undefined;
   readonly queryUrl: string | undefined;
+  /** The ops port's server (OPS_PORT), when this process listens on it. */
+  readonly opsUrl: string | undefined;
   readonly devApiKey: string | undefined;
   readonly fanOut: FanOutStage | undefined;
   stop(): Promise<void>;
@@ -171,7 +173,10 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           )
         : undefined;
     const roleList = roleNames.filter((r) => roles.has(r));
-    const ops = opsRoutes({ pool, migrations, metrics, roles: roleList });
+    const ops = opsRoutes({ pool, migrations, roles: roleList });
+    // ops-port: /metrics and the API documents only on OPS_PORT (docs/security.md).
+    const opsPortOnly = config.OPS_ENDPOINTS === 'ops-port';
+    const publicOps = opsPortOnly ? [ops] : [ops, metricsRoutes(metrics)];
     const serverOptions = {
       logger,
       bodyLimit: config.BODY_LIMIT_BYTES,
@@ -181,7 +186,10 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         keepAliveMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
         idleMs: config.HTTP_IDLE_TIMEOUT_MS,
       },
+      exposeDocs: !opsPortOnly,
+      opsToken: config.OPS_TOKEN,
     };
+    const documents: { role: RoleName; document: () => OpenApiDocument }[] = [];
     // One per process: what blew its render limit is remembered for the inbox and the worker alike.
     const renderer = new BudgetedRenderer({
       budgetMs: config.RENDER_BUDGET_MS,
@@ -220,7 +228,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           description: 'Send notifications; manage users, devices and dead letters.',
         },
         [
-          ops,
+          ...publicOps,
           notificationRoutes({
             pool,
             batcher,
@@ -263,6 +271,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         ],
       );
       apiUrl = await listen(app, config.API_PORT);
+      documents.push({ role: 'api', document: () => app.swagger() });
     }
 
     let queryUrl: string | undefined;
@@ -313,7 +322,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           description: 'Read notifications: inboxes, realtime streams and lookups.',
         },
         [
-          ops,
+          ...publicOps,
           inboxRoutes({
             readPool,
             pool,
@@ -331,16 +340,22 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         ],
       );
       queryUrl = await listen(app, config.QUERY_PORT);
+      documents.push({ role: 'query', document: () => app.swagger() });
       // Runs before the server's close (stops run in reverse): open streams would hold it open.
       stops.push(() => streams.stop());
     }
 
-    if (!roles.has('api') && !roles.has('query') && config.OPS_PORT > 0) {
+    let opsUrl: string | undefined;
+    if (opsPortOnly || (!roles.has('api') && !roles.has('query') && config.OPS_PORT > 0)) {
       const app = await buildServer(
         { ...serverOptions, title: 'Herald operations', description: 'Health and metrics.' },
-        [ops],
+        [
+          ops,
+          metricsRoutes(metrics),
+          roleDocumentRoutes(documents.map((d) => ({ role: d.role, document: d.document() }))),
+        ],
       );
-      await listen(app, config.OPS_PORT);
+      opsUrl = await listen(app, config.OPS_PORT);
     }
 
     let fanOut: FanOutStage | undefined;
@@ -479,6 +494,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
       events,
       apiUrl,
       queryUrl,
+      opsUrl,
       devApiKey,
       fanOut,
       stop: stopAll,

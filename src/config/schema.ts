@@ -42,7 +42,21 @@ export const ConfigSchema = Type.Object({
   QUERY_PORT: Port(3001, 'Port of the query role (reads). 0 picks a free port.'),
   OPS_PORT: Port(
     0,
-    'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler). 0 disables it.',
+    'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler), and with OPS_ENDPOINTS=ops-port in every process. 0 disables it.',
+  ),
+  OPS_ENDPOINTS: setting(
+    Type.Union([Type.Literal('public'), Type.Literal('ops-port')], { default: 'public' }),
+    {
+      description:
+        "Where /metrics, /docs and /openapi.json are served. public: on the api and query ports too. ops-port: only on OPS_PORT (which must then be above 0), where each HTTP role's documents are /<role>/docs and /<role>/openapi.json; the api and query ports answer 404 for them. /healthz and /readyz stay on every port (docs/security.md).",
+    },
+  ),
+  OPS_TOKEN: Type.Optional(
+    setting(Type.String({ minLength: 32, pattern: '^\\S+$' }), {
+      description:
+        'When set (at least 32 characters, no spaces), /metrics, /docs and /openapi.json (wherever served) need `Authorization: Bearer <OPS_TOKEN>`; otherwise 401. /healthz and /readyz stay open.',
+      secret: true,
+    }),
   ),
   LOG_LEVEL: setting(
     Type.Union(

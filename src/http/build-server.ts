@@ -11,6 +11,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
 import { guardInput } from './input-guard.js';
+import { requireOpsToken } from './ops-access.js';
 
 /** How long a client may take, per connection (docs/security.md). */
 export interface HttpTimeouts {
@@ -30,6 +31,13 @@ export interface ServerOptions {
   title: string;
   description: string;
   timeouts: HttpTimeouts;
+  /**
+   * Serve this server's OpenAPI document at /openapi.json and /docs (OPS_ENDPOINTS=public).
+   * Without it the document is still built, for the ops port (app.swagger() after ready()).
+   */
+  exposeDocs: boolean;
+  /** OPS_TOKEN: /metrics and the documents need it as a bearer token. */
+  opsToken?: string | undefined;
 }
 
 /**
@@ -81,6 +89,7 @@ export async function buildServer(
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   registerProblemHandler(app);
+  if (options.opsToken !== undefined) app.addHook('onRequest', requireOpsToken(options.opsToken));
   // An answer given before the request was read to its end (a 401 from an onRequest hook, a 404
   // or 413 with a body still coming) closes the connection: otherwise Node would go on reading
   // and discarding whatever the client still sends, however slowly, to keep the connection.
@@ -98,8 +107,10 @@ export async function buildServer(
       security: [{ apiKey: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  if (options.exposeDocs) {
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+    app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  }
   app.addHook('onResponse', (request, reply, done) => {
     if (reply.statusCode >= 500)
       // Without the query: a realtime stream may carry its token there (EventSource).
@@ -108,4 +119,32 @@ export async function buildServer(
   });
   for (const plugin of routes) await app.register(plugin);
   return app;
+}
+
+/** An OpenAPI document built by another server of the process (app.swagger() after ready()). */
+export type OpenApiDocument = Exclude<ReturnType<FastifyInstance['swagger']>, string>;
+
+/**
+ * OPS_ENDPOINTS=ops-port: the ops port serves each HTTP role's document at /<role>/openapi.json
+ * and its UI at /<role>/docs. The server serving these is built with `exposeDocs: false`.
+ */
+export function roleDocumentRoutes(
+  documents: { role: string; document: OpenApiDocument }[],
+): FastifyPluginAsync {
+  return async (app) => {
+    for (const { role, document } of documents) {
+      await app.register(
+        async (scope) => {
+          // The UI asks its own /json route, which shows this document instead of the ops server's.
+          await scope.register(swaggerUi, {
+            routePrefix: '/docs',
+            transformSpecification: () => document,
+            transformSpecificationClone: false,
+          });
+          scope.get('/openapi.json', { schema: { hide: true } }, () => document);
+        },
+        { prefix: `/${role}` },
+      );
+    }
+  };
 }

@@ -26,6 +26,7 @@ const serverOptions = {
   bodyLimit: 1_048_576,
   description: 'test',
   timeouts: { requestMs: 10_000, headersMs: 5_000, keepAliveMs: 5_000, idleMs: 60_000 },
+  exposeDocs: true,
 };
 
 before(async () => {
