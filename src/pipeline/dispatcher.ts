@@ -258,10 +258,15 @@ export class Dispatcher {
         deps.metrics.deliveriesDeferred.inc({ channel, reason: 'render_budget' });
         return done({ kind: 'deferred', reason: 'render_budget', delayMs: 0 });
       case 'limit':
-        // Permanent: ingest rendered this version with these params within half the cap, so
-        // a render over the whole cap is built to be slow (or the process is starved, where
-        // more attempts add load). Retrying would spend the cap again on every attempt.
-        return done({ kind: 'failed', reason: `template_render_limit: ${rendered.message}` });
+        // A first miss of the cap may be a cold process or a GC pause: retry, with backoff. A
+        // second is permanent: ingest rendered this version with these params within half the
+        // cap, so a render over the whole cap twice is built to be slow (or the process is
+        // starved, where more attempts add load); retrying would spend the cap every time.
+        return done(
+          rendered.settled
+            ? { kind: 'failed', reason: `template_render_limit: ${rendered.message}` }
+            : { kind: 'retry', reason: `template_render_limit: ${rendered.message}` },
+        );
       case 'error':
         // Params are checked against the version at ingest, so this is rare; retrying cannot help.
         return done({ kind: 'failed', reason: `template: ${rendered.message}` });

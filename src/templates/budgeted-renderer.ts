@@ -2,8 +2,8 @@
 // role) and a claimed batch (worker) each get a RenderBudget of wall-clock time. Items render
 // one at a time with a per-item cap (liquidjs's own render limit), yielding to the event loop
 // after each, so one hostile template costs its own items and never holds the process; once the
-// budget is spent, the remaining templated items are not tried. A render that blew its cap or
-// failed is remembered for a while, so the next read does not pay for it again.
+// budget is spent, the remaining templated items are not tried. A render that failed, or blew
+// its cap twice, is remembered for a while, so the next read does not pay for it again.
 import { createHash } from 'node:crypto';
 import type { Channel } from '../domain/notification.js';
 import type { Logger } from '../observability/logger.js';
@@ -26,8 +26,17 @@ export type NotRenderableReason = RenderFailureReason | 'budget';
 
 export type RenderResult =
   | { ok: true; variant: RenderedVariant }
-  /** `message` names the template's failure (template text, never params), e.g. for a delivery's detail. */
-  | { ok: false; reason: NotRenderableReason; message: string };
+  | {
+      ok: false;
+      reason: NotRenderableReason;
+      /** The template's failure (template text, never params), e.g. for a delivery's detail. */
+      message: string;
+      /**
+       * true: this render fails every time for now (an error, or a second miss of the full
+       * cap) and is not tried again while remembered; false: a later try may succeed.
+       */
+      settled: boolean;
+    };
 
 export interface RenderLimits {
   /** Wall-clock render time one request or claimed batch may spend. */
@@ -74,13 +83,25 @@ export interface RenderTarget {
 
 const spent = 'the render budget of this request was spent before its turn';
 
+/** A render that failed: `misses` of the full cap so far; `settled` ones are not tried until `until`. */
+interface Failure {
+  reason: RenderFailureReason;
+  message: string;
+  misses: number;
+  settled: boolean;
+  until: number;
+}
+
+/**
+ * Misses of the full cap before a render is taken to be slow, not unlucky: one miss can be a
+ * cold process (code not yet compiled) or a garbage-collection pause.
+ */
+const missesToSettle = 2;
+
 /** One per process, shared by the query role's inbox and the worker's dispatcher. */
 export class BudgetedRenderer {
   private readonly limits: RenderLimits;
-  private readonly failed = new Map<
-    string,
-    { reason: RenderFailureReason; message: string; until: number }
-  >();
+  private readonly failed = new Map<string, Failure>();
   private readonly now: () => number;
   private readonly rememberMs: number;
   private readonly maxRemembered: number;
@@ -99,32 +120,36 @@ export class BudgetedRenderer {
   }
 
   /**
-   * Renders one item within `budget`, and yields to the event loop after each attempt. A render
-   * that ran out of time with the full cap gets one more try (a cold process or a GC pause can
-   * slow a first render); a second miss, or an error, is remembered, logged once and not tried
-   * again for `rememberMs`. A render cut short by the budget (less than the full cap left) is
-   * not conclusive: it is `budget`, not remembered. Never throws TemplateRenderError.
+   * Renders one item within `budget`, and yields to the event loop after it. A render that
+   * fails, or misses the full cap a second time, is remembered as settled, logged once and not
+   * tried again for `rememberMs`; a first miss is only counted, so the next read tries once more.
+   * A render cut short by the budget (less than the full cap left) says nothing about the
+   * template: it is `budget`. Never throws TemplateRenderError.
    */
   async render(budget: RenderBudget, target: RenderTarget): Promise<RenderResult> {
     const key = renderKey(target);
-    const known = this.failed.get(key);
-    if (known !== undefined && known.until > this.now())
-      return this.notRenderable(known.reason, known.message);
-    if (known !== undefined) this.failed.delete(key);
-    for (let attempt = 1; ; attempt += 1) {
-      const limitMs = budget.nextItemMs();
-      if (limitMs <= 0) return this.notRenderable('budget', spent);
-      try {
-        const variant = renderVariant(target.version, target.channel, target.locale, target.params, limitMs);
-        await nextTurn();
-        return { ok: true, variant };
-      } catch (error) {
-        if (!(error instanceof TemplateRenderError)) throw error;
-        await nextTurn();
-        if (error.reason === 'limit' && limitMs < this.limits.itemMs)
-          return this.notRenderable('budget', spent);
-        if (error.reason === 'limit' && attempt === 1) continue;
-        this.remember(key, error.reason, error.message);
+    let known = this.failed.get(key);
+    if (known !== undefined && known.until <= this.now()) {
+      this.failed.delete(key);
+      known = undefined;
+    }
+    if (known?.settled === true) return this.notRenderable(known.reason, known.message, true);
+    const limitMs = budget.nextItemMs();
+    if (limitMs <= 0) return this.notRenderable('budget', spent, false);
+    try {
+      const variant = renderVariant(target.version, target.channel, target.locale, target.params, limitMs);
+      if (known !== undefined) this.failed.delete(key);
+      await nextTurn();
+      return { ok: true, variant };
+    } catch (error) {
+      if (!(error instanceof TemplateRenderError)) throw error;
+      await nextTurn();
+      if (error.reason === 'limit' && limitMs < this.limits.itemMs)
+        return this.notRenderable('budget', spent, false);
+      const misses = (known?.misses ?? 0) + 1;
+      const settled = error.reason === 'error' || misses >= missesToSettle;
+      this.remember(key, { reason: error.reason, message: error.message, misses, settled, until: 0 });
+      if (settled)
         // Once per render, with what identifies the template; never the params (user content).
         this.options.logger.warn(
           {
@@ -137,22 +162,22 @@ export class BudgetedRenderer {
           },
           'template not renderable; not tried again for a while',
         );
-        return this.notRenderable(error.reason, error.message);
-      }
+      return this.notRenderable(error.reason, error.message, settled);
     }
   }
 
-  private notRenderable(reason: NotRenderableReason, message: string): RenderResult {
+  private notRenderable(reason: NotRenderableReason, message: string, settled: boolean): RenderResult {
     this.options.metrics.templateRenderFailures.inc({ reason });
-    return { ok: false, reason, message };
+    return { ok: false, reason, message, settled };
   }
 
-  private remember(key: string, reason: RenderFailureReason, message: string): void {
+  private remember(key: string, failure: Failure): void {
+    this.failed.delete(key);
     if (this.failed.size >= this.maxRemembered) {
       const oldest = this.failed.keys().next();
       if (oldest.done !== true) this.failed.delete(oldest.value);
     }
-    this.failed.set(key, { reason, message, until: this.now() + this.rememberMs });
+    this.failed.set(key, { ...failure, until: this.now() + this.rememberMs });
   }
 }
 
