@@ -95,6 +95,17 @@ describe('a body trickled a byte at a time', () => {
       `closed after ${exchange.closedAfterMs.toFixed(0)} ms: by the request timeout, not after the 401`,
     );
   });
+  test('a 413 for a declared length over the body limit closes the connection too', async () => {
+    const exchange = await slowRequest(api, {
+      head: postHead(`Bearer ${h.apiKey}`).replace(/Content-Length: \d+/, 'Content-Length: 1000000'),
+      trickled: body,
+      everyMs: 500,
+      giveUpAfterMs: 20_000,
+    });
+    assertProblem(asResponse(exchange), 'over-long body', { status: 413, code: 'payload_too_large' });
+    assert.equal(exchange.headers['connection'], 'close');
+    assert.ok(exchange.closedAfterMs < requestMs, `closed after ${exchange.closedAfterMs.toFixed(0)} ms`);
+  });
 });
 
 describe('headers trickled a byte at a time (slowloris)', () => {
