@@ -47,9 +47,16 @@ export class InboxPresenter {
     }));
     await this.templates.prepare(pool, withTemplates);
     const budget = this.renderer.budget();
+    // A realtime batch holds the same notification for many users: render each alike item once.
+    const rendered = new Map<string, ChannelContent | undefined>();
     const items: InboxItem[] = [];
     for (const { row: r, template } of withTemplates) {
-      const content = await this.inAppContent(r, template, budget);
+      const alike = template === null ? undefined : alikeKey(r, template);
+      const content =
+        alike !== undefined && rendered.has(alike)
+          ? rendered.get(alike)
+          : await this.inAppContent(r, template, budget);
+      if (alike !== undefined) rendered.set(alike, content);
       items.push({
         id: r.id,
         category: r.category,
@@ -89,4 +96,11 @@ export class InboxPresenter {
     });
     return result.ok ? result.variant.content : undefined;
   }
+}
+
+/** Items of one notification version that render alike: same template version, locale and params. */
+function alikeKey(r: InboxRow, template: { key: string; version: number }): string {
+  return [r.service_id, template.key, template.version, r.locale ?? '', JSON.stringify(r.params)].join(
+    '\u0000',
+  );
 }
