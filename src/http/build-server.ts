@@ -90,9 +90,9 @@ export async function buildServer(
   });
   registerProblemHandler(app);
   if (options.opsToken !== undefined) app.addHook('onRequest', requireOpsToken(options.opsToken));
-  // An answer given before the request was read to its end (a 401 from an onRequest hook, a 404
-  // or 413 with a body still coming) closes the connection: otherwise Node would go on reading
-  // and discarding whatever the client still sends, however slowly, to keep the connection.
+  // An answer given before the request was read to its end (a 401 from an onRequest hook, a 413
+  // for a declared length over the limit) closes the connection: otherwise Node would go on
+  // reading and discarding whatever the client still sends, however slowly, to keep it.
   app.addHook('onSend', (request, reply, _payload, done) => {
     if (!request.raw.complete) void reply.header('connection', 'close');
     done();

@@ -1,9 +1,10 @@
 // Renders template variants with liquidjs: strict variables and filters, no file access
 // (include/render/layout find nothing), no JavaScript from template text, and limits on parse
-// and render work (see `engineLimits` and renderVariant's `limitMs`). Email `html` is rendered by an engine that HTML-escapes every output
-// (`{{ … }}`), so no parameter becomes markup; `raw` is replaced by a filter that does not
-// bypass escaping. Every other part is plain text. The `icu` filter formats an ICU
-// MessageFormat message (plurals, select, numbers) in the locale being rendered.
+// and render work (`engineLimits`, and renderVariant's `limitMs`). Email `html` is rendered by
+// an engine that HTML-escapes every output (`{{ … }}`), so no parameter becomes markup; `raw`
+// is replaced by a filter that does not bypass escaping. Every other part is plain text. The
+// `icu` filter formats an ICU MessageFormat message (plurals, select, numbers) in the locale
+// being rendered.
 // Parsed templates are cached per (service, key, version, channel, locale, part): versions are
 // immutable, so the cache never needs invalidating.
 import { Liquid, type Template } from 'liquidjs';
