@@ -83,9 +83,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const lines = ['', 'Herald is running.'];
-  if (herald.apiUrl !== undefined)
-    lines.push(`  API:       ${herald.apiUrl}   (OpenAPI docs at ${herald.apiUrl}/docs)`);
+  // With an api role, the ops port listens only when OPS_ENDPOINTS=ops-port: the docs are there.
+  const docs = herald.opsUrl === undefined ? `${herald.apiUrl ?? ''}/docs` : `${herald.opsUrl}/api/docs`;
+  if (herald.apiUrl !== undefined) lines.push(`  API:       ${herald.apiUrl}   (OpenAPI docs at ${docs})`);
   if (herald.queryUrl !== undefined) lines.push(`  Query API: ${herald.queryUrl}`);
+  if (herald.opsUrl !== undefined)
+    lines.push(`  Ops:       ${herald.opsUrl}   (/healthz, /readyz, /metrics)`);
   if (herald.devApiKey !== undefined)
     lines.push(`  Development API key (service "dev"): ${herald.devApiKey}`);
   lines.push('  Stop with Ctrl-C.', '');

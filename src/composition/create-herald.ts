@@ -14,7 +14,7 @@ import { createApiKey, ensureService, grantPermissions } from '../db/stores/api-
 import { permissions } from '../domain/permissions.js';
 import { readBacklog } from '../db/stores/delivery-store.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
-import { buildServer } from '../http/build-server.js';
+import { buildServer, roleDocumentRoutes, type OpenApiDocument } from '../http/build-server.js';
 import { createApiKeyAuth } from '../http/api-key-auth.js';
 import { notificationRoutes } from '../ingest/notification-routes.js';
 import { IngestBatcher } from '../ingest/ingest-batcher.js';
@@ -59,7 +59,8 @@ import type { ChannelProvider } from '../channels/channel-provider.js';
 import { OutboundPolicy } from '../domain/outbound-policy.js';
 import { parseIpNetworkList } from '../domain/ip-address.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
-import { opsRoutes } from '../observability/health.js';
+import { metricsRoutes, opsRoutes } from '../observability/health.js';
+import { BudgetedRenderer } from '../templates/budgeted-renderer.js';
 import type { Logger } from '../observability/logger.js';
 import { roleNames, type RoleName } from './roles.js';
 
@@ -85,6 +86,8 @@ export interface Herald {
   readonly events: PipelineEvents;
   readonly apiUrl: string | undefined;
   readonly queryUrl: string | undefined;
+  /** The ops port's server (OPS_PORT), when this process listens on it. */
+  readonly opsUrl: string | undefined;
   readonly devApiKey: string | undefined;
   readonly fanOut: FanOutStage | undefined;
   stop(): Promise<void>;
@@ -178,8 +181,32 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           )
         : undefined;
     const roleList = roleNames.filter((r) => roles.has(r));
-    const ops = opsRoutes({ pool, migrations, metrics, roles: roleList });
-    const serverOptions = { logger, bodyLimit: config.BODY_LIMIT_BYTES };
+    const ops = opsRoutes({ pool, migrations, roles: roleList });
+    // ops-port: /metrics and the API documents only on OPS_PORT (docs/security.md).
+    const opsPortOnly = config.OPS_ENDPOINTS === 'ops-port';
+    const publicOps = opsPortOnly ? [ops] : [ops, metricsRoutes(metrics)];
+    const serverOptions = {
+      logger,
+      bodyLimit: config.BODY_LIMIT_BYTES,
+      timeouts: {
+        requestMs: config.HTTP_REQUEST_TIMEOUT_MS,
+        headersMs: config.HTTP_HEADERS_TIMEOUT_MS,
+        keepAliveMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        idleMs: config.HTTP_IDLE_TIMEOUT_MS,
+      },
+      exposeDocs: !opsPortOnly,
+      opsToken: config.OPS_TOKEN,
+    };
+    const documents: { role: RoleName; document: () => OpenApiDocument }[] = [];
+    // One per process: what blew its render limit is remembered for the inbox and the worker alike.
+    const renderer = new BudgetedRenderer({
+      budgetMs: config.RENDER_BUDGET_MS,
+      itemMs: config.RENDER_ITEM_LIMIT_MS,
+      metrics,
+      logger,
+    });
+    // Ingest checks against half the cap, so what it accepts renders in time on a busier machine.
+    const templateRenderMs = Math.max(1, Math.floor(config.RENDER_ITEM_LIMIT_MS / 2));
 
     const listen = async (app: FastifyInstance, port: number): Promise<string> => {
       stops.push(() => app.close());
@@ -209,7 +236,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           description: 'Send notifications; manage users, devices and dead letters.',
         },
         [
-          ops,
+          ...publicOps,
           notificationRoutes({
             pool,
             batcher,
@@ -220,6 +247,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             availableChannels: providers.availableChannels(),
             contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
             maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
+            templateRenderMs,
             resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
             quota:
               config.INGEST_QUOTA_PER_MINUTE > 0
@@ -240,6 +268,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           templateRoutes({
             pool,
             authenticate,
+            templateRenderMs,
             onSaved: (serviceId, keys) => {
               for (const key of keys) templateCache.invalidate(settingsChange.template(serviceId, key));
             },
@@ -250,6 +279,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         ],
       );
       apiUrl = await listen(app, config.API_PORT);
+      documents.push({ role: 'api', document: () => app.swagger() });
     }
 
     let queryUrl: string | undefined;
@@ -280,7 +310,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
             }
           : {}),
       });
-      const presenter = new InboxPresenter();
+      const presenter = new InboxPresenter(renderer);
       // Revocations are read from the primary: a replica's lag would extend a revoked token's life.
       const revocations = new CredentialRevocations({ pool, now: () => now().getTime() });
       listener.subscribe(wakeChannels.auth, (payload) => revocations.forget(payload));
@@ -296,6 +326,8 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         maxConnections: config.STREAM_MAX_CONNECTIONS,
         maxPerUser: config.STREAM_MAX_PER_USER,
         maxPerKey: config.STREAM_MAX_PER_KEY,
+        // Often enough that an idle stream never meets HTTP_IDLE_TIMEOUT_MS.
+        heartbeatMs: Math.min(20_000, Math.floor(config.HTTP_IDLE_TIMEOUT_MS / 3)),
       });
       const access = { tokens, authenticate, revocations };
       const app = await buildServer(
@@ -305,7 +337,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
           description: 'Read notifications: inboxes, realtime streams and lookups.',
         },
         [
-          ops,
+          ...publicOps,
           inboxRoutes({
             readPool,
             pool,
@@ -332,16 +364,22 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         ],
       );
       queryUrl = await listen(app, config.QUERY_PORT);
+      documents.push({ role: 'query', document: () => app.swagger() });
       // Runs before the server's close (stops run in reverse): open streams would hold it open.
       stops.push(() => streams.stop());
     }
 
-    if (!roles.has('api') && !roles.has('query') && config.OPS_PORT > 0) {
+    let opsUrl: string | undefined;
+    if (opsPortOnly || (!roles.has('api') && !roles.has('query') && config.OPS_PORT > 0)) {
       const app = await buildServer(
         { ...serverOptions, title: 'Herald operations', description: 'Health and metrics.' },
-        [ops],
+        [
+          ops,
+          metricsRoutes(metrics),
+          roleDocumentRoutes(documents.map((d) => ({ role: d.role, document: d.document() }))),
+        ],
       );
-      await listen(app, config.OPS_PORT);
+      opsUrl = await listen(app, config.OPS_PORT);
     }
 
     let fanOut: FanOutStage | undefined;
@@ -405,6 +443,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         retry: { maxAttempts: config.MAX_ATTEMPTS, baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
         shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
         random,
+        renderer,
         unsubscribeUrl: (message) => {
           const base = config.PUBLIC_URL;
           if (base === undefined || unsubscribeTokens === undefined || message.channel !== 'email')
@@ -479,6 +518,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
       events,
       apiUrl,
       queryUrl,
+      opsUrl,
       devApiKey,
       fanOut,
       stop: stopAll,

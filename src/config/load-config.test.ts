@@ -70,3 +70,24 @@ test('OUTBOUND_ALLOWED_NETWORKS: every entry must be a network, and each bad one
       /10\.1\.0\.0\/8 has bits set past its prefix \(the network is 10\.0\.0\.0\/8\)/.test(e.message),
   );
 });
+
+test('a headers timeout longer than the request timeout is rejected (Node would refuse to start)', () => {
+  assert.throws(
+    () => loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '2000', HTTP_HEADERS_TIMEOUT_MS: '3000' }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /HTTP_HEADERS_TIMEOUT_MS=3000: must not exceed HTTP_REQUEST_TIMEOUT_MS/.test(e.message),
+  );
+});
+
+test('OPS_ENDPOINTS=ops-port needs an OPS_PORT; OPS_TOKEN must be long', () => {
+  assert.throws(
+    () => loadConfig({ OPS_ENDPOINTS: 'ops-port' }),
+    (e: unknown) => e instanceof ConfigError && /OPS_ENDPOINTS=ops-port: needs OPS_PORT/.test(e.message),
+  );
+  assert.equal(loadConfig({ OPS_ENDPOINTS: 'ops-port', OPS_PORT: '9100' }).OPS_ENDPOINTS, 'ops-port');
+  assert.throws(
+    () => loadConfig({ OPS_TOKEN: 'short' }),
+    (e: unknown) => e instanceof ConfigError && /OPS_TOKEN=\(secret\)/.test(e.message),
+  );
+});

@@ -31,6 +31,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         `WEBHOOK_TIMEOUT_MS=${String(converted.WEBHOOK_TIMEOUT_MS)}: must be shorter than LEASE_SECONDS (${String(converted.LEASE_SECONDS)} s)`,
       ]);
     }
+    // Node refuses to create a server whose headers timeout exceeds its request timeout.
+    if (converted.HTTP_HEADERS_TIMEOUT_MS > converted.HTTP_REQUEST_TIMEOUT_MS) {
+      throw new ConfigError([
+        `HTTP_HEADERS_TIMEOUT_MS=${String(converted.HTTP_HEADERS_TIMEOUT_MS)}: must not exceed HTTP_REQUEST_TIMEOUT_MS (${String(converted.HTTP_REQUEST_TIMEOUT_MS)})`,
+      ]);
+    }
+    // ops-port takes /metrics and the API documents off the api and query ports: they need a
+    // port to go to, or they would silently not be served at all.
+    if (converted.OPS_ENDPOINTS === 'ops-port' && converted.OPS_PORT === 0) {
+      throw new ConfigError(['OPS_ENDPOINTS=ops-port: needs OPS_PORT above 0']);
+    }
     if (
       converted.USER_JWKS_URL !== undefined &&
       (converted.USER_JWT_ISSUER === undefined || converted.USER_JWT_AUDIENCE === undefined)

@@ -42,7 +42,21 @@ export const ConfigSchema = Type.Object({
   QUERY_PORT: Port(3001, 'Port of the query role (reads). 0 picks a free port.'),
   OPS_PORT: Port(
     0,
-    'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler). 0 disables it.',
+    'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler), and with OPS_ENDPOINTS=ops-port in every process. 0 disables it.',
+  ),
+  OPS_ENDPOINTS: setting(
+    Type.Union([Type.Literal('public'), Type.Literal('ops-port')], { default: 'public' }),
+    {
+      description:
+        "Where /metrics, /docs and /openapi.json are served. public: on the api and query ports too. ops-port: only on OPS_PORT (which must then be above 0), where each HTTP role's documents are /<role>/docs and /<role>/openapi.json; the api and query ports answer 404 for them. /healthz and /readyz stay on every port (docs/security.md).",
+    },
+  ),
+  OPS_TOKEN: Type.Optional(
+    setting(Type.String({ minLength: 32, pattern: '^\\S+$' }), {
+      description:
+        'When set (at least 32 characters, no spaces), /metrics, /docs and /openapi.json (wherever served) need `Authorization: Bearer <OPS_TOKEN>`; otherwise 401. /healthz and /readyz stay open.',
+      secret: true,
+    }),
   ),
   LOG_LEVEL: setting(
     Type.Union(
@@ -61,6 +75,30 @@ export const ConfigSchema = Type.Object({
   ),
   BODY_LIMIT_BYTES: setting(Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 262_144 }), {
     description: 'Largest accepted request body; larger requests get 413.',
+  }),
+  HTTP_REQUEST_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }), {
+    description:
+      'Time a client has to send a whole request, headers and body, from its first byte; later: 408 request_timeout and the connection is closed. Does not limit the response (realtime streams stay open).',
+  }),
+  HTTP_HEADERS_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }), {
+    description:
+      'Time a client has to send the request headers (and a new connection its first request); later: 408 and the connection is closed. At most HTTP_REQUEST_TIMEOUT_MS.',
+  }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }), {
+    description:
+      'An idle kept-alive connection is closed after this long. Keep it above the idle timeout of a load balancer in front (often 60 s).',
+  }),
+  HTTP_IDLE_TIMEOUT_MS: setting(Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 }), {
+    description:
+      'A connection on which nothing is sent or received for this long, during a request or a response, is closed (a client that stops reading, a stalled request). Realtime streams send a heartbeat often enough to stay open.',
+  }),
+  RENDER_BUDGET_MS: setting(Type.Integer({ minimum: 1, maximum: 60_000, default: 50 }), {
+    description:
+      'Template render time one request (an inbox page, one item, a realtime batch) or one claimed batch of the worker may spend; templated items beyond it come back not renderable (inbox) or are requeued (worker) (docs/security.md).',
+  }),
+  RENDER_ITEM_LIMIT_MS: setting(Type.Integer({ minimum: 1, maximum: 60_000, default: 20 }), {
+    description:
+      'Template render time one item (all parts of one variant) may take; over it the item is not renderable and a delivery fails with template_render_limit. Ingest checks templates and params against half of it.',
   }),
   MAX_RECIPIENTS_PER_REQUEST: setting(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }), {
     description: 'Most recipients one POST /v1/notifications may address.',

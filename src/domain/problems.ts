@@ -33,6 +33,7 @@ export const problems = {
   not_found: { status: 404, title: 'No such resource' },
   route_not_found: { status: 404, title: 'No such route' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
+  request_timeout: { status: 408, title: 'The request was not received in time' },
   version_conflict: { status: 409, title: 'A newer version of the notification exists' },
   not_cancelable: { status: 409, title: 'Nothing of the notification is left to cancel' },
   unsubscribe_link_used: { status: 410, title: 'The unsubscribe link was already used' },

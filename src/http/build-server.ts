@@ -12,21 +12,64 @@ import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
 import { guardInput } from './input-guard.js';
+import { requireOpsToken } from './ops-access.js';
+
+/** How long a client may take, per connection (docs/security.md). */
+export interface HttpTimeouts {
+  /** The whole request, headers and body, from its first byte. */
+  requestMs: number;
+  /** The headers (and a new connection's first request). */
+  headersMs: number;
+  /** An idle kept-alive connection between requests. */
+  keepAliveMs: number;
+  /** No byte in either direction, during a request or its response. */
+  idleMs: number;
+}
 
 export interface ServerOptions {
   logger: FastifyBaseLogger;
   bodyLimit: number;
   title: string;
   description: string;
+  timeouts: HttpTimeouts;
+  /**
+   * Serve this server's OpenAPI document at /openapi.json and /docs (OPS_ENDPOINTS=public).
+   * Without it the document is still built, for the ops port (app.swagger() after ready()).
+   */
+  exposeDocs: boolean;
+  /** OPS_TOKEN: /metrics and the documents need it as a bearer token. */
+  opsToken?: string | undefined;
+}
+
+/**
+ * Node enforces the request and headers timeouts from a timer that checks the connections
+ * still receiving a request every `connectionsCheckingInterval` (default 30 s, so a 10 s
+ * timeout could fire 30 s late). A fifth of the shorter timeout, at most a second, keeps the
+ * lateness small; each check only visits connections in the middle of receiving a request.
+ */
+export function timeoutCheckIntervalMs(timeouts: HttpTimeouts): number {
+  return Math.max(50, Math.min(1000, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs) / 5)));
 }
 
 export async function buildServer(
   options: ServerOptions,
   routes: FastifyPluginAsync[],
 ): Promise<FastifyInstance> {
+  const { timeouts } = options;
   const app: FastifyInstance = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
+    // Fastify sets these on the server it creates; it leaves requestTimeout at 0 (off) otherwise.
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    connectionTimeout: timeouts.idleMs,
+    // Passed to http.createServer: the headers timeout and the check interval exist only there
+    // (Node validates headersTimeout <= requestTimeout when the server is created).
+    http: {
+      requestTimeout: timeouts.requestMs,
+      headersTimeout: timeouts.headersMs,
+      connectionsCheckingInterval: timeoutCheckIntervalMs(timeouts),
+    },
     genReqId: () => randomUUID(),
     // User ids may be 128 characters; leave room for percent-encoding.
     routerOptions: { maxParamLength: 512 },
@@ -39,7 +82,7 @@ export async function buildServer(
         error.code === 'FST_ERR_BAD_URL' ? 'malformed_url' : 'route_not_found',
       );
     },
-    // Requests Node's HTTP parser refuses (headers or URL too large, bad syntax).
+    // Requests Node's HTTP layer refuses: headers or URL too large, bad syntax, not received in time.
     clientErrorHandler: (error, socket) => writeRawProblem(error, socket),
     requestIdHeader: false,
     // One log line per request costs more than ingest itself at high rates; failures are logged below.
@@ -48,6 +91,14 @@ export async function buildServer(
     schemaController: { compilersFactory: { buildValidator: jsonBodiesUncoerced() } },
   });
   registerProblemHandler(app);
+  if (options.opsToken !== undefined) app.addHook('onRequest', requireOpsToken(options.opsToken));
+  // An answer given before the request was read to its end (a 401 from an onRequest hook, a 413
+  // for a declared length over the limit) closes the connection: otherwise Node would go on
+  // reading and discarding whatever the client still sends, however slowly, to keep it.
+  app.addHook('onSend', (request, reply, _payload, done) => {
+    if (!request.raw.complete) void reply.header('connection', 'close');
+    done();
+  });
   app.addHook('preValidation', guardInput);
   // Herald's routes take JSON only; without this, text bodies would reach the schema check.
   app.removeContentTypeParser('text/plain');
@@ -58,8 +109,10 @@ export async function buildServer(
       security: [{ apiKey: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  if (options.exposeDocs) {
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+    app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  }
   app.addHook('onResponse', (request, reply, done) => {
     if (reply.statusCode >= 500)
       // Without the query: a realtime stream may carry its token there (EventSource).
@@ -85,5 +138,33 @@ function jsonBodiesUncoerced(): AjvCompiler.BuildCompilerFromPool {
       customOptions: { ...(options?.mode === 'JTD' ? {} : options?.customOptions), coerceTypes: false },
     });
     return (route) => (route.httpPart === 'body' ? forBodies(route) : forText(route));
+  };
+}
+
+/** An OpenAPI document built by another server of the process (app.swagger() after ready()). */
+export type OpenApiDocument = Exclude<ReturnType<FastifyInstance['swagger']>, string>;
+
+/**
+ * OPS_ENDPOINTS=ops-port: the ops port serves each HTTP role's document at /<role>/openapi.json
+ * and its UI at /<role>/docs. The server serving these is built with `exposeDocs: false`.
+ */
+export function roleDocumentRoutes(
+  documents: { role: string; document: OpenApiDocument }[],
+): FastifyPluginAsync {
+  return async (app) => {
+    for (const { role, document } of documents) {
+      await app.register(
+        async (scope) => {
+          // The UI asks its own /json route, which shows this document instead of the ops server's.
+          await scope.register(swaggerUi, {
+            routePrefix: '/docs',
+            transformSpecification: () => document,
+            transformSpecificationClone: false,
+          });
+          scope.get('/openapi.json', { schema: { hide: true } }, () => document);
+        },
+        { prefix: `/${role}` },
+      );
+    }
   };
 }

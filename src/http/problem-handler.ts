@@ -42,28 +42,52 @@ const fastifyCodes: Record<string, ProblemCode> = {
   FST_ERR_ASYNC_CONSTRAINT: 'validation_failed',
 };
 
+/** What Node's HTTP layer reports on a connection (clientError), as Herald answers it. */
+const rawProblems: Record<string, { status: number; reason: string; code: ProblemCode }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: 'headers_too_large' },
+  // The headers or the whole request did not arrive within HTTP_HEADERS_TIMEOUT_MS /
+  // HTTP_REQUEST_TIMEOUT_MS (Node's connection check, see build-server.ts).
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout', code: 'request_timeout' },
+};
+const malformed = { status: 400, reason: 'Bad Request', code: 'malformed_request' } as const;
+
 /**
- * For requests Node's HTTP parser rejects before Fastify sees them (e.g. 431, headers too
- * large): a problem+json answer written to the socket, then the connection closes.
+ * For requests Node's HTTP layer rejects before Fastify answers them (a parse error, headers
+ * too large, a request not received in time): a problem+json answer written to the socket,
+ * then the connection is closed, both ways (a client still sending is not read any further).
  */
 export function writeRawProblem(error: Error & { code?: string }, socket: Duplex): void {
-  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-  const status = tooLarge ? 431 : 400;
-  const code = tooLarge ? 'headers_too_large' : 'malformed_request';
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // A response already begun on this connection (a realtime stream whose request body never
+  // finished) cannot be followed by another: close it.
+  if (!socket.writable || responseStarted(socket)) {
+    socket.destroy();
+    return;
+  }
+  const { status, reason, code } =
+    (error.code === undefined ? undefined : rawProblems[error.code]) ?? malformed;
   const body = JSON.stringify({
     type: `urn:herald:problem:${code}`,
     title: problems[code].title,
     status,
     code,
   });
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 ${String(status)} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-        `content-type: ${problemContentType}\r\ncontent-length: ${String(Buffer.byteLength(body))}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  } else {
-    socket.destroy();
-  }
+  socket.end(
+    `HTTP/1.1 ${String(status)} ${reason}\r\n` +
+      `content-type: ${problemContentType}\r\ncontent-length: ${String(Buffer.byteLength(body))}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+}
+
+/** Node links a connection to the response being written on it (`_httpMessage`, unexported). */
+function responseStarted(socket: Duplex): boolean {
+  const response: unknown = (socket as Duplex & { _httpMessage?: unknown })._httpMessage;
+  return (
+    typeof response === 'object' &&
+    response !== null &&
+    (response as { headersSent?: unknown }).headersSent === true
+  );
 }
 
 export function registerProblemHandler(app: FastifyInstance): void {

@@ -19,7 +19,7 @@ import {
 import { ProblemError } from '../domain/problems.js';
 import type { Metrics } from '../observability/metrics.js';
 import { checkParams, type StoredTemplateVersion } from '../templates/template.js';
-import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
+import { renderVariantChecked, TemplateRenderError } from '../templates/template-renderer.js';
 
 export interface AcceptDeps {
   batcher: IngestBatcher;
@@ -36,6 +36,12 @@ export interface AcceptDeps {
   maxRecipients: number;
   /** Per calling service quota (INGEST_QUOTA_PER_MINUTE); absent when there is none. */
   quota?: IngestQuota | undefined;
+  /**
+   * Wall-clock time one variant may take to render in the ingest check: half the per-item cap
+   * deliveries and inboxes render with, so what is accepted on a quiet machine renders there
+   * on a busy one too.
+   */
+  templateRenderMs: number;
   /** The current version of a service's template (requests naming `template`); absent: none exist. */
   resolveTemplate?:
     ((serviceId: number, key: string) => Promise<StoredTemplateVersion | undefined>) | undefined;
@@ -119,7 +125,7 @@ export async function acceptNotifications(
   if (template === undefined) {
     checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
   } else {
-    checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
+    await checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
   }
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
@@ -220,15 +226,16 @@ function templateRef(
 /**
  * For a templated request: the params match the declarations (400 template_params_invalid
  * naming each one), every channel has a variant, and every locale of every variant renders
- * within the configured providers' limits, so a delivery never fails on its template.
+ * within `templateRenderMs` and within the configured providers' limits, so a delivery never
+ * fails on its template. Variants render one at a time, yielding in between.
  */
-function checkTemplateRenders(
-  deps: Pick<AcceptDeps, 'contentProblems'>,
+async function checkTemplateRenders(
+  deps: Pick<AcceptDeps, 'contentProblems' | 'templateRenderMs'>,
   version: StoredTemplateVersion,
   channels: readonly Channel[],
   params: Record<string, unknown>,
   data: Record<string, unknown> | null,
-): void {
+): Promise<void> {
   checkParams(version, params);
   const overLimit: { field: string; message: string }[] = [];
   for (const channel of new Set(channels)) {
@@ -241,7 +248,8 @@ function checkTemplateRenders(
     for (const locale of Object.keys(byLocale)) {
       let content: ChannelContent;
       try {
-        content = renderVariant(version, channel, locale, params).content;
+        content = (await renderVariantChecked(version, channel, locale, params, deps.templateRenderMs))
+          .content;
       } catch (error) {
         if (!(error instanceof TemplateRenderError)) throw error;
         const message = `${channel} (${locale}): ${error.message}`;

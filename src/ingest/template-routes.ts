@@ -28,7 +28,12 @@ import {
   type StoredTemplateVersion,
   type TemplateDefinition,
 } from '../templates/template.js';
-import { renderVariant, textProblems, TemplateRenderError } from '../templates/template-renderer.js';
+import {
+  renderVariantChecked,
+  textProblems,
+  TemplateRenderError,
+  type RenderedVariant,
+} from '../templates/template-renderer.js';
 import {
   readSheet,
   rowsToTemplates,
@@ -125,6 +130,8 @@ export interface TemplateRouteDeps {
    * versions drops them at once (other processes hear the NOTIFY sent at commit).
    */
   onSaved?: (serviceId: number, keys: string[]) => void;
+  /** Wall-clock time one variant may take in a trial render or preview (see AcceptDeps). */
+  templateRenderMs: number;
 }
 
 export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
@@ -218,6 +225,7 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
           body.bytes,
           format,
           request.query.dry_run ?? false,
+          deps.templateRenderMs,
         );
         if (!report.dry_run)
           deps.onSaved?.(
@@ -247,7 +255,10 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
           ]);
         }
         const definition = definitionOf(request.body);
-        const problems = [...structuralProblems(definition), ...textProblems(definition)];
+        const problems = [
+          ...structuralProblems(definition),
+          ...(await textProblems(definition, deps.templateRenderMs)),
+        ];
         if (problems.length > 0) {
           throw new ProblemError(
             'template_invalid',
@@ -315,7 +326,13 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
         if (version === undefined)
           throw new ProblemError('not_found', 'No template (or version) with this key.');
         const shown = request.body.channels ?? (Object.keys(version.variants) as Channel[]);
-        const rendered = renderForChannels(version, shown, locale ?? version.fallbackLocale, params);
+        const rendered = await renderForChannels(
+          version,
+          shown,
+          locale ?? version.fallbackLocale,
+          params,
+          deps.templateRenderMs,
+        );
         return {
           key: version.key,
           version: version.version,
@@ -333,15 +350,16 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
 
 /**
  * Checks params against the version's declarations, then renders every channel asked for in
- * `locale`. Problems are 400 template_params_invalid naming body/params/<name>; a channel the
- * template has no variant for is 400 content_missing.
+ * `locale`, each within `limitMs`. Problems are 400 template_params_invalid naming
+ * body/params/<name>; a channel the template has no variant for is 400 content_missing.
  */
-export function renderForChannels(
+export async function renderForChannels(
   version: StoredTemplateVersion,
   shown: readonly Channel[],
   locale: string | null,
   params: Record<string, unknown>,
-): Map<Channel, ReturnType<typeof renderVariant>> {
+  limitMs: number,
+): Promise<Map<Channel, RenderedVariant>> {
   checkParams(version, params);
   const missing = shown.filter((c) => version.variants[c] === undefined);
   if (missing.length > 0) {
@@ -354,10 +372,10 @@ export function renderForChannels(
       })),
     );
   }
-  const out = new Map<Channel, ReturnType<typeof renderVariant>>();
+  const out = new Map<Channel, RenderedVariant>();
   for (const channel of shown) {
     try {
-      out.set(channel, renderVariant(version, channel, locale, params));
+      out.set(channel, await renderVariantChecked(version, channel, locale, params, limitMs));
     } catch (error) {
       if (!(error instanceof TemplateRenderError)) throw error;
       throw new ProblemError('template_params_invalid', `${channel}: ${error.message}`, [
@@ -423,6 +441,7 @@ async function importTemplates(
   bytes: Buffer,
   format: SheetFormat,
   dryRun: boolean,
+  renderMs: number,
 ): Promise<ImportReport> {
   const read = await readSheet(bytes, format);
   if (!read.ok) throw importProblem(read.errors);
@@ -448,7 +467,7 @@ async function importTemplates(
     }
     const problems: DefinitionProblem[] = structuralProblems(t.definition);
     // Text is only worth rendering once the structure holds.
-    if (problems.length === 0) problems.push(...textProblems(t.definition));
+    if (problems.length === 0) problems.push(...(await textProblems(t.definition, renderMs)));
     errors.push(...sheetProblems(t, problems));
   }
   if (errors.length > 0) throw importProblem(errors);

@@ -1,4 +1,6 @@
 // /healthz (the process runs), /readyz (database reachable, migrations current) and /metrics.
+// Health stays on every port; where /metrics is served is the composition root's choice
+// (OPS_ENDPOINTS).
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../db/pools.js';
 import { MigrationError, pendingMigrations, type Migration } from '../db/migrate.js';
@@ -7,7 +9,6 @@ import type { Metrics } from './metrics.js';
 export function opsRoutes(deps: {
   pool: Pool;
   migrations: Migration[];
-  metrics: Metrics;
   roles: readonly string[];
 }): FastifyPluginAsync {
   return async (app) => {
@@ -33,12 +34,17 @@ export function opsRoutes(deps: {
         }
       },
     );
+  };
+}
+
+export function metricsRoutes(metrics: Metrics): FastifyPluginAsync {
+  return async (app) => {
     app.get(
       '/metrics',
-      { schema: { ...schema, summary: 'Prometheus metrics', hide: true } },
+      { schema: { tags: ['operations'], security: [], summary: 'Prometheus metrics', hide: true } },
       async (_request, reply) => {
-        const body = await deps.metrics.registry.metrics();
-        return reply.type(deps.metrics.registry.contentType).send(body);
+        const body = await metrics.registry.metrics();
+        return reply.type(metrics.registry.contentType).send(body);
       },
     );
   };

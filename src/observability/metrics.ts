@@ -21,6 +21,7 @@ export interface Metrics {
   oldestPendingSeconds: Gauge<'lane'>;
   inboxStreamsOpen: Gauge;
   inboxStreamEvents: Counter<'event'>;
+  templateRenderFailures: Counter<'reason'>;
   retentionRuns: Counter<'result'>;
   retentionLastSuccess: Gauge;
   retentionRowsCopied: Counter<'table'>;
@@ -87,7 +88,7 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
     }),
     deliveriesDeferred: new Counter({
       name: 'herald_deliveries_deferred_total',
-      help: "Deliveries postponed without an attempt, per channel and reason: at send, because their provider circuit was open, its rate limit reached or its concurrency cap full; at fan-out, for the user's quiet hours (quiet_hours) or a frequency cap (cap).",
+      help: "Deliveries postponed without an attempt, per channel and reason: at send, because their provider circuit was open, its rate limit reached or its concurrency cap full, or the claimed batch had spent its render budget (render_budget); at fan-out, for the user's quiet hours (quiet_hours) or a frequency cap (cap).",
       labelNames: ['channel', 'reason'],
       registers: [registry],
     }),
@@ -136,6 +137,12 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       name: 'herald_inbox_stream_events_total',
       help: 'Events written to realtime inbox streams, per event (created, read, ready, reset, …); one per connection.',
       labelNames: ['event'],
+      registers: [registry],
+    }),
+    templateRenderFailures: new Counter({
+      name: 'herald_template_render_failures_total',
+      help: 'Templated items not rendered (inbox items shown not renderable, deliveries failed or deferred), per reason: limit (over the per-item render cap), error (the template fails with its params), budget (the request or batch had spent its render budget).',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     retentionRuns: new Counter({

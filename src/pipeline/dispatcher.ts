@@ -1,6 +1,8 @@
 // The worker's delivery loop: claim for free slots, and per delivery render → provider.send
-// → record the outcome. No provider call runs inside a transaction: a
-// slow provider would hold row locks and a connection for as long as it takes.
+// → record the outcome. No provider call runs inside a transaction: a slow provider would hold
+// row locks and a connection for as long as it takes. A claimed batch renders one delivery at a
+// time within one render budget, yielding between renders, and each delivery's send starts as
+// soon as it is rendered.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
@@ -11,13 +13,20 @@ import { contentFor, type Channel } from '../domain/notification.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 import { guardKey, type DeferReason, type ProviderGuard } from './provider-guard.js';
 
-/** What sending produced: the provider's outcome, or a call the guard held back. */
-type SendResult = DeliveryOutcome | { kind: 'deferred'; reason: DeferReason; delayMs: number };
+/**
+ * What sending produced: the provider's outcome, or a call held back (by the provider guard, or
+ * because the claimed batch had spent its render budget before this delivery's turn).
+ */
+type SendResult =
+  DeliveryOutcome | { kind: 'deferred'; reason: DeferReason | 'render_budget'; delayMs: number };
 /** The result and the provider that produced it (null: no provider call was made). */
 interface Sent {
   result: SendResult;
   provider: string | null;
 }
+/** A delivery ready to send through its provider chain, or already decided without a call. */
+type Prepared =
+  { kind: 'send'; message: RenderedMessage; chain: ChannelProvider[] } | { kind: 'done'; sent: Sent };
 import { nextRetry, type RetryPolicy } from '../domain/retry-policy.js';
 import type { ChannelProvider, RenderedMessage } from '../channels/channel-provider.js';
 import type { ProviderRegistry } from '../channels/provider-registry.js';
@@ -26,7 +35,8 @@ import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claim
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { WakeListener } from './wake-up.js';
-import { renderVariant, TemplateRenderError } from '../templates/template-renderer.js';
+import type { RenderedVariant } from '../templates/template-renderer.js';
+import type { BudgetedRenderer, RenderBudget } from '../templates/budgeted-renderer.js';
 import { TemplateVersionCache } from '../templates/template-versions.js';
 
 export interface DispatcherDeps {
@@ -43,6 +53,8 @@ export interface DispatcherDeps {
   retry: RetryPolicy;
   shutdownTimeoutMs: number;
   random: () => number;
+  /** Renders templated deliveries within a budget per claimed batch and a cap per delivery. */
+  renderer: BudgetedRenderer;
   /** The one-click unsubscribe link for a message (email, PUBLIC_URL set), or undefined. */
   unsubscribeUrl?: (message: RenderedMessage) => string | undefined;
 }
@@ -117,7 +129,8 @@ export class Dispatcher {
         await this.loadTemplates(deliveries);
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
-        for (const delivery of deliveries) this.dispatch(delivery);
+        const budget = deps.renderer.budget();
+        for (const delivery of deliveries) this.dispatch(delivery, await this.prepare(delivery, budget));
         if (backlog) {
           // More is waiting: go on when room frees up, or at once for a wake-up hint (which
           // may be transactional work, served from the reserved share).
@@ -179,7 +192,7 @@ export class Dispatcher {
    * joins the next batch (OutcomeRecorder). Outcomes waiting to be recorded count against
    * the room for new claims, so a slow database slows claiming instead of piling up work.
    */
-  private dispatch(delivery: ClaimedDelivery): void {
+  private dispatch(delivery: ClaimedDelivery, prepared: Prepared): void {
     const controller = new AbortController();
     if (delivery.lane === 'bulk') this.bulkInFlight += 1;
     // Keyed by attempt too: a rescued delivery may come back to this worker while the first
@@ -188,7 +201,7 @@ export class Dispatcher {
     const entry: InFlight = { delivery, controller, done: Promise.resolve() };
     this.inFlight.set(key, entry);
     this.recording += 1;
-    entry.done = this.send(delivery, controller.signal)
+    entry.done = this.send(delivery, prepared, controller.signal)
       .then((sent) => {
         this.inFlight.delete(key);
         if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
@@ -212,39 +225,64 @@ export class Dispatcher {
   }
 
   /**
-   * Sends through the delivery's provider chain: the primary, then each fallback while the
-   * previous one fails with a retryable or configuration error or is held back by its guard.
+   * Renders the delivery's message (within the batch's render budget), or decides its outcome
+   * without a provider call: no device, no provider, template not loaded or not renderable.
    */
-  private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<Sent> {
+  private async prepare(delivery: ClaimedDelivery, budget: RenderBudget): Promise<Prepared> {
     const { deps } = this;
+    const done = (result: SendResult): Prepared => ({ kind: 'done', sent: { result, provider: null } });
     const channel = delivery.channel as Channel;
     if (channel === 'push' && delivery.device === null)
-      return {
-        result: { kind: 'failed', reason: 'device deleted or disabled since the fan-out' },
-        provider: null,
-      };
+      return done({ kind: 'failed', reason: 'device deleted or disabled since the fan-out' });
     const chain = deps.providers.chainFor(channel, delivery.device);
     if (chain.length === 0) {
       const what =
         delivery.device === null
           ? `channel ${channel}`
           : `${delivery.device.platform} app ${delivery.device.appId}`;
-      return { result: { kind: 'failed', reason: `no provider configured for ${what}` }, provider: null };
+      return done({ kind: 'failed', reason: `no provider configured for ${what}` });
     }
     const template = delivery.template ?? null;
-    if (
-      template !== null &&
-      this.templates.get(delivery.serviceId, template.key, template.version) === undefined
-    )
-      return { result: { kind: 'retry', reason: 'template version could not be loaded' }, provider: null };
-    let message: RenderedMessage;
-    try {
-      message = render(delivery, this.templates);
-    } catch (error) {
-      // Params are checked against the version at ingest, so this is rare; retrying cannot help.
-      if (!(error instanceof TemplateRenderError)) throw error;
-      return { result: { kind: 'failed', reason: `template: ${error.message}` }, provider: null };
+    if (template === null) return { kind: 'send', message: messageFor(delivery, undefined), chain };
+    const version = this.templates.get(delivery.serviceId, template.key, template.version);
+    if (version === undefined) return done({ kind: 'retry', reason: 'template version could not be loaded' });
+    const rendered = await deps.renderer.render(budget, {
+      version,
+      channel,
+      locale: delivery.locale,
+      params: template.params,
+    });
+    if (rendered.ok) return { kind: 'send', message: messageFor(delivery, rendered.variant), chain };
+    switch (rendered.reason) {
+      case 'budget':
+        // Not this delivery's fault: back to the queue, its attempt not spent, due at once.
+        deps.metrics.deliveriesDeferred.inc({ channel, reason: 'render_budget' });
+        return done({ kind: 'deferred', reason: 'render_budget', delayMs: 0 });
+      case 'limit':
+        // A first miss of the cap may be a cold process or a GC pause: retry, with backoff. A
+        // second is permanent: ingest rendered this version with these params within half the
+        // cap, so a render over the whole cap twice is built to be slow (or the process is
+        // starved, where more attempts add load); retrying would spend the cap every time.
+        return done(
+          rendered.settled
+            ? { kind: 'failed', reason: `template_render_limit: ${rendered.message}` }
+            : { kind: 'retry', reason: `template_render_limit: ${rendered.message}` },
+        );
+      case 'error':
+        // Params are checked against the version at ingest, so this is rare; retrying cannot help.
+        return done({ kind: 'failed', reason: `template: ${rendered.message}` });
     }
+  }
+
+  /**
+   * Sends through the delivery's provider chain: the primary, then each fallback while the
+   * previous one fails with a retryable or configuration error or is held back by its guard.
+   */
+  private async send(delivery: ClaimedDelivery, prepared: Prepared, signal: AbortSignal): Promise<Sent> {
+    const { deps } = this;
+    if (prepared.kind === 'done') return prepared.sent;
+    const { message, chain } = prepared;
+    const channel = message.channel;
     message.unsubscribeUrl = deps.unsubscribeUrl?.(message);
     let held: Extract<SendResult, { kind: 'deferred' }> | undefined;
     let last: Sent | undefined;
@@ -417,19 +455,11 @@ export class Dispatcher {
 }
 
 /**
- * The message for a delivery. A templated notification is rendered with the version it was
- * accepted with (from `versions`, loaded for the claimed batch), in the user's locale.
+ * The message for a delivery: a templated notification's variant rendered with the version it
+ * was accepted with, in the user's locale, else the notification's content for the channel.
  */
-export function render(delivery: ClaimedDelivery, versions: TemplateVersionCache): RenderedMessage {
+function messageFor(delivery: ClaimedDelivery, rendered: RenderedVariant | undefined): RenderedMessage {
   const channel = delivery.channel as Channel;
-  const template = delivery.template ?? null;
-  let rendered: ReturnType<typeof renderVariant> | undefined;
-  if (template !== null) {
-    const version = versions.get(delivery.serviceId, template.key, template.version);
-    if (version === undefined)
-      throw new Error(`template ${template.key} v${String(template.version)} not loaded`);
-    rendered = renderVariant(version, channel, delivery.locale, template.params);
-  }
   return {
     deliveryId: delivery.id,
     notificationId: delivery.notificationId,

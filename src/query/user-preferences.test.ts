@@ -26,7 +26,13 @@ let issuerKeyId: number;
 let supportKey: string;
 let directoryKey: string;
 
-const serverOptions = { logger: createLogger('silent'), bodyLimit: 1_048_576, description: 'test' };
+const serverOptions = {
+  logger: createLogger('silent'),
+  bodyLimit: 1_048_576,
+  description: 'test',
+  timeouts: { requestMs: 10_000, headersMs: 5_000, keepAliveMs: 5_000, idleMs: 60_000 },
+  exposeDocs: true,
+};
 
 before(async () => {
   db = await createTestDatabase();

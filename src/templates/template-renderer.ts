@@ -1,9 +1,10 @@
 // Renders template variants with liquidjs: strict variables and filters, no file access
 // (include/render/layout find nothing), no JavaScript from template text, and limits on parse
-// and render work. Email `html` is rendered by an engine that HTML-escapes every output
-// (`{{ … }}`), so no parameter becomes markup; `raw` is replaced by a filter that does not
-// bypass escaping. Every other part is plain text. The `icu` filter formats an ICU
-// MessageFormat message (plurals, select, numbers) in the locale being rendered.
+// and render work (`engineLimits`, and renderVariant's `limitMs`). Email `html` is rendered by
+// an engine that HTML-escapes every output (`{{ … }}`), so no parameter becomes markup; `raw`
+// is replaced by a filter that does not bypass escaping. Every other part is plain text. The
+// `icu` filter formats an ICU MessageFormat message (plurals, select, numbers) in the locale
+// being rendered.
 // Parsed templates are cached per (service, key, version, channel, locale, part): versions are
 // immutable, so the cache never needs invalidating.
 import { Liquid, type Template } from 'liquidjs';
@@ -33,14 +34,34 @@ export interface RenderableVersion extends Omit<TemplateVersionBody, 'params'> {
   version: number;
 }
 
+/** Why a render failed: it ran out of time (`limit`), or the template cannot render (`error`). */
+export type RenderFailureReason = 'limit' | 'error';
+
 export class TemplateRenderError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly reason: RenderFailureReason;
+  constructor(message: string, options?: { cause?: unknown; reason?: RenderFailureReason }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TemplateRenderError';
+    this.reason = options?.reason ?? 'error';
   }
 }
 
-const limits = { parseLimit: 100_000, renderLimit: 500, memoryLimit: 10_000_000 };
+/**
+ * What liquidjs (10.x) limits, per engine call:
+ * - `parseLimit`: characters of template text one parse() may take (a length, not a time;
+ *   parsing cannot be interrupted, so its cost is bounded by this and by the parts' maxLength,
+ *   and paid once per version and part per process, see `parsedCache`).
+ * - `memoryLimit`: units one render may allocate through ranges (`(1..n)` costs n), array
+ *   filters (their length) and string filters (their length), summed over the render. The
+ *   output buffer is not counted. A single filter call is never interrupted by the time limit,
+ *   so this is what bounds one call's work: 100,000 units keep the costliest one (`map` or
+ *   `sort` over a 50,000-element range) at a few tens of ms, while a notification's text
+ *   stays far below it.
+ * - `renderLimit` (passed per render, see renderParsed): a wall-clock deadline fixed when the
+ *   render starts, checked before every node at every level, so also on each iteration of a
+ *   loop in renderSync; it fails the render at the first node started after the deadline.
+ */
+const engineLimits = { parseLimit: 100_000, memoryLimit: 100_000 };
 
 function createEngine(escapeHtml: boolean): Liquid {
   const engine = new Liquid({
@@ -50,7 +71,7 @@ function createEngine(escapeHtml: boolean): Liquid {
     // An in-memory, empty set of partials: include/render/layout cannot read files.
     templates: {},
     ...(escapeHtml ? { outputEscape: 'escape' as const } : {}),
-    ...limits,
+    ...engineLimits,
   });
   engine.registerFilter(
     'icu',
@@ -144,15 +165,31 @@ function parse(part: Part, text: string): Template[] {
   }
 }
 
+/** When a variant's render must be done by (performance.now() time), and the limit it was given. */
+interface Deadline {
+  at: number;
+  limitMs: number;
+}
+
 function renderParsed(
   part: Part,
   templates: Template[],
   locale: string,
   params: Record<string, unknown>,
+  deadline: Deadline,
 ): string {
+  const renderLimit = deadline.at - performance.now();
+  if (renderLimit <= 0) throw limitError(deadline);
   try {
-    return engineFor(part).renderSync(templates, { ...params }, { globals: { locale } }) as string;
+    return engineFor(part).renderSync(
+      templates,
+      { ...params },
+      { globals: { locale }, renderLimit },
+    ) as string;
   } catch (error) {
+    // liquidjs fails a render only after its deadline, which is at or after ours: past it, the
+    // failure is the time limit (whatever else happened to go wrong at the same moment).
+    if (performance.now() > deadline.at) throw limitError(deadline, error);
     if (error instanceof TemplateRenderError) throw error;
     const cause = (error as { originalError?: unknown }).originalError;
     if (cause instanceof TemplateRenderError) throw cause;
@@ -160,16 +197,26 @@ function renderParsed(
   }
 }
 
+function limitError(deadline: Deadline, cause?: unknown): TemplateRenderError {
+  return new TemplateRenderError(`rendering takes longer than ${String(deadline.limitMs)} ms`, {
+    reason: 'limit',
+    cause,
+  });
+}
+
 /**
  * Renders one channel's variant for a user's locale (exact, then language, then the version's
- * fallback locale). Throws TemplateRenderError if the template has no variant for the channel
- * or its text fails to render with these params.
+ * fallback locale), all its parts within `limitMs` of wall-clock time (parsing, cached per
+ * version, is not counted). Throws TemplateRenderError if the template has no variant for the
+ * channel, its text fails to render with these params (reason `error`), or it takes longer
+ * (reason `limit`).
  */
 export function renderVariant(
   version: RenderableVersion,
   channel: Channel,
   userLocale: string | null | undefined,
   params: Record<string, unknown>,
+  limitMs: number,
 ): RenderedVariant {
   const byLocale = version.variants[channel];
   const locale =
@@ -180,12 +227,15 @@ export function renderVariant(
   if (locale === undefined || variant === undefined) {
     throw new TemplateRenderError(`template ${version.key} has no ${channel} variant`);
   }
-  const out: Partial<Record<Part, string>> = {};
+  const parts: [Part, Template[]][] = [];
   for (const part of channelParts[channel] as readonly Part[]) {
     const text = variant[part];
     if (text === undefined || text === '') continue;
-    out[part] = renderParsed(part, parsed(version, channel, locale, part, text), locale, params);
+    parts.push([part, parsed(version, channel, locale, part, text)]);
   }
+  const deadline = { at: performance.now() + limitMs, limitMs };
+  const out: Partial<Record<Part, string>> = {};
+  for (const [part, templates] of parts) out[part] = renderParsed(part, templates, locale, params, deadline);
   return toContent(channel, locale, out);
 }
 
@@ -214,6 +264,37 @@ function toContent(channel: Channel, locale: string, parts: Partial<Record<Part,
   return parts.html === undefined ? { locale, content } : { locale, content, html: parts.html };
 }
 
+/** Resolves on a later turn of the event loop, after the I/O that is waiting has run. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Renders a variant as ingest checks do: a render that ran out of time gets one more try on a
+ * later turn of the event loop, so a cold process (code not yet compiled, ICU data not yet
+ * loaded) or a garbage-collection pause does not refuse a template that renders in time when
+ * warm. Yields after each attempt, so a request that renders many variants never holds the
+ * event loop longer than one render.
+ */
+export async function renderVariantChecked(
+  version: RenderableVersion,
+  channel: Channel,
+  userLocale: string | null | undefined,
+  params: Record<string, unknown>,
+  limitMs: number,
+): Promise<RenderedVariant> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const rendered = renderVariant(version, channel, userLocale, params, limitMs);
+      await nextTurn();
+      return rendered;
+    } catch (error) {
+      await nextTurn();
+      if (attempt > 1 || !(error instanceof TemplateRenderError) || error.reason !== 'limit') throw error;
+    }
+  }
+}
+
 /** A value of each type, for trial renders of a definition. */
 const sampleValues: Record<ParamType, unknown> = {
   string: 'text',
@@ -226,22 +307,65 @@ const sampleValues: Record<ParamType, unknown> = {
 /**
  * Problems in the Liquid text of a definition: parse errors, and what a trial render with a
  * sample value of every declared parameter shows (an undeclared variable, an unknown filter,
- * a bad ICU message).
+ * a bad ICU message, a variant that does not render within `limitMs`). Variants are rendered
+ * one at a time, yielding between them, with one more try for a variant that ran out of time
+ * (see renderVariantChecked).
  */
-export function textProblems(definition: TemplateVersionBody): DefinitionProblem[] {
+export async function textProblems(
+  definition: TemplateVersionBody,
+  limitMs: number,
+): Promise<DefinitionProblem[]> {
   const problems: DefinitionProblem[] = [];
   const sample = Object.fromEntries(
     Object.entries(definition.params).map(([name, type]) => [name, sampleValues[type]]),
   );
   for (const [channel, byLocale] of Object.entries(definition.variants)) {
     for (const [locale, variant] of Object.entries(byLocale)) {
-      for (const [part, text] of Object.entries(variant) as [Part, string][]) {
-        try {
-          renderParsed(part, parse(part, text), locale, sample);
-        } catch (error) {
-          problems.push({ place: { field: 'variants', channel, locale, part }, message: errorText(error) });
-        }
+      let found = variantProblems(channel, locale, variant, sample, limitMs);
+      await nextTurn();
+      if (found.some((p) => p.reason === 'limit')) {
+        found = variantProblems(channel, locale, variant, sample, limitMs);
+        await nextTurn();
       }
+      problems.push(...found.map(({ place, message }) => ({ place, message })));
+    }
+  }
+  return problems;
+}
+
+/** One trial render of a variant's parts, sharing one deadline as a delivery's render does. */
+function variantProblems(
+  channel: string,
+  locale: string,
+  variant: Partial<Record<Part, string>>,
+  sample: Record<string, unknown>,
+  limitMs: number,
+): (DefinitionProblem & { reason: RenderFailureReason })[] {
+  const problems: (DefinitionProblem & { reason: RenderFailureReason })[] = [];
+  const parts: [Part, Template[]][] = [];
+  for (const [part, text] of Object.entries(variant) as [Part, string][]) {
+    try {
+      parts.push([part, parse(part, text)]);
+    } catch (error) {
+      problems.push({
+        place: { field: 'variants', channel, locale, part },
+        message: errorText(error),
+        reason: 'error',
+      });
+    }
+  }
+  const deadline = { at: performance.now() + limitMs, limitMs };
+  for (const [part, templates] of parts) {
+    try {
+      renderParsed(part, templates, locale, sample, deadline);
+    } catch (error) {
+      const reason = error instanceof TemplateRenderError ? error.reason : 'error';
+      problems.push({
+        place: { field: 'variants', channel, locale, part },
+        message: errorText(error),
+        reason,
+      });
+      if (reason === 'limit') break;
     }
   }
   return problems;

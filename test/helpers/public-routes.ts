@@ -57,10 +57,16 @@ interface OpenApiDocument {
 
 const methods = ['get', 'post', 'put', 'patch', 'delete'] as const;
 
-export async function publicRoutes(bases: string[]): Promise<PublicRoute[]> {
+/** `token`: the OPS_TOKEN, when the servers were started with one (it guards /openapi.json). */
+export async function publicRoutes(
+  bases: string[],
+  options: { token?: string } = {},
+): Promise<PublicRoute[]> {
   const routes: PublicRoute[] = [];
+  const headers: Record<string, string> =
+    options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   for (const base of bases) {
-    const response = await fetch(`${base}/openapi.json`);
+    const response = await fetch(`${base}/openapi.json`, { headers });
     if (response.status !== 200) throw new Error(`${base}/openapi.json answered ${String(response.status)}`);
     const doc = (await response.json()) as OpenApiDocument;
     for (const [path, item] of Object.entries(doc.paths)) {
