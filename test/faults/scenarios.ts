@@ -10,6 +10,7 @@ import { packageRoot } from '../../src/db/package-root.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { FaultHarness, faultsDataDir, freePort, sleep, type Figures } from './harness.js';
 import { FaultReceiver } from './fault-receiver.js';
+import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 import { providerOutage } from './provider-outage.js';
 
 export interface ScenarioOptions {
@@ -277,6 +278,8 @@ export const npmStartKill: Scenario = async ({ seed, smoke }) => {
     LEASE_SECONDS: '3',
     WEBHOOK_TIMEOUT_MS: '1000',
     MAINTENANCE_INTERVAL_MS: '250',
+    // The receiver listens on loopback, which the outbound policy refuses unless allowed.
+    OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
   };
   const started = Date.now();
   const npmStart = async () => {
@@ -320,7 +323,9 @@ export const npmStartKill: Scenario = async ({ seed, smoke }) => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
-    await (await call('PUT', '/v1/service/webhook', { url: receiver.url })).arrayBuffer();
+    const hook = await call('PUT', '/v1/service/webhook', { url: receiver.url });
+    if (hook.status !== 200)
+      throw new Error(`setting the webhook answered ${String(hook.status)}: ${await hook.text()}`);
     // Reuse the harness's client and checker against this Herald.
     h.apiKey = key;
     h.apiPort = apiPort;
