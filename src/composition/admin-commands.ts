@@ -10,7 +10,7 @@ import { serviceNamePattern } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
 import { formatLifecycleReport, runLifecycle } from '../archive/lifecycle.js';
-import { lifecycleSettings } from './create-herald.js';
+import { lifecycleSettings } from './scheduler-role.js';
 
 /** `--roles a,b`: permissions and the aliases `sender` and `all`; without it, `sender`. */
 function parseRoles(args: string[]): Permission[] | undefined {

@@ -113,6 +113,10 @@ export const ConfigSchema = Type.Object({
   CLAIM_BATCH_SIZE: setting(Type.Integer({ minimum: 1, maximum: 5000, default: 200 }), {
     description: 'Most deliveries (or recipients, in fan-out) claimed in one statement.',
   }),
+  PROVIDER_MAX_SLOT_SHARE: setting(Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.75 }), {
+    description:
+      "Share of a worker's WORKER_CONCURRENCY slots one provider (or webhook origin) may hold, in flight plus waiting for its cap, so a slow or hanging provider always leaves the rest to the other channels.",
+  }),
   TRANSACTIONAL_RESERVED_SHARE: setting(Type.Number({ minimum: 0, maximum: 0.9, default: 0.25 }), {
     description:
       'Share of WORKER_CONCURRENCY the bulk lane may never use, so transactional deliveries always find a free slot.',

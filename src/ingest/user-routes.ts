@@ -210,7 +210,8 @@ function actorOf(caller: Caller): ContactActor {
 export function userRoutes(deps: {
   pool: Pool;
   authenticate: Authenticate;
-  maxBulkUsers: number;
+  /** Users one bulk request may write (all or nothing, in one transaction). */
+  maxBulkUsers?: number;
   /** Refuses webhook URLs whose host is an address Herald does not call. */
   outbound: OutboundPolicy;
 }): FastifyPluginAsync {
@@ -256,7 +257,7 @@ export function userRoutes(deps: {
                 Type.Object({ id: UserId, ...UserBody.properties }, { additionalProperties: false }),
                 {
                   minItems: 1,
-                  maxItems: deps.maxBulkUsers,
+                  maxItems: deps.maxBulkUsers ?? 1000,
                 },
               ),
             },

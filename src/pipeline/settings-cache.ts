@@ -16,6 +16,12 @@ interface Entry<T> {
   expiresAt: number;
 }
 
+/**
+ * How long an entry lives without a hint: a lost NOTIFY leaves a stale entry at most a minute;
+ * the jitter keeps a cohort of keys loaded together from expiring together.
+ */
+export const settingsCacheLifetime = { ttlMs: 60_000, jitterMs: 10_000 } as const;
+
 export interface SettingsCacheOptions {
   ttlMs: number;
   jitterMs: number;

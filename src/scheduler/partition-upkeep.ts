@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
 import { ensurePartitions } from '../db/partitions.js';
 
+/** Hourly: partitions are kept months ahead, so an hour's delay never meets a missing month. */
+export const partitionUpkeepIntervalMs = 3_600_000;
+
 export function partitionUpkeep(deps: {
   pool: Pool;
   monthsAhead: number;

@@ -4,6 +4,9 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
 import { applyEarlyReceipts } from '../db/stores/receipt-store.js';
 
+/** How often: a receipt that raced its send waits at most this long to be applied. */
+export const receiptReconcileIntervalMs = 5_000;
+
 export function receiptReconciler(deps: { pool: Pool; logger: Logger }): () => Promise<void> {
   return async () => {
     const { applied, expired } = await applyEarlyReceipts(deps.pool, 1000);

@@ -1,0 +1,71 @@
+// The scheduler role: its periodic jobs (lease rescue, early receipts, partition upkeep, and
+// retention when the archive store is open), each also run once at start.
+import type { Config } from '../config/schema.js';
+import type { LifecycleSettings } from '../archive/lifecycle.js';
+import { PeriodicJob } from '../scheduler/periodic-job.js';
+import { leaseRescuer } from '../scheduler/lease-rescuer.js';
+import { partitionUpkeep, partitionUpkeepIntervalMs } from '../scheduler/partition-upkeep.js';
+import { receiptReconciler, receiptReconcileIntervalMs } from '../scheduler/receipt-reconciler.js';
+import { retention } from '../scheduler/retention.js';
+import type { Infrastructure } from './infrastructure.js';
+
+/** The retention job's settings (docs/retention.md). */
+export function lifecycleSettings(config: Config): LifecycleSettings {
+  return {
+    serviceRetentionDays: config.SERVICE_RETENTION_DAYS,
+    archiveRetentionMonths: config.ARCHIVE_RETENTION_MONTHS,
+    batchRows: config.RETENTION_BATCH_ROWS,
+    idempotencyKeyRetentionDays: config.IDEMPOTENCY_KEY_RETENTION_DAYS,
+  };
+}
+
+export function startSchedulerRole(infra: Infrastructure, config: Config): void {
+  const { pool, notifier, metrics, logger, now, archivePool } = infra;
+  const jobs = [
+    new PeriodicJob(
+      'lease-rescuer',
+      config.MAINTENANCE_INTERVAL_MS,
+      leaseRescuer({ pool, notifier, metrics, logger }),
+      logger,
+    ),
+    new PeriodicJob(
+      'receipt-reconciler',
+      receiptReconcileIntervalMs,
+      receiptReconciler({ pool, logger }),
+      logger,
+    ),
+    new PeriodicJob(
+      'partition-upkeep',
+      partitionUpkeepIntervalMs,
+      partitionUpkeep({ pool, monthsAhead: config.PARTITION_MONTHS_AHEAD, now, logger }),
+      logger,
+    ),
+  ];
+  const retentionStop = new AbortController();
+  if (archivePool !== undefined)
+    jobs.push(
+      new PeriodicJob(
+        'retention',
+        config.RETENTION_INTERVAL_MS,
+        retention({
+          pool,
+          archivePool,
+          now,
+          logger,
+          metrics,
+          settings: lifecycleSettings(config),
+          signal: retentionStop.signal,
+        }),
+        logger,
+      ),
+    );
+  for (const job of jobs) {
+    job.start();
+    infra.onStop(() => job.stop());
+  }
+  // Runs before the jobs' stops (newest first): a long copy ends after its current batch.
+  infra.onStop(() => {
+    retentionStop.abort();
+    return Promise.resolve();
+  });
+}
