@@ -1,6 +1,7 @@
 // typescript-eslint strict-type-checked; process.env only in config/ and the dev scripts.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { boundaries } from './eslint.boundaries.js';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', '.test-data/', 'scratch/', 'db/'] },
@@ -27,69 +28,15 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       'no-restricted-properties': [
         'error',
-        { object: 'process', property: 'env', message: 'Read settings through config/ (STYLE 16).' },
-      ],
-    },
-  },
-  {
-    files: ['src/domain/**/*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
         {
-          patterns: [
-            {
-              group: ['node:*', 'pg', 'fastify', 'undici', 'fs', '../*/**', '!./*'],
-              message: 'domain/ is pure: no I/O imports (STYLE rule 1).',
-            },
-          ],
+          object: 'process',
+          property: 'env',
+          message: 'Read settings through config/: one schema declares every setting.',
         },
       ],
     },
   },
-  {
-    files: ['src/channels/*/**/*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: [
-                '**/db/**',
-                '**/http/**',
-                '**/ingest/**',
-                '**/query/**',
-                '**/pipeline/**',
-                '**/scheduler/**',
-                '**/composition/**',
-              ],
-              message: 'Adapters see only domain/, their port and observability/.',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['src/ingest/**/*.ts', 'src/query/**/*.ts', 'src/pipeline/**/*.ts', 'src/scheduler/**/*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/channels/*/**', '**/composition/**'],
-              message: 'Roles use ports, never concrete adapters; only composition/ wires them.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  ...boundaries,
   {
     files: [
       'src/config/**/*.ts',
@@ -120,5 +67,5 @@ export default tseslint.config(
     files: ['src/query/inbox-page/**/*.js'],
     rules: { 'no-undef': 'off' },
   },
-  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['eslint.config.js', 'eslint.boundaries.js'], ...tseslint.configs.disableTypeChecked },
 );

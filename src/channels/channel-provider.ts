@@ -4,18 +4,11 @@
 import type { Channel, ChannelContent, Lane } from '../domain/notification.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 
-export const platforms = ['ios', 'android', 'web'] as const;
-export type Platform = (typeof platforms)[number];
+import type { Platform, PushDevice } from '../domain/device.js';
+import type { StatusUpdate } from '../domain/status-update.js';
 
-/** The device a push delivery goes to, as registered through the devices API. */
-export interface PushDevice {
-  id: string;
-  platform: Platform;
-  /** The app the token belongs to: bundle id (APNs), app id (FCM), web app id (Web Push). */
-  appId: string;
-  /** APNs hex token, FCM registration token, or the Web Push subscription as JSON. */
-  token: string;
-}
+export { platforms, type Platform, type PushDevice } from '../domain/device.js';
+export type { StatusUpdate } from '../domain/status-update.js';
 
 export interface RenderedMessage {
   deliveryId: string;
@@ -53,16 +46,6 @@ export interface CallbackRequest {
   url: string;
   headers: Record<string, string | string[] | undefined>;
   rawBody: Buffer;
-}
-
-/** What a status report says about one delivery, found by the provider's message id. */
-export interface StatusUpdate {
-  providerMessageId: string;
-  /** 'complained' (marked as spam) is recorded as an event; the delivery's state stays. */
-  state: 'delivered' | 'failed' | 'bounced' | 'complained';
-  detail: string | null;
-  /** The address or number is bad for good (hard bounce, landline): stop using it. */
-  targetInvalid?: boolean;
 }
 
 export type CallbackResult =

@@ -1,7 +1,7 @@
 // The channel providers this process can deliver with, and which to use for a message: the
 // primary for its channel (for push: by the device's platform and app), then its fallbacks.
 import type { Channel, ChannelContent } from '../domain/notification.js';
-import type { KeyLimits } from '../pipeline/provider-guard.js';
+import type { KeyLimits } from '../domain/provider-limits.js';
 import type { ChannelProvider, PushDevice } from './channel-provider.js';
 
 export interface ProviderEntry {

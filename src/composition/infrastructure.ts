@@ -4,6 +4,7 @@
 // unsubscribe signing and the template renderer. Closed in the reverse order it was opened.
 import type { Config } from '../config/schema.js';
 import { createPool, type Pool } from '../db/pools.js';
+import { isConnectionError } from '../db/pg-errors.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js';
 import { migrate, readMigrations, type Migration } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
@@ -11,8 +12,9 @@ import { readBacklog } from '../db/stores/delivery-store.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
 import { ensureSigningKey } from '../db/stores/preference-store.js';
 import { createApiKeyAuth, type Authenticate } from '../http/api-key-auth.js';
+import { findCallerByKey } from '../db/stores/api-key-store.js';
 import type { ServerOptions } from '../http/build-server.js';
-import { WakeListener } from '../pipeline/wake-up.js';
+import { WakeListener } from '../db/wake-listener.js';
 import { PipelineEvents } from '../pipeline/pipeline-events.js';
 import { UnsubscribeTokens } from '../ingest/unsubscribe-token.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
@@ -97,7 +99,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
     const notifier = new WakeNotifier(pool, logger);
     stops.add(() => notifier.close());
     const metrics = createMetrics(() => readBacklog(pool));
-    const authenticate = createApiKeyAuth({ pool });
+    const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(pool, key) });
     // A revoked key is forgotten by every api and query process when its NOTIFY arrives.
     listener.subscribe(wakeChannels.auth, () => authenticate.forget());
     return {
@@ -148,6 +150,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
         // ops-port: the API documents only on OPS_PORT (docs/security.md).
         exposeDocs: config.OPS_ENDPOINTS !== 'ops-port',
         opsToken: config.OPS_TOKEN,
+        isUnavailable: isConnectionError,
       },
       onStop: (stop) => stops.add(stop),
       close: () => stops.stopAll(),

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { buildServer, roleDocumentRoutes, type OpenApiDocument } from '../http/build-server.js';
 import { metricsRoutes, opsRoutes } from '../observability/health.js';
+import { migrationReadiness } from '../db/migrate.js';
 import type { Infrastructure } from './infrastructure.js';
 import { roleNames, type RoleName } from './roles.js';
 
@@ -19,8 +20,7 @@ export function operationsRoutes(infra: Infrastructure): {
   onRolePorts: FastifyPluginAsync[];
 } {
   const ops = opsRoutes({
-    pool: infra.pool,
-    migrations: infra.migrations,
+    readiness: () => migrationReadiness(infra.pool, infra.migrations),
     roles: roleNames.filter((r) => infra.roles.has(r)),
   });
   const opsPortOnly = infra.config.OPS_ENDPOINTS === 'ops-port';

@@ -1,6 +1,7 @@
 // Applies migrations/NNNN_name.sql in order, each in its own transaction, under an advisory
 // lock so roles booting together do not race. Applied files are checksummed: editing one
 // after it ran is an error (migrations are forward-only).
+import type { Readiness } from '../domain/readiness.js';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -100,5 +101,16 @@ function verifyApplied(all: Migration[], applied: Map<string, string>): void {
     if (current === undefined)
       throw new MigrationError(`applied migration ${name} is missing from migrations/`);
     if (current !== checksum) throw new MigrationError(`applied migration ${name} was edited after it ran`);
+  }
+}
+
+/** What /readyz answers: the database reachable and every migration applied, unchanged. */
+export async function migrationReadiness(pool: Pool, migrations: Migration[]): Promise<Readiness> {
+  try {
+    const pending = await pendingMigrations(pool, migrations);
+    return pending.length > 0 ? { status: 'migrations pending', pending } : { status: 'ready' };
+  } catch (error) {
+    if (error instanceof MigrationError) return { status: 'migrations invalid', detail: error.message };
+    return { status: 'database unreachable' };
   }
 }

@@ -2,11 +2,11 @@
 // by hash; a successful lookup is cached for a few seconds so ingest does not pay a query per
 // request. A revoked key is forgotten at once when its revocation's NOTIFY arrives (`forget`),
 // and within the cache time should that hint be lost.
+import { createHash } from 'node:crypto';
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { ProblemError } from '../domain/problems.js';
 import { holdsAny, type Permission } from '../domain/permissions.js';
-import { findCallerByKey, hashApiKey, type Caller } from '../db/stores/api-key-store.js';
-import type { Pool } from '../db/pools.js';
+import type { Caller } from '../domain/caller.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,7 +15,8 @@ declare module 'fastify' {
 }
 
 export interface ApiKeyAuthOptions {
-  pool: Pool;
+  /** The caller an active key stands for (the key store's lookup); undefined when unknown or revoked. */
+  lookup: (key: string) => Promise<Caller | undefined>;
   cacheMs?: number;
   now?: () => number;
 }
@@ -39,10 +40,11 @@ export function createApiKeyAuth(options: ApiKeyAuthOptions): Authenticate {
     const key = match?.[1];
     if (key === undefined)
       throw new ProblemError('unauthenticated', 'Send the API key as "Authorization: Bearer <key>".');
-    const cacheKey = hashApiKey(key).toString('base64');
+    // Keys are kept in the cache by digest, not as themselves.
+    const cacheKey = createHash('sha256').update(key).digest('base64');
     const hit = cache.get(cacheKey);
     if (hit !== undefined && hit.until > now()) return hit.caller;
-    const caller = await findCallerByKey(options.pool, key);
+    const caller = await options.lookup(key);
     if (caller === undefined) {
       cache.delete(cacheKey);
       throw new ProblemError('unauthenticated', 'The API key is unknown or revoked.');

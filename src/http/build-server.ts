@@ -39,6 +39,8 @@ export interface ServerOptions {
   exposeDocs: boolean;
   /** OPS_TOKEN: /metrics and the documents need it as a bearer token. */
   opsToken?: string | undefined;
+  /** Errors meaning the database cannot be reached: answered 503 with Retry-After. */
+  isUnavailable?: (error: unknown) => boolean;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function buildServer(
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     schemaController: { compilersFactory: { buildValidator: jsonBodiesUncoerced() } },
   });
-  registerProblemHandler(app);
+  registerProblemHandler(app, options.isUnavailable);
   if (options.opsToken !== undefined) app.addHook('onRequest', requireOpsToken(options.opsToken));
   // An answer given before the request was read to its end (a 401 from an onRequest hook, a 413
   // for a declared length over the limit) closes the connection: otherwise Node would go on

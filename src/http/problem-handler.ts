@@ -3,7 +3,6 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemError, problems, type ProblemCode, type ProblemDetail } from '../domain/problems.js';
-import { isConnectionError } from '../db/pg-errors.js';
 
 export const problemContentType = 'application/problem+json';
 
@@ -90,7 +89,15 @@ function responseStarted(socket: Duplex): boolean {
   );
 }
 
-export function registerProblemHandler(app: FastifyInstance): void {
+/**
+ * `isUnavailable` tells an error that means the database cannot be reached (503 with
+ * Retry-After: the caller should retry) from a bug (500); the composition root passes the
+ * database's own test.
+ */
+export function registerProblemHandler(
+  app: FastifyInstance,
+  isUnavailable: (error: unknown) => boolean = () => false,
+): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ProblemError) {
       void reply.headers(error.headers);
@@ -114,7 +121,7 @@ export function registerProblemHandler(app: FastifyInstance): void {
     if (mapped !== undefined) return sendProblem(request, reply, mapped);
     if (error instanceof SyntaxError && error.statusCode === 400)
       return sendProblem(request, reply, 'invalid_json');
-    if (isConnectionError(error)) {
+    if (isUnavailable(error)) {
       request.log.warn({ err: error }, 'database unavailable');
       void reply.header('retry-after', '1');
       return sendProblem(request, reply, 'service_unavailable');

@@ -15,10 +15,10 @@ import { channels, lanes, type Channel } from '../domain/notification.js';
 import { ProblemError } from '../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 import { acceptNotifications, checkProviderLimits, type AcceptDeps } from './accept-notifications.js';
-import type { Caller } from '../db/stores/api-key-store.js';
+import type { Caller } from '../domain/caller.js';
 import { presentTarget } from '../domain/contact.js';
 import { findTemplateVersion } from '../db/stores/template-store.js';
-import { templateKeyPattern } from '../templates/template.js';
+import { templateKeyPattern } from '../domain/template.js';
 
 const ChannelContent = Type.Object(
   {

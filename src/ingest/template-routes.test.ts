@@ -6,7 +6,7 @@ import ExcelJS from 'exceljs';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { idPath, startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
-import { chooseLocale } from '../templates/template.js';
+import { chooseLocale } from '../domain/template.js';
 import { permissions, senderPermissions } from '../domain/permissions.js';
 
 let db: TestDatabase;

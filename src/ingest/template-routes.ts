@@ -27,7 +27,7 @@ import {
   type DefinitionProblem,
   type StoredTemplateVersion,
   type TemplateDefinition,
-} from '../templates/template.js';
+} from '../domain/template.js';
 import {
   renderVariantChecked,
   textProblems,

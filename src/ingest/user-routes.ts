@@ -21,7 +21,7 @@ import {
   type User,
   type UserFields,
 } from '../db/stores/user-store.js';
-import type { Caller } from '../db/stores/api-key-store.js';
+import type { Caller } from '../domain/caller.js';
 import {
   isEmailAddress,
   maskTarget,

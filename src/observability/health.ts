@@ -2,13 +2,11 @@
 // Health stays on every port; where /metrics is served is the composition root's choice
 // (OPS_ENDPOINTS).
 import type { FastifyPluginAsync } from 'fastify';
-import type { Pool } from '../db/pools.js';
-import { MigrationError, pendingMigrations, type Migration } from '../db/migrate.js';
 import type { Metrics } from './metrics.js';
+import type { Readiness } from '../domain/readiness.js';
 
 export function opsRoutes(deps: {
-  pool: Pool;
-  migrations: Migration[];
+  readiness: () => Promise<Readiness>;
   roles: readonly string[];
 }): FastifyPluginAsync {
   return async (app) => {
@@ -21,17 +19,8 @@ export function opsRoutes(deps: {
       '/readyz',
       { schema: { ...schema, summary: 'Readiness: database reachable and migrated' } },
       async (_request, reply) => {
-        try {
-          const pending = await pendingMigrations(deps.pool, deps.migrations);
-          if (pending.length > 0)
-            return await reply.code(503).send({ status: 'migrations pending', pending });
-          return { status: 'ready' };
-        } catch (error) {
-          if (error instanceof MigrationError) {
-            return reply.code(503).send({ status: 'migrations invalid', detail: error.message });
-          }
-          return reply.code(503).send({ status: 'database unreachable' });
-        }
+        const readiness = await deps.readiness();
+        return reply.code(readiness.status === 'ready' ? 200 : 503).send(readiness);
       },
     );
   };

@@ -34,7 +34,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claimer.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { PipelineEvents } from './pipeline-events.js';
-import type { WakeListener } from './wake-up.js';
+import type { WakeListener } from '../db/wake-listener.js';
 import type { RenderedVariant } from '../templates/template-renderer.js';
 import type { BudgetedRenderer, RenderBudget } from '../templates/budgeted-renderer.js';
 import { TemplateVersionCache } from '../templates/template-versions.js';

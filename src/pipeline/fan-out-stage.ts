@@ -14,7 +14,7 @@ import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { planDeliveries, type SkippedChannel } from '../domain/fan-out.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PipelineEvents } from './pipeline-events.js';
-import type { WakeListener } from './wake-up.js';
+import type { WakeListener } from '../db/wake-listener.js';
 import { isConnectionError } from '../db/pg-errors.js';
 import {
   categoryKey,

@@ -5,16 +5,10 @@
 // waiting, one key holds at most `maxHeldPerKey` of a worker's slots, so a slow or hanging
 // provider always leaves room for the others. A call the guard holds back is deferred: the
 // delivery goes back to the queue without spending an attempt.
+import type { KeyLimits } from '../domain/provider-limits.js';
 import { CircuitBreaker, type BreakerOptions } from '../domain/circuit-breaker.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 import { TokenBucket } from '../domain/token-bucket.js';
-
-export interface KeyLimits {
-  /** Calls per second (per process); undefined: no limit. */
-  ratePerSecond?: number;
-  /** Calls in flight at once (per process); undefined: no limit. */
-  concurrency?: number;
-}
 
 export interface ProviderGuardOptions {
   breaker: BreakerOptions;

@@ -5,11 +5,11 @@
 // hint could leave behind, without a cohort of keys expiring at once.
 import type { Pool, PoolClient } from '../db/pools.js';
 import { findTemplateVersion } from '../db/stores/template-store.js';
-import type { StoredTemplateVersion } from '../templates/template.js';
+import type { StoredTemplateVersion } from '../domain/template.js';
 import { categoryKey, loadCategorySettings, loadPreferences } from '../db/stores/preference-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import type { CategorySettings, Preference } from '../domain/preferences.js';
-import type { WakeListener } from './wake-up.js';
+import type { WakeListener } from '../db/wake-listener.js';
 
 interface Entry<T> {
   value: T;

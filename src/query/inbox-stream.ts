@@ -20,7 +20,7 @@ import {
   type ServiceScope,
 } from '../db/stores/inbox-store.js';
 import { ProblemError } from '../domain/problems.js';
-import type { WakeListener } from '../pipeline/wake-up.js';
+import type { WakeListener } from '../db/wake-listener.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import type { InboxItem, InboxPresenter } from './inbox-presenter.js';
 import type { Metrics } from '../observability/metrics.js';

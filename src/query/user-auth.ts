@@ -17,7 +17,7 @@ import {
 import { ProblemError } from '../domain/problems.js';
 import type { Permission } from '../domain/permissions.js';
 import { checkPermission, type Authenticate } from '../http/api-key-auth.js';
-import type { Caller } from '../db/stores/api-key-store.js';
+import type { Caller } from '../domain/caller.js';
 import type { Credential, CredentialRevocations } from './credential-revocations.js';
 
 const heraldIssuer = 'herald';

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { buildServer } from '../http/build-server.js';
 import { createApiKeyAuth } from '../http/api-key-auth.js';
-import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
+import { createApiKey, ensureService, findCallerByKey } from '../db/stores/api-key-store.js';
 import { preferenceRoutes, userPreferenceRoutes } from '../ingest/preference-routes.js';
 import { createLogger } from '../observability/logger.js';
 import { requireInboxAccess, UserTokens } from './user-auth.js';
@@ -49,7 +49,7 @@ before(async () => {
        ($2, 'news', false, false, '{"email": false}')`,
     [shop, billing],
   );
-  const authenticate = createApiKeyAuth({ pool: db.pool });
+  const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(db.pool, key) });
   tokens = new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600 });
   const access = { tokens, authenticate, revocations: new CredentialRevocations({ pool: db.pool }) };
   query = await buildServer({ ...serverOptions, title: 'query' }, [

@@ -18,7 +18,7 @@ import {
   type ParamType,
   type Part,
   type TemplateVersionBody,
-} from './template.js';
+} from '../domain/template.js';
 
 /** What a delivery shows: the channel's content, and for email the HTML part when the template has one. */
 export interface RenderedVariant {

@@ -15,7 +15,7 @@ import {
   type Part,
   type StoredTemplateVersion,
   type TemplateDefinition,
-} from './template.js';
+} from '../domain/template.js';
 
 export const sheetFormats = ['xlsx', 'csv'] as const;
 export type SheetFormat = (typeof sheetFormats)[number];

@@ -3,7 +3,7 @@
 // seen yet, instead of each delivery carrying its template's variants from the database.
 import type { Pool } from '../db/pools.js';
 import { loadTemplateVersions, templateVersionKey } from '../db/stores/template-store.js';
-import type { StoredTemplateVersion } from './template.js';
+import type { StoredTemplateVersion } from '../domain/template.js';
 
 export class TemplateVersionCache {
   private readonly versions = new Map<string, StoredTemplateVersion>();

@@ -5,13 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from '../pools.js';
 import { wakeChannels } from '../wake-notifier.js';
 import type { Permission } from '../../domain/permissions.js';
-
-export interface Caller {
-  keyId: number;
-  serviceId: number;
-  serviceName: string;
-  permissions: Permission[];
-}
+import type { Caller } from '../../domain/caller.js';
 
 export interface ServiceSettings {
   id: number;

@@ -3,7 +3,7 @@
 import { withTransaction, type Pool } from '../pools.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
-import type { Platform, PushDevice } from '../../channels/channel-provider.js';
+import type { Platform, PushDevice } from '../../domain/device.js';
 
 /** A templated notification's version and params, to render at send time in the user's locale. */
 export interface ClaimedTemplate {

@@ -3,7 +3,7 @@
 // One that arrives before the send's outcome is recorded waits in early_receipts until it can
 // be applied (the scheduler retries them), so a fast receipt is never lost to that race.
 import { withTransaction, type Pool, type PoolClient } from '../pools.js';
-import type { StatusUpdate } from '../../channels/channel-provider.js';
+import type { StatusUpdate } from '../../domain/status-update.js';
 
 export interface ReceiptResult {
   /** Deliveries whose state moved (or that got a complaint event). */

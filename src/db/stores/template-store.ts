@@ -8,7 +8,7 @@ import {
   type StoredTemplateVersion,
   type TemplateDefinition,
   type Variants,
-} from '../../templates/template.js';
+} from '../../domain/template.js';
 
 interface VersionRow {
   service_id: number;

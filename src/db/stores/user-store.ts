@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from '../pools.js';
 import { maskTarget, presentDeviceToken } from '../../domain/contact.js';
+import type { Platform } from '../../domain/device.js';
 
 /** Who is changing contact data: the API key and its service. */
 export interface ContactActor {
@@ -57,8 +58,6 @@ export interface User {
   createdAt: Date;
   updatedAt: Date;
 }
-
-export type Platform = 'ios' | 'android' | 'web';
 
 export interface Device {
   id: string;

@@ -3,7 +3,7 @@
 // reconnect wakes everyone, since NOTIFYs sent while disconnected are lost.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { WakeChannel } from '../db/wake-notifier.js';
+import type { WakeChannel } from './wake-notifier.js';
 
 export class WakeListener {
   private client: pg.Client | undefined;

@@ -1,8 +1,8 @@
 // Templates: what a version declares (parameters, fallback locale, a variant per channel and
 // locale), parameter checks, and the locale a user gets. No I/O here; rendering is in
 // template-renderer.ts, storage in db/stores/template-store.ts.
-import type { Channel, Lane } from '../domain/notification.js';
-import { ProblemError } from '../domain/problems.js';
+import type { Channel, Lane } from './notification.js';
+import { ProblemError } from './problems.js';
 
 export const paramTypes = ['string', 'number', 'integer', 'boolean', 'date'] as const;
 export type ParamType = (typeof paramTypes)[number];
