@@ -469,7 +469,17 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         new PeriodicJob(
           'lease-rescuer',
           config.MAINTENANCE_INTERVAL_MS,
-          leaseRescuer({ pool, notifier, metrics, logger }),
+          leaseRescuer({
+            pool,
+            notifier,
+            metrics,
+            logger,
+            policy: {
+              retry: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+              circuitOpenMs: config.PROVIDER_BREAKER_OPEN_MS,
+            },
+            random,
+          }),
           logger,
         ),
         new PeriodicJob('receipt-reconciler', 5_000, receiptReconciler({ pool, logger }), logger),
