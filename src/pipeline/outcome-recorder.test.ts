@@ -47,6 +47,13 @@ function worker() {
       assert.ok(claimed !== undefined, 'a delivery was claimed');
       return claimed;
     },
+    /** Claims one, then loses the lease: it expires and the rescuer takes the delivery back. */
+    async claimAndLoseLease(): Promise<ClaimedDelivery> {
+      const claimed = await this.claimOne();
+      await expireLeases();
+      await rescue();
+      return claimed;
+    },
     report: (delivery: ClaimedDelivery, result: CallResult, aborted = false) =>
       recorder.record({ delivery, result, provider: 'webhook', aborted }),
   };
@@ -172,9 +179,7 @@ describe('a late acceptance', () => {
   test('after a replay (pending again), the late acceptance still makes it sent', async () => {
     const id = await pending(1);
     const w = worker();
-    const claimed = await w.claimOne();
-    await expireLeases();
-    await rescue();
+    const claimed = await w.claimAndLoseLease();
     assert.deepEqual(await replay(id), [id]);
     assert.deepEqual(await w.report(claimed, { kind: 'sent', providerMessageId: 'm' }), {
       kind: 'accepted_late',
@@ -218,9 +223,7 @@ describe('a late acceptance', () => {
   test('a delivery that ended otherwise stays as it is', async () => {
     const id = await pending(3);
     const w = worker();
-    const claimed = await w.claimOne();
-    await expireLeases();
-    await rescue();
+    const claimed = await w.claimAndLoseLease();
     await db.pool.query("UPDATE deliveries SET state = 'canceled' WHERE id = $1", [id]);
     assert.deepEqual(await w.report(claimed, { kind: 'sent', providerMessageId: 'm' }), { kind: 'fenced' });
     assert.equal((await state(id))?.state, 'canceled');
@@ -229,12 +232,8 @@ describe('a late acceptance', () => {
   test('two late acceptances of one delivery: the first is recorded, the second fenced', async () => {
     const id = await pending(3);
     const w = worker();
-    const first = await w.claimOne();
-    await expireLeases();
-    await rescue();
-    const second = await w.claimOne();
-    await expireLeases();
-    await rescue();
+    const first = await w.claimAndLoseLease();
+    const second = await w.claimAndLoseLease();
     const [one, two] = await Promise.all([
       w.report(first, { kind: 'sent', providerMessageId: 'm1' }),
       w.report(second, { kind: 'sent', providerMessageId: 'm2' }),
