@@ -154,8 +154,9 @@ export function outcomeKey(id: string, fromAttempts: number): string {
  * they call invalid. A row is written only if it is still in the transition's `from` state with
  * its `fromAttempts` and, when `owner` is given, under that lease owner: the fence, so a worker
  * whose lease expired and whose delivery was taken back (by the rescuer, or claimed again) cannot
- * overwrite the newer state. The SQL decides nothing: it writes the values it is given.
- * Returns the writes made, by outcomeKey.
+ * overwrite the newer state. The SQL decides nothing: it writes the values it is given. Call it
+ * in a transaction, so a state and the target it disables commit together. Returns the writes
+ * made, by outcomeKey.
  */
 export async function writeOutcomes(
   client: PoolClient,
