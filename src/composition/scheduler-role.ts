@@ -25,7 +25,17 @@ export function startSchedulerRole(infra: Infrastructure, config: Config): void 
     new PeriodicJob(
       'lease-rescuer',
       config.MAINTENANCE_INTERVAL_MS,
-      leaseRescuer({ pool, notifier, metrics, logger }),
+      leaseRescuer({
+        pool,
+        notifier,
+        metrics,
+        logger,
+        policy: {
+          retry: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+          circuitOpenMs: config.PROVIDER_BREAKER_OPEN_MS,
+        },
+        random: infra.random,
+      }),
       logger,
     ),
     new PeriodicJob(

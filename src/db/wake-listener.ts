@@ -4,6 +4,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { WakeChannel } from './wake-notifier.js';
+import { backoffMs } from '../domain/retry-policy.js';
 
 export class WakeListener {
   private client: pg.Client | undefined;
@@ -83,7 +84,7 @@ export class WakeListener {
 
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer !== undefined) return;
-    const delay = Math.min(10_000, 200 * 2 ** this.attempt);
+    const delay = backoffMs(this.attempt, { baseMs: 200, maxMs: 10_000 });
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

@@ -26,14 +26,15 @@ export const initialStates: readonly DeliveryState[] = ['pending', 'delivered', 
  * this table is what docs/delivery-states.md draws (a test keeps the two equal).
  */
 export const transitions: Record<DeliveryState, readonly DeliveryState[]> = {
-  pending: ['sending', 'canceled'],
-  retrying: ['sending', 'canceled'],
+  // → sent: a provider's acceptance that arrived after its attempt's lease was lost.
+  pending: ['sending', 'canceled', 'sent'],
+  retrying: ['sending', 'canceled', 'sent'],
   sending: ['sent', 'retrying', 'failed', 'target_invalid', 'dead'],
   sent: ['delivered', 'failed', 'bounced'], // provider receipts
   delivered: ['bounced'],
   failed: [],
   target_invalid: [],
-  dead: ['pending'], // replay
+  dead: ['pending', 'sent'], // replay; a late acceptance
   canceled: [],
   bounced: [],
   suppressed: [],

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatNotificationId, parseNotificationId, uuidV7 } from './ids.js';
-import { nextRetry } from './retry-policy.js';
+import { backoffMs, nextRetry, retryAfterCapMs } from './retry-policy.js';
 import { isEmailAddress, normalizePhone } from './contact.js';
 import { planDeliveries } from './fan-out.js';
 import { canTransition, deliveryStates, initialStates, transitions } from './delivery.js';
@@ -75,11 +75,43 @@ describe('retry policy', () => {
       { kind: 'retry', delayMs: 30_000 },
     );
   });
+  test('a Retry-After past one day is capped (a 14-digit header would not fit an interval)', () => {
+    assert.deepEqual(
+      nextRetry(policy, 1, () => 0.1, 1e26),
+      { kind: 'retry', delayMs: retryAfterCapMs },
+    );
+    assert.deepEqual(
+      nextRetry(policy, 1, () => 0.1, Number.POSITIVE_INFINITY),
+      {
+        kind: 'retry',
+        delayMs: retryAfterCapMs,
+      },
+    );
+  });
   test('after the last attempt the delivery is dead', () => {
     assert.deepEqual(
       nextRetry(policy, 5, () => 0.5),
       { kind: 'dead' },
     );
+  });
+});
+
+describe('loop backoff', () => {
+  test('doubles from the base up to the cap: the claim loops, outcome recording, LISTEN reconnects', () => {
+    const claim = { baseMs: 100, maxMs: 10_000 };
+    assert.deepEqual(
+      [0, 1, 2, 6, 7, 50].map((n) => backoffMs(n, claim)),
+      [100, 200, 400, 6400, 10_000, 10_000],
+    );
+    assert.deepEqual(
+      [1, 4, 5].map((n) => backoffMs(n, { baseMs: 50, maxMs: 1000 })),
+      [100, 800, 1000],
+    );
+    assert.equal(backoffMs(0, { baseMs: 200, maxMs: 10_000 }), 200);
+  });
+  test('a long outage never overflows into NaN or Infinity', () => {
+    assert.equal(backoffMs(5000, { baseMs: 100, maxMs: 10_000 }), 10_000);
+    assert.equal(backoffMs(5000, { baseMs: 0, maxMs: 10_000 }), 0);
   });
 });
 

@@ -82,7 +82,7 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
     }),
     outcomesFenced: new Counter({
       name: 'herald_outcomes_fenced_total',
-      help: 'Outcomes not recorded because the lease expired during the provider call and the delivery was claimed again (a possible duplicate send), per channel and outcome.',
+      help: "Outcomes not recorded because the delivery's lease was lost during the provider call (rescued or claimed again): a possible duplicate send. A provider's acceptance is recorded late instead, unless the delivery was sent or ended since. Per channel and outcome.",
       labelNames: ['channel', 'outcome'],
       registers: [registry],
     }),

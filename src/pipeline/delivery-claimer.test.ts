@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { ensureService } from '../db/stores/api-key-store.js';
-import { rescueExpiredLeases } from '../db/stores/delivery-store.js';
+import { rescueExpiredLeases } from '../scheduler/lease-rescuer.js';
 import { DeliveryClaimer, bulkCapacity } from './delivery-claimer.js';
 
 let db: TestDatabase;
@@ -37,6 +37,7 @@ async function pending(lane: 'bulk' | 'transactional', count: number): Promise<s
 }
 
 const limits = { concurrency: 100, reservedShare: 0.25, batchSize: 100 };
+const policy = { retry: { baseMs: 1000, maxMs: 60_000 }, circuitOpenMs: 30_000 };
 
 test('with 10,000 bulk deliveries pending, a transactional one is claimed in the next batch', async () => {
   await pending('bulk', 10_000);
@@ -98,7 +99,10 @@ test('an expired lease makes the delivery claimable again; the last attempt beco
     0,
     'leased rows are not claimable before rescue',
   );
-  assert.deepEqual(await rescueExpiredLeases(db.pool, 100), { retried: 1, dead: 1 });
+  assert.deepEqual(await rescueExpiredLeases({ pool: db.pool, policy, random: Math.random }, 100), {
+    retried: 1,
+    dead: 1,
+  });
   const { deliveries: again } = await new DeliveryClaimer(db.pool, randomUUID(), limits, 60).claim(10, 0);
   assert.deepEqual(
     again.map((d) => d.id),

@@ -12,6 +12,7 @@ import {
 } from '../db/stores/fan-out-store.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { planDeliveries, type SkippedChannel } from '../domain/fan-out.js';
+import { backoffMs } from '../domain/retry-policy.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { WakeListener } from '../db/wake-listener.js';
@@ -78,7 +79,10 @@ export class FanOutStage {
         failures += 1;
         const level = isConnectionError(error) ? 'warn' : 'error';
         this.deps.logger[level]({ err: error }, 'fan-out batch failed; retrying');
-        await this.deps.listener.wait(wakeChannels.fanOut, Math.min(10_000, 100 * 2 ** failures));
+        await this.deps.listener.wait(
+          wakeChannels.fanOut,
+          backoffMs(failures, { baseMs: 100, maxMs: 10_000 }),
+        );
       }
     }
   }

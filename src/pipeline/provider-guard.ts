@@ -104,16 +104,17 @@ export class ProviderGuard {
   /**
    * Counts an admitted call's outcome. Only provider trouble (retry: 5xx, 429, timeouts,
    * connection errors) counts as failure; a refused message or an invalid target says nothing
-   * about the provider's health. A configuration error opens the circuit at once.
+   * about the provider's health. A configuration error opens the circuit at once; an exception
+   * from the provider counts as a failure, like `retry`.
    */
-  record(key: string, outcome: DeliveryOutcome | 'aborted'): void {
+  record(key: string, outcome: DeliveryOutcome | { kind: 'threw' } | 'aborted'): void {
     this.release(key);
     if (outcome === 'aborted') return;
     const breaker = this.breakerFor(key);
     const now = this.options.now();
     const before = breaker.state(now);
     if (outcome.kind === 'config_error') breaker.trip(now);
-    else breaker.record(outcome.kind === 'retry', now);
+    else breaker.record(outcome.kind === 'retry' || outcome.kind === 'threw', now);
     if (before !== 'open' && breaker.state(now) === 'open') this.options.onOpen?.(key);
   }
 

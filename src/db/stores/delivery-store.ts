@@ -1,8 +1,9 @@
 // Deliveries: the outbox workers claim from. Claim and outcome recording are short
 // statements on batches; no provider call ever runs inside them.
-import { withTransaction, type Pool } from '../pools.js';
+import type { Pool, PoolClient } from '../pools.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
+import type { Transition } from '../../domain/outcome-policy.js';
 import type { Platform, PushDevice } from '../../domain/device.js';
 
 /** A templated notification's version and params, to render at send time in the user's locale. */
@@ -131,136 +132,172 @@ export async function claimDeliveries(
   }));
 }
 
-export interface RecordedOutcome {
+/** A decided transition (src/domain/outcome-policy.ts) and what writing it needs beside it. */
+export interface OutcomeWrite {
   id: string;
   notificationCreatedAt: Date;
-  notificationId: string;
+  /** The delivery's channel and target: the target to stop using when the transition says so. */
   channel: string;
-  attempt: number;
-  state: Extract<DeliveryState, 'sent' | 'delivered' | 'retrying' | 'failed' | 'target_invalid' | 'dead'>;
-  /** For retrying: how long from now (database clock) until it is due again. */
-  delayMs: number | null;
-  detail: string | null;
-  providerMessageId: string | null;
-  /** The provider that made the call (its message id is only unique there); null if none did. */
+  target: string;
+  /** The provider that made the call (its message id is only unique there); null: unchanged. */
   provider: string | null;
-  /**
-   * A target the provider called invalid, to stop using: a push device is disabled; a chat
-   * webhook URL is removed from the users and services that had it.
-   */
-  invalidTarget: { channel: string; target: string } | null;
-  /** Released at shutdown before an answer: the attempt does not count. */
-  releaseAttempt: boolean;
+  transition: Transition;
+}
+
+/** How writeOutcomes names a write it made: the delivery and the attempts it found. */
+export function outcomeKey(id: string, fromAttempts: number): string {
+  return `${id}:${String(fromAttempts)}`;
 }
 
 /**
- * Records a batch of outcomes in one transaction. Fenced by the lease: a row is updated only
- * if it is still `sending` under this owner and at this attempt, so a worker whose lease
- * expired (and whose delivery was claimed again, by another worker or by itself) cannot
- * overwrite the newer state. Returns the ids recorded.
+ * Writes decided transitions in one statement, with their events, and stops using the targets
+ * they call invalid. A row is written only if it is still in the transition's `from` state with
+ * its `fromAttempts` and, when `owner` is given, under that lease owner: the fence, so a worker
+ * whose lease expired and whose delivery was taken back (by the rescuer, or claimed again) cannot
+ * overwrite the newer state. The SQL decides nothing: it writes the values it is given. Call it
+ * in a transaction, so a state and the target it disables commit together. Returns the writes
+ * made, by outcomeKey.
  */
-export async function recordOutcomes(
-  pool: Pool,
-  owner: string,
-  outcomes: RecordedOutcome[],
+export async function writeOutcomes(
+  client: PoolClient,
+  owner: string | null,
+  writes: readonly OutcomeWrite[],
 ): Promise<Set<string>> {
-  if (outcomes.length === 0) return new Set();
-  return withTransaction(pool, async (client) => {
-    const updated = await client.query<{ id: string }>(
-      `WITH o AS (
-           SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int[], $9::bool[], $10::text[])
-             AS t(id, nca, state, delay_ms, detail, provider_message_id, attempt, release, provider)
-         ), u AS (
-           UPDATE deliveries d SET
-             state = o.state,
-             run_at = CASE WHEN o.delay_ms IS NULL THEN d.run_at ELSE now() + o.delay_ms * interval '1 millisecond' END,
-             last_error = CASE WHEN o.state IN ('sent', 'delivered') THEN d.last_error ELSE o.detail END,
-             provider_message_id = coalesce(o.provider_message_id, d.provider_message_id),
-             provider = coalesce(o.provider, d.provider),
-             attempts = CASE WHEN o.release THEN d.attempts - 1 ELSE d.attempts END,
-             lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-           FROM o
-           WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = 'sending'
-             AND d.lease_owner = $1 AND d.attempts = o.attempt
-           RETURNING d.id, d.notification_id, d.channel, o.attempt AS attempts, o.state, coalesce(o.detail, o.provider_message_id) AS detail
-         ), e AS (
-           INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
-           SELECT id, notification_id, channel, state, attempts, detail FROM u
-         )
-         SELECT id FROM u`,
-      [
-        owner,
-        outcomes.map((o) => o.id),
-        outcomes.map((o) => o.notificationCreatedAt),
-        outcomes.map((o) => o.state),
-        outcomes.map((o) => o.delayMs),
-        outcomes.map((o) => o.detail),
-        outcomes.map((o) => o.providerMessageId),
-        outcomes.map((o) => o.attempt),
-        outcomes.map((o) => o.releaseAttempt),
-        outcomes.map((o) => o.provider),
-      ],
+  if (writes.length === 0) return new Set();
+  const t = writes.map((w) => w.transition);
+  const updated = await client.query<{ id: string; from_attempts: number }>(
+    `WITH o AS (
+         SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[], $6::text[], $7::int[],
+                              $8::float8[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
+           AS t(id, nca, from_state, from_attempts, state, attempts, delay_ms, last_error, provider_message_id,
+                provider, event_attempt, event_detail)
+       ), u AS (
+         UPDATE deliveries d SET
+           state = o.state,
+           attempts = o.attempts,
+           run_at = coalesce(now() + o.delay_ms * interval '1 millisecond', d.run_at),
+           last_error = coalesce(o.last_error, d.last_error),
+           provider_message_id = coalesce(o.provider_message_id, d.provider_message_id),
+           provider = coalesce(o.provider, d.provider),
+           lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+         FROM o
+         WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = o.from_state
+           AND d.attempts = o.from_attempts AND ($1::uuid IS NULL OR d.lease_owner = $1)
+         RETURNING d.id, d.notification_id, d.channel, o.from_attempts, o.state, o.event_attempt, o.event_detail
+       ), e AS (
+         INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
+         SELECT id, notification_id, channel, state, event_attempt, event_detail FROM u
+       )
+       SELECT id, from_attempts FROM u`,
+    [
+      owner,
+      writes.map((w) => w.id),
+      writes.map((w) => w.notificationCreatedAt),
+      t.map((x) => x.from),
+      t.map((x) => x.fromAttempts),
+      t.map((x) => x.to),
+      t.map((x) => x.attempts),
+      t.map((x) => x.delayMs),
+      t.map((x) => x.lastError),
+      t.map((x) => x.providerMessageId),
+      writes.map((w) => w.provider),
+      t.map((x) => x.event.attempt),
+      t.map((x) => x.event.detail),
+    ],
+  );
+  const written = new Set(updated.rows.map((r) => outcomeKey(r.id, r.from_attempts)));
+  const invalid = writes.filter(
+    (w) => w.transition.disableTarget && written.has(outcomeKey(w.id, w.transition.fromAttempts)),
+  );
+  const devices = invalid.filter((w) => w.channel === 'push');
+  if (devices.length > 0) {
+    await client.query(
+      `UPDATE devices d SET enabled = false, disabled_reason = t.reason, updated_at = now()
+         FROM unnest($1::uuid[], $2::text[]) AS t(id, reason)
+        WHERE d.id = t.id AND d.enabled`,
+      [devices.map((w) => w.target), devices.map((w) => w.transition.lastError ?? 'target invalid')],
     );
-    const recorded = new Set(updated.rows.map((r) => r.id));
-    const invalid = outcomes.flatMap((o) =>
-      o.invalidTarget !== null && recorded.has(o.id) ? [{ ...o.invalidTarget, detail: o.detail }] : [],
+  }
+  const chats = invalid.filter((w) => w.channel === 'chat').map((w) => w.target);
+  if (chats.length > 0) {
+    await client.query(
+      'UPDATE users SET chat_webhook_url = NULL, updated_at = now() WHERE chat_webhook_url = ANY($1::text[])',
+      [chats],
     );
-    const devices = invalid.filter((t) => t.channel === 'push');
-    if (devices.length > 0) {
-      await client.query(
-        `UPDATE devices d SET enabled = false, disabled_reason = t.reason, updated_at = now()
-           FROM unnest($1::uuid[], $2::text[]) AS t(id, reason)
-          WHERE d.id = t.id AND d.enabled`,
-        [devices.map((t) => t.target), devices.map((t) => t.detail ?? 'target invalid')],
-      );
-    }
-    const chats = invalid.filter((t) => t.channel === 'chat').map((t) => t.target);
-    if (chats.length > 0) {
-      await client.query(
-        'UPDATE users SET chat_webhook_url = NULL, updated_at = now() WHERE chat_webhook_url = ANY($1::text[])',
-        [chats],
-      );
-      await client.query(
-        'UPDATE services SET chat_webhook_url = NULL WHERE chat_webhook_url = ANY($1::text[])',
-        [chats],
-      );
-    }
-    return recorded;
-  });
+    await client.query(
+      'UPDATE services SET chat_webhook_url = NULL WHERE chat_webhook_url = ANY($1::text[])',
+      [chats],
+    );
+  }
+  return written;
 }
 
+/** A delivery as an outcome decision needs it. */
+export interface DeliveryAttempts {
+  id: string;
+  notificationCreatedAt: Date;
+  channel: string;
+  target: string;
+  state: DeliveryState;
+  attempts: number;
+  maxAttempts: number;
+}
+
+interface AttemptsRow {
+  id: string;
+  notification_created_at: Date;
+  channel: string;
+  target: string;
+  state: DeliveryState;
+  attempts: number;
+  max_attempts: number;
+}
+
+const toAttempts = (r: AttemptsRow): DeliveryAttempts => ({
+  id: r.id,
+  notificationCreatedAt: r.notification_created_at,
+  channel: r.channel,
+  target: r.target,
+  state: r.state,
+  attempts: r.attempts,
+  maxAttempts: r.max_attempts,
+});
+
 /**
- * Makes deliveries whose lease expired claimable again (their worker died or hung); a
- * delivery that already used its last attempt becomes dead instead, so a message that
- * crashes workers cannot loop forever.
+ * Locks up to `limit` deliveries whose lease expired (their worker died or hung) for the rest
+ * of the transaction. SKIP LOCKED: several schedulers share the work.
  */
-export async function rescueExpiredLeases(
-  pool: Pool,
-  limit: number,
-): Promise<{ retried: number; dead: number }> {
-  const result = await pool.query<{ state: string; n: number }>(
-    `WITH expired AS (
-       SELECT id, notification_created_at FROM deliveries
-        WHERE state = 'sending' AND lease_expires_at < now()
-        LIMIT $1
-        FOR UPDATE SKIP LOCKED
-     ), u AS (
-       UPDATE deliveries d SET
-         state = CASE WHEN d.attempts >= d.max_attempts THEN 'dead' ELSE 'retrying' END,
-         run_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-         last_error = 'lease expired (worker stopped or hung)', updated_at = now()
-         FROM expired
-        WHERE d.id = expired.id AND d.notification_created_at = expired.notification_created_at
-        RETURNING d.id, d.notification_id, d.channel, d.state, d.attempts
-     ), e AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
-       SELECT id, notification_id, channel, state, attempts, 'lease expired' FROM u
-     )
-     SELECT state, count(*)::int AS n FROM u GROUP BY state`,
+export async function lockExpiredLeases(client: PoolClient, limit: number): Promise<DeliveryAttempts[]> {
+  const result = await client.query<AttemptsRow>(
+    `SELECT id, notification_created_at, channel, target, state, attempts, max_attempts FROM deliveries
+      WHERE state = 'sending' AND lease_expires_at < now()
+      LIMIT $1
+      FOR UPDATE SKIP LOCKED`,
     [limit],
   );
-  const count = (state: string) => result.rows.find((r) => r.state === state)?.n ?? 0;
-  return { retried: count('retrying'), dead: count('dead') };
+  return result.rows.map(toAttempts);
+}
+
+/**
+ * Locks the given deliveries for the rest of the transaction and returns them as they are now
+ * (a missing one was dropped by retention). Locked in id order, so two transactions locking
+ * overlapping sets cannot deadlock.
+ */
+export async function lockDeliveries(
+  client: PoolClient,
+  keys: readonly { id: string; notificationCreatedAt: Date }[],
+): Promise<DeliveryAttempts[]> {
+  if (keys.length === 0) return [];
+  const result = await client.query<AttemptsRow>(
+    `SELECT d.id, d.notification_created_at, d.channel, d.target, d.state, d.attempts, d.max_attempts
+       FROM deliveries d
+       JOIN unnest($1::uuid[], $2::timestamptz[]) AS k(id, nca)
+         ON d.id = k.id AND d.notification_created_at = k.nca
+      ORDER BY d.id
+        FOR UPDATE OF d`,
+    [keys.map((k) => k.id), keys.map((k) => k.notificationCreatedAt)],
+  );
+  return result.rows.map(toAttempts);
 }
 
 export interface DeadLetter {
