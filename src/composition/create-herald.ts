@@ -45,7 +45,7 @@ import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep } from '../scheduler/partition-upkeep.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
 import { retention } from '../scheduler/retention.js';
-import type { LifecycleSettings } from '../archive/lifecycle.js';
+import type { LifecycleSettings } from '../archive/lifecycle-deps.js';
 import { ProviderRegistry, type ProviderEntry } from '../channels/provider-registry.js';
 import { buildConfiguredProviders } from '../channels/provider-catalog.js';
 import { ProviderConfigError } from '../channels/provider-settings.js';
