@@ -1,5 +1,6 @@
 // What one run of the lifecycle job is given (docs/retention.md): both stores, the clock, the
-// settings, and the shutdown signal. Every step of the run takes these.
+// settings, and the shutdown signal. Every step of the run takes these; they live apart from
+// lifecycle.ts, which imports every step, so the steps need no import back into it.
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
 import type { Metrics } from '../observability/metrics.js';
