@@ -18,7 +18,8 @@ import {
   openArchive,
   type ArchivedTable,
 } from '../src/archive/archive-store.js';
-import { runLifecycle, type LifecycleReport } from '../src/archive/lifecycle.js';
+import { runLifecycle } from '../src/archive/lifecycle.js';
+import type { LifecycleReport } from '../src/archive/lifecycle-report.js';
 import { addMonths, ensurePartitions, monthOf, monthStartDate, partitionName } from '../src/db/partitions.js';
 import { createPool, type Pool } from '../src/db/pools.js';
 import { createLogger } from '../src/observability/logger.js';

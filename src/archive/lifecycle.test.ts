@@ -18,7 +18,9 @@ import {
 import { ensureService } from '../db/stores/api-key-store.js';
 import { createLogger } from '../observability/logger.js';
 import { archiveDatabaseUrl, openArchive } from './archive-store.js';
-import { formatLifecycleReport, runLifecycle, type LifecycleDeps } from './lifecycle.js';
+import { runLifecycle } from './lifecycle.js';
+import type { LifecycleDeps } from './lifecycle-deps.js';
+import { formatLifecycleReport } from './lifecycle-report.js';
 
 const dayMs = 86_400_000;
 const logger = createLogger('silent');

@@ -9,7 +9,8 @@ import { parsePermissions, permissionAliases, permissions, type Permission } fro
 import { serviceNamePattern } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
-import { formatLifecycleReport, runLifecycle } from '../archive/lifecycle.js';
+import { runLifecycle } from '../archive/lifecycle.js';
+import { formatLifecycleReport } from '../archive/lifecycle-report.js';
 import { lifecycleSettings } from './scheduler-role.js';
 
 /** `--roles a,b`: permissions and the aliases `sender` and `all`; without it, `sender`. */

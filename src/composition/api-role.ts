@@ -1,7 +1,7 @@
 // The api role: ingest (notifications), users and devices, the service's settings, dead letters,
 // categories and preferences, templates, provider callbacks and unsubscribe links, on API_PORT.
 import type { Config } from '../config/schema.js';
-import { settingsChange } from '../db/stores/preference-store.js';
+import { settingsChange } from '../db/settings-change.js';
 import { buildServer } from '../http/build-server.js';
 import { notificationRoutes } from '../ingest/notification-routes.js';
 import { IngestBatcher, ingestBatchSize } from '../ingest/ingest-batcher.js';

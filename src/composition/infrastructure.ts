@@ -10,7 +10,7 @@ import { migrate, readMigrations, type Migration } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
 import { readBacklog } from '../db/stores/delivery-store.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
-import { ensureSigningKey } from '../db/stores/preference-store.js';
+import { ensureSigningKey } from '../db/stores/signing-key-store.js';
 import { createApiKeyAuth, type Authenticate } from '../http/api-key-auth.js';
 import { findCallerByKey } from '../db/stores/api-key-store.js';
 import type { ServerOptions } from '../http/build-server.js';

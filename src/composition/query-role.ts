@@ -3,7 +3,7 @@
 // read pool (DATABASE_READ_URL when set); changes, LISTEN and revocation checks to the primary.
 import type { Config } from '../config/schema.js';
 import { createPool } from '../db/pools.js';
-import { ensureSigningKey } from '../db/stores/preference-store.js';
+import { ensureSigningKey } from '../db/stores/signing-key-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import { buildServer } from '../http/build-server.js';
 import { userPreferenceRoutes } from '../ingest/preference-routes.js';

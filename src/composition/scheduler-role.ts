@@ -1,7 +1,7 @@
 // The scheduler role: its periodic jobs (lease rescue, early receipts, partition upkeep, and
 // retention when the archive store is open), each also run once at start.
 import type { Config } from '../config/schema.js';
-import type { LifecycleSettings } from '../archive/lifecycle.js';
+import type { LifecycleSettings } from '../archive/lifecycle-deps.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep, partitionUpkeepIntervalMs } from '../scheduler/partition-upkeep.js';

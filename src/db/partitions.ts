@@ -41,6 +41,11 @@ export function monthStartDate(m: Month): Date {
   return new Date(Date.UTC(m.year, m.month - 1, 1));
 }
 
+/** Whether the month's whole range ends at or before `cutoff`. */
+export function monthEndsBy(m: Month, cutoff: Date): boolean {
+  return monthStartDate(addMonths(m, 1)).getTime() <= cutoff.getTime();
+}
+
 /** A partition's name back to its table and month; undefined for a name partitions.ts did not make. */
 export function parsePartitionName(name: string): { table: string; month: Month } | undefined {
   const match = /^(.+)_p(\d{4})_(\d{2})$/.exec(name);

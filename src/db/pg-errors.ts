@@ -9,6 +9,7 @@ export const pgErrors = {
   crashShutdown: '57P02',
   cannotConnectNow: '57P03',
   duplicateTable: '42P07',
+  lockNotAvailable: '55P03',
 } as const;
 
 /** Errors that mean "the database is unreachable right now", not "your query is wrong". */

@@ -8,7 +8,7 @@ import type { Pool } from './pools.js';
 export const wakeChannels = {
   fanOut: 'herald_fan_out',
   deliveries: 'herald_deliveries',
-  /** Preferences or category settings changed; the payload names the cache entry (preference-store.ts). */
+  /** Preferences or category settings changed; the payload names the cache entry (settings-change.ts). */
   settings: 'herald_settings',
   /** Users' inbox streams moved; the payload is a JSON array of user ids, or '*' for "any". */
   inbox: 'herald_inbox',

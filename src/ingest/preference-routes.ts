@@ -10,12 +10,15 @@ import {
   CategoryCapsSchema,
   CategoryDefaultsSchema,
   getCategory,
-  getUserPreferences,
+  listCategories,
   putCategory,
+  type ListedCategory,
+} from '../db/stores/category-store.js';
+import {
+  getUserPreferences,
   replaceUserPreferences,
   type UserPreferences,
 } from '../db/stores/preference-store.js';
-import { listCategories, type ListedCategory } from '../db/stores/category-list.js';
 import { channels } from '../domain/notification.js';
 import { anyChannel, formatLocalTime, parseLocalTime, type QuietHours } from '../domain/preferences.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';

@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
-import { useUnsubscribeToken } from '../db/stores/preference-store.js';
+import { useUnsubscribeToken } from '../db/stores/unsubscribe-token-store.js';
 import { ProblemError } from '../domain/problems.js';
 import type { UnsubscribeClaim, UnsubscribeTokens } from './unsubscribe-token.js';
 

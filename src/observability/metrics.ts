@@ -2,26 +2,47 @@
 // and handed to the parts that record into it.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export interface Metrics {
+/** Every metric a process records, grouped by the part of Herald that records it. */
+export interface Metrics
+  extends
+    IngestMetrics,
+    PipelineMetrics,
+    InboxMetrics,
+    TemplateMetrics,
+    RetentionMetrics,
+    ReceiptMetrics,
+    BacklogMetrics {
   registry: Registry;
+}
+
+export interface IngestMetrics {
   recipientsAccepted: Counter<'lane'>;
   idempotentReplays: Counter<'service'>;
+}
+
+export interface PipelineMetrics {
   deliveryOutcomes: Counter<'channel' | 'outcome'>;
   claimBatchSize: Histogram<'stage'>;
-  deliveriesCreated: Counter<'channel'>;
   outcomesFenced: Counter<'channel' | 'outcome'>;
   deliveriesDeferred: Counter<'channel' | 'reason'>;
   deliveriesSuppressed: Counter<'channel' | 'reason'>;
   circuitsOpened: Counter<'provider'>;
+  deliveriesCreated: Counter<'channel'>;
   leasesRescued: Counter;
   providerSendSeconds: Histogram<'channel' | 'provider'>;
   providerFallbacks: Counter<'from' | 'to'>;
-  receiptsReceived: Counter<'provider' | 'result'>;
-  pendingDeliveries: Gauge<'lane'>;
-  oldestPendingSeconds: Gauge<'lane'>;
+}
+
+export interface InboxMetrics {
   inboxStreamsOpen: Gauge;
   inboxStreamEvents: Counter<'event'>;
+}
+
+export interface TemplateMetrics {
   templateRenderFailures: Counter<'reason'>;
+}
+
+export interface RetentionMetrics {
   retentionRuns: Counter<'result'>;
   retentionLastSuccess: Gauge;
   retentionRowsCopied: Counter<'table'>;
@@ -30,6 +51,15 @@ export interface Metrics {
   retentionCopyRowsDone: Gauge;
   retentionCopyRowsTotal: Gauge;
   retentionIdempotencyKeysDeleted: Counter;
+}
+
+export interface ReceiptMetrics {
+  receiptsReceived: Counter<'provider' | 'result'>;
+}
+
+export interface BacklogMetrics {
+  pendingDeliveries: Gauge<'lane'>;
+  oldestPendingSeconds: Gauge<'lane'>;
 }
 
 export interface PendingReading {
@@ -45,16 +75,21 @@ export interface PendingReading {
 export function createMetrics(readPending?: () => Promise<PendingReading[]>): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'herald_process_' });
-  let lastReading: Promise<PendingReading[]> | undefined;
-  // Both backlog gauges are filled from one query per scrape.
-  const reading = (): Promise<PendingReading[]> => {
-    lastReading ??= (readPending?.() ?? Promise.resolve([])).finally(() => {
-      setImmediate(() => (lastReading = undefined));
-    });
-    return lastReading;
-  };
   return {
     registry,
+    ...ingestMetrics(registry),
+    ...pipelineMetrics(registry),
+    ...inboxMetrics(registry),
+    ...templateMetrics(registry),
+    ...retentionMetrics(registry),
+    ...receiptMetrics(registry),
+    ...backlogMetrics(registry, readPending),
+  };
+}
+
+/** The api role: the notifications it accepted. */
+function ingestMetrics(registry: Registry): IngestMetrics {
+  return {
     recipientsAccepted: new Counter({
       name: 'herald_recipients_accepted_total',
       help: 'Recipients of accepted (committed) notifications, per lane: one per user addressed.',
@@ -67,6 +102,15 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       labelNames: ['service'],
       registers: [registry],
     }),
+  };
+}
+
+/**
+ * The delivery pipeline: fan-out, claims, provider calls through their guards, recorded
+ * outcomes, and the lease rescuer that hands lost leases back to it.
+ */
+function pipelineMetrics(registry: Registry): PipelineMetrics {
+  return {
     deliveryOutcomes: new Counter({
       name: 'herald_delivery_outcomes_total',
       help: 'Delivery attempts by channel and outcome (sent, retry, target_invalid, failed, dead, delivered).',
@@ -128,6 +172,12 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       labelNames: ['from', 'to'],
       registers: [registry],
     }),
+  };
+}
+
+/** The query role's realtime inbox streams. */
+function inboxMetrics(registry: Registry): InboxMetrics {
+  return {
     inboxStreamsOpen: new Gauge({
       name: 'herald_inbox_streams_open',
       help: 'Realtime (SSE) inbox streams open in this query process.',
@@ -139,12 +189,24 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       labelNames: ['event'],
       registers: [registry],
     }),
+  };
+}
+
+/** Template rendering, wherever it happens (the inbox, the dispatcher). */
+function templateMetrics(registry: Registry): TemplateMetrics {
+  return {
     templateRenderFailures: new Counter({
       name: 'herald_template_render_failures_total',
       help: 'Templated items not rendered (inbox items shown not renderable, deliveries failed or deferred), per reason: limit (over the per-item render cap), error (the template fails with its params), budget (the request or batch had spent its render budget).',
       labelNames: ['reason'],
       registers: [registry],
     }),
+  };
+}
+
+/** The retention job (docs/retention.md). */
+function retentionMetrics(registry: Registry): RetentionMetrics {
+  return {
     retentionRuns: new Counter({
       name: 'herald_retention_runs_total',
       help: 'Runs of the retention job, per result: success, failed, interrupted (at shutdown) or locked (another process was running it).',
@@ -189,12 +251,35 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
       help: 'Caller idempotency keys deleted after IDEMPOTENCY_KEY_RETENTION_DAYS.',
       registers: [registry],
     }),
+  };
+}
+
+/** Provider status reports (delivery receipts) posted to the api role. */
+function receiptMetrics(registry: Registry): ReceiptMetrics {
+  return {
     receiptsReceived: new Counter({
       name: 'herald_provider_receipts_total',
       help: 'Provider status reports received, per provider and result (applied, unchanged, early, rejected).',
       labelNames: ['provider', 'result'],
       registers: [registry],
     }),
+  };
+}
+
+/** The backlog gauges, filled on each scrape by `readPending`: one query for both. */
+function backlogMetrics(
+  registry: Registry,
+  readPending: (() => Promise<PendingReading[]>) | undefined,
+): BacklogMetrics {
+  let lastReading: Promise<PendingReading[]> | undefined;
+  // Both backlog gauges are filled from one query per scrape.
+  const reading = (): Promise<PendingReading[]> => {
+    lastReading ??= (readPending?.() ?? Promise.resolve([])).finally(() => {
+      setImmediate(() => (lastReading = undefined));
+    });
+    return lastReading;
+  };
+  return {
     pendingDeliveries: new Gauge({
       name: 'herald_pending_deliveries',
       help: 'Deliveries waiting to be sent (pending, retrying or sending), per lane.',

@@ -17,12 +17,9 @@ import type { Metrics } from '../observability/metrics.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { WakeListener } from '../db/wake-listener.js';
 import { isConnectionError } from '../db/pg-errors.js';
-import {
-  categoryKey,
-  loadUserDeliverySettings,
-  lockAndCountCapUsage,
-  type CapQuery,
-} from '../db/stores/preference-store.js';
+import { categoryKey } from '../db/stores/category-store.js';
+import { loadUserDeliverySettings } from '../db/stores/preference-store.js';
+import { lockAndCountCapUsage, type CapQuery } from '../db/stores/cap-usage-store.js';
 import type { Channel } from '../domain/notification.js';
 import { decideDelivery, type DeliveryDecision, type RecipientSettings } from '../domain/preferences.js';
 import type { SettingsCache } from './settings-cache.js';

@@ -3,7 +3,8 @@
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
 import type { Metrics } from '../observability/metrics.js';
-import { runLifecycle, type LifecycleSettings } from '../archive/lifecycle.js';
+import { runLifecycle } from '../archive/lifecycle.js';
+import type { LifecycleSettings } from '../archive/lifecycle-deps.js';
 
 export function retention(deps: {
   pool: Pool;

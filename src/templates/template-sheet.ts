@@ -207,27 +207,28 @@ export interface ParsedSheet {
 const keyPattern = /^[a-z0-9][a-z0-9_.-]{0,127}$/;
 const categoryPattern = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
+/** Names a bad column of the row being read, and marks its template as not to be saved. */
+type RowError = (column: string, message: string) => void;
+type SharedColumns = Record<'category' | 'lane' | 'params' | 'fallback_locale', string>;
+/** A template being read: its rows so far, with the shared columns of its first row. */
+type TemplateInSheet = SheetTemplate & { shared: SharedColumns };
+
 /** Groups rows into definitions by key; every row and column that cannot be read is an error. */
 export function rowsToTemplates(rows: readonly SheetRow[]): ParsedSheet {
   const errors: ProblemDetail[] = [];
-  let currentKey = '';
-  const at = (row: number, column: string, message: string) => {
-    broken.add(currentKey);
-    errors.push({ field: `row ${String(row)} / column ${column}`, message });
-  };
   const broken = new Set<string>();
   const sharedBad = new Set<string>();
-  const byKey = new Map<
-    string,
-    SheetTemplate & { shared: Record<'category' | 'lane' | 'params' | 'fallback_locale', string> }
-  >();
+  const byKey = new Map<string, TemplateInSheet>();
 
   for (const { number, cells } of rows) {
     const get = (c: Column) => (cells[c] ?? '').trim();
     const key = get('key');
-    currentKey = key;
+    const at: RowError = (column, message) => {
+      broken.add(key);
+      errors.push({ field: `row ${String(number)} / column ${column}`, message });
+    };
     if (!keyPattern.test(key)) {
-      at(number, 'key', key === '' ? 'missing' : 'must be lowercase letters, digits, ".", "_" or "-"');
+      at('key', key === '' ? 'missing' : 'must be lowercase letters, digits, ".", "_" or "-"');
       continue;
     }
     const shared = {
@@ -238,101 +239,115 @@ export function rowsToTemplates(rows: readonly SheetRow[]): ParsedSheet {
     };
     let template = byKey.get(key);
     if (template === undefined) {
-      let ok = true;
-      if (!categoryPattern.test(shared.category)) {
-        at(number, 'category', shared.category === '' ? 'missing' : 'not a category name');
-        ok = false;
-      }
-      if (!(lanes as readonly string[]).includes(shared.lane)) {
-        at(number, 'lane', `must be ${lanes.join(' or ')}`);
-        ok = false;
-      }
-      const params = parseParams(shared.params);
-      if (typeof params === 'string') {
-        at(number, 'params', params);
-        ok = false;
-      }
-      if (shared.fallback_locale === '') {
-        at(number, 'fallback_locale', 'missing');
-        ok = false;
-      }
-      template = {
-        key,
-        firstRow: number,
-        rowOf: new Map(),
-        shared,
-        definition: {
-          category: shared.category,
-          lane: shared.lane as Lane,
-          params: typeof params === 'string' ? {} : params,
-          fallbackLocale: shared.fallback_locale,
-          variants: {},
-        },
-      };
+      const first = startTemplate(key, number, shared, at);
+      template = first.template;
       byKey.set(key, template);
-      if (!ok) {
+      if (!first.ok) {
         // Later rows of this key are not compared with a first row that is itself wrong.
         sharedBad.add(key);
         continue;
       }
-    } else if (!sharedBad.has(key)) {
-      let ok = true;
-      for (const column of ['category', 'lane', 'fallback_locale'] as const) {
-        if (shared[column] !== template.shared[column]) {
-          at(number, column, `differs from row ${String(template.firstRow)} of template ${key}`);
-          ok = false;
-        }
-      }
-      const mine = parseParams(shared.params);
-      const first = parseParams(template.shared.params);
-      if (JSON.stringify(sortKeys(mine)) !== JSON.stringify(sortKeys(first))) {
-        at(number, 'params', `differs from row ${String(template.firstRow)} of template ${key}`);
-        ok = false;
-      }
-      if (!ok) continue;
-    }
-
-    const channel = get('channel');
-    if (!Object.hasOwn(channelParts, channel)) {
-      at(
-        number,
-        'channel',
-        channel === '' ? 'missing' : `must be one of ${Object.keys(channelParts).join(', ')}`,
-      );
-      continue;
-    }
-    const locale = get('locale');
-    if (locale === '') {
-      at(number, 'locale', 'missing');
-      continue;
-    }
-    const place = `${channel}/${locale}`;
-    const earlier = template.rowOf.get(place);
-    if (earlier !== undefined) {
-      at(
-        number,
-        'locale',
-        `template ${key} already has a ${channel} row for ${locale} (row ${String(earlier)})`,
-      );
-      continue;
-    }
-    template.rowOf.set(place, number);
-    if (!template.rowOf.has(channel)) template.rowOf.set(channel, number);
-    const parts: readonly string[] = channelParts[channel as Channel];
-    const variant: Partial<Record<Part, string>> = {};
-    for (const part of allParts) {
-      const text = cells[part] ?? '';
-      if (text === '') continue;
-      if (!parts.includes(part)) {
-        at(number, part, `${channel} has no ${part} (it has ${parts.join(', ')}); leave the cell empty`);
-        continue;
-      }
-      variant[part] = text;
-    }
-    const variants = template.definition.variants;
-    variants[channel as Channel] = { ...variants[channel as Channel], [locale]: variant };
+    } else if (!sharedBad.has(key) && !sameAsFirstRow(template, shared, at)) continue;
+    addVariant(template, number, cells, at);
   }
   return { templates: [...byKey.values()].filter((t) => !broken.has(t.key)), errors };
+}
+
+/** A template from its first row; not ok when a shared column of that row cannot be read. */
+function startTemplate(
+  key: string,
+  number: number,
+  shared: SharedColumns,
+  at: RowError,
+): { template: TemplateInSheet; ok: boolean } {
+  let ok = true;
+  if (!categoryPattern.test(shared.category)) {
+    at('category', shared.category === '' ? 'missing' : 'not a category name');
+    ok = false;
+  }
+  if (!(lanes as readonly string[]).includes(shared.lane)) {
+    at('lane', `must be ${lanes.join(' or ')}`);
+    ok = false;
+  }
+  const params = parseParams(shared.params);
+  if (typeof params === 'string') {
+    at('params', params);
+    ok = false;
+  }
+  if (shared.fallback_locale === '') {
+    at('fallback_locale', 'missing');
+    ok = false;
+  }
+  const template: TemplateInSheet = {
+    key,
+    firstRow: number,
+    rowOf: new Map(),
+    shared,
+    definition: {
+      category: shared.category,
+      lane: shared.lane as Lane,
+      params: typeof params === 'string' ? {} : params,
+      fallbackLocale: shared.fallback_locale,
+      variants: {},
+    },
+  };
+  return { template, ok };
+}
+
+/** Whether a later row repeats its template's shared columns as the first row has them. */
+function sameAsFirstRow(template: TemplateInSheet, shared: SharedColumns, at: RowError): boolean {
+  const key = template.key;
+  let ok = true;
+  for (const column of ['category', 'lane', 'fallback_locale'] as const) {
+    if (shared[column] !== template.shared[column]) {
+      at(column, `differs from row ${String(template.firstRow)} of template ${key}`);
+      ok = false;
+    }
+  }
+  const mine = parseParams(shared.params);
+  const first = parseParams(template.shared.params);
+  if (JSON.stringify(sortKeys(mine)) !== JSON.stringify(sortKeys(first))) {
+    at('params', `differs from row ${String(template.firstRow)} of template ${key}`);
+    ok = false;
+  }
+  return ok;
+}
+
+/** Adds the row's channel × locale variant to its template, naming each cell that cannot be read. */
+function addVariant(template: TemplateInSheet, number: number, cells: SheetRow['cells'], at: RowError): void {
+  const get = (c: Column) => (cells[c] ?? '').trim();
+  const key = template.key;
+  const channel = get('channel');
+  if (!Object.hasOwn(channelParts, channel)) {
+    at('channel', channel === '' ? 'missing' : `must be one of ${Object.keys(channelParts).join(', ')}`);
+    return;
+  }
+  const locale = get('locale');
+  if (locale === '') {
+    at('locale', 'missing');
+    return;
+  }
+  const place = `${channel}/${locale}`;
+  const earlier = template.rowOf.get(place);
+  if (earlier !== undefined) {
+    at('locale', `template ${key} already has a ${channel} row for ${locale} (row ${String(earlier)})`);
+    return;
+  }
+  template.rowOf.set(place, number);
+  if (!template.rowOf.has(channel)) template.rowOf.set(channel, number);
+  const parts: readonly string[] = channelParts[channel as Channel];
+  const variant: Partial<Record<Part, string>> = {};
+  for (const part of allParts) {
+    const text = cells[part] ?? '';
+    if (text === '') continue;
+    if (!parts.includes(part)) {
+      at(part, `${channel} has no ${part} (it has ${parts.join(', ')}); leave the cell empty`);
+      continue;
+    }
+    variant[part] = text;
+  }
+  const variants = template.definition.variants;
+  variants[channel as Channel] = { ...variants[channel as Channel], [locale]: variant };
 }
 
 function sortKeys(value: Record<string, ParamType> | string): unknown {

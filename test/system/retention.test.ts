@@ -22,13 +22,9 @@ import {
 import { ensureService } from '../../src/db/stores/api-key-store.js';
 import { lookupUserHistory } from '../../src/db/stores/support-store.js';
 import { archiveDatabaseUrl, archivedTables, openArchive } from '../../src/archive/archive-store.js';
-import {
-  lifecycleLockKey,
-  monthLabel,
-  runLifecycle,
-  type LifecycleAction,
-  type LifecycleDeps,
-} from '../../src/archive/lifecycle.js';
+import { lifecycleLockKey, runLifecycle } from '../../src/archive/lifecycle.js';
+import type { LifecycleDeps } from '../../src/archive/lifecycle-deps.js';
+import { monthLabel, type LifecycleAction } from '../../src/archive/lifecycle-report.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createLogger } from '../../src/observability/logger.js';
 

@@ -1,5 +1,5 @@
 // Templates and their immutable versions (migrations/0004_templates.sql).
-import { notifySettingsChanged, settingsChange } from './preference-store.js';
+import { notifySettingsChanged, settingsChange } from '../settings-change.js';
 import type { Pool, PoolClient } from '../pools.js';
 import type { Lane } from '../../domain/notification.js';
 import {

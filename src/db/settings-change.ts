@@ -1,0 +1,20 @@
+// Payloads of the herald_settings NOTIFY. Every change to preferences, category settings or
+// templates sends one in its own transaction, so each process's settings cache
+// (src/pipeline/settings-cache.ts) drops the entry exactly when the change commits.
+import type { PoolClient } from './pools.js';
+import { wakeChannels } from './wake-notifier.js';
+
+/** Payloads of the herald_settings NOTIFY: which cache entry changed. '' means everything. */
+export const settingsChange = {
+  user: (userId: string) => `user:${userId}`,
+  category: (serviceId: number, category: string) => `category:${String(serviceId)}:${category}`,
+  template: (serviceId: number, key: string) => `template:${String(serviceId)}:${key}`,
+};
+
+export async function notifySettingsChanged(client: PoolClient, payloads: string[]): Promise<void> {
+  // Inside the transaction: delivered to listeners exactly when the change commits.
+  await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [
+    wakeChannels.settings,
+    payloads,
+  ]);
+}

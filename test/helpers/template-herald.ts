@@ -1,0 +1,51 @@
+// What the template route tests share: the order.shipped template (email and in-app, four
+// locales, ICU plurals), and an api-role Herald on its own database that already holds it.
+import assert from 'node:assert/strict';
+import type { Pool } from '../../src/db/pools.js';
+import { createTestDatabase, type TestDatabase } from './test-database.js';
+import { startTestHerald, type TestHerald } from './test-herald.js';
+
+const plural = '{{ "{count, plural, one {# item} other {# items}}" | icu }}';
+export const order = {
+  category: 'orders',
+  lane: 'bulk',
+  params: { name: 'string', count: 'integer' },
+  fallback_locale: 'en',
+  variants: {
+    email: {
+      en: {
+        subject: 'Order for {{ name }}',
+        html: `<p>Hello {{ name }}, ${plural}</p>`,
+        text: 'Hello {{ name }}',
+      },
+      ko: { subject: '{{ name }}님 주문', html: '<p>{{ name }}님, {{ count }}개</p>', text: '{{ name }}님' },
+    },
+    in_app: {
+      en: { title: 'Order', body: `${plural} for {{ name }}` },
+      ko: { title: '주문', body: '{{ name }}님 {{ "{count, plural, other {#개}}" | icu }}' },
+      'pt-BR': { title: 'Pedido', body: '{{ "{count, plural, one {# item} other {# itens}}" | icu }}' },
+      ru: {
+        title: 'Заказ',
+        body: '{{ "{count, plural, one {# товар} few {# товара} many {# товаров} other {# товара}}" | icu }}',
+      },
+    },
+  },
+};
+
+/** A test database and an api-role Herald on it, holding order.shipped at version 1. */
+export async function startTemplateHerald(): Promise<{ db: TestDatabase; h: TestHerald }> {
+  const db = await createTestDatabase();
+  const h = await startTestHerald(db, { roles: ['api'] });
+  const put = await h.call('PUT', '/v1/templates/order.shipped', order);
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  return { db, h };
+}
+
+/** The versions a template key has, oldest first. */
+export async function versionsOf(pool: Pool, key: string): Promise<number[]> {
+  const r = await pool.query<{ version: number }>(
+    'SELECT version FROM template_versions WHERE key = $1 ORDER BY version',
+    [key],
+  );
+  return r.rows.map((row) => row.version);
+}
