@@ -100,18 +100,20 @@ async function startRelay(t: TestContext, upstreamPort?: number) {
   return relay;
 }
 
+// Timeouts of a second: the first send makes a TLS and HTTP/2 handshake through a relay, which on a
+// loaded machine can take longer than a few hundred milliseconds.
 test('a peer that stops answering is found by PING after a timeout, and the next send reconnects', async (t) => {
   const { standIn } = await setupApns(t);
   const relay = await startRelay(t, Number(new URL(standIn.url).port));
   const { provider } = await setupApns(t, {
-    settings: { url: `https://localhost:${String(relay.port)}`, timeoutMs: 200 },
+    settings: { url: `https://localhost:${String(relay.port)}`, timeoutMs: 1000 },
   });
   assert.equal((await provider.send(message(), never)).kind, 'sent');
 
   relay.isSilent = true;
   assert.deepEqual(await provider.send(message(), never), {
     kind: 'retry',
-    reason: 'apns timeout after 200 ms',
+    reason: 'apns timeout after 1000 ms',
   });
   await waitFor('the silent connection to be dropped', () => relay.open === 0);
   relay.isSilent = false;
@@ -123,12 +125,12 @@ test('a peer that stops answering is found by PING after a timeout, and the next
 test('a server that never completes the handshake times out, and the next send connects anew', async (t) => {
   const relay = await startRelay(t);
   const { provider } = await setupApns(t, {
-    settings: { url: `https://localhost:${String(relay.port)}`, timeoutMs: 150 },
+    settings: { url: `https://localhost:${String(relay.port)}`, timeoutMs: 1000 },
   });
 
   assert.deepEqual(await provider.send(message(), never), {
     kind: 'retry',
-    reason: 'apns timeout after 150 ms',
+    reason: 'apns timeout after 1000 ms',
   });
   await waitFor('the stalled connection to be dropped', () => relay.open === 0);
   assert.equal((await provider.send(message(), never)).kind, 'retry');
