@@ -6,9 +6,9 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The adapters: one folder each under src/channels/. */
-function adapterFolders() {
-  return readdirSync(join(import.meta.dirname, 'src', 'channels'), { withFileTypes: true })
+/** The sub-folders of src/<folder>/: the adapters under channels/, the api role's features. */
+function subFolders(folder) {
+  return readdirSync(join(import.meta.dirname, 'src', folder), { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name);
 }
@@ -24,9 +24,11 @@ export const allowedImports = {
   channels: ['domain', 'observability'],
   templates: ['domain', 'observability', 'db'],
   archive: ['domain', 'config', 'observability', 'db'],
+  // Routes served by more than one role (a user's preferences: api and query).
+  preferences: ['domain', 'observability', 'db', 'http'],
   // The roles: each its own room, none importing another.
-  ingest: ['domain', 'observability', 'db', 'http', 'channels-port', 'templates'],
-  query: ['domain', 'observability', 'db', 'http', 'templates'],
+  api: ['domain', 'observability', 'db', 'http', 'channels-port', 'templates', 'preferences'],
+  query: ['domain', 'observability', 'db', 'http', 'templates', 'preferences'],
   pipeline: ['domain', 'observability', 'db', 'channels-port', 'templates'],
   scheduler: ['domain', 'observability', 'db', 'archive'],
   composition: null, // the composition root wires everything
@@ -83,8 +85,22 @@ export const boundaries = [
     rules: rule([
       ...patternsFor('channels'),
       {
-        group: adapterFolders().map((name) => `../${name}/**`),
+        group: subFolders('channels').map((name) => `../${name}/**`),
         message: 'An adapter imports its own folder and the port files, never another adapter.',
+      },
+    ]),
+  },
+  // A feature of the api role (api/<feature>/…) imports its own folder and the files at the root
+  // of api/ (what several features share), never another feature.
+  {
+    files: ['src/api/*/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: rule([
+      ...patternsFor('api'),
+      {
+        group: subFolders('api').map((name) => `../${name}/**`),
+        message:
+          'A feature of the api role imports its own folder and api/ root files, never another feature.',
       },
     ]),
   },

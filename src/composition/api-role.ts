@@ -3,16 +3,17 @@
 import type { Config } from '../config/schema.js';
 import { settingsChange } from '../db/settings-change.js';
 import { buildServer } from '../http/build-server.js';
-import { notificationRoutes } from '../ingest/notification-routes.js';
-import { IngestBatcher, ingestBatchSize } from '../ingest/ingest-batcher.js';
-import { IngestQuota } from '../ingest/ingest-quota.js';
-import { userRoutes } from '../ingest/user-routes.js';
-import { serviceRoutes } from '../ingest/service-routes.js';
-import { deadLetterRoutes } from '../ingest/dead-letter-routes.js';
-import { callbackRoutes } from '../ingest/callback-routes.js';
-import { preferenceRoutes } from '../ingest/preference-routes.js';
-import { templateRoutes } from '../ingest/template-routes.js';
-import { unsubscribeRoutes } from '../ingest/unsubscribe-routes.js';
+import { notificationRoutes } from '../api/notifications/notification-routes.js';
+import { IngestBatcher, ingestBatchSize } from '../api/notifications/ingest-batcher.js';
+import { IngestQuota } from '../api/notifications/ingest-quota.js';
+import { userRoutes } from '../api/users/user-routes.js';
+import { serviceRoutes } from '../api/service/service-routes.js';
+import { deadLetterRoutes } from '../api/dead-letters/dead-letter-routes.js';
+import { callbackRoutes } from '../api/callbacks/callback-routes.js';
+import { categoryRoutes } from '../api/categories/category-routes.js';
+import { directoryPreferenceRoutes } from '../api/users/directory-preference-routes.js';
+import { templateRoutes } from '../api/templates/template-routes.js';
+import { unsubscribeRoutes } from '../api/unsubscribe/unsubscribe-routes.js';
 import { SettingsCache, settingsCacheLifetime } from '../pipeline/settings-cache.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve, type StartedHttpRole } from './ops-server.js';
@@ -74,7 +75,8 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
         replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
       }),
       callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
-      preferenceRoutes({ pool, authenticate }),
+      categoryRoutes({ pool, authenticate }),
+      directoryPreferenceRoutes({ pool, authenticate }),
       templateRoutes({
         pool,
         authenticate,

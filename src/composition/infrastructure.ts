@@ -16,7 +16,7 @@ import { findCallerByKey } from '../db/stores/api-key-store.js';
 import type { ServerOptions } from '../http/build-server.js';
 import { WakeListener } from '../db/wake-listener.js';
 import { PipelineEvents } from '../pipeline/pipeline-events.js';
-import { UnsubscribeTokens } from '../ingest/unsubscribe-token.js';
+import { UnsubscribeTokens } from '../api/unsubscribe/unsubscribe-token.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
 import { ProviderRegistry, type ProviderEntry } from '../channels/provider-registry.js';
 import type { ChannelProvider } from '../channels/channel-provider.js';

@@ -6,7 +6,7 @@ import { createPool } from '../db/pools.js';
 import { ensureSigningKey } from '../db/stores/signing-key-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import { buildServer } from '../http/build-server.js';
-import { userPreferenceRoutes } from '../ingest/preference-routes.js';
+import { userPreferenceRoutes } from '../preferences/user-preference-routes.js';
 import { inboxRoutes } from '../query/inbox-routes.js';
 import { InboxPresenter } from '../query/inbox-presenter.js';
 import { InboxStreams } from '../query/inbox-stream.js';

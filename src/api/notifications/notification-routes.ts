@@ -2,23 +2,23 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { withTransaction, type Pool } from '../db/pools.js';
+import { withTransaction, type Pool } from '../../db/pools.js';
 import {
   cancelNotification,
   findNotificationRow,
   getNotificationView,
   patchNotification,
   type NotificationView,
-} from '../db/stores/notification-store.js';
-import { parseNotificationId } from '../domain/ids.js';
-import { channels, lanes, type Channel } from '../domain/notification.js';
-import { ProblemError } from '../domain/problems.js';
-import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
+} from '../../db/stores/notification-store.js';
+import { parseNotificationId } from '../../domain/ids.js';
+import { channels, lanes, type Channel } from '../../domain/notification.js';
+import { ProblemError } from '../../domain/problems.js';
+import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { acceptNotifications, checkProviderLimits, type AcceptDeps } from './accept-notifications.js';
-import type { Caller } from '../domain/caller.js';
-import { presentTarget } from '../domain/contact.js';
-import { findTemplateVersion } from '../db/stores/template-store.js';
-import { templateKeyPattern } from '../domain/template.js';
+import type { Caller } from '../../domain/caller.js';
+import { presentTarget } from '../../domain/contact.js';
+import { findTemplateVersion } from '../../db/stores/template-store.js';
+import { templateKeyPattern } from '../../domain/template.js';
 
 const ChannelContent = Type.Object(
   {

@@ -5,9 +5,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { withTransaction, type Pool } from '../db/pools.js';
-import { useUnsubscribeToken } from '../db/stores/unsubscribe-token-store.js';
-import { ProblemError } from '../domain/problems.js';
+import { withTransaction, type Pool } from '../../db/pools.js';
+import { useUnsubscribeToken } from '../../db/stores/unsubscribe-token-store.js';
+import { ProblemError } from '../../domain/problems.js';
 import type { UnsubscribeClaim, UnsubscribeTokens } from './unsubscribe-token.js';
 
 const Params = Type.Object({ token: Type.String({ minLength: 1, maxLength: 2048 }) });

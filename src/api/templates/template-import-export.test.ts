@@ -3,9 +3,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import ExcelJS from 'exceljs';
-import type { TestDatabase } from '../../test/helpers/test-database.js';
-import type { TestHerald } from '../../test/helpers/test-herald.js';
-import { order, startTemplateHerald, versionsOf } from '../../test/helpers/template-herald.js';
+import type { TestDatabase } from '../../../test/helpers/test-database.js';
+import type { TestHerald } from '../../../test/helpers/test-herald.js';
+import { order, startTemplateHerald, versionsOf } from '../../../test/helpers/template-herald.js';
 
 let db: TestDatabase;
 let h: TestHerald;

@@ -3,18 +3,18 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { withTransaction, type Pool } from '../db/pools.js';
+import { withTransaction, type Pool } from '../../db/pools.js';
 import {
   findTemplateVersion,
   listCurrentTemplates,
   listTemplates,
   listTemplateVersions,
   saveTemplate,
-} from '../db/stores/template-store.js';
-import { channels, lanes, type Channel } from '../domain/notification.js';
-import { ProblemError, type ProblemDetail } from '../domain/problems.js';
-import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
-import { findUnsafeInput } from '../http/input-guard.js';
+} from '../../db/stores/template-store.js';
+import { channels, lanes, type Channel } from '../../domain/notification.js';
+import { ProblemError, type ProblemDetail } from '../../domain/problems.js';
+import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
+import { findUnsafeInput } from '../../http/input-guard.js';
 import {
   channelParts,
   checkParams,
@@ -27,13 +27,13 @@ import {
   type DefinitionProblem,
   type StoredTemplateVersion,
   type TemplateDefinition,
-} from '../domain/template.js';
+} from '../../domain/template.js';
 import {
   renderVariantChecked,
   textProblems,
   TemplateRenderError,
   type RenderedVariant,
-} from '../templates/template-renderer.js';
+} from '../../templates/template-renderer.js';
 import {
   readSheet,
   rowsToTemplates,
@@ -43,7 +43,7 @@ import {
   writeSheet,
   xlsxMediaType,
   type SheetFormat,
-} from '../templates/template-sheet.js';
+} from '../../templates/template-sheet.js';
 
 /** A union of string literals, typed as their union (TypeBox types a mapped array as never). */
 function oneOf<T extends string>(values: readonly T[], options: { default?: T } = {}) {

@@ -2,8 +2,8 @@
 // with HMAC-SHA256. Nothing is stored per email sent; the delivery id makes a token single-use
 // (unsubscribe_tokens records it when used).
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { uuidPatternText } from '../domain/ids.js';
-import { channels, type Channel } from '../domain/notification.js';
+import { uuidPatternText } from '../../domain/ids.js';
+import { channels, type Channel } from '../../domain/notification.js';
 
 const uuidPattern = new RegExp(uuidPatternText);
 

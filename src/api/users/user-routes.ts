@@ -5,7 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { withTransaction, type Pool } from '../db/pools.js';
+import { withTransaction, type Pool } from '../../db/pools.js';
 import {
   deleteDevice,
   deleteUser,
@@ -20,20 +20,20 @@ import {
   type RecordedContactChange,
   type User,
   type UserFields,
-} from '../db/stores/user-store.js';
-import type { Caller } from '../domain/caller.js';
+} from '../../db/stores/user-store.js';
+import type { Caller } from '../../domain/caller.js';
 import {
   isEmailAddress,
   maskTarget,
   normalizePhone,
   presentDeviceToken,
   presentTarget,
-} from '../domain/contact.js';
-import { uuidPatternText } from '../domain/ids.js';
-import { ProblemError, type ProblemCode, type ProblemDetail } from '../domain/problems.js';
-import type { OutboundPolicy } from '../domain/outbound-policy.js';
-import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
-import { checkTargetUrl } from './check-target-url.js';
+} from '../../domain/contact.js';
+import { uuidPatternText } from '../../domain/ids.js';
+import { ProblemError, type ProblemCode, type ProblemDetail } from '../../domain/problems.js';
+import type { OutboundPolicy } from '../../domain/outbound-policy.js';
+import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
+import { checkTargetUrl } from '../check-target-url.js';
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);

@@ -2,14 +2,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Pool } from '../db/pools.js';
-import { listDeadLetters, replayDeadLetters } from '../db/stores/delivery-store.js';
-import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
-import { parseNotificationId, uuidPatternText } from '../domain/ids.js';
-import { ProblemError } from '../domain/problems.js';
-import type { Channel } from '../domain/notification.js';
-import { presentTarget } from '../domain/contact.js';
-import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
+import type { Pool } from '../../db/pools.js';
+import { listDeadLetters, replayDeadLetters } from '../../db/stores/delivery-store.js';
+import { wakeChannels, type WakeNotifier } from '../../db/wake-notifier.js';
+import { parseNotificationId, uuidPatternText } from '../../domain/ids.js';
+import { ProblemError } from '../../domain/problems.js';
+import type { Channel } from '../../domain/notification.js';
+import { presentTarget } from '../../domain/contact.js';
+import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 
 const maxReplay = 10_000;
 

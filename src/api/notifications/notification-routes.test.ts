@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
-import { idPath, startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
-import { createApiKey, ensureService, revokeApiKey } from '../db/stores/api-key-store.js';
-import { permissions, senderPermissions } from '../domain/permissions.js';
+import { createTestDatabase, type TestDatabase } from '../../../test/helpers/test-database.js';
+import { idPath, startTestHerald, type TestHerald } from '../../../test/helpers/test-herald.js';
+import { createApiKey, ensureService, revokeApiKey } from '../../db/stores/api-key-store.js';
+import { permissions, senderPermissions } from '../../domain/permissions.js';
 
 let db: TestDatabase;
 let h: TestHerald;

@@ -2,19 +2,19 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Pool } from '../db/pools.js';
+import type { Pool } from '../../db/pools.js';
 import {
   getServiceSettings,
   rotateWebhookSecret,
   setServiceTarget,
   type ServiceSettings,
   type ServiceTarget,
-} from '../db/stores/api-key-store.js';
-import { ProblemError } from '../domain/problems.js';
-import { permissions } from '../domain/permissions.js';
-import type { OutboundPolicy } from '../domain/outbound-policy.js';
-import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
-import { checkTargetUrl } from './check-target-url.js';
+} from '../../db/stores/api-key-store.js';
+import { ProblemError } from '../../domain/problems.js';
+import { permissions } from '../../domain/permissions.js';
+import type { OutboundPolicy } from '../../domain/outbound-policy.js';
+import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
+import { checkTargetUrl } from '../check-target-url.js';
 
 function present(s: ServiceSettings, withSecret: boolean) {
   return {

@@ -5,11 +5,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Pool } from '../db/pools.js';
-import { applyStatusUpdates } from '../db/stores/receipt-store.js';
-import { ProblemError } from '../domain/problems.js';
-import type { ProviderRegistry } from '../channels/provider-registry.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { Pool } from '../../db/pools.js';
+import { applyStatusUpdates } from '../../db/stores/receipt-store.js';
+import { ProblemError } from '../../domain/problems.js';
+import type { ProviderRegistry } from '../../channels/provider-registry.js';
+import type { Metrics } from '../../observability/metrics.js';
 
 export function callbackRoutes(deps: {
   pool: Pool;

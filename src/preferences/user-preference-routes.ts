@@ -1,19 +1,11 @@
-// Preference APIs: a service's category settings (critical, marketing, per-channel defaults,
-// frequency caps; API key) and a user's preferences, no-marketing switch and quiet hours
-// (userPreferenceRoutes: on the api role for services, on the query role for apps acting for
-// users as well). The fan-out stage applies them (src/domain/preferences.ts).
+// A user's preferences, no-marketing switch and quiet hours. Served by both roles: on the api
+// role for the user directory (API key), on the query role for apps acting for their users (user
+// token). The fan-out stage applies them (src/domain/preferences.ts).
 import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
-import {
-  CategoryCapsSchema,
-  CategoryDefaultsSchema,
-  getCategory,
-  listCategories,
-  putCategory,
-  type ListedCategory,
-} from '../db/stores/category-store.js';
+import { listCategories, type ListedCategory } from '../db/stores/category-store.js';
 import {
   getUserPreferences,
   replaceUserPreferences,
@@ -22,23 +14,10 @@ import {
 import { channels } from '../domain/notification.js';
 import { anyChannel, formatLocalTime, parseLocalTime, type QuietHours } from '../domain/preferences.js';
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
-import { callerOf, requirePermission, type Authenticate } from '../http/api-key-auth.js';
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
-const CategoryName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+export const CategoryName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
 const LocalTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, 24-hour' });
-
-const CategoryBody = Type.Object(
-  {
-    critical: Type.Optional(
-      Type.Boolean({ description: 'Always delivered: preferences, quiet hours and caps do not apply.' }),
-    ),
-    marketing: Type.Optional(Type.Boolean({ description: 'Suppressed for users whose no_marketing is on.' })),
-    defaults: Type.Optional(CategoryDefaultsSchema),
-    caps: Type.Optional(CategoryCapsSchema),
-  },
-  { additionalProperties: false },
-);
 
 const PreferenceItem = Type.Object(
   {
@@ -68,92 +47,6 @@ const PreferencesBody = Type.Object(
   },
   { additionalProperties: false },
 );
-
-function presentCategory(
-  category: string,
-  s: { critical: boolean; marketing: boolean; defaults: object; caps: object; updatedAt: Date | null },
-) {
-  return {
-    category,
-    critical: s.critical,
-    marketing: s.marketing,
-    defaults: s.defaults,
-    caps: s.caps,
-    updated_at: s.updatedAt?.toISOString() ?? null,
-  };
-}
-
-export function preferenceRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
-  return async (fastify) => {
-    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    // Category settings are the operator's: changing them takes an admin key.
-    const adminGuard = requirePermission(deps.authenticate, ['admin']);
-
-    app.put(
-      '/v1/categories/:category',
-      {
-        onRequest: adminGuard,
-        schema: {
-          summary: "Set one of the calling service's categories (replaces its settings)",
-          tags: ['preferences'],
-          params: Type.Object({ category: CategoryName }),
-          body: CategoryBody,
-        },
-      },
-      async (request) => {
-        const caller = callerOf(request);
-        const body = request.body;
-        const settings = {
-          critical: body.critical ?? false,
-          marketing: body.marketing ?? false,
-          defaults: body.defaults ?? {},
-          caps: body.caps ?? {},
-        };
-        if (settings.critical && settings.marketing)
-          throw new ProblemError('validation_failed', 'A category cannot be both critical and marketing.', [
-            { field: 'body/marketing', message: 'must be false when critical is true' },
-          ]);
-        const updatedAt = await withTransaction(deps.pool, (client) =>
-          putCategory(client, caller.serviceId, request.params.category, settings),
-        );
-        return presentCategory(request.params.category, { ...settings, updatedAt });
-      },
-    );
-
-    app.get(
-      '/v1/categories/:category',
-      {
-        onRequest: requirePermission(deps.authenticate, ['send', 'templates', 'admin']),
-        schema: {
-          summary: "One of the calling service's categories (the defaults when never set)",
-          tags: ['preferences'],
-          params: Type.Object({ category: CategoryName }),
-        },
-      },
-      async (request) => {
-        const caller = callerOf(request);
-        const found = await getCategory(deps.pool, caller.serviceId, request.params.category);
-        return presentCategory(
-          request.params.category,
-          found ?? { critical: false, marketing: false, defaults: {}, caps: {}, updatedAt: null },
-        );
-      },
-    );
-
-    // The user's own preferences, behind this role's API-key guard, with the answers services know.
-    // Preferences are written by the user directory (users:write), like contact targets.
-    await app.register(
-      userPreferenceRoutes({
-        pool: deps.pool,
-        guards: {
-          read: requirePermission(deps.authenticate, ['users:read', 'users:write']),
-          write: requirePermission(deps.authenticate, ['users:write']),
-        },
-        userFacing: false,
-      }),
-    );
-  };
-}
 
 export interface UserPreferenceRouteDeps {
   pool: Pool;

@@ -2,12 +2,12 @@
 // and parameter checks at ingest. The xlsx/CSV export and import: template-import-export.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestDatabase } from '../../test/helpers/test-database.js';
-import { idPath, type TestHerald } from '../../test/helpers/test-herald.js';
-import { order, startTemplateHerald, versionsOf } from '../../test/helpers/template-herald.js';
-import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
-import { chooseLocale } from '../domain/template.js';
-import { permissions, senderPermissions } from '../domain/permissions.js';
+import type { TestDatabase } from '../../../test/helpers/test-database.js';
+import { idPath, type TestHerald } from '../../../test/helpers/test-herald.js';
+import { order, startTemplateHerald, versionsOf } from '../../../test/helpers/template-herald.js';
+import { createApiKey, ensureService } from '../../db/stores/api-key-store.js';
+import { chooseLocale } from '../../domain/template.js';
+import { permissions, senderPermissions } from '../../domain/permissions.js';
 
 let db: TestDatabase;
 let h: TestHerald;

@@ -3,9 +3,9 @@
 // recorded with the key that made it, masked.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
-import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
-import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
+import { createTestDatabase, type TestDatabase } from '../../../test/helpers/test-database.js';
+import { startTestHerald, type TestHerald } from '../../../test/helpers/test-herald.js';
+import { createApiKey, ensureService } from '../../db/stores/api-key-store.js';
 
 let db: TestDatabase;
 let h: TestHerald;

@@ -6,15 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
-import { buildServer } from '../http/build-server.js';
-import { createApiKeyAuth } from '../http/api-key-auth.js';
-import { createApiKey, ensureService, findCallerByKey } from '../db/stores/api-key-store.js';
-import { preferenceRoutes, userPreferenceRoutes } from '../ingest/preference-routes.js';
-import { createLogger } from '../observability/logger.js';
-import { requireInboxAccess, UserTokens } from './user-auth.js';
-import { senderPermissions } from '../domain/permissions.js';
-import { CredentialRevocations } from './credential-revocations.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { buildServer } from '../../src/http/build-server.js';
+import { createApiKeyAuth } from '../../src/http/api-key-auth.js';
+import { createApiKey, ensureService, findCallerByKey } from '../../src/db/stores/api-key-store.js';
+import { userPreferenceRoutes } from '../../src/preferences/user-preference-routes.js';
+import { directoryPreferenceRoutes } from '../../src/api/users/directory-preference-routes.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { requireInboxAccess, UserTokens } from '../../src/query/user-auth.js';
+import { senderPermissions } from '../../src/domain/permissions.js';
+import { CredentialRevocations } from '../../src/query/credential-revocations.js';
 
 let db: TestDatabase;
 let query: FastifyInstance;
@@ -62,7 +63,7 @@ before(async () => {
     }),
   ]);
   api = await buildServer({ ...serverOptions, title: 'api' }, [
-    preferenceRoutes({ pool: db.pool, authenticate }),
+    directoryPreferenceRoutes({ pool: db.pool, authenticate }),
   ]);
 });
 
