@@ -6,7 +6,8 @@ import { buildServer } from '../http/build-server.js';
 import { notificationRoutes } from '../api/notifications/notification-routes.js';
 import { IngestBatcher, ingestBatchSize } from '../api/notifications/ingest-batcher.js';
 import { IngestQuota } from '../api/notifications/ingest-quota.js';
-import { userRoutes } from '../api/users/user-routes.js';
+import { bulkUserRoutes, userRoutes } from '../api/users/user-routes.js';
+import { deviceRoutes } from '../api/users/device-routes.js';
 import { serviceRoutes } from '../api/service/service-routes.js';
 import { deadLetterRoutes } from '../api/dead-letters/dead-letter-routes.js';
 import { callbackRoutes } from '../api/callbacks/callback-routes.js';
@@ -65,6 +66,8 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
             : undefined,
       }),
       userRoutes({ pool, authenticate, outbound: infra.outbound }),
+      bulkUserRoutes({ pool, authenticate, outbound: infra.outbound }),
+      deviceRoutes({ pool, authenticate }),
       serviceRoutes({ pool, authenticate, outbound: infra.outbound }),
       deadLetterRoutes({
         pool,
