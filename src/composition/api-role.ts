@@ -14,6 +14,7 @@ import { callbackRoutes } from '../api/callbacks/callback-routes.js';
 import { categoryRoutes } from '../api/categories/category-routes.js';
 import { directoryPreferenceRoutes } from '../api/users/directory-preference-routes.js';
 import { templateRoutes } from '../api/templates/template-routes.js';
+import { templateSheetRoutes } from '../api/templates/template-sheet-routes.js';
 import { unsubscribeRoutes } from '../api/unsubscribe/unsubscribe-routes.js';
 import { SettingsCache, settingsCacheLifetime } from '../pipeline/settings-cache.js';
 import type { Infrastructure } from './infrastructure.js';
@@ -80,14 +81,16 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
       categoryRoutes({ pool, authenticate }),
       directoryPreferenceRoutes({ pool, authenticate }),
-      templateRoutes({
-        pool,
-        authenticate,
-        templateRenderMs,
-        onSaved: (serviceId, keys) => {
-          for (const key of keys) templateCache.invalidate(settingsChange.template(serviceId, key));
-        },
-      }),
+      ...[templateRoutes, templateSheetRoutes].map((routes) =>
+        routes({
+          pool,
+          authenticate,
+          templateRenderMs,
+          onSaved: (serviceId, keys) => {
+            for (const key of keys) templateCache.invalidate(settingsChange.template(serviceId, key));
+          },
+        }),
+      ),
       ...(infra.unsubscribeTokens === undefined
         ? []
         : [unsubscribeRoutes({ pool, tokens: infra.unsubscribeTokens })]),

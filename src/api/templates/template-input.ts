@@ -1,0 +1,109 @@
+// What a request may say about a template: the body schemas, and how a body becomes a
+// definition and a stored version is shown.
+import { Type, type Static } from 'typebox';
+import { channels, lanes, type Channel } from '../../domain/notification.js';
+import {
+  channelParts,
+  normalizeDefinition,
+  paramNamePattern,
+  paramTypes,
+  templateKeyPattern,
+  type DefinitionPlace,
+  type StoredTemplateVersion,
+  type TemplateDefinition,
+} from '../../domain/template.js';
+
+/** A union of string literals, typed as their union (TypeBox types a mapped array as never). */
+export function oneOf<T extends string>(values: readonly T[], options: { default?: T } = {}) {
+  return Type.Unsafe<T>(
+    Type.Union(
+      values.map((v) => Type.Literal(v)),
+      options,
+    ),
+  );
+}
+
+/** Path words under /v1/templates that are routes, not keys. */
+export const reservedKeys: ReadonlySet<string> = new Set(['export', 'import']);
+
+const partText = (part: string) => Type.String({ maxLength: part === 'html' ? 100_000 : 10_000 });
+const Variant = (channel: Channel) =>
+  Type.Object(
+    Object.fromEntries(channelParts[channel].map((part) => [part, Type.Optional(partText(part))])),
+    { additionalProperties: false },
+  );
+const LocaleTag = Type.String({
+  minLength: 2,
+  maxLength: 35,
+  pattern: '^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$',
+});
+const VariantsSchema = Type.Object(
+  Object.fromEntries(
+    channels.map((c) => [
+      c,
+      Type.Optional(Type.Record(LocaleTag, Variant(c), { maxProperties: 100, additionalProperties: false })),
+    ]),
+  ),
+  { additionalProperties: false, description: 'Per channel, per locale: the Liquid text of each part.' },
+);
+const ParamsSchema = Type.Record(Type.String({ pattern: paramNamePattern }), oneOf(paramTypes), {
+  maxProperties: 100,
+  additionalProperties: false,
+  description: 'Declared parameters and their types.',
+});
+
+export const TemplateBody = Type.Object(
+  {
+    category: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', default: 'general' })),
+    lane: Type.Optional(oneOf(lanes)),
+    params: Type.Optional(ParamsSchema),
+    fallback_locale: LocaleTag,
+    variants: VariantsSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const KeyParam = Type.Object({ key: Type.String({ pattern: templateKeyPattern }) });
+
+export const PreviewBody = Type.Object(
+  {
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    locale: Type.Optional(Type.String({ minLength: 1, maxLength: 35 })),
+    channels: Type.Optional(Type.Array(oneOf(channels), { uniqueItems: true })),
+    version: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export function definitionOf(body: Static<typeof TemplateBody>): TemplateDefinition {
+  return normalizeDefinition({
+    category: body.category ?? 'general',
+    lane: body.lane ?? 'transactional',
+    params: body.params ?? {},
+    fallbackLocale: body.fallback_locale,
+    variants: body.variants,
+  });
+}
+
+export function bodyField(place: DefinitionPlace): string {
+  if (place.field !== 'variants') {
+    return place.field === 'params' && place.param !== undefined
+      ? `body/params/${place.param}`
+      : `body/${place.field}`;
+  }
+  return ['body/variants', place.channel, place.locale, place.part]
+    .filter((s) => s !== undefined && s !== '')
+    .join('/');
+}
+
+export function presentVersion(v: StoredTemplateVersion) {
+  return {
+    key: v.key,
+    category: v.category,
+    lane: v.lane,
+    version: v.version,
+    params: v.params,
+    fallback_locale: v.fallbackLocale,
+    variants: v.variants,
+  };
+}
