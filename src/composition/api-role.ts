@@ -3,7 +3,8 @@
 import type { Config } from '../config/schema.js';
 import { settingsChange } from '../db/settings-change.js';
 import { buildServer } from '../http/build-server.js';
-import { notificationRoutes } from '../api/notifications/notification-routes.js';
+import { notificationRoutes, type NotificationRouteDeps } from '../api/notifications/notification-routes.js';
+import { notificationChangeRoutes } from '../api/notifications/notification-change-routes.js';
 import { IngestBatcher, ingestBatchSize } from '../api/notifications/ingest-batcher.js';
 import { IngestQuota } from '../api/notifications/ingest-quota.js';
 import { bulkUserRoutes, userRoutes } from '../api/users/user-routes.js';
@@ -41,6 +42,23 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
   // Registered before the server's close, so it runs after it: answered requests are committed.
   infra.onStop(() => batcher.drain());
   const templateRenderMs = templateCheckMs(config);
+  const notificationDeps: NotificationRouteDeps = {
+    pool,
+    batcher,
+    now,
+    notifier,
+    metrics,
+    authenticate,
+    availableChannels: providers.availableChannels(),
+    contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
+    maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
+    templateRenderMs,
+    resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
+    quota:
+      config.INGEST_QUOTA_PER_MINUTE > 0
+        ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
+        : undefined,
+  };
   const app = await buildServer(
     {
       ...infra.serverOptions,
@@ -49,23 +67,8 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
     },
     [
       ...operationsRoutes(infra).onRolePorts,
-      notificationRoutes({
-        pool,
-        batcher,
-        now,
-        notifier,
-        metrics,
-        authenticate,
-        availableChannels: providers.availableChannels(),
-        contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
-        maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
-        templateRenderMs,
-        resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
-        quota:
-          config.INGEST_QUOTA_PER_MINUTE > 0
-            ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
-            : undefined,
-      }),
+      notificationRoutes(notificationDeps),
+      notificationChangeRoutes(notificationDeps),
       userRoutes({ pool, authenticate, outbound: infra.outbound }),
       bulkUserRoutes({ pool, authenticate, outbound: infra.outbound }),
       deviceRoutes({ pool, authenticate }),

@@ -1,0 +1,106 @@
+// /v1/notifications/:id: update (versioned: older versions never win) and cancel what has not
+// been sent yet.
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { withTransaction, type Pool } from '../../db/pools.js';
+import {
+  cancelNotification,
+  findNotificationRow,
+  getNotificationView,
+  patchNotification,
+} from '../../db/stores/notification-store.js';
+import type { Channel } from '../../domain/notification.js';
+import { ProblemError } from '../../domain/problems.js';
+import { callerOf, requirePermission } from '../../http/api-key-auth.js';
+import { checkProviderLimits } from './accept-notifications.js';
+import { NotificationIdParam, ownNotificationId, PatchSchema } from './notification-input.js';
+import { presentNotification } from './notification-presenter.js';
+import type { NotificationRouteDeps } from './notification-routes.js';
+
+export function notificationChangeRoutes(deps: NotificationRouteDeps): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const guard = requirePermission(deps.authenticate, ['send']);
+
+    app.patch(
+      '/v1/notifications/:id',
+      {
+        onRequest: guard,
+        schema: {
+          summary: 'Update a notification (versioned: older versions never win)',
+          tags: ['notifications'],
+          params: NotificationIdParam,
+          body: PatchSchema,
+        },
+      },
+      async (request) => {
+        const id = ownNotificationId(callerOf(request), request.params.id);
+        const { version, content, data } = request.body;
+        const current = await getNotificationView(deps.pool, id);
+        if (current === undefined) throw new ProblemError('not_found', 'No notification with this id.');
+        if (current.template !== null && content !== undefined) {
+          throw new ProblemError(
+            'validation_failed',
+            'The content of a templated notification is its template.',
+            [{ field: 'body/content', message: 'not allowed for a templated notification' }],
+          );
+        }
+        checkProviderLimits(
+          deps,
+          current.channels as Channel[],
+          content ?? current.content,
+          data === undefined ? current.data : data,
+        );
+        const result = await patchNotification(deps.pool, id, version, content, data, deps.now());
+        switch (result.kind) {
+          case 'not_found':
+            throw new ProblemError('not_found', 'No notification with this id.');
+          case 'stale':
+            throw new ProblemError(
+              'version_conflict',
+              `The stored version is ${String(result.version)}; send a higher version.`,
+            );
+          case 'applied':
+            deps.notifier.notifyInbox(result.inboxUsers);
+            break;
+          case 'unchanged':
+            break;
+        }
+        const view = await getNotificationView(deps.pool, id);
+        if (view === undefined) throw new ProblemError('not_found');
+        return {
+          ...presentNotification(view, deps.now(), callerOf(request)),
+          applied: result.kind === 'applied',
+        };
+      },
+    );
+
+    app.post(
+      '/v1/notifications/:id/cancel',
+      {
+        onRequest: guard,
+        schema: {
+          summary: 'Cancel what has not been sent yet (e.g. a scheduled notification)',
+          tags: ['notifications'],
+          params: NotificationIdParam,
+        },
+      },
+      async (request) => {
+        const id = ownNotificationId(callerOf(request), request.params.id);
+        const pool: Pool = deps.pool;
+        const row = await findNotificationRow(pool, id);
+        if (row === undefined) throw new ProblemError('not_found', 'No notification with this id.');
+        const result = await withTransaction(pool, (client) =>
+          cancelNotification(client, row.id, row.created_at, deps.now()),
+        );
+        if (result.recipients + result.deliveries === 0) {
+          throw new ProblemError(
+            'not_cancelable',
+            'Every delivery of this notification was already handed to a provider or finished.',
+          );
+        }
+        return { id, canceled_recipients: result.recipients, canceled_deliveries: result.deliveries };
+      },
+    );
+  };
+}
