@@ -219,4 +219,13 @@ describe('export and import', () => {
     assert.equal(noColumn.status, 400);
     assert.ok(noColumn.body.errors.some((e: { field: string }) => e.field === 'row 1 / column locale'));
   });
+
+  test('a sheet sent to another template route is 415 and changes nothing', async () => {
+    const before = await allVersions();
+    const csv = await download('csv');
+    const preview = await upload('/v1/templates/order.shipped/preview', csv, 'text/csv');
+    assert.equal(preview.status, 415);
+    assert.equal(preview.body.code, 'unsupported_media_type');
+    assert.equal(await allVersions(), before);
+  });
 });
