@@ -1,106 +1,21 @@
 // The fan-out batch's decision without a database: what each claimed recipient gets on each
-// channel, given their preferences, quiet hours, the category's settings and cap counts.
-// src/pipeline/preferences.test.ts keeps the cases that need the database (the round trip
-// through the API and the cap lock under concurrency).
+// channel, given their preferences, quiet hours and the category's settings (caps:
+// fan-out-caps.test.ts). src/pipeline/preferences.test.ts keeps the cases that need the
+// database: the round trip through the API.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  decideFanOut,
-  planFanOut,
-  type CapQuery,
-  type DueRecipient,
-  type FanOutInputs,
-  type FanOutNotification,
-  type UserDeliverySettings,
-} from './fan-out-decision.js';
-import type { FanOutDevice, FanOutUser } from './fan-out.js';
+import { planFanOut } from './fan-out-decision.js';
 import type { Channel, Lane } from './notification.js';
-import { categoryKey, type CategorySettings, type FrequencyCap, type Preference } from './preferences.js';
-
-const now = new Date('2025-06-01T12:00:00Z'); // 21:00 in Seoul
-const serviceId = 1;
-
-function notification(id: string, category: string, channels: Channel[]): FanOutNotification {
-  return {
-    id,
-    createdAt: new Date('2025-06-01T11:59:00Z'),
-    serviceId,
-    channels,
-    category,
-    serviceWebhookUrl: null,
-    serviceChatUrl: null,
-  };
-}
-
-function contact(id: string): FanOutUser {
-  return { id, email: `${id}@example.com`, phone: '+821012345678', webhookUrl: null, chatWebhookUrl: null };
-}
-
-const utc: UserDeliverySettings = { timeZone: 'UTC', noMarketing: false, quietHours: null };
-
-interface UserSetup {
-  settings?: Partial<UserDeliverySettings>;
-  preferences?: Preference[];
-  devices?: FanOutDevice[];
-}
-
-/** A batch: who gets which notification on which lane, who is known to Herald, the categories. */
-interface BatchSetup {
-  sends: { notification: FanOutNotification; userId: string; lane?: Lane }[];
-  users?: Record<string, UserSetup>;
-  categories?: Record<string, Partial<CategorySettings>>;
-}
-
-function inputsOf(batch: BatchSetup): FanOutInputs {
-  const users = Object.entries(batch.users ?? {});
-  const recipients: DueRecipient[] = batch.sends.map((s) => ({
-    notificationId: s.notification.id,
-    notificationCreatedAt: s.notification.createdAt,
-    userId: s.userId,
-    lane: s.lane ?? 'bulk',
-  }));
-  return {
-    recipients,
-    notifications: new Map(batch.sends.map((s) => [s.notification.id, s.notification])),
-    users: new Map(users.map(([id]) => [id, contact(id)])),
-    devices: new Map(users.map(([id, u]) => [id, u.devices ?? []])),
-    userSettings: new Map(users.map(([id, u]) => [id, { ...utc, ...u.settings }])),
-    preferences: new Map(users.map(([id, u]) => [id, u.preferences ?? []])),
-    categories: new Map(
-      Object.entries(batch.categories ?? {}).map(([category, s]) => [
-        categoryKey(serviceId, category),
-        { critical: false, marketing: false, defaults: {}, caps: {}, ...s },
-      ]),
-    ),
-  };
-}
-
-/** Plans, counts (from `counted`: window start → notifications already there) and decides. */
-function fanOut(
-  batch: BatchSetup,
-  counted: (query: CapQuery) => Record<number, number> = () => ({}),
-  at = now,
-) {
-  const planned = planFanOut(inputsOf(batch));
-  const counts = new Map(
-    planned.capQueries.map((q, i) => [
-      i,
-      new Map(Object.entries(counted(q)).map(([bucket, n]) => [Number(bucket), n])),
-    ]),
-  );
-  return { planned, ...decideFanOut(planned, counts, at) };
-}
-
-/** Each delivery as [user, channel, target, what was decided]. */
-function outcomes(deliveries: ReturnType<typeof fanOut>['deliveries']) {
-  return deliveries.map((d) => [
-    d.userId,
-    d.channel,
-    d.target,
-    d.suppressed ?? (d.deferred === undefined ? 'due' : d.deferred.detail),
-  ]);
-}
+import {
+  fanOut,
+  inputsOf,
+  notification,
+  outcomes,
+  serviceId,
+  type BatchSetup,
+  type UserSetup,
+} from '../../test/helpers/fan-out-batch.js';
 
 describe('fan-out decision: preferences', () => {
   test('opting out of a channel for a category suppresses exactly those deliveries', () => {
@@ -247,232 +162,7 @@ describe('fan-out decision: quiet hours', () => {
   });
 });
 
-describe('fan-out decision: frequency caps', () => {
-  const today = Date.parse('2025-06-01T00:00:00Z');
-  const twoDevices: UserSetup = {
-    devices: [
-      { id: 'd1', enabled: true },
-      { id: 'd2', enabled: true },
-    ],
-  };
-  const digestCap = (cap: FrequencyCap, lane: Lane = 'bulk') => ({
-    digest: { caps: { push: { [lane]: cap } } },
-  });
-  const digests = (count: number, lane: Lane = 'bulk') =>
-    Array.from({ length: count }, (_, i) => ({
-      notification: notification(`digest-${String(i)}`, 'digest', ['push']),
-      userId: 'fay',
-      lane,
-    }));
-
-  test('the (N+1)th notification in a batch is suppressed, counted per notification not per device', () => {
-    const { deliveries, decided } = fanOut({
-      sends: digests(3),
-      users: { fay: twoDevices },
-      categories: digestCap({ limit: 2, per: 'day', over: 'suppress' }),
-    });
-    assert.deepEqual(
-      deliveries.map((d) => [d.notificationId, d.target, d.suppressed ?? 'due']),
-      [
-        ['digest-0', 'd1', 'due'],
-        ['digest-0', 'd2', 'due'],
-        ['digest-1', 'd1', 'due'],
-        ['digest-1', 'd2', 'due'],
-        ['digest-2', 'd1', 'cap: 2 bulk push per day'],
-        ['digest-2', 'd2', 'cap: 2 bulk push per day'],
-      ],
-    );
-    // One decision per notification and channel, covering both devices.
-    assert.deepEqual(
-      decided.map((d) => [d.decision.kind, d.targets]),
-      [
-        ['deliver', 2],
-        ['deliver', 2],
-        ['suppress', 2],
-      ],
-    );
-  });
-
-  test('what the database already counted in the window takes its share of the cap', () => {
-    const { planned, deliveries } = fanOut(
-      {
-        sends: digests(2),
-        users: { fay: { ...twoDevices, settings: { timeZone: 'Asia/Seoul' } } },
-        categories: digestCap({ limit: 2, per: 'day', over: 'suppress' }),
-      },
-      // The Seoul day holding `now` started at 15:00Z the day before.
-      () => ({ [Date.parse('2025-05-31T15:00:00Z')]: 1 }),
-    );
-    assert.deepEqual(planned.capQueries, [
-      {
-        userId: 'fay',
-        category: 'digest',
-        channel: 'push',
-        lane: 'bulk',
-        per: 'day',
-        timeZone: 'Asia/Seoul',
-      },
-    ]);
-    assert.deepEqual(
-      deliveries.map((d) => d.suppressed ?? 'due'),
-      ['due', 'due', 'cap: 2 bulk push per day', 'cap: 2 bulk push per day'],
-    );
-  });
-
-  test('a cap applies to its lane only; each lane counts apart', () => {
-    const bulkOnly = fanOut({
-      sends: [
-        ...digests(2, 'bulk'),
-        ...digests(2, 'transactional').map((s, i) => ({
-          ...s,
-          notification: { ...s.notification, id: `tx-${String(i)}` },
-        })),
-      ],
-      users: { fay: { devices: [{ id: 'd1', enabled: true }] } },
-      categories: digestCap({ limit: 1, per: 'day', over: 'suppress' }),
-    });
-    assert.deepEqual(
-      bulkOnly.planned.capQueries.map((q) => q.lane),
-      ['bulk'],
-    );
-    assert.deepEqual(
-      bulkOnly.deliveries.map((d) => [d.lane, d.suppressed ?? 'due']),
-      [
-        ['bulk', 'due'],
-        ['bulk', 'cap: 1 bulk push per day'],
-        ['transactional', 'due'],
-        ['transactional', 'due'],
-      ],
-    );
-    const bothLanes = fanOut(
-      {
-        sends: [
-          ...digests(1, 'bulk'),
-          ...digests(1, 'transactional').map((s) => ({
-            ...s,
-            notification: { ...s.notification, id: 'tx' },
-          })),
-        ],
-        users: { fay: { devices: [{ id: 'd1', enabled: true }] } },
-        categories: {
-          digest: {
-            caps: {
-              push: {
-                bulk: { limit: 1, per: 'day', over: 'suppress' },
-                transactional: { limit: 1, per: 'day', over: 'suppress' },
-              },
-            },
-          },
-        },
-      },
-      (q) => (q.lane === 'bulk' ? { [today]: 1 } : {}),
-    );
-    assert.deepEqual(
-      bothLanes.deliveries.map((d) => [d.lane, d.suppressed ?? 'due']),
-      [
-        ['bulk', 'cap: 1 bulk push per day'],
-        ['transactional', 'due'],
-      ],
-    );
-  });
-
-  test('over a deferring cap, each notification waits for the next window with room', () => {
-    const { deliveries, decided } = fanOut(
-      {
-        sends: digests(2),
-        users: { fay: { devices: [{ id: 'd1', enabled: true }] } },
-        categories: digestCap({ limit: 1, per: 'day', over: 'defer' }),
-      },
-      () => ({ [today]: 1 }),
-    );
-    // The first takes tomorrow's slot; the second, in the same batch, the day after's.
-    assert.deepEqual(
-      deliveries.map((d) => d.deferred),
-      [
-        {
-          runAt: new Date('2025-06-02T00:00:00Z'),
-          detail: 'deferred: cap: 1 bulk push per day until 2025-06-02T00:00:00.000Z',
-        },
-        {
-          runAt: new Date('2025-06-03T00:00:00Z'),
-          detail: 'deferred: cap: 1 bulk push per day until 2025-06-03T00:00:00.000Z',
-        },
-      ],
-    );
-    assert.deepEqual(
-      decided.map((d) => (d.decision.kind === 'defer' ? d.decision.reason : d.decision.kind)),
-      ['cap', 'cap'],
-    );
-  });
-
-  test("each user's cap counts their own notifications", () => {
-    const { deliveries } = fanOut({
-      sends: [...digests(1), { ...digests(1)[0]!, userId: 'gil' }],
-      users: {
-        fay: { devices: [{ id: 'd1', enabled: true }] },
-        gil: { devices: [{ id: 'g1', enabled: true }] },
-      },
-      categories: digestCap({ limit: 1, per: 'day', over: 'suppress' }),
-    });
-    assert.deepEqual(
-      deliveries.map((d) => [d.userId, d.suppressed ?? 'due']),
-      [
-        ['fay', 'due'],
-        ['gil', 'due'],
-      ],
-    );
-  });
-
-  test('the counts passed in are left as they were', () => {
-    const planned = planFanOut(
-      inputsOf({
-        sends: digests(1),
-        users: { fay: twoDevices },
-        categories: digestCap({ limit: 5, per: 'day', over: 'suppress' }),
-      }),
-    );
-    const counts = new Map([[0, new Map([[today, 1]])]]);
-    decideFanOut(planned, counts, now);
-    assert.deepEqual([...(counts.get(0) ?? [])], [[today, 1]]);
-  });
-
-  test('property: of n notifications to a capped user, exactly the room left is used', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 8 }),
-        fc.integer({ min: 1, max: 5 }),
-        fc.integer({ min: 0, max: 6 }),
-        fc.integer({ min: 1, max: 3 }),
-        (n, limit, already, devices) => {
-          const { deliveries } = fanOut(
-            {
-              sends: digests(n),
-              users: {
-                fay: {
-                  devices: Array.from({ length: devices }, (_, i) => ({
-                    id: `d${String(i)}`,
-                    enabled: true,
-                  })),
-                },
-              },
-              categories: digestCap({ limit, per: 'day', over: 'suppress' }),
-            },
-            () => ({ [today]: already }),
-          );
-          const delivered = new Set(
-            deliveries.filter((d) => d.suppressed === undefined).map((d) => d.notificationId),
-          );
-          assert.equal(delivered.size, Math.max(0, Math.min(n, limit - already)));
-          // All of a notification's devices share its decision.
-          for (const d of deliveries)
-            assert.equal(delivered.has(d.notificationId), d.suppressed === undefined);
-        },
-      ),
-    );
-  });
-});
-
-describe('fan-out decision: targets', () => {
+describe('fan-out decision: unknown users and devices', () => {
   test('an unknown user gets the inbox only, as UTC with no preferences; other channels are skipped', () => {
     const { deliveries, fannedOut } = fanOut({
       sends: [
@@ -530,7 +220,9 @@ describe('fan-out decision: targets', () => {
       ],
     );
   });
+});
 
+describe('fan-out decision: the batch', () => {
   test('deliveries follow the claim order, and within a recipient the request’s channel order', () => {
     const { deliveries } = fanOut({
       sends: [

@@ -42,63 +42,63 @@ interface Row {
   detail: string | null;
 }
 
+let db: TestDatabase;
+let h: TestHerald;
+const email = new RecordingProvider('mail', 'email');
+const sms = new RecordingProvider('sms', 'sms');
+const push = new RecordingProvider('apns', 'push', 'ios');
+
+before(async () => {
+  db = await createTestDatabase();
+  const port = await freePort();
+  h = await startTestHerald(db, {
+    providers: [email, sms, push],
+    env: { API_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${String(port)}` },
+  });
+});
+after(async () => {
+  await h.stop();
+  await db.drop();
+});
+
+const user = async (id: string, extra: object = {}) => {
+  const res = await h.call('PUT', `/v1/users/${id}`, {
+    email: `${id}@example.com`,
+    phone: '+821012345678',
+    ...extra,
+  });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+};
+const send = async (userId: string, channels: Channel[], category: string, lane = 'transactional') => {
+  const res = await h.call('POST', '/v1/notifications', {
+    recipients: [userId],
+    channels,
+    category,
+    lane,
+    content: { default: { title: 'Hello', body: 'Body' } },
+  });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  return res.body.id as string;
+};
+/** The deliveries of a notification once all are final, with their creation event's detail. */
+const settled = (id: string, count: number) =>
+  waitFor(`${String(count)} settled deliveries of ${id}`, async () => {
+    const { rows } = await db.pool.query<Row>(
+      `SELECT d.channel, d.target, d.state, d.last_error,
+              (SELECT e.detail FROM delivery_events e WHERE e.delivery_id = d.id AND e.attempt = 0 LIMIT 1) AS detail
+         FROM deliveries d WHERE d.notification_id = $1 ORDER BY d.channel, d.target`,
+      [id],
+    );
+    const final = rows.filter((r) => ['sent', 'delivered', 'suppressed'].includes(r.state));
+    return final.length === count && rows.length === count ? rows : undefined;
+  });
+const putPreferences = async (userId: string, body: object) => {
+  const res = await h.call('PUT', `/v1/users/${userId}/preferences`, body);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body;
+};
+
 describe('preferences in the pipeline', () => {
-  let db: TestDatabase;
-  let h: TestHerald;
-  const email = new RecordingProvider('mail', 'email');
-  const sms = new RecordingProvider('sms', 'sms');
-  const push = new RecordingProvider('apns', 'push', 'ios');
-
-  before(async () => {
-    db = await createTestDatabase();
-    const port = await freePort();
-    h = await startTestHerald(db, {
-      providers: [email, sms, push],
-      env: { API_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${String(port)}` },
-    });
-  });
-  after(async () => {
-    await h.stop();
-    await db.drop();
-  });
-
-  const user = async (id: string, extra: object = {}) => {
-    const res = await h.call('PUT', `/v1/users/${id}`, {
-      email: `${id}@example.com`,
-      phone: '+821012345678',
-      ...extra,
-    });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-  };
-  const send = async (userId: string, channels: Channel[], category: string, lane = 'transactional') => {
-    const res = await h.call('POST', '/v1/notifications', {
-      recipients: [userId],
-      channels,
-      category,
-      lane,
-      content: { default: { title: 'Hello', body: 'Body' } },
-    });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    return res.body.id as string;
-  };
-  /** The deliveries of a notification once all are final, with their creation event's detail. */
-  const settled = (id: string, count: number) =>
-    waitFor(`${String(count)} settled deliveries of ${id}`, async () => {
-      const { rows } = await db.pool.query<Row>(
-        `SELECT d.channel, d.target, d.state, d.last_error,
-                (SELECT e.detail FROM delivery_events e WHERE e.delivery_id = d.id AND e.attempt = 0 LIMIT 1) AS detail
-           FROM deliveries d WHERE d.notification_id = $1 ORDER BY d.channel, d.target`,
-        [id],
-      );
-      const final = rows.filter((r) => ['sent', 'delivered', 'suppressed'].includes(r.state));
-      return final.length === count && rows.length === count ? rows : undefined;
-    });
-  const putPreferences = async (userId: string, body: object) => {
-    const res = await h.call('PUT', `/v1/users/${userId}/preferences`, body);
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body;
-  };
-
   test('opting out of a channel for a category suppresses exactly those deliveries', async () => {
     await user('ana');
     const prefs = await putPreferences('ana', {
@@ -169,8 +169,10 @@ describe('preferences in the pipeline', () => {
       [['suppressed', 'preference: no marketing']],
     );
   });
+});
 
-  test('a frequency cap suppresses the (N+1)th notification, counted per notification not per device', async () => {
+describe('frequency caps and suppression counters in the pipeline', () => {
+  test('a frequency cap holds under concurrent fan-out: the (N+1)th notification is suppressed on every device', async () => {
     await user('fay');
     for (const token of ['1'.repeat(64), '2'.repeat(64)]) {
       const res = await h.call('POST', '/v1/users/fay/devices', {
@@ -200,7 +202,9 @@ describe('preferences in the pipeline', () => {
     assert.match(text, /herald_deliveries_suppressed_total\{channel="email",reason="marketing"\} 1/);
     assert.match(text, /herald_deliveries_suppressed_total\{channel="push",reason="cap"\} 2/);
   });
+});
 
+describe('unsubscribe links and bad input', () => {
   test('the unsubscribe link in an email works once; a forged or altered one fails', async () => {
     await user('gus');
     const id = await send('gus', ['email'], 'weekly', 'bulk');
