@@ -40,24 +40,30 @@ test('quiet hours defer a bulk delivery to their end: run_at, event detail and c
   assert.equal(prefs.status, 200);
   assert.deepEqual(prefs.body.quiet_hours, quietHours);
   assert.equal(prefs.body.time_zone, 'Asia/Seoul');
+  const send = async (lane: string) => {
+    const res = await h.call('POST', '/v1/notifications', {
+      recipients: ['mina'],
+      channels: ['webhook'],
+      lane,
+      content: { default: { title: 'Hi' } },
+    });
+    assert.equal(res.status, 202);
+    return res.body.id as string;
+  };
   // The service's webhook URL goes nowhere: only the fan-out's decision matters here.
   await h.call('PUT', '/v1/service/webhook', { url: 'http://127.0.0.1:9/hook' });
-  const res = await h.call('POST', '/v1/notifications', {
-    recipients: ['mina'],
-    channels: ['webhook'],
-    lane: 'bulk',
-    content: { default: { title: 'Hi' } },
-  });
-  assert.equal(res.status, 202);
-  const deferred = await waitFor('the deferred delivery', async () => {
-    const { rows } = await db.pool.query<{ run_at: Date; detail: string | null }>(
-      `SELECT d.run_at,
-              (SELECT e.detail FROM delivery_events e WHERE e.delivery_id = d.id AND e.attempt = 0) AS detail
-         FROM deliveries d WHERE d.notification_id = $1`,
-      [res.body.id],
-    );
-    return rows[0];
-  });
+  const bulk = await send('bulk');
+  const created = (id: string) =>
+    waitFor(`the delivery of ${id}`, async () => {
+      const { rows } = await db.pool.query<{ run_at: Date; detail: string | null }>(
+        `SELECT d.run_at,
+                (SELECT e.detail FROM delivery_events e WHERE e.delivery_id = d.id AND e.attempt = 0) AS detail
+           FROM deliveries d WHERE d.notification_id = $1`,
+        [id],
+      );
+      return rows[0];
+    });
+  const deferred = await created(bulk);
   assert.equal(deferred.run_at.toISOString(), quietEnd);
   assert.equal(deferred.detail, `deferred: quiet hours until ${quietEnd}`);
   const metrics = await (await fetch(`${h.herald.apiUrl ?? ''}/metrics`)).text();
