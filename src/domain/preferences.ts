@@ -26,6 +26,11 @@ export interface CategorySettings {
   caps: Partial<Record<Channel, Partial<Record<Lane, FrequencyCap>>>>;
 }
 
+/** How category settings are keyed: one service's category. */
+export function categoryKey(serviceId: number, category: string): string {
+  return `${String(serviceId)}:${category}`;
+}
+
 export const anyChannel = '*';
 export const anyCategory = '*';
 

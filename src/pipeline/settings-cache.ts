@@ -6,10 +6,10 @@
 import type { Pool, PoolClient } from '../db/pools.js';
 import { findTemplateVersion } from '../db/stores/template-store.js';
 import type { StoredTemplateVersion } from '../domain/template.js';
-import { categoryKey, loadCategorySettings } from '../db/stores/category-store.js';
+import { loadCategorySettings } from '../db/stores/category-store.js';
 import { loadPreferences } from '../db/stores/preference-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
-import type { CategorySettings, Preference } from '../domain/preferences.js';
+import { categoryKey, type CategorySettings, type Preference } from '../domain/preferences.js';
 import type { WakeListener } from '../db/wake-listener.js';
 
 interface Entry<T> {

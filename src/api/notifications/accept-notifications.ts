@@ -4,7 +4,8 @@
 // Fan-out into deliveries happens later in the pipeline, so the answer does not wait for it.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Caller } from '../../domain/caller.js';
-import type { IdempotencyClaim, NotificationTemplateRef } from '../../db/stores/notification-store.js';
+import type { IdempotencyClaim } from '../../db/stores/notification-batch-store.js';
+import type { NotificationTemplateRef } from '../../db/stores/notification-store.js';
 import type { IngestBatcher } from './ingest-batcher.js';
 import type { IngestQuota } from './ingest-quota.js';
 import { wakeChannels, type WakeNotifier } from '../../db/wake-notifier.js';

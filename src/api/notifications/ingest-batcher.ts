@@ -6,7 +6,7 @@ import {
   writeNotificationBatch,
   type BatchOutcome,
   type PreparedNotification,
-} from '../../db/stores/notification-store.js';
+} from '../../db/stores/notification-batch-store.js';
 
 interface Entry {
   prepared: PreparedNotification;

@@ -1,17 +1,7 @@
 // Frequency-cap usage: how many notifications each user already has in a cap's window, counted
 // from the deliveries table under a per-user lock held by the fan-out batch's transaction.
 import type { PoolClient } from '../pools.js';
-import type { Channel, Lane } from '../../domain/notification.js';
-import type { CapPeriod } from '../../domain/preferences.js';
-
-export interface CapQuery {
-  userId: string;
-  category: string;
-  channel: Channel;
-  lane: Lane;
-  per: CapPeriod;
-  timeZone: string;
-}
+import type { CapQuery } from '../../domain/fan-out-decision.js';
 
 /**
  * Locks each user's cap usage for this transaction (so two fan-out batches cannot both see

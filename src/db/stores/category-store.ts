@@ -6,7 +6,7 @@ import { Value } from 'typebox/value';
 import type { Pool, PoolClient } from '../pools.js';
 import { notifySettingsChanged, settingsChange } from '../settings-change.js';
 import { channels, lanes } from '../../domain/notification.js';
-import { capOverflows, capPeriods, type CategorySettings } from '../../domain/preferences.js';
+import { capOverflows, capPeriods, categoryKey, type CategorySettings } from '../../domain/preferences.js';
 
 type Queryable = Pool | PoolClient;
 
@@ -60,10 +60,6 @@ function categorySettingsFrom(row: {
     defaults: defaults,
     caps: caps,
   };
-}
-
-export function categoryKey(serviceId: number, category: string): string {
-  return `${String(serviceId)}:${category}`;
 }
 
 export async function loadCategorySettings(

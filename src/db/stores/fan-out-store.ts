@@ -3,26 +3,15 @@
 import { randomBytes } from 'node:crypto';
 import type { PoolClient } from '../pools.js';
 import type { Channel, Lane } from '../../domain/notification.js';
-import type { FanOutDevice, FanOutUser, SkippedChannel } from '../../domain/fan-out.js';
+import type { FanOutDevice, FanOutUser } from '../../domain/fan-out.js';
+import type {
+  DueRecipient,
+  FannedOutRecipient,
+  FanOutNotification,
+  NewDelivery,
+} from '../../domain/fan-out-decision.js';
 import { uuidV7 } from '../../domain/ids.js';
 import { appendInboxEvents } from './inbox-store.js';
-
-export interface DueRecipient {
-  notificationId: string;
-  notificationCreatedAt: Date;
-  userId: string;
-  lane: Lane;
-}
-
-export interface FanOutNotification {
-  id: string;
-  createdAt: Date;
-  serviceId: number;
-  channels: Channel[];
-  category: string;
-  serviceWebhookUrl: string | null;
-  serviceChatUrl: string | null;
-}
 
 /** Locks up to `limit` due recipients of a lane; the locks hold until the caller commits. */
 export async function claimDueRecipients(
@@ -128,24 +117,9 @@ export async function loadFanOutInputs(
   };
 }
 
-export interface NewDelivery {
-  notificationId: string;
-  notificationCreatedAt: Date;
-  serviceId: number;
-  userId: string;
-  channel: Channel;
-  target: string;
-  lane: Lane;
-  category: string;
-  /** Ruled out by a preference or cap: written 'suppressed' with this reason. */
-  suppressed?: string;
-  /** Deferred (quiet hours, cap): claimable from then, with this event detail. */
-  deferred?: { runAt: Date; detail: string };
-}
-
 export interface FanOutWrite {
   deliveries: NewDelivery[];
-  fannedOut: { recipient: DueRecipient; skipped: SkippedChannel[] }[];
+  fannedOut: FannedOutRecipient[];
   maxAttempts: number;
 }
 

@@ -1,0 +1,244 @@
+// The group commit's writer: a batch of accepted requests, their idempotency keys, and for
+// each new request its notification and one recipient row per user, in the caller's
+// transaction. Which request creates, replays or conflicts is decided in the domain
+// (src/domain/idempotency.ts); this file inserts and reads what that decision needs.
+import type { PoolClient } from '../pools.js';
+import type { NotificationTemplateRef } from './notification-store.js';
+import type { Lane, NotificationContent } from '../../domain/notification.js';
+import {
+  decideAgainstHeldKeys,
+  decideIdempotency,
+  planClaims,
+  type ClaimOutcome,
+  type HeldKey,
+  type KeyedRequest,
+  type OwnClaim,
+} from '../../domain/idempotency.js';
+
+export interface NewNotification {
+  id: string;
+  createdAt: Date;
+  serviceId: number;
+  lane: Lane;
+  category: string;
+  channels: string[];
+  content: NotificationContent;
+  data: Record<string, unknown> | null;
+  sendAt: Date;
+  isScheduled: boolean;
+  recipients: string[];
+  /** For a request naming a template: its key, the version resolved at ingest, and the params. */
+  template?: NotificationTemplateRef | null;
+}
+
+export interface IdempotencyClaim {
+  key: string;
+  requestHash: Buffer;
+}
+
+export interface ExistingNotification {
+  id: string;
+  createdAt: Date;
+  recipients: number;
+  sendAt: Date | null;
+}
+
+export interface PreparedNotification {
+  notification: NewNotification;
+  claims: IdempotencyClaim[];
+}
+
+export type BatchOutcome =
+  { kind: 'created' } | { kind: 'replayed'; summary: ExistingNotification } | { kind: 'conflict' };
+
+/**
+ * Writes a batch of accepted requests in the caller's transaction (group commit) and returns
+ * one outcome per request, in order:
+ * - created: its idempotency keys were new; the notification and its recipients are written;
+ * - replayed: a key names an earlier request with the same body; nothing is written;
+ * - conflict: a key names a different request; nothing is written.
+ * Keys are inserted in one sorted statement, so two batches never lock keys in opposite
+ * order; ON CONFLICT waits for a concurrent batch holding a key, so of N concurrent identical
+ * requests exactly one creates. Duplicates within the batch are settled before SQL.
+ */
+export async function writeNotificationBatch(
+  client: PoolClient,
+  items: PreparedNotification[],
+): Promise<BatchOutcome[]> {
+  const requests = items.map((p) => ({ serviceId: p.notification.serviceId, claims: p.claims }));
+  const plan = planClaims(requests);
+  const inserted = await insertIdempotencyKeys(client, plan.ownClaims, items);
+  const { outcomes: decided, undo } = decideIdempotency(requests, plan, inserted);
+  const settle = (item: number) => settleOutcome(client, items, requests, decided, item);
+  const isFollower = (item: number) => plan.leaderOf.has(item);
+  const outcomes: BatchOutcome[] = [];
+  // Requests whose keys others hold are looked up before this batch gives back its keys and
+  // writes; their followers after, against the keys as this batch leaves them.
+  for (const item of items.keys()) if (!isFollower(item)) outcomes[item] = await settle(item);
+  await deleteIdempotencyKeys(client, undo);
+  await insertNotifications(
+    client,
+    items.filter((_, item) => decided[item]?.kind === 'created').map((p) => p.notification),
+  );
+  for (const item of items.keys()) if (isFollower(item)) outcomes[item] = await settle(item);
+  return outcomes;
+}
+
+/** One request's outcome: as decided, or, for a lookup, by what the database holds. */
+async function settleOutcome(
+  client: PoolClient,
+  items: readonly PreparedNotification[],
+  requests: readonly KeyedRequest[],
+  decided: readonly ClaimOutcome[],
+  item: number,
+): Promise<BatchOutcome> {
+  const outcome = decided[item];
+  const request = requests[item];
+  if (outcome === undefined || request === undefined)
+    throw new Error(`no request ${String(item)} in the batch`);
+  switch (outcome.kind) {
+    case 'created':
+    case 'conflict':
+      return { kind: outcome.kind };
+    case 'replayed_in_batch': {
+      const leader = items[outcome.leader]?.notification;
+      if (leader === undefined) throw new Error(`no request ${String(outcome.leader)} in the batch`);
+      return { kind: 'replayed', summary: summaryOf(leader) };
+    }
+    case 'lookup': {
+      const held = await loadHeldKeys(client, request.serviceId, outcome.keys);
+      const decision = decideAgainstHeldKeys(request, outcome.keys, held);
+      const summary =
+        decision.kind === 'replay'
+          ? await findNotificationSummary(client, decision.notificationId, decision.notificationCreatedAt)
+          : undefined;
+      return summary === undefined ? { kind: 'conflict' } : { kind: 'replayed', summary };
+    }
+  }
+}
+
+/** A notification created in this batch, as a replay of it is answered. */
+function summaryOf(n: NewNotification): ExistingNotification {
+  return {
+    id: n.id,
+    createdAt: n.createdAt,
+    recipients: n.recipients.length,
+    sendAt: n.isScheduled ? n.sendAt : null,
+  };
+}
+
+/** Inserts the keys in the given (sorted) order; returns those that were new. */
+async function insertIdempotencyKeys(
+  client: PoolClient,
+  claims: readonly OwnClaim[],
+  items: readonly PreparedNotification[],
+): Promise<{ serviceId: number; key: string }[]> {
+  if (claims.length === 0) return [];
+  const result = await client.query<{ service_id: number; key: string }>(
+    `INSERT INTO idempotency_keys (service_id, key, request_hash, notification_id, notification_created_at)
+     SELECT s, k, h, n, c FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS t(s, k, h, n, c, o)
+     ORDER BY o
+     ON CONFLICT DO NOTHING
+     RETURNING service_id, key`,
+    [
+      claims.map((c) => c.serviceId),
+      claims.map((c) => c.key),
+      claims.map((c) => c.requestHash),
+      claims.map((c) => items[c.item]?.notification.id),
+      claims.map((c) => items[c.item]?.notification.createdAt),
+    ],
+  );
+  return result.rows.map((r) => ({ serviceId: r.service_id, key: r.key }));
+}
+
+async function deleteIdempotencyKeys(client: PoolClient, claims: readonly OwnClaim[]): Promise<void> {
+  if (claims.length === 0) return;
+  await client.query(
+    'DELETE FROM idempotency_keys AS i USING unnest($1::bigint[], $2::text[]) AS t(s, k) WHERE i.service_id = t.s AND i.key = t.k',
+    [claims.map((c) => c.serviceId), claims.map((c) => c.key)],
+  );
+}
+
+/** What earlier requests of a service hold under these keys. */
+async function loadHeldKeys(
+  client: PoolClient,
+  serviceId: number,
+  keys: readonly string[],
+): Promise<HeldKey[]> {
+  const existing = await client.query<{
+    notification_id: string;
+    notification_created_at: Date;
+    request_hash: Buffer;
+  }>(
+    `SELECT notification_id, notification_created_at, request_hash FROM idempotency_keys
+      WHERE service_id = $1 AND key = ANY($2::text[])`,
+    [serviceId, keys],
+  );
+  return existing.rows.map((r) => ({
+    notificationId: r.notification_id,
+    notificationCreatedAt: r.notification_created_at,
+    requestHash: r.request_hash,
+  }));
+}
+
+/** Multi-row inserts of notifications and all their recipients: two statements per batch. */
+async function insertNotifications(client: PoolClient, list: NewNotification[]): Promise<void> {
+  if (list.length === 0) return;
+  await client.query(
+    `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at,
+                                template, template_version, params)
+     SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c, tk, tv, tp
+       FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[],
+                   $10::text[], $11::int[], $12::jsonb[])
+         AS t(id, c, s, l, cat, ch, co, d, sa, tk, tv, tp)`,
+    [
+      list.map((n) => n.id),
+      list.map((n) => n.createdAt),
+      list.map((n) => n.serviceId),
+      list.map((n) => n.lane),
+      list.map((n) => n.category),
+      list.map((n) => n.channels.join(',')),
+      list.map((n) => JSON.stringify(n.content)),
+      list.map((n) => (n.data === null ? null : JSON.stringify(n.data))),
+      list.map((n) => (n.isScheduled ? n.sendAt : null)),
+      list.map((n) => n.template?.key ?? null),
+      list.map((n) => n.template?.version ?? null),
+      list.map((n) => (n.template == null ? null : JSON.stringify(n.template.params))),
+    ],
+  );
+  const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
+  await client.query(
+    `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
+     SELECT n, c, u, l, 'pending', sa FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[]) AS t(n, c, u, l, sa)`,
+    [
+      recipients.map((r) => r.n.id),
+      recipients.map((r) => r.n.createdAt),
+      recipients.map((r) => r.user),
+      recipients.map((r) => r.n.lane),
+      recipients.map((r) => r.n.sendAt),
+    ],
+  );
+}
+
+/** The notification an earlier request created, as a replay of it is answered. */
+async function findNotificationSummary(
+  client: PoolClient,
+  id: string,
+  createdAt: Date,
+): Promise<ExistingNotification | undefined> {
+  const result = await client.query<{
+    id: string;
+    created_at: Date;
+    send_at: Date | null;
+    recipients: number;
+  }>(
+    `SELECT n.id, n.created_at, n.send_at,
+            (SELECT count(*) FROM recipients r WHERE r.notification_id = n.id AND r.notification_created_at = n.created_at) AS recipients
+       FROM notifications n WHERE n.id = $1 AND n.created_at = $2`,
+    [id, createdAt],
+  );
+  const row = result.rows[0];
+  return row === undefined
+    ? undefined
+    : { id: row.id, createdAt: row.created_at, recipients: row.recipients, sendAt: row.send_at };
+}
