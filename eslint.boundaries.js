@@ -31,6 +31,7 @@ export const allowedImports = {
   query: ['domain', 'observability', 'db', 'http', 'templates', 'preferences'],
   pipeline: ['domain', 'observability', 'db', 'channels-port', 'templates'],
   scheduler: ['domain', 'observability', 'db', 'archive'],
+  console: ['domain', 'observability', 'db', 'http', 'templates'],
   composition: null, // the composition root wires everything
 };
 

@@ -440,6 +440,7 @@ async function runCase(
     {
       DATABASE_URL: db.url,
       QUERY_PORT: '0',
+      CONSOLE_PORT: '0',
       USER_TOKEN_SECRET: userTokenSecret,
       STREAM_MAX_CONNECTIONS: String(spec.users * spec.perUser + 100),
     },

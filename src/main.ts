@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `herald <command>`: start | api | query | worker | scheduler | migrate | retention | service create <name> | key revoke <key>.
+// `herald <command>`: start | api | query | worker | scheduler | console | migrate | retention | service create <name> | key revoke <key> | console-user create <email>.
 // Loads config once, composes, runs, and stops cleanly on SIGINT/SIGTERM.
 import { loadConfig, ConfigError } from './config/load-config.js';
 import { createLogger } from './observability/logger.js';
@@ -9,13 +9,15 @@ import { runAdminCommand } from './composition/admin-commands.js';
 
 const usage = `usage: herald <command>
   start                 run every role (${roleNames.join(', ')}) in one process
-  api | query | worker | scheduler   run one role (several: herald worker scheduler)
+  api | query | worker | scheduler | console   run one role (several: herald worker scheduler)
   migrate               apply database migrations and exit
   retention [--dry-run] move months past retention to the archive and drop old partitions once (--dry-run: print the plan only)
   service create <name> [--roles …]   create a calling service and print an API key
   key create <service> [--roles …]   print a new API key for an existing service
   key grant <key> --roles …          add permissions to an API key
   key revoke <key>      revoke an API key (its streams close, the user tokens it issued stop working)
+  console-user create <email> --role admin|operator|support|viewer [--name …]
+                        create a console account and print its password once
   --roles: a comma-separated list of permissions (send, notifications:read, users:read, users:write,
            templates, inbox, user_tokens, support, admin) or sender (= send,notifications:read,
            the default) or all`;
@@ -38,7 +40,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger(config.LOG_LEVEL);
 
-  if (command === 'migrate' || command === 'service' || command === 'key' || command === 'retention') {
+  if (
+    command === 'migrate' ||
+    command === 'service' ||
+    command === 'key' ||
+    command === 'retention' ||
+    command === 'console-user'
+  ) {
     return runAdminCommand(command, rest, config, logger);
   }
   let roles: RoleName[];

@@ -1,4 +1,5 @@
-// One-shot commands: migrate, create services and keys, revoke keys, run retention once.
+// One-shot commands: migrate, create services and keys, revoke keys, run retention once, create
+// console accounts.
 import type { Config } from '../config/schema.js';
 import { createPool, type Pool } from '../db/pools.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
@@ -12,6 +13,7 @@ import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
 import { runLifecycle } from '../archive/lifecycle.js';
 import { formatLifecycleReport } from '../archive/lifecycle-report.js';
 import { lifecycleSettings } from './scheduler-role.js';
+import { consoleUserCommand } from './console-user-command.js';
 
 /** `--roles a,b`: permissions and the aliases `sender` and `all`; without it, `sender`. */
 function parseRoles(args: string[]): Permission[] | undefined {
@@ -26,7 +28,7 @@ const usage = `usage: herald service create <name> [--roles …] | herald key cr
   (sender = send,notifications:read; all = every permission)`;
 
 export async function runAdminCommand(
-  command: 'migrate' | 'service' | 'key' | 'retention',
+  command: 'migrate' | 'service' | 'key' | 'retention' | 'console-user',
   args: string[],
   config: Config,
   logger: Logger,
@@ -49,6 +51,7 @@ export async function runAdminCommand(
       return 0;
     }
     if (command === 'retention') return await retentionCommand(args, config, databaseUrl, pool, logger);
+    if (command === 'console-user') return await consoleUserCommand(args, pool);
     const [verb, subject] = args;
     const roles = parseRoles(args);
     if (roles === undefined) {

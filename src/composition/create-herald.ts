@@ -12,6 +12,7 @@ import { startApiRole } from './api-role.js';
 import { startQueryRole } from './query-role.js';
 import { startWorkerRole } from './worker-role.js';
 import { startSchedulerRole } from './scheduler-role.js';
+import { startConsoleRole } from './console-role.js';
 import { startOpsServer } from './ops-server.js';
 
 export type { HeraldOptions } from './infrastructure.js';
@@ -26,6 +27,7 @@ export interface Herald {
   readonly events: PipelineEvents;
   readonly apiUrl: string | undefined;
   readonly queryUrl: string | undefined;
+  readonly consoleUrl: string | undefined;
   /** The ops port's server (OPS_PORT), when this process listens on it. */
   readonly opsUrl: string | undefined;
   readonly devApiKey: string | undefined;
@@ -42,6 +44,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     if (api !== undefined) documents.push({ role: 'api', document: api.document });
     const query = infra.roles.has('query') ? await startQueryRole(infra, config) : undefined;
     if (query !== undefined) documents.push({ role: 'query', document: query.document });
+    const consoleUrl = infra.roles.has('console') ? await startConsoleRole(infra, config) : undefined;
     const opsUrl = await startOpsServer(infra, config, documents);
     const worker = infra.roles.has('worker') ? startWorkerRole(infra, config) : undefined;
     if (infra.roles.has('scheduler')) startSchedulerRole(infra, config);
@@ -50,6 +53,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
         roles: roleNames.filter((r) => infra.roles.has(r)),
         apiUrl: api?.url,
         queryUrl: query?.url,
+        consoleUrl,
         embedded: infra.embedded,
       },
       'herald started',
@@ -62,6 +66,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
       events: infra.events,
       apiUrl: api?.url,
       queryUrl: query?.url,
+      consoleUrl,
       opsUrl,
       devApiKey: infra.devApiKey,
       fanOut: worker?.fanOut,

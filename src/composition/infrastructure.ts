@@ -214,6 +214,7 @@ async function startListener(
     query: [wakeChannels.inbox, wakeChannels.auth],
     worker: [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings],
     scheduler: [],
+    console: [],
   };
   const channels = new Set([...roles].flatMap((role) => heard[role]));
   const listener = new WakeListener(databaseUrl, [...channels], logger);

@@ -40,6 +40,23 @@ export const ConfigSchema = Type.Object({
   }),
   API_PORT: Port(3000, 'Port of the api role (ingest). 0 picks a free port.'),
   QUERY_PORT: Port(3001, 'Port of the query role (reads). 0 picks a free port.'),
+  CONSOLE_PORT: Port(3002, 'Port of the console role (the web console for people). 0 picks a free port.'),
+  CONSOLE_SESSION_IDLE_MINUTES: setting(Type.Integer({ minimum: 1, maximum: 1440, default: 30 }), {
+    description: 'A console session ends after this many minutes without a request.',
+  }),
+  CONSOLE_SESSION_MAX_HOURS: setting(Type.Integer({ minimum: 1, maximum: 168, default: 12 }), {
+    description: 'A console session ends this many hours after sign-in, however active.',
+  }),
+  CONSOLE_LOGIN_ATTEMPTS_PER_MINUTE: setting(Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }), {
+    description:
+      'Sign-in attempts one client address may make per minute per console process (a token bucket); over it: 429 rate_limited.',
+  }),
+  CONSOLE_LOCKOUT_FAILURES: setting(Type.Integer({ minimum: 1, maximum: 100, default: 5 }), {
+    description: 'Failed sign-ins in a row after which a console account locks.',
+  }),
+  CONSOLE_LOCKOUT_MINUTES: setting(Type.Integer({ minimum: 1, maximum: 10_080, default: 15 }), {
+    description: 'How long a locked console account stays locked.',
+  }),
   OPS_PORT: Port(
     0,
     'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler), and with OPS_ENDPOINTS=ops-port in every process. 0 disables it.',

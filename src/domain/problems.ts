@@ -30,6 +30,10 @@ export const problems = {
     status: 403,
     title: 'The resource belongs to another service or needs a permission the key lacks',
   },
+  csrf_failed: {
+    status: 403,
+    title: "The console request lacks its session's CSRF token or comes from another origin",
+  },
   not_found: { status: 404, title: 'No such resource' },
   route_not_found: { status: 404, title: 'No such route' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },

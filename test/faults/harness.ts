@@ -112,6 +112,7 @@ export class FaultHarness {
       DATABASE_URL: this.url,
       API_PORT: String(this.apiPort),
       QUERY_PORT: '0',
+      CONSOLE_PORT: '0',
       LEASE_SECONDS: '3',
       WEBHOOK_TIMEOUT_MS: '1000',
       POLL_INTERVAL_MS: '250',

@@ -273,6 +273,7 @@ export const npmStartKill: Scenario = async ({ seed, smoke }) => {
     HERALD_DATA_DIR: dataDir,
     API_PORT: String(apiPort),
     QUERY_PORT: String(queryPort),
+    CONSOLE_PORT: '0',
     EMBEDDED_PG_PORT: String(pgPort),
     LOG_LEVEL: 'warn',
     LEASE_SECONDS: '3',

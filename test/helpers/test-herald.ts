@@ -39,6 +39,7 @@ export async function startTestHerald(
     DATABASE_URL: db.url,
     API_PORT: '0',
     QUERY_PORT: '0',
+    CONSOLE_PORT: '0',
     LOG_LEVEL: 'silent',
     POLL_INTERVAL_MS: '200',
     MAINTENANCE_INTERVAL_MS: '200',

@@ -48,6 +48,8 @@ const backEdges: [string, string][] = [
   ['src/preferences/fixture.ts', '../query/user-auth.js'],
   ['src/pipeline/fixture.ts', '../composition/create-herald.js'],
   ['src/scheduler/fixture.ts', '../pipeline/dispatcher.js'],
+  ['src/console/fixture.ts', '../api/users/user-routes.js'],
+  ['src/console/fixture.ts', '../query/user-auth.js'],
 ];
 
 const allowed: [string, string][] = [
@@ -62,6 +64,7 @@ const allowed: [string, string][] = [
   ['src/query/fixture.ts', '../preferences/user-preference-routes.js'],
   ['src/query/fixture.ts', '../db/wake-listener.js'],
   ['src/scheduler/fixture.ts', '../archive/lifecycle.js'],
+  ['src/console/fixture.ts', '../db/stores/audit-store.js'],
   ['src/composition/fixture.ts', '../channels/apns/apns-provider.js'],
 ];
 

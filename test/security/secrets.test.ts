@@ -110,6 +110,7 @@ describe('secrets stay out of logs, errors and metrics', () => {
         DATABASE_URL: databaseUrl,
         API_PORT: '0',
         QUERY_PORT: '0',
+        CONSOLE_PORT: '0',
         LOG_LEVEL: 'trace',
         POLL_INTERVAL_MS: '100',
         MAINTENANCE_INTERVAL_MS: '200',
@@ -288,6 +289,7 @@ describe('secrets stay out of logs, errors and metrics', () => {
       DATABASE_URL: `postgres://herald:${password}@127.0.0.1:99999/herald`,
       API_PORT: '0',
       QUERY_PORT: '0',
+      CONSOLE_PORT: '0',
     });
     let error: unknown;
     await assert.rejects(async () => {

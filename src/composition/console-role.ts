@@ -1,0 +1,28 @@
+// The console role: the web console for operators and support staff, on CONSOLE_PORT
+// (docs/console.md). People sign in with console accounts, not API keys.
+import type { Config } from '../config/schema.js';
+import { buildServer } from '../http/build-server.js';
+import { consoleRoutes } from '../console/console-routes.js';
+import type { Infrastructure } from './infrastructure.js';
+import { operationsRoutes, serve } from './ops-server.js';
+
+export async function startConsoleRole(infra: Infrastructure, config: Config): Promise<string> {
+  const app = await buildServer(
+    { ...infra.serverOptions, title: 'Herald console', description: 'The web console for people.' },
+    [
+      ...operationsRoutes(infra).onRolePorts,
+      consoleRoutes({
+        pool: infra.pool,
+        now: infra.now,
+        settings: {
+          idleMs: config.CONSOLE_SESSION_IDLE_MINUTES * 60_000,
+          maxAgeMs: config.CONSOLE_SESSION_MAX_HOURS * 3_600_000,
+        },
+        attemptsPerMinute: config.CONSOLE_LOGIN_ATTEMPTS_PER_MINUTE,
+        lockAfterFailures: config.CONSOLE_LOCKOUT_FAILURES,
+        lockoutMs: config.CONSOLE_LOCKOUT_MINUTES * 60_000,
+      }),
+    ],
+  );
+  return serve(infra, app, config.CONSOLE_PORT);
+}
