@@ -1,0 +1,101 @@
+// The console in headless Chromium, as people use it: an admin signs in with the form, creates an
+// operator and reads its password off the page; the operator signs in with it and sees no
+// controls to manage people, and the console refuses the page. With HERALD_SCREENSHOTS=1 the
+// walk saves a screenshot of each page to docs/console/ (the pictures in docs/console.md).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
+import { createConsoleUser } from '../../src/db/stores/console-user-store.js';
+import { hashPassword } from '../../src/console/passwords.js';
+import { packageRoot } from '../../src/db/package-root.js';
+
+const chromiumPath = '/usr/bin/chromium';
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const adminPassword = 'a long admin passphrase';
+
+let db: TestDatabase | undefined;
+let h: TestHerald | undefined;
+let browser: Browser | undefined;
+
+before(async () => {
+  if (!existsSync(chromiumPath))
+    throw new Error(`${chromiumPath} is missing: apt-get install chromium (.ci/run does)`);
+  db = await createTestDatabase();
+  h = await startTestHerald(db, { roles: ['console'] });
+  await createConsoleUser(db.pool, {
+    email: 'lead@example.com',
+    name: 'Ops lead',
+    role: 'admin',
+    passwordHash: await hashPassword(adminPassword),
+  });
+  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
+});
+after(async () => {
+  await browser?.close();
+  await h?.stop();
+  await db?.drop();
+});
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (process.env['HERALD_SCREENSHOTS'] !== '1') return;
+  await page.screenshot({ path: join(packageRoot, 'docs', 'console', `${name}.png`), fullPage: true });
+}
+
+async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.goto(`${h?.herald.consoleUrl ?? ''}/`);
+  assert.match(page.url(), /\/login\?next=/, 'an anonymous visit goes to the sign-in form');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((url) => url.pathname === '/');
+}
+
+test('an admin creates an operator in the browser; the operator signs in and cannot manage people', async () => {
+  assert.ok(browser !== undefined && h !== undefined);
+  const errors: string[] = [];
+  const adminContext = await browser.newContext();
+  const admin = await adminContext.newPage();
+  admin.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  await admin.goto(`${h.herald.consoleUrl ?? ''}/login`);
+  await screenshot(admin, 'sign-in');
+  await signIn(admin, 'lead@example.com', adminPassword);
+  await screenshot(admin, 'home');
+  await admin.getByRole('link', { name: 'People' }).click();
+  await admin.getByLabel('Email').fill('operator@example.com');
+  await admin.getByLabel('Name').fill('Operator');
+  await admin.locator('form.stacked select[name=role]').selectOption('operator');
+  await admin.getByRole('button', { name: 'Create account' }).click();
+  const password = (await admin.locator('code.password').textContent()) ?? '';
+  assert.ok(password.length >= 20, 'the new password is shown once');
+  await screenshot(admin, 'people');
+  await admin.getByRole('link', { name: 'Audit log' }).click();
+  assert.ok(await admin.getByRole('cell', { name: 'console_user.create' }).isVisible());
+  await screenshot(admin, 'audit-log');
+  await admin.getByRole('button', { name: 'Sign out' }).click();
+  await admin.waitForURL((url) => url.pathname === '/login');
+  await adminContext.close();
+
+  const operatorContext = await browser.newContext();
+  const operator = await operatorContext.newPage();
+  await signIn(operator, 'operator@example.com', password);
+  assert.equal(await operator.getByRole('link', { name: 'People' }).count(), 0);
+  assert.equal(await operator.getByRole('link', { name: 'Audit log' }).count(), 0);
+  const refused = await operator.goto(`${h.herald.consoleUrl ?? ''}/console-users`);
+  assert.equal(refused?.status(), 403);
+  await operatorContext.close();
+  assert.deepEqual(errors, [], 'no CSP violation or script error on the pages');
+});
