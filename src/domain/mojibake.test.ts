@@ -3,19 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { findSuspectText, repairMojibake } from './mojibake.js';
-
-/** Windows-1252 for bytes 0x80–0x9F (its five undefined bytes kept as C1 controls, as browsers do). */
-const cp1252High = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ';
-
-/** What a spreadsheet shows when it reads UTF-8 text as Latin-1. */
-const asLatin1 = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
-
-/** What a spreadsheet shows when it reads UTF-8 text as Windows-1252. */
-function asWindows1252(text: string): string {
-  return [...Buffer.from(text, 'utf8')]
-    .map((b) => (b >= 0x80 && b <= 0x9f ? (cp1252High[b - 0x80] ?? '') : String.fromCharCode(b)))
-    .join('');
-}
+import { asLatin1, asWindows1252 } from '../../test/helpers/garble.js';
 
 const examples = {
   korean: '[은행] 입금 알림: {{ name }}님, {{ amount }}원이 입금되었습니다.',

@@ -24,6 +24,10 @@ export const problems = {
   template_invalid: { status: 400, title: 'The template cannot be saved as written' },
   cursor_invalid: { status: 400, title: 'The cursor is not one this listing gave out' },
   template_import_invalid: { status: 400, title: 'The template file has bad rows; nothing was imported' },
+  template_import_suspect_text: {
+    status: 400,
+    title: 'The template file has text that looks mis-decoded; nothing was imported',
+  },
   unauthenticated: { status: 401, title: 'A valid API key or user token is required' },
   callback_unauthenticated: { status: 401, title: 'The status report is not authenticated as its provider' },
   forbidden: {
