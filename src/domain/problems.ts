@@ -40,6 +40,10 @@ export const problems = {
   request_timeout: { status: 408, title: 'The request was not received in time' },
   version_conflict: { status: 409, title: 'A newer version of the notification exists' },
   not_cancelable: { status: 409, title: 'Nothing of the notification is left to cancel' },
+  template_import_undo_conflict: {
+    status: 409,
+    title: 'The import cannot be undone: it was undone already, or its templates changed since',
+  },
   unsubscribe_link_used: { status: 410, title: 'The unsubscribe link was already used' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   rate_limited: { status: 429, title: 'The caller is over a rate limit; retry later' },
