@@ -4,7 +4,12 @@
 // be undone (template-import-routes.ts). See docs/templates.md.
 import { withTransaction, type Pool, type PoolClient } from '../../db/pools.js';
 import { recordImport, type ImportEntry } from '../../db/stores/template-import-store.js';
-import { findTemplateVersion, saveTemplate, type TemplateState } from '../../db/stores/template-store.js';
+import {
+  findTemplateVersion,
+  lockTemplateStates,
+  saveTemplate,
+  type TemplateState,
+} from '../../db/stores/template-store.js';
 import { ProblemError, type ProblemDetail } from '../../domain/problems.js';
 import { definitionChanges } from '../../domain/template-changes.js';
 import { normalizeDefinition, structuralProblems, type DefinitionProblem } from '../../domain/template.js';
@@ -64,6 +69,13 @@ export async function importTemplates(pool: Pool, request: ImportRequest): Promi
   let report: ImportReport | undefined;
   try {
     await withTransaction(pool, async (client) => {
+      // The file's existing templates, locked before they are read: the states recorded for an
+      // undo are the ones this import replaced, not ones a concurrent save replaced first.
+      await lockTemplateStates(
+        client,
+        request.serviceId,
+        templates.map((t) => t.key),
+      );
       const applied: AppliedTemplate[] = [];
       for (const t of templates) applied.push(await applyTemplate(client, request.serviceId, t));
       const warnings = applied.flatMap((a) => a.warnings);
