@@ -16,6 +16,7 @@ import { categoryRoutes } from '../api/categories/category-routes.js';
 import { directoryPreferenceRoutes } from '../api/users/directory-preference-routes.js';
 import { templateRoutes } from '../api/templates/template-routes.js';
 import { templateSheetRoutes } from '../api/templates/template-sheet-routes.js';
+import { templateImportRoutes } from '../api/templates/template-import-routes.js';
 import { templatePreviewRoutes } from '../api/templates/template-preview-routes.js';
 import { unsubscribeRoutes } from '../api/unsubscribe/unsubscribe-routes.js';
 import { SettingsCache, settingsCacheLifetime } from '../pipeline/settings-cache.js';
@@ -85,7 +86,7 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
       categoryRoutes({ pool, authenticate }),
       directoryPreferenceRoutes({ pool, authenticate }),
-      ...[templateRoutes, templatePreviewRoutes, templateSheetRoutes].map((routes) =>
+      ...[templateRoutes, templatePreviewRoutes, templateSheetRoutes, templateImportRoutes].map((routes) =>
         routes({
           pool,
           authenticate,

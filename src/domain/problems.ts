@@ -24,6 +24,10 @@ export const problems = {
   template_invalid: { status: 400, title: 'The template cannot be saved as written' },
   cursor_invalid: { status: 400, title: 'The cursor is not one this listing gave out' },
   template_import_invalid: { status: 400, title: 'The template file has bad rows; nothing was imported' },
+  template_import_suspect_text: {
+    status: 400,
+    title: 'The template file has text that looks mis-decoded; nothing was imported',
+  },
   unauthenticated: { status: 401, title: 'A valid API key or user token is required' },
   callback_unauthenticated: { status: 401, title: 'The status report is not authenticated as its provider' },
   forbidden: {
@@ -40,6 +44,10 @@ export const problems = {
   request_timeout: { status: 408, title: 'The request was not received in time' },
   version_conflict: { status: 409, title: 'A newer version of the notification exists' },
   not_cancelable: { status: 409, title: 'Nothing of the notification is left to cancel' },
+  template_import_undo_conflict: {
+    status: 409,
+    title: 'The import cannot be undone: it was undone already, or its templates changed since',
+  },
   unsubscribe_link_used: { status: 410, title: 'The unsubscribe link was already used' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   rate_limited: { status: 429, title: 'The caller is over a rate limit; retry later' },

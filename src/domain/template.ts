@@ -42,6 +42,14 @@ export interface StoredTemplateVersion extends TemplateDefinition {
   version: number;
 }
 
+/** Parameters as one line of text, `name:type, name:type` in name order; '' when there are none. */
+export function formatParams(params: Record<string, ParamType>): string {
+  return Object.keys(params)
+    .sort()
+    .map((name) => `${name}:${params[name] ?? ''}`)
+    .join(', ');
+}
+
 export const templateKeyPattern = '^[a-z0-9][a-z0-9_.-]{0,127}$';
 export const paramNamePattern = '^[A-Za-z_][A-Za-z0-9_]{0,63}$';
 /** Names the renderer provides itself: `locale` is the locale being rendered. */
@@ -238,7 +246,7 @@ function has(variant: Partial<Record<Part, string>>, part: string): boolean {
 }
 
 /** Each inner list: at least one of these parts must be present. */
-function requiredParts(channel: Channel): string[][] {
+export function requiredParts(channel: Channel): Part[][] {
   switch (channel) {
     case 'email':
       return [['subject'], ['text', 'html']];

@@ -8,7 +8,9 @@ import type { ProblemDetail } from '../domain/problems.js';
 import {
   allParts,
   channelParts,
+  formatParams,
   paramTypes,
+  requiredParts,
   type DefinitionPlace,
   type DefinitionProblem,
   type ParamType,
@@ -41,17 +43,11 @@ const requiredColumns: readonly Column[] = [
   'channel',
   'locale',
 ];
+/** Cells that may not be blank on any row; a blank params cell means "no parameters". */
+const requiredCells = requiredColumns.filter((column) => column !== 'params');
 
 export const sheetName = 'templates';
 export const xlsxMediaType = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
-
-/** `name:type, name:type` in name order; '' when there are none. */
-export function formatParams(params: Record<string, ParamType>): string {
-  return Object.keys(params)
-    .sort()
-    .map((name) => `${name}:${params[name] ?? ''}`)
-    .join(', ');
-}
 
 /** The rows of an export: a header, then one row per template × channel × locale. */
 export function templatesToRows(templates: readonly StoredTemplateVersion[]): string[][] {
@@ -223,10 +219,15 @@ export function rowsToTemplates(rows: readonly SheetRow[]): ParsedSheet {
   for (const { number, cells } of rows) {
     const get = (c: Column) => (cells[c] ?? '').trim();
     const key = get('key');
+    const named = new Set<string>();
     const at: RowError = (column, message) => {
       broken.add(key);
+      // One error per cell: a blank cell is "missing", not also "differs from row 2".
+      if (named.has(column)) return;
+      named.add(column);
       errors.push({ field: `row ${String(number)} / column ${column}`, message });
     };
+    nameBlankCells(cells, at);
     if (!keyPattern.test(key)) {
       at('key', key === '' ? 'missing' : 'must be lowercase letters, digits, ".", "_" or "-"');
       continue;
@@ -251,6 +252,21 @@ export function rowsToTemplates(rows: readonly SheetRow[]): ParsedSheet {
     addVariant(template, number, cells, at);
   }
   return { templates: [...byKey.values()].filter((t) => !broken.has(t.key)), errors };
+}
+
+/**
+ * Names every blank required cell of a row, so a file with many gaps shows them all at once
+ * (the checks after this one stop at the first cell of a row they cannot read).
+ */
+function nameBlankCells(cells: SheetRow['cells'], at: RowError): void {
+  for (const column of requiredCells) if ((cells[column] ?? '').trim() === '') at(column, 'missing');
+  const channel = (cells.channel ?? '').trim();
+  if (!Object.hasOwn(channelParts, channel)) return;
+  for (const group of requiredParts(channel as Channel)) {
+    if (group.every((part) => (cells[part] ?? '') === '')) {
+      at(group[0] ?? 'channel', `missing: ${channel} needs ${group.join(' or ')}`);
+    }
+  }
 }
 
 /** A template from its first row; not ok when a shared column of that row cannot be read. */

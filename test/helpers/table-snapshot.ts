@@ -17,6 +17,9 @@ const digestedColumns: Record<string, string> = {
   contact_changes: 't::text',
   user_token_revocations: 't::text',
   preferences: 't::text',
+  templates: '(t.service_id, t.key, t.category, t.lane, t.current_version, t.withdrawn_at)::text',
+  template_versions: '(t.service_id, t.key, t.version)::text',
+  template_imports: '(t.id, t.undone_by)::text',
 };
 
 export type TableSnapshot = Record<string, { rows: number; digest: string }>;

@@ -93,6 +93,8 @@ const requiredPermissions: Record<string, readonly Permission[]> = {
   'GET /v1/templates': ['send', 'templates'],
   'GET /v1/templates/export': ['send', 'templates'],
   'POST /v1/templates/import': ['templates'],
+  'GET /v1/templates/imports': ['templates'],
+  'POST /v1/templates/imports/{importId}/undo': ['templates'],
   'GET /v1/templates/{key}': ['send', 'templates'],
   'PUT /v1/templates/{key}': ['templates'],
   'POST /v1/templates/{key}/preview': ['send', 'templates'],
@@ -341,6 +343,26 @@ describe('tenant isolation: billing against shop', () => {
       'deliveries 1 → 1 (rows changed)',
       'delivery_events 0 → 1',
     ]);
+  });
+
+  test("billing can neither undo nor list shop's template imports", async () => {
+    const imported = await fetch(`${h.herald.apiUrl ?? ''}/v1/templates/import`, {
+      method: 'POST',
+      headers: { authorization: bearer(h.apiKey), 'content-type': 'text/csv' },
+      body: 'key,category,lane,params,fallback_locale,channel,locale,text\nshop.only,news,bulk,,en,sms,en,Hi\n',
+    });
+    assert.equal(imported.status, 200);
+    const id = ((await imported.json()) as { import_id: number }).import_id;
+    const as = { authorization: bearer(billingKey) };
+    await expectRefused('POST', `/v1/templates/imports/${String(id)}/undo`, as, {
+      status: 404,
+      code: 'not_found',
+    });
+    const list = await send('GET', '/v1/templates/imports', as);
+    assert.equal(list.status, 200);
+    assert.deepEqual(JSON.parse(list.text), { items: [], next_cursor: null });
+    const own = await h.call('GET', '/v1/templates/imports');
+    assert.equal(own.body.items[0].id, id);
   });
 
   test("GET /v1/service shows billing its own settings and nothing of shop's", async () => {

@@ -39,7 +39,12 @@ const outcomes = new Map<string, number>();
 const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
 
 /** Existing resources, so generated requests also reach past "not found" into the handlers. */
-const fixtures: Record<string, string[]> = { userId: ['fuzz-1', 'fuzz-2'], id: [], deviceId: [] };
+const fixtures: Record<string, string[]> = {
+  userId: ['fuzz-1', 'fuzz-2'],
+  id: [],
+  deviceId: [],
+  importId: [],
+};
 
 // Fixed uuids keep the generated inputs the same from run to run (each run has a fresh database).
 const someUuid = '0190a2b4-7c1d-7e2f-8a3b-4c5d6e7f8091';
@@ -830,6 +835,15 @@ before(async () => {
   const webhook = await h.call('PUT', '/v1/service/webhook', { url: 'http://127.0.0.1:9/hook' });
   assert.equal(webhook.status, 200);
   routes = await publicRoutes([h.herald.apiUrl ?? '', h.herald.queryUrl ?? '']);
+  // A recorded template import, so undo requests reach past "not found" (the first undo
+  // succeeds; later ones are refused as already undone).
+  const imported = await fetch(`${h.herald.apiUrl ?? ''}/v1/templates/import`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${h.apiKey}`, 'content-type': 'text/csv' },
+    body: 'key,category,lane,params,fallback_locale,channel,locale,text\nfuzz,news,bulk,,en,sms,en,Hi\n',
+  });
+  assert.equal(imported.status, 200);
+  fixtures['importId'] = [String(((await imported.json()) as { import_id: number }).import_id)];
 });
 after(async () => {
   await h.stop();

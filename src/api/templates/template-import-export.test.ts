@@ -6,6 +6,12 @@ import ExcelJS from 'exceljs';
 import type { TestDatabase } from '../../../test/helpers/test-database.js';
 import type { TestHerald } from '../../../test/helpers/test-herald.js';
 import { order, startTemplateHerald, versionsOf } from '../../../test/helpers/template-herald.js';
+import {
+  download as downloadAs,
+  editXlsx,
+  upload as uploadAs,
+  xlsxType,
+} from '../../../test/helpers/template-sheet-client.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -36,55 +42,8 @@ async function allVersions(): Promise<number> {
   return r.rows[0]?.n ?? -1;
 }
 
-async function upload(path: string, body: Buffer, contentType: string) {
-  const response = await fetch(`${h.herald.apiUrl ?? ''}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${h.apiKey}`, 'content-type': contentType },
-    body,
-  });
-  const text = await response.text();
-  const parsed: any = JSON.parse(text);
-  return { status: response.status, body: parsed };
-}
-
-async function download(format: 'xlsx' | 'csv'): Promise<Buffer> {
-  const response = await fetch(`${h.herald.apiUrl ?? ''}/v1/templates/export?format=${format}`, {
-    headers: { authorization: `Bearer ${h.apiKey}` },
-  });
-  assert.equal(response.status, 200);
-  return Buffer.from(await response.arrayBuffer());
-}
-
-const xlsxType = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
-
-/**
- * Edits cells of an exported workbook: the row of `key/channel/locale`, a column name, new
- * text. Returns the file and the row numbers edited, in order.
- */
-async function editXlsx(
-  file: Buffer,
-  edits: [string, string, string][],
-): Promise<{ file: Buffer; rows: number[] }> {
-  const workbook = new ExcelJS.Workbook();
-  await workbook.xlsx.load(file as unknown as ArrayBuffer);
-  const sheet = workbook.worksheets[0];
-  assert.ok(sheet);
-  const header = (sheet.getRow(1).values as unknown[]).map((v) => String(v));
-  const rowOf = new Map<string, number>();
-  sheet.eachRow((row, n) => {
-    const v = row.values as unknown[];
-    rowOf.set(`${String(v[1])}/${String(v[7])}/${String(v[8])}`, n);
-  });
-  const rows: number[] = [];
-  for (const [place, column, text] of edits) {
-    const c = header.indexOf(column);
-    const row = rowOf.get(place);
-    assert.ok(c > 0 && row !== undefined, `no ${place} / ${column}`);
-    sheet.getRow(row).getCell(c).value = text;
-    rows.push(row);
-  }
-  return { file: Buffer.from(await workbook.xlsx.writeBuffer()), rows };
-}
+const upload = (path: string, body: Buffer, contentType: string) => uploadAs(h, path, body, contentType);
+const download = (format: 'xlsx' | 'csv') => downloadAs(h, format);
 
 describe('export and import', () => {
   test('xlsx: an exported file imported unchanged creates no version', async () => {

@@ -24,7 +24,7 @@ export function oneOf<T extends string>(values: readonly T[], options: { default
 }
 
 /** Path words under /v1/templates that are routes, not keys. */
-export const reservedKeys: ReadonlySet<string> = new Set(['export', 'import']);
+export const reservedKeys: ReadonlySet<string> = new Set(['export', 'import', 'imports']);
 
 const partText = (part: string) => Type.String({ maxLength: part === 'html' ? 100_000 : 10_000 });
 const Variant = (channel: Channel) =>

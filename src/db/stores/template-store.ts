@@ -36,7 +36,10 @@ function toVersion(row: VersionRow): StoredTemplateVersion {
   };
 }
 
-/** The current version of a template, or a given one; undefined if there is none. */
+/**
+ * The current version of a template, or a given one; undefined if there is none, or the
+ * template is withdrawn (migrations/0010_template_imports.sql).
+ */
 export async function findTemplateVersion(
   db: Pool | PoolClient,
   serviceId: number,
@@ -48,7 +51,7 @@ export async function findTemplateVersion(
        FROM templates t
        JOIN template_versions v ON v.service_id = t.service_id AND v.key = t.key
         AND v.version = coalesce($3::int, t.current_version)
-      WHERE t.service_id = $1 AND t.key = $2`,
+      WHERE t.service_id = $1 AND t.key = $2 AND t.withdrawn_at IS NULL`,
     [serviceId, key, version ?? null],
   );
   const row = result.rows[0];
@@ -56,7 +59,8 @@ export async function findTemplateVersion(
 }
 
 /**
- * Given versions of templates, one query for the batch: what the dispatcher renders with.
+ * Given versions of templates, one query for the batch: what the dispatcher renders with
+ * (withdrawn templates too: notifications accepted with them still render).
  * Keyed by `templateVersionKey`; a version that does not exist is absent.
  */
 export async function loadTemplateVersions(
@@ -92,7 +96,7 @@ export async function listCurrentTemplates(
     `SELECT ${versionColumns}
        FROM templates t
        JOIN template_versions v ON v.service_id = t.service_id AND v.key = t.key AND v.version = t.current_version
-      WHERE t.service_id = $1 ORDER BY t.key`,
+      WHERE t.service_id = $1 AND t.withdrawn_at IS NULL ORDER BY t.key`,
     [serviceId],
   );
   return result.rows.map(toVersion);
@@ -117,7 +121,7 @@ export async function listTemplates(db: Pool | PoolClient, serviceId: number): P
     updated_at: Date;
   }>(
     `SELECT key, category, lane, current_version, created_at, updated_at FROM templates
-      WHERE service_id = $1 ORDER BY key`,
+      WHERE service_id = $1 AND withdrawn_at IS NULL ORDER BY key`,
     [serviceId],
   );
   return result.rows.map((r) => ({
@@ -153,7 +157,9 @@ export interface SaveResult {
 /**
  * Writes a definition in the caller's transaction: a new version only when its parameters,
  * fallback locale or variants differ from the current version's; category and lane are
- * updated in place. The template row is locked, so concurrent saves of one key queue.
+ * updated in place. A withdrawn template comes back with a new version. New versions number
+ * on from the highest the key ever had: after an undo made an older version current, the
+ * newer ones still exist. The template row is locked, so concurrent saves of one key queue.
  */
 export async function saveTemplate(
   client: PoolClient,
@@ -172,23 +178,90 @@ export async function saveTemplate(
     await insertVersion(client, serviceId, key, 1, definition);
     return { version: 1, versionCreated: true, changed: true };
   }
-  await client.query('SELECT 1 FROM templates WHERE service_id = $1 AND key = $2 FOR UPDATE', [
-    serviceId,
-    key,
-  ]);
-  const current = await findTemplateVersion(client, serviceId, key);
-  if (current === undefined) throw new Error(`template ${key} has no current version`);
-  const sameBody = sameVersionBody(current, definition);
-  const sameSettings = current.category === definition.category && current.lane === definition.lane;
-  if (sameBody && sameSettings) return { version: current.version, versionCreated: false, changed: false };
-  const version = sameBody ? current.version : current.version + 1;
-  if (!sameBody) await insertVersion(client, serviceId, key, version, definition);
-  await client.query(
-    `UPDATE templates SET category = $3, lane = $4, current_version = $5, updated_at = now()
-      WHERE service_id = $1 AND key = $2`,
-    [serviceId, key, definition.category, definition.lane, version],
+  const locked = await client.query<{ withdrawn: boolean; last_version: number }>(
+    `SELECT withdrawn_at IS NOT NULL AS withdrawn,
+            (SELECT max(version) FROM template_versions v WHERE v.service_id = t.service_id AND v.key = t.key)
+              AS last_version
+       FROM templates t WHERE service_id = $1 AND key = $2 FOR UPDATE`,
+    [serviceId, key],
   );
+  const { withdrawn, last_version: lastVersion } = locked.rows[0] ?? { withdrawn: false, last_version: 0 };
+  const current = withdrawn ? undefined : await findTemplateVersion(client, serviceId, key);
+  if (!withdrawn && current === undefined) throw new Error(`template ${key} has no current version`);
+  const sameBody = current !== undefined && sameVersionBody(current, definition);
+  const sameSettings = current?.category === definition.category && current.lane === definition.lane;
+  if (current !== undefined && sameBody && sameSettings)
+    return { version: current.version, versionCreated: false, changed: false };
+  const version = current !== undefined && sameBody ? current.version : lastVersion + 1;
+  if (!sameBody) await insertVersion(client, serviceId, key, version, definition);
+  await setCurrentState(client, serviceId, key, {
+    version,
+    category: definition.category,
+    lane: definition.lane,
+  });
   return { version, versionCreated: !sameBody, changed: true };
+}
+
+/**
+ * What an import or its undo records of a template: its current version with the category
+ * and lane, or null when it has none (it does not exist, or it is withdrawn).
+ */
+export type TemplateState = { version: number; category: string; lane: Lane } | null;
+
+export function sameTemplateState(a: TemplateState, b: TemplateState): boolean {
+  if (a === null || b === null) return a === b;
+  return a.version === b.version && a.category === b.category && a.lane === b.lane;
+}
+
+/** The states of these templates, locked for the caller's transaction (in key order, so lockers queue). */
+export async function lockTemplateStates(
+  client: PoolClient,
+  serviceId: number,
+  keys: readonly string[],
+): Promise<Map<string, TemplateState>> {
+  const result = await client.query<{
+    key: string;
+    version: number;
+    category: string;
+    lane: Lane;
+    withdrawn: boolean;
+  }>(
+    `SELECT key, current_version AS version, category, lane, withdrawn_at IS NOT NULL AS withdrawn
+       FROM templates WHERE service_id = $1 AND key = ANY($2::text[]) ORDER BY key FOR UPDATE`,
+    [serviceId, keys],
+  );
+  const states = new Map<string, TemplateState>(keys.map((key) => [key, null]));
+  for (const row of result.rows) {
+    states.set(
+      row.key,
+      row.withdrawn ? null : { version: row.version, category: row.category, lane: row.lane },
+    );
+  }
+  return states;
+}
+
+/**
+ * Makes a state current: an existing version with its category and lane, or (null) withdraws
+ * the template. The caller has the row locked and sends the settings-change NOTIFY.
+ */
+export async function setCurrentState(
+  client: PoolClient,
+  serviceId: number,
+  key: string,
+  state: TemplateState,
+): Promise<void> {
+  if (state === null) {
+    await client.query(
+      `UPDATE templates SET withdrawn_at = now(), updated_at = now() WHERE service_id = $1 AND key = $2`,
+      [serviceId, key],
+    );
+    return;
+  }
+  await client.query(
+    `UPDATE templates SET category = $3, lane = $4, current_version = $5, withdrawn_at = NULL, updated_at = now()
+      WHERE service_id = $1 AND key = $2`,
+    [serviceId, key, state.category, state.lane, state.version],
+  );
 }
 
 async function insertVersion(
