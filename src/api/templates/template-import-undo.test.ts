@@ -127,6 +127,23 @@ describe('undoing an import', () => {
     assert.equal(redone.status, 200, JSON.stringify(redone.body));
     assert.equal((await h.call('GET', '/v1/templates/greet')).body.variants.sms.en.text, 'Version four');
     assert.equal((await h.call('GET', '/v1/templates/fresh')).body.version, 1);
+    // Who imported and who undid what is in the audit log, with the versions before and after.
+    const audit = await db.pool.query<{ action: string; actor_kind: string; after: any }>(
+      `SELECT action, actor_kind, after FROM audit_log WHERE after->>'import_id' = ANY($1::text[]) ORDER BY id`,
+      [[imported.body.import_id, undone.body.id, redone.body.id].map(String)],
+    );
+    assert.deepEqual(
+      audit.rows.map((r) => [r.action, r.actor_kind]),
+      [
+        ['template.import', 'api_key'],
+        ['template.import_undo', 'api_key'],
+        ['template.import_undo', 'api_key'],
+      ],
+    );
+    assert.deepEqual(audit.rows[0]?.after.templates.map((t: { key: string }) => t.key).sort(), [
+      'fresh',
+      'greet',
+    ]);
   });
 
   test('an unknown import id is 404', async () => {

@@ -1,5 +1,6 @@
 // Recorded template imports and undos, with each changed template's state before and after
 // (migrations/0010_template_imports.sql).
+import { appendAudit } from './audit-store.js';
 import type { Pool, PoolClient } from '../pools.js';
 import type { Lane } from '../../domain/notification.js';
 import type { TemplateState } from './template-store.js';
@@ -89,6 +90,20 @@ export async function recordImport(
       column((e) => e.after?.lane ?? null),
     ],
   );
+  // Who imported what, in the audit log too, with the versions each template had before and after.
+  await appendAudit(client, {
+    actorKind: record.keyId === null ? 'system' : 'api_key',
+    actorId: record.keyId === null ? '' : String(record.keyId),
+    actorName: '',
+    action: record.kind === 'import' ? 'template.import' : 'template.import_undo',
+    target: `service:${String(record.serviceId)}`,
+    before: record.entries.map((e) => ({ key: e.key, version: e.before?.version ?? null })),
+    after: {
+      import_id: id,
+      ...(record.undoes === undefined ? {} : { undoes: record.undoes }),
+      templates: record.entries.map((e) => ({ key: e.key, version: e.after?.version ?? null })),
+    },
+  });
   return id;
 }
 
