@@ -21,6 +21,9 @@ export async function startConsoleRole(infra: Infrastructure, config: Config): P
         attemptsPerMinute: config.CONSOLE_LOGIN_ATTEMPTS_PER_MINUTE,
         lockAfterFailures: config.CONSOLE_LOCKOUT_FAILURES,
         lockoutMs: config.CONSOLE_LOCKOUT_MINUTES * 60_000,
+        notifier: infra.notifier,
+        // As on the api role: a month leaves the service store a day after this.
+        replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
       }),
     ],
   );

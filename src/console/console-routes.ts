@@ -10,6 +10,8 @@ import type { Pool } from '../db/pools.js';
 import { packageRoot } from '../db/package-root.js';
 import { capabilitiesOf, type ConsoleCapability } from '../domain/console-roles.js';
 import { auditRoutes } from './audit-routes.js';
+import { deadLetterPages } from './dead-letter-pages.js';
+import type { WakeNotifier } from '../db/wake-notifier.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
 import { consoleViews, layoutData } from './console-views.js';
@@ -22,6 +24,8 @@ export interface ConsoleDeps {
   attemptsPerMinute: number;
   lockAfterFailures: number;
   lockoutMs: number;
+  notifier: WakeNotifier;
+  replayableDays: number;
 }
 
 const securityHeaders = {
@@ -80,5 +84,6 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(loginRoutes({ ...deps, render }));
     await app.register(consoleUserRoutes({ ...deps, render }));
     await app.register(auditRoutes({ ...deps, render }));
+    await app.register(deadLetterPages({ ...deps, render }));
   };
 }

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from '../../db/pools.js';
-import { listDeadLetters, replayDeadLetters } from '../../db/stores/delivery-store.js';
+import { listDeadLetters, replayDeadLetters } from '../../db/stores/dead-letter-store.js';
 import { wakeChannels, type WakeNotifier } from '../../db/wake-notifier.js';
 import { parseNotificationId, uuidPatternText } from '../../domain/ids.js';
 import { ProblemError } from '../../domain/problems.js';

@@ -157,3 +157,11 @@ export async function rotateWebhookSecret(pool: Pool, serviceId: number): Promis
   ]);
   return getServiceSettings(pool, serviceId);
 }
+
+/** Every calling service, by name (the console's filters). */
+export async function listServices(pool: Pool): Promise<{ id: number; name: string }[]> {
+  const result = await pool.query<{ id: string; name: string }>(
+    'SELECT id, name FROM services ORDER BY name',
+  );
+  return result.rows.map((r) => ({ id: Number(r.id), name: r.name }));
+}
