@@ -22,6 +22,7 @@ export async function startConsoleRole(infra: Infrastructure, config: Config): P
         lockAfterFailures: config.CONSOLE_LOCKOUT_FAILURES,
         lockoutMs: config.CONSOLE_LOCKOUT_MINUTES * 60_000,
         notifier: infra.notifier,
+        archivePool: infra.archivePool,
         // As on the api role: a month leaves the service store a day after this.
         replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
       }),

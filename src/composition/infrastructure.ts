@@ -183,7 +183,7 @@ async function openDatabase(
   return { url, pool, embedded };
 }
 
-/** The archive store: the scheduler moves old months there, the query role's support lookup reads it. */
+/** The archive store: the scheduler moves old months there, the support lookups (query and console roles) read it. */
 async function openArchiveFor(
   roles: ReadonlySet<RoleName>,
   config: Config,
@@ -191,7 +191,7 @@ async function openArchiveFor(
   logger: Logger,
   stops: StopList,
 ): Promise<Pool | undefined> {
-  if (!roles.has('scheduler') && !roles.has('query')) return undefined;
+  if (!roles.has('scheduler') && !roles.has('query') && !roles.has('console')) return undefined;
   const archive = await openArchive({
     url: archiveDatabaseUrl(databaseUrl, config.ARCHIVE_DATABASE_URL),
     serviceUrl: databaseUrl,

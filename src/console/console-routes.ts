@@ -11,6 +11,7 @@ import { packageRoot } from '../db/package-root.js';
 import { capabilitiesOf, type ConsoleCapability } from '../domain/console-roles.js';
 import { auditRoutes } from './audit-routes.js';
 import { deadLetterPages } from './dead-letter-pages.js';
+import { supportPages } from './support-pages.js';
 import type { WakeNotifier } from '../db/wake-notifier.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
@@ -26,6 +27,8 @@ export interface ConsoleDeps {
   lockoutMs: number;
   notifier: WakeNotifier;
   replayableDays: number;
+  /** The archive store: the support lookup reads the months retention moved there. */
+  archivePool: Pool | undefined;
 }
 
 const securityHeaders = {
@@ -85,5 +88,6 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(consoleUserRoutes({ ...deps, render }));
     await app.register(auditRoutes({ ...deps, render }));
     await app.register(deadLetterPages({ ...deps, render }));
+    await app.register(supportPages({ ...deps, render }));
   };
 }

@@ -394,3 +394,18 @@ export async function deleteDevice(
   );
   return true;
 }
+
+/** Users whose id, email (stored lower-cased) or phone (E.164) equals a value given: exact matches only. */
+export async function findUsersByContact(
+  pool: Pool,
+  values: { id: string; email: string | null; phone: string | null },
+  limit: number,
+): Promise<User[]> {
+  const result = await pool.query<UserRow>(
+    `SELECT ${userColumns} FROM users
+      WHERE id = $1 OR ($2::text IS NOT NULL AND email = $2) OR ($3::text IS NOT NULL AND phone = $3)
+      ORDER BY id LIMIT $4`,
+    [values.id, values.email?.toLowerCase() ?? null, values.phone, limit],
+  );
+  return result.rows.map(toUser);
+}
