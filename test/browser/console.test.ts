@@ -12,6 +12,11 @@ import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { createConsoleUser } from '../../src/db/stores/console-user-store.js';
 import { hashPassword } from '../../src/console/passwords.js';
 import { packageRoot } from '../../src/db/package-root.js';
+import { ensureService } from '../../src/db/stores/api-key-store.js';
+import { addMonths, ensureMonthPartitions, monthOf, monthStartDate } from '../../src/db/partitions.js';
+import { archivedTables } from '../../src/archive/archive-store.js';
+import type { ConsoleRole } from '../../src/domain/console-roles.js';
+import { seedHistory } from '../helpers/history-data.js';
 
 const chromiumPath = '/usr/bin/chromium';
 const chromiumArgs = [
@@ -34,11 +39,28 @@ before(async () => {
     throw new Error(`${chromiumPath} is missing: apt-get install chromium (.ci/run does)`);
   db = await createTestDatabase();
   h = await startTestHerald(db, { roles: ['console'] });
-  await createConsoleUser(db.pool, {
-    email: 'lead@example.com',
-    name: 'Ops lead',
-    role: 'admin',
-    passwordHash: await hashPassword(adminPassword),
+  const people: [string, string, ConsoleRole][] = [
+    ['lead@example.com', 'Ops lead', 'admin'],
+    ['desk@example.com', 'Support desk', 'support'],
+    ['watcher@example.com', 'Watcher', 'viewer'],
+  ];
+  for (const [email, name, role] of people)
+    await createConsoleUser(db.pool, { email, name, role, passwordHash: await hashPassword(adminPassword) });
+  // A customer whose notification of five months ago retention has moved to the archive.
+  const archive = h.herald.archivePool;
+  assert.ok(archive !== undefined);
+  const month = addMonths(monthOf(new Date()), -5);
+  await db.pool.query(`INSERT INTO users (id, phone) VALUES ('ann', '+821012345678')`);
+  await ensureMonthPartitions(
+    archive,
+    archivedTables.map(({ table }) => ({ table, month })),
+  );
+  const serviceId = await ensureService(db.pool, 'shop');
+  await seedHistory(archive, {
+    at: new Date(monthStartDate(month).getTime() + 9 * 86_400_000),
+    users: ['ann'],
+    perUser: 1,
+    serviceId,
   });
   browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
 });
@@ -98,4 +120,48 @@ test('an admin creates an operator in the browser; the operator signs in and can
   assert.equal(refused?.status(), 403);
   await operatorContext.close();
   assert.deepEqual(errors, [], 'no CSP violation or script error on the pages');
+});
+
+test('support finds a customer by phone and reads a five-month-old notification from the archive, attempts and all', async () => {
+  assert.ok(browser !== undefined);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'desk@example.com', adminPassword);
+  await page.getByRole('link', { name: 'Support' }).click();
+  await page.getByLabel('User id, email or phone').fill('+82 10-1234-5678');
+  await page.getByRole('button', { name: 'Find' }).click();
+  assert.ok(await page.getByRole('cell', { name: '+82********78' }).isVisible(), 'the phone is shown masked');
+  await screenshot(page, 'support');
+  await page.getByRole('link', { name: 'ann' }).click();
+  const section = page.locator('section.notification').first();
+  assert.match((await section.locator('h2').textContent()) ?? '', /· shop · orders/);
+  assert.ok((await section.locator('ol.events li').count()) >= 2, 'every attempt and state change');
+  await screenshot(page, 'support-user');
+  await context.close();
+});
+
+test('a viewer finds no control that changes anything, and the console refuses a forged change', async () => {
+  assert.ok(browser !== undefined && h !== undefined);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'watcher@example.com', adminPassword);
+  await page.getByRole('link', { name: 'Dead letters' }).click();
+  await screenshot(page, 'dead-letters');
+  // Sign out is the only form that posts.
+  assert.deepEqual(await page.locator('form[method="post"] button').allTextContents(), ['Sign out']);
+  assert.equal(await page.getByRole('link', { name: 'People' }).count(), 0);
+  const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+  // Runs in the page: the browser sends the session cookie, as a forged form post would.
+  const status = await page.evaluate(
+    async (token) =>
+      (
+        await fetch('/dead-letters/replay', {
+          method: 'POST',
+          body: new URLSearchParams({ _csrf: token, scope: 'matching' }),
+        })
+      ).status,
+    csrf,
+  );
+  assert.equal(status, 403);
+  await context.close();
 });
