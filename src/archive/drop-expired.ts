@@ -1,6 +1,7 @@
 // What leaves without a copy (docs/retention.md "The job"): archive months past
 // ARCHIVE_RETENTION_MONTHS, the realtime stream's months past SERVICE_RETENTION_DAYS, and
-// idempotency keys past IDEMPOTENCY_KEY_RETENTION_DAYS.
+// idempotency keys past IDEMPOTENCY_KEY_RETENTION_DAYS, and audit log entries older than the
+// archive keeps its months (ARCHIVE_RETENTION_MONTHS).
 import { withTransaction, type Pool } from '../db/pools.js';
 import { pgErrors, sqlState } from '../db/pg-errors.js';
 import {
@@ -112,5 +113,40 @@ export async function deleteIdempotencyKeys(deps: LifecycleDeps, report: Lifecyc
   if (total > 0) {
     report.actions.push({ action: 'delete_idempotency_keys', rows: total });
     deps.logger.info({ rows: total, before }, 'retention: deleted old idempotency keys');
+  }
+}
+
+/**
+ * The audit log is kept as long as the archive keeps notifications: entries older than the
+ * archive cutoff are deleted in batches. The table refuses deletes unless a transaction says it
+ * is retention's (migrations/0011_console.sql).
+ */
+export async function deleteOldAuditEntries(deps: LifecycleDeps, report: LifecycleReport): Promise<void> {
+  const before = report.archiveCutoff;
+  if (deps.dryRun === true) {
+    const result = await deps.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM audit_log WHERE at < $1',
+      [before],
+    );
+    const rows = result.rows[0]?.n ?? 0;
+    if (rows > 0) report.actions.push({ action: 'delete_audit_entries', rows });
+    return;
+  }
+  let total = 0;
+  for (;;) {
+    const n = await withTransaction(deps.pool, async (client) => {
+      await client.query("SET LOCAL herald.audit_retention = 'on'");
+      const result = await client.query(
+        'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)',
+        [before, deps.settings.batchRows],
+      );
+      return result.rowCount ?? 0;
+    });
+    total += n;
+    if (n < deps.settings.batchRows) break;
+  }
+  if (total > 0) {
+    report.actions.push({ action: 'delete_audit_entries', rows: total });
+    deps.logger.info({ rows: total, before }, 'retention: deleted old audit log entries');
   }
 }

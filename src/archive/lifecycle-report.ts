@@ -14,7 +14,8 @@ export type LifecycleAction =
   | { action: 'verify'; table: ArchivedTable; month: string; rows: number }
   | { action: 'drop'; store: 'service' | 'archive'; table: string; month: string; rows: number }
   | { action: 'skip'; table: string; month: string; reason: SkipReason; detail: string }
-  | { action: 'delete_idempotency_keys'; rows: number };
+  | { action: 'delete_idempotency_keys'; rows: number }
+  | { action: 'delete_audit_entries'; rows: number };
 
 export interface LifecycleReport {
   dryRun: boolean;
@@ -72,6 +73,10 @@ export function logSummary(logger: Logger, report: LifecycleReport): void {
         (n, a) => n + (a.action === 'delete_idempotency_keys' ? a.rows : 0),
         0,
       ),
+      auditEntriesDeleted: report.actions.reduce(
+        (n, a) => n + (a.action === 'delete_audit_entries' ? a.rows : 0),
+        0,
+      ),
     },
     report.dryRun ? 'retention dry run finished' : 'retention run finished',
   );
@@ -105,6 +110,11 @@ export function formatLifecycleReport(report: LifecycleReport): string[] {
       case 'delete_idempotency_keys':
         lines.push(
           `${would}delete  ${String(a.rows)} idempotency keys created before ${report.idempotencyCutoff.toISOString()}`,
+        );
+        break;
+      case 'delete_audit_entries':
+        lines.push(
+          `${would}delete  ${String(a.rows)} audit log entries from before ${report.archiveCutoff.toISOString()}`,
         );
         break;
     }

@@ -1,5 +1,6 @@
 // The lifecycle job's edges: ctid walks over gaps, a month table left detached by a crash,
-// the realtime stream's months, idempotency keys, schema drift, and the dry run's lines.
+// the realtime stream's months, idempotency keys, the audit log, schema drift, and the dry run's
+// lines.
 // The end-to-end scenario is test/system/retention.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +146,25 @@ test('idempotency keys older than their retention are deleted in batches; newer 
   assert.ok(row !== undefined);
   assert.equal(row.n, 30);
   assert.ok(row.oldest.getTime() >= now.getTime() - 30 * dayMs);
+});
+
+test('the audit log keeps what the archive keeps: older entries are deleted, and nothing else may change it', async () => {
+  await db.pool.query(
+    `INSERT INTO audit_log (at, actor_kind, actor_id, action)
+     SELECT $1::timestamptz - g * interval '1 month', 'system', 'test', 'test.entry' FROM generate_series(0, 15) g`,
+    [now],
+  );
+  const dry = await runLifecycle(deps({ dryRun: true }));
+  const due = dry.actions.find((a) => a.action === 'delete_audit_entries');
+  assert.ok(due !== undefined && due.rows >= 3, JSON.stringify(due));
+  assert.ok(formatLifecycleReport(dry).some((l) => /^would delete +\d+ audit log entries/.test(l)));
+  const report = await runLifecycle(deps());
+  assert.ok(report.actions.some((a) => a.action === 'delete_audit_entries' && a.rows === due.rows));
+  const left = await db.pool.query<{ oldest: Date }>('SELECT min(at) AS oldest FROM audit_log');
+  assert.ok((left.rows[0]?.oldest.getTime() ?? 0) >= start(12).getTime());
+  // Append-only outside retention: an update or a delete is refused.
+  await assert.rejects(db.pool.query("UPDATE audit_log SET action = 'forged'"), /append-only/);
+  await assert.rejects(db.pool.query('DELETE FROM audit_log'), /append-only/);
 });
 
 test('the dry run prints what would move; a service column missing from the archive stops the run', async () => {

@@ -9,7 +9,12 @@ import type { Pool } from '../db/pools.js';
 import { listPartitions, monthEndsBy, parsePartitionName, type Month } from '../db/partitions.js';
 import { archivedTables, type ArchivedTable } from './archive-store.js';
 import { checkSignal, copyMonth, Interrupted, type ServicePartition } from './copy-month.js';
-import { deleteIdempotencyKeys, dropArchiveMonths, dropInboxEvents } from './drop-expired.js';
+import {
+  deleteIdempotencyKeys,
+  deleteOldAuditEntries,
+  dropArchiveMonths,
+  dropInboxEvents,
+} from './drop-expired.js';
 import type { LifecycleDeps } from './lifecycle-deps.js';
 import { addDrop, addSkip, logSummary, monthLabel, type LifecycleReport } from './lifecycle-report.js';
 import { dropOrSkip, skippedForLiveWork, verifyMonth } from './verify-and-drop.js';
@@ -76,6 +81,7 @@ async function runSteps(deps: LifecycleDeps, report: LifecycleReport): Promise<v
   await moveServiceMonths(deps, report);
   await dropInboxEvents(deps, report);
   await deleteIdempotencyKeys(deps, report);
+  await deleteOldAuditEntries(deps, report);
 }
 
 /** A service column the archive lacks would be dropped silently by the copy: refuse instead. */
