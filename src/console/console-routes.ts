@@ -12,6 +12,7 @@ import { capabilitiesOf, type ConsoleCapability } from '../domain/console-roles.
 import { auditRoutes } from './audit-routes.js';
 import { deadLetterPages } from './dead-letter-pages.js';
 import { supportPages } from './support-pages.js';
+import { servicePages } from './service-pages.js';
 import type { WakeNotifier } from '../db/wake-notifier.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
@@ -89,5 +90,6 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(auditRoutes({ ...deps, render }));
     await app.register(deadLetterPages({ ...deps, render }));
     await app.register(supportPages({ ...deps, render }));
+    await app.register(servicePages({ ...deps, render }));
   };
 }

@@ -36,7 +36,8 @@ export class ConsoleClient {
   async request(
     method: string,
     path: string,
-    form?: Record<string, string>,
+    /** URL-encoded; URLSearchParams for a field given more than once (checkboxes). */
+    form?: Record<string, string> | URLSearchParams,
     headers: Record<string, string> = {},
   ): Promise<ConsoleAnswer> {
     const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');

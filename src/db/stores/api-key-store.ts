@@ -165,3 +165,54 @@ export async function listServices(pool: Pool): Promise<{ id: number; name: stri
   );
   return result.rows.map((r) => ({ id: Number(r.id), name: r.name }));
 }
+
+export interface ListedApiKey {
+  id: number;
+  serviceId: number;
+  serviceName: string;
+  prefix: string;
+  label: string | null;
+  permissions: Permission[];
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+/** Every API key (never its hash), newest first: the console's services page. */
+export async function listApiKeys(pool: Pool): Promise<ListedApiKey[]> {
+  const result = await pool.query<{
+    id: string;
+    service_id: string;
+    service_name: string;
+    key_prefix: string;
+    label: string | null;
+    permissions: Permission[];
+    created_at: Date;
+    revoked_at: Date | null;
+  }>(
+    `SELECT k.id, k.service_id, s.name AS service_name, k.key_prefix, k.label, k.permissions, k.created_at, k.revoked_at
+       FROM api_keys k JOIN services s ON s.id = k.service_id
+      ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC`,
+  );
+  return result.rows.map((r) => ({
+    id: Number(r.id),
+    serviceId: Number(r.service_id),
+    serviceName: r.service_name,
+    prefix: r.key_prefix,
+    label: r.label,
+    permissions: r.permissions,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  }));
+}
+
+/** Revokes a key by its id (the console never holds the key itself); false when none was active. */
+export async function revokeApiKeyById(pool: Pool, id: number): Promise<boolean> {
+  const result = await pool.query(
+    `WITH revoked AS (
+       UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id
+     )
+     SELECT pg_notify($2, 'key:' || id) FROM revoked`,
+    [id, wakeChannels.auth],
+  );
+  return result.rowCount === 1;
+}
