@@ -1,6 +1,6 @@
-// The console role's pages (docs/console.md): sign-in, home, people, the audit log, and the
-// stylesheet. Every answer carries a Content Security Policy that allows scripts, styles and
-// requests from this origin only, and forms that post only here.
+// The console role's pages (docs/console.md): sign-in, home, people, the audit log, notifications,
+// dead letters and the stylesheet. Every answer carries a Content Security Policy that allows
+// scripts, styles and requests from this origin only, and forms that post only here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -11,6 +11,7 @@ import { packageRoot } from '../db/package-root.js';
 import { capabilitiesOf, type ConsoleCapability } from '../domain/console-roles.js';
 import { auditRoutes } from './audit-routes.js';
 import { deadLetterPages } from './dead-letter-pages.js';
+import { notificationPages } from './notification-pages.js';
 import type { WakeNotifier } from '../db/wake-notifier.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
@@ -85,5 +86,6 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(consoleUserRoutes({ ...deps, render }));
     await app.register(auditRoutes({ ...deps, render }));
     await app.register(deadLetterPages({ ...deps, render }));
+    await app.register(notificationPages({ ...deps, render }));
   };
 }
