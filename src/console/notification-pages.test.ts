@@ -115,6 +115,7 @@ test('a notification timeline shows acceptance, fan-out, each delivery event and
   const page = await viewer.get(`/notifications/${encodeURIComponent(sent['inApp'] ?? '')}`);
   assert.equal(page.status, 200);
   assert.match(page.text, /Parcel shipped/);
+  assert.match(page.text, /<dt>Status<\/dt><dd>completed<\/dd>/);
   assert.match(page.text, /accepted/);
   assert.match(page.text, /fan-out for alice: fanned_out/);
   assert.match(page.text, /<td>delivered<\/td>/);

@@ -19,6 +19,7 @@ import { maskTarget } from '../domain/contact.js';
 import { deliveryStates } from '../domain/delivery.js';
 import { parseNotificationId } from '../domain/ids.js';
 import type { Channel } from '../domain/notification.js';
+import { notificationStatus } from '../domain/notification-status.js';
 import { ProblemError } from '../domain/problems.js';
 import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
 import { layoutData, type RenderView } from './console-views.js';
@@ -92,12 +93,13 @@ function present(r: FoundNotification, names: Map<number, string>) {
 }
 
 /** The timeline as the view shows it: times as text, targets masked, events under their delivery. */
-function presentTimeline(t: NotificationTimeline, service: string) {
+function presentTimeline(t: NotificationTimeline, service: string, now: Date) {
   const v = t.view;
   const content = v.content.default ?? Object.values(v.content)[0] ?? {};
   return {
     id: v.id,
     service,
+    status: notificationStatus(v, now),
     lane: v.lane,
     category: v.category,
     channels: v.channels.join(', '),
@@ -224,7 +226,7 @@ export function notificationPages(deps: NotificationPageDeps): FastifyPluginAsyn
         const service = names.get(timeline.view.serviceId) ?? String(timeline.view.serviceId);
         const page = await deps.render('notification', {
           ...layoutData(sessionOf(request), 'Notification'),
-          n: presentTimeline(timeline, service),
+          n: presentTimeline(timeline, service, deps.now()),
         });
         return reply.type(html).send(page);
       },
