@@ -9,6 +9,7 @@ import { ConsoleClient } from '../../test/helpers/console-browser.js';
 import { waitFor } from '../../test/helpers/wait-for.js';
 import { WebhookReceiver } from '../../test/stand-ins/webhook-receiver.js';
 import { createConsoleUser } from '../db/stores/console-user-store.js';
+import { searchNotifications } from '../db/stores/notification-search-store.js';
 import { hashPassword } from './passwords.js';
 
 let db: TestDatabase;
@@ -109,6 +110,21 @@ test('a viewer sees the recent notifications, newest first, and each filter narr
   assert.deepEqual(shows(excluded.text, 'inApp', 'templated', 'hooked'), [false, false, false]);
   const longAgo = await viewer.get('/notifications?since=2020-01-01&until=2020-01-31');
   assert.deepEqual(shows(longAgo.text, 'inApp', 'templated', 'hooked'), [false, false, false]);
+});
+
+test('the search pages newest first by (created_at, id): the older page starts after the last shown', async () => {
+  const range = { from: new Date(Date.now() - 86_400_000), to: new Date(Date.now() + 86_400_000) };
+  const [first] = await searchNotifications(db.pool, { ...range, limit: 1 });
+  assert.equal(first?.id, sent['hooked']);
+  const older = await searchNotifications(db.pool, {
+    ...range,
+    before: { createdUs: first?.createdUs ?? 0, id: first?.id ?? '' },
+    limit: 5,
+  });
+  assert.deepEqual(
+    older.map((n) => n.id),
+    [sent['templated'], sent['inApp']],
+  );
 });
 
 test('a notification timeline shows acceptance, fan-out, each delivery event and the inbox copy', async () => {
