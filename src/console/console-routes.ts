@@ -1,6 +1,6 @@
-// The console role's pages (docs/console.md): sign-in, home, people, the audit log, and the
-// stylesheet. Every answer carries a Content Security Policy that allows scripts, styles and
-// requests from this origin only, and forms that post only here.
+// The console role's pages (docs/console.md): sign-in, home, people, the audit log, notifications,
+// dead letters and the stylesheet. Every answer carries a Content Security Policy that allows
+// scripts, styles and requests from this origin only, and forms that post only here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -13,6 +13,7 @@ import { auditRoutes } from './audit-routes.js';
 import { deadLetterPages } from './dead-letter-pages.js';
 import { supportPages } from './support-pages.js';
 import { servicePages } from './service-pages.js';
+import { notificationPages } from './notification-pages.js';
 import type { WakeNotifier } from '../db/wake-notifier.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
@@ -91,5 +92,6 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(deadLetterPages({ ...deps, render }));
     await app.register(supportPages({ ...deps, render }));
     await app.register(servicePages({ ...deps, render }));
+    await app.register(notificationPages({ ...deps, render }));
   };
 }

@@ -1,19 +1,10 @@
-// How a notification is shown: its status, summed up from its recipients and deliveries, and
-// every delivery's state.
+// How a notification is shown: its status (summed up in domain/notification-status.ts, which the
+// console shares) and every delivery's state.
 import type { NotificationView } from '../../db/stores/notification-store.js';
 import type { Caller } from '../../domain/caller.js';
 import { presentTarget } from '../../domain/contact.js';
 import type { Channel } from '../../domain/notification.js';
-
-export type NotificationStatus = 'scheduled' | 'accepted' | 'processing' | 'completed' | 'canceled';
-
-export function notificationStatus(view: NotificationView, now: Date): NotificationStatus {
-  const pendingRecipients = view.recipients.some((r) => r.state === 'pending');
-  const openDeliveries = view.deliveries.some((d) => ['pending', 'retrying', 'sending'].includes(d.state));
-  if (view.canceledAt !== null && !pendingRecipients && !openDeliveries) return 'canceled';
-  if (pendingRecipients) return view.sendAt !== null && view.sendAt > now ? 'scheduled' : 'accepted';
-  return openDeliveries ? 'processing' : 'completed';
-}
+import { notificationStatus } from '../../domain/notification-status.js';
 
 /** Delivery targets are shown in full only to a key allowed to read contact data (docs/security.md). */
 export function presentNotification(view: NotificationView, now: Date, caller: Caller) {

@@ -1,0 +1,20 @@
+// A notification's status, summed up from its recipients and deliveries: the api role shows it
+// in GET /v1/notifications/:id and the console on a notification's page.
+
+export type NotificationStatus = 'scheduled' | 'accepted' | 'processing' | 'completed' | 'canceled';
+
+/** What the status is computed from: a notification's send time, cancellation and rows' states. */
+export interface StatusFacts {
+  sendAt: Date | null;
+  canceledAt: Date | null;
+  recipients: readonly { state: string }[];
+  deliveries: readonly { state: string }[];
+}
+
+export function notificationStatus(facts: StatusFacts, now: Date): NotificationStatus {
+  const pendingRecipients = facts.recipients.some((r) => r.state === 'pending');
+  const openDeliveries = facts.deliveries.some((d) => ['pending', 'retrying', 'sending'].includes(d.state));
+  if (facts.canceledAt !== null && !pendingRecipients && !openDeliveries) return 'canceled';
+  if (pendingRecipients) return facts.sendAt !== null && facts.sendAt > now ? 'scheduled' : 'accepted';
+  return openDeliveries ? 'processing' : 'completed';
+}
