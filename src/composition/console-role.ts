@@ -8,7 +8,13 @@ import { operationsRoutes, serve } from './ops-server.js';
 
 export async function startConsoleRole(infra: Infrastructure, config: Config): Promise<string> {
   const app = await buildServer(
-    { ...infra.serverOptions, title: 'Herald console', description: 'The web console for people.' },
+    {
+      ...infra.serverOptions,
+      title: 'Herald console',
+      description: 'The web console for people.',
+      // Its pages are not an API: no OpenAPI document or UI on this port.
+      exposeDocs: false,
+    },
     [
       ...operationsRoutes(infra).onRolePorts,
       consoleRoutes({
