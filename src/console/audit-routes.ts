@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 import type { Pool } from '../db/pools.js';
 import { listAudit } from '../db/stores/audit-store.js';
 import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
-import { layoutData, type RenderView } from './console-views.js';
+import { consoleTime, layoutData, type RenderView } from './console-views.js';
 
 const pageSize = 100;
 
@@ -40,7 +40,7 @@ export function auditRoutes(deps: SessionGuardDeps & { pool: Pool; render: Rende
           q,
           older: entries.length === pageSize && last !== undefined ? String(last.id) : '',
           entries: entries.map((e) => ({
-            at: e.at.toISOString().replace('T', ' ').slice(0, 19),
+            at: consoleTime(e.at),
             actor: e.actorName === '' ? `${e.actorKind} ${e.actorId}` : e.actorName,
             action: e.action,
             target: e.target,

@@ -157,3 +157,14 @@ export function sessionOf(request: FastifyRequest): ActiveSession {
   if (session === undefined) throw new Error('console route without requireConsole');
   return session;
 }
+
+/** The person behind a guarded request, as the audit log names them. */
+export function actorOf(request: FastifyRequest) {
+  const session = sessionOf(request);
+  return {
+    actorKind: 'console_user' as const,
+    actorId: String(session.userId),
+    actorName: session.email,
+    clientAddress: request.ip,
+  };
+}

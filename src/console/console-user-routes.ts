@@ -5,19 +5,14 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
-import {
-  createConsoleUser,
-  listConsoleUsers,
-  updateConsoleUser,
-  type ConsoleUser,
-} from '../db/stores/console-user-store.js';
+import { listConsoleUsers, updateConsoleUser, type ConsoleUser } from '../db/stores/console-user-store.js';
 import { deleteSessionsOf, type ActiveSession } from '../db/stores/console-session-store.js';
 import { appendAudit } from '../db/stores/audit-store.js';
 import { consoleRoles, type ConsoleRole } from '../domain/console-roles.js';
 import { isEmailAddress } from '../domain/contact.js';
 import { ProblemError } from '../domain/problems.js';
-import { generatePassword, hashPassword } from './passwords.js';
-import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
+import { auditedAccount, createAccount } from './console-accounts.js';
+import { actorOf, requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
 import { layoutData, type RenderView } from './console-views.js';
 
 export interface ConsoleUserDeps extends SessionGuardDeps {
@@ -40,20 +35,6 @@ function presentAccount(u: ConsoleUser) {
         ? 'locked'
         : 'enabled',
     last_login: u.lastLoginAt?.toISOString().slice(0, 16).replace('T', ' ') ?? 'never',
-  };
-}
-
-/** What the audit log keeps of an account: never its password. */
-function audited(u: ConsoleUser) {
-  return { email: u.email, name: u.name, role: u.role, disabled: u.disabled };
-}
-
-function actorOf(session: ActiveSession, address: string) {
-  return {
-    actorKind: 'console_user' as const,
-    actorId: String(session.userId),
-    actorName: session.email,
-    clientAddress: address,
   };
 }
 
@@ -110,23 +91,7 @@ export function consoleUserRoutes(deps: ConsoleUserDeps): FastifyPluginAsync {
         const { email, name = '', role } = request.body;
         if (!isEmailAddress(email))
           return page(deps, reply, session, { status: 400, error: `${email} is not an email address.` });
-        const password = generatePassword();
-        const created = await withTransaction(deps.pool, async (client) => {
-          const user = await createConsoleUser(client, {
-            email,
-            name,
-            role,
-            passwordHash: await hashPassword(password),
-          });
-          if (user !== undefined)
-            await appendAudit(client, {
-              ...actorOf(session, request.ip),
-              action: 'console_user.create',
-              target: `console_user:${String(user.id)}`,
-              after: audited(user),
-            });
-          return user;
-        });
+        const created = await createAccount(deps.pool, { email, name, role }, actorOf(request));
         if (created === undefined)
           return page(deps, reply, session, {
             status: 409,
@@ -134,7 +99,7 @@ export function consoleUserRoutes(deps: ConsoleUserDeps): FastifyPluginAsync {
           });
         return page(deps, reply, session, {
           status: 201,
-          created: { email: created.email, role: created.role, password },
+          created: { email: created.user.email, role: created.user.role, password: created.password },
         });
       },
     );
@@ -174,11 +139,11 @@ export function consoleUserRoutes(deps: ConsoleUserDeps): FastifyPluginAsync {
           if (result === undefined) return undefined;
           await deleteSessionsOf(client, id);
           await appendAudit(client, {
-            ...actorOf(session, request.ip),
+            ...actorOf(request),
             action: 'console_user.update',
             target: `console_user:${String(id)}`,
-            before: audited(result.before),
-            after: audited(result.after),
+            before: auditedAccount(result.before),
+            after: auditedAccount(result.after),
           });
           return result;
         });

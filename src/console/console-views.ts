@@ -36,3 +36,8 @@ export function layoutData(session: ActiveSession, title: string): Record<string
     notice: '',
   };
 }
+
+/** A time as the console shows it: UTC, to the second ('' for none). */
+export function consoleTime(d: Date | null | undefined): string {
+  return d === null || d === undefined ? '' : d.toISOString().replace('T', ' ').slice(0, 19);
+}

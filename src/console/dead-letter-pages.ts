@@ -20,8 +20,8 @@ import { maskTarget } from '../domain/contact.js';
 import { uuidPatternText } from '../domain/ids.js';
 import { channels, type Channel } from '../domain/notification.js';
 import { ProblemError } from '../domain/problems.js';
-import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
-import { layoutData, type RenderView } from './console-views.js';
+import { actorOf, requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
+import { consoleTime, layoutData, type RenderView } from './console-views.js';
 
 export interface DeadLetterPageDeps extends SessionGuardDeps {
   pool: Pool;
@@ -84,7 +84,7 @@ function filterForm(form: FilterForm): Required<FilterForm> {
 function presentLetter(r: DeadLetter, serviceNames: Map<number, string>) {
   return {
     id: r.id,
-    died: r.updatedAt.toISOString().replace('T', ' ').slice(0, 19),
+    died: consoleTime(r.updatedAt),
     service: serviceNames.get(r.serviceId) ?? String(r.serviceId),
     notification_id: r.notificationId,
     user_id: r.userId,
@@ -139,7 +139,7 @@ export function deadLetterPages(deps: DeadLetterPageDeps): FastifyPluginAsync {
           letter: presentLetter(letter, names),
           events: events.map((e) => ({
             ...e,
-            at: e.at.toISOString().replace('T', ' ').slice(0, 19),
+            at: consoleTime(e.at),
             detail: e.detail ?? '',
           })),
         });
@@ -178,11 +178,8 @@ export function deadLetterPages(deps: DeadLetterPageDeps): FastifyPluginAsync {
         const selection = scope === 'selected' ? { ids } : filter;
         const replayed = await replayMatching(deps.pool, selection, maxReplay, notBefore);
         if (replayed.length > 0) deps.notifier.notify(wakeChannels.deliveries);
-        const session = sessionOf(request);
         await appendAudit(deps.pool, {
-          actorKind: 'console_user',
-          actorId: String(session.userId),
-          actorName: session.email,
+          ...actorOf(request),
           action: 'dead_letters.replay',
           target: scope === 'selected' ? `${String(ids.length)} selected` : 'all matching',
           after: {
@@ -191,7 +188,6 @@ export function deadLetterPages(deps: DeadLetterPageDeps): FastifyPluginAsync {
             replayed: replayed.length,
             ids: replayed.slice(0, 100),
           },
-          clientAddress: request.ip,
         });
         const back = new URLSearchParams({
           ...Object.fromEntries(Object.entries(filterForm(form)).filter(([, v]) => v !== '')),

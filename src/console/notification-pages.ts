@@ -22,7 +22,7 @@ import type { Channel } from '../domain/notification.js';
 import { notificationStatus } from '../domain/notification-status.js';
 import { ProblemError } from '../domain/problems.js';
 import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
-import { layoutData, type RenderView } from './console-views.js';
+import { consoleTime, layoutData, type RenderView } from './console-views.js';
 
 export interface NotificationPageDeps extends SessionGuardDeps {
   pool: Pool;
@@ -52,8 +52,7 @@ type SearchForm = Static<typeof SearchQuery>;
 
 const html = 'text/html; charset=utf-8';
 const text = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
-const when = (d: Date | null | undefined) =>
-  d === null || d === undefined ? '' : d.toISOString().replace('T', ' ').slice(0, 19);
+const when = consoleTime;
 const dayOf = (d: Date) => d.toISOString().slice(0, 10);
 
 function invalid(field: string, message: string): ProblemError {

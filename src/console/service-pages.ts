@@ -8,7 +8,6 @@ import type { Pool } from '../db/pools.js';
 import {
   createApiKey,
   ensureService,
-  getServiceSettings,
   listApiKeys,
   listServices,
   revokeApiKeyById,
@@ -19,7 +18,7 @@ import { maskTarget } from '../domain/contact.js';
 import { serviceNamePattern } from '../domain/ids.js';
 import { permissions, type Permission } from '../domain/permissions.js';
 import { ProblemError } from '../domain/problems.js';
-import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
+import { actorOf, requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
 import { layoutData, type RenderView } from './console-views.js';
 
 export interface ServicePageDeps extends SessionGuardDeps {
@@ -41,16 +40,11 @@ async function page(
   reply: FastifyReply,
   extra: { status?: number; secret?: { what: string; value: string }; error?: string },
 ) {
-  const services = await Promise.all(
-    (await listServices(deps.pool)).map(async (s) => {
-      const settings = await getServiceSettings(deps.pool, s.id);
-      return {
-        id: s.id,
-        name: s.name,
-        webhook: settings.webhookUrl === null ? '' : maskTarget('webhook', settings.webhookUrl),
-      };
-    }),
-  );
+  const services = (await listServices(deps.pool)).map((s) => ({
+    id: s.id,
+    name: s.name,
+    webhook: s.webhookUrl === null ? '' : maskTarget('webhook', s.webhookUrl),
+  }));
   const keys = (await listApiKeys(deps.pool)).map((k) => ({
     id: k.id,
     service: k.serviceName,
@@ -81,16 +75,7 @@ function audit(
   target: string,
   after?: unknown,
 ) {
-  const session = sessionOf(request);
-  return appendAudit(deps.pool, {
-    actorKind: 'console_user',
-    actorId: String(session.userId),
-    actorName: session.email,
-    action,
-    target,
-    after,
-    clientAddress: request.ip,
-  });
+  return appendAudit(deps.pool, { ...actorOf(request), action, target, after });
 }
 
 export function servicePages(deps: ServicePageDeps): FastifyPluginAsync {

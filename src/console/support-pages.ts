@@ -15,8 +15,8 @@ import {
 import { findUsersByContact } from '../db/stores/user-store.js';
 import { isEmailAddress, maskTarget, normalizePhone } from '../domain/contact.js';
 import { ProblemError } from '../domain/problems.js';
-import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
-import { layoutData, type RenderView } from './console-views.js';
+import { actorOf, requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
+import { consoleTime, layoutData, type RenderView } from './console-views.js';
 
 export interface SupportPageDeps extends SessionGuardDeps {
   pool: Pool;
@@ -26,7 +26,7 @@ export interface SupportPageDeps extends SessionGuardDeps {
 
 const historyDays = 366;
 const pageSize = 50;
-const time = (d: Date | null) => (d === null ? '' : d.toISOString().replace('T', ' ').slice(0, 19));
+const time = consoleTime;
 
 function encodePosition(p: HistoryPosition): string {
   return Buffer.from(`${String(p.createdUs)}|${p.id}`).toString('base64url');
@@ -73,15 +73,7 @@ function presentNotification(n: HistoryNotification) {
 }
 
 function auditLookup(deps: SupportPageDeps, request: FastifyRequest, action: string, target: string) {
-  const session = sessionOf(request);
-  return appendAudit(deps.pool, {
-    actorKind: 'console_user',
-    actorId: String(session.userId),
-    actorName: session.email,
-    action,
-    target,
-    clientAddress: request.ip,
-  });
+  return appendAudit(deps.pool, { ...actorOf(request), action, target });
 }
 
 /** A phone number as people paste it ("+82 10-1234-5678"), in E.164; undefined when it is none. */

@@ -158,12 +158,14 @@ export async function rotateWebhookSecret(pool: Pool, serviceId: number): Promis
   return getServiceSettings(pool, serviceId);
 }
 
-/** Every calling service, by name (the console's filters). */
-export async function listServices(pool: Pool): Promise<{ id: number; name: string }[]> {
-  const result = await pool.query<{ id: string; name: string }>(
-    'SELECT id, name FROM services ORDER BY name',
+/** Every calling service, by name, with its webhook URL (the console's filters and services page). */
+export async function listServices(
+  pool: Pool,
+): Promise<{ id: number; name: string; webhookUrl: string | null }[]> {
+  const result = await pool.query<{ id: string; name: string; webhook_url: string | null }>(
+    'SELECT id, name, webhook_url FROM services ORDER BY name',
   );
-  return result.rows.map((r) => ({ id: Number(r.id), name: r.name }));
+  return result.rows.map((r) => ({ id: Number(r.id), name: r.name, webhookUrl: r.webhook_url }));
 }
 
 export interface ListedApiKey {
