@@ -6,23 +6,17 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
-import { ConsoleClient } from '../../test/helpers/console-browser.js';
-import { createConsoleUser } from '../db/stores/console-user-store.js';
+import { ConsoleClient, signedInAs } from '../../test/helpers/console-browser.js';
 import { ensureService } from '../db/stores/api-key-store.js';
 import type { ConsoleRole } from '../domain/console-roles.js';
-import { hashPassword } from './passwords.js';
 
 let db: TestDatabase;
 let h: TestHerald;
 const password = 'dead letters passphrase';
 const letters: Record<string, string> = {};
 
-async function signedIn(role: ConsoleRole): Promise<ConsoleClient> {
-  const email = `${role}@example.com`;
-  await createConsoleUser(db.pool, { email, name: '', role, passwordHash: await hashPassword(password) });
-  const c = new ConsoleClient(h.herald.consoleUrl ?? '');
-  assert.equal((await c.signIn(email, password)).status, 303);
-  return c;
+function signedIn(role: ConsoleRole): Promise<ConsoleClient> {
+  return signedInAs(db.pool, h.herald.consoleUrl ?? '', role, password);
 }
 
 async function deadLetter(name: string, serviceId: number, channel: string, target: string, error: string) {

@@ -4,9 +4,9 @@
 // walk saves a screenshot of each page to docs/console/ (the pictures in docs/console.md).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { createConsoleUser } from '../../src/db/stores/console-user-store.js';
@@ -18,16 +18,6 @@ import { archivedTables } from '../../src/archive/archive-store.js';
 import type { ConsoleRole } from '../../src/domain/console-roles.js';
 import { seedHistory } from '../helpers/history-data.js';
 
-const chromiumPath = '/usr/bin/chromium';
-const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const adminPassword = 'a long admin passphrase';
 
 let db: TestDatabase | undefined;
@@ -35,8 +25,6 @@ let h: TestHerald | undefined;
 let browser: Browser | undefined;
 
 before(async () => {
-  if (!existsSync(chromiumPath))
-    throw new Error(`${chromiumPath} is missing: apt-get install chromium (.ci/run does)`);
   db = await createTestDatabase();
   h = await startTestHerald(db, { roles: ['console'] });
   const people: [string, string, ConsoleRole][] = [
@@ -62,7 +50,7 @@ before(async () => {
     perUser: 1,
     serviceId,
   });
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

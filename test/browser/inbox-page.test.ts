@@ -3,35 +3,20 @@
 // count. The page loads nothing from another origin and puts the token in no URL but the stream's.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-// Debian's chromium (apt), never a browser playwright downloads; .ci/run installs it when missing.
-const chromiumPath = '/usr/bin/chromium';
-// playwright adds --headless and a fresh temporary profile (--user-data-dir) itself.
-const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let db: TestDatabase | undefined;
 let h: TestHerald | undefined;
 let browser: Browser | undefined;
 
 before(async () => {
-  if (!existsSync(chromiumPath))
-    throw new Error(`${chromiumPath} is missing: apt-get install chromium (.ci/run does)`);
   db = await createTestDatabase();
   h = await startTestHerald(db);
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

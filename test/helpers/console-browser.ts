@@ -2,6 +2,10 @@
 // the CSRF token from the page's forms, and posts forms URL-encoded. Redirects are not followed,
 // so tests see them.
 import assert from 'node:assert/strict';
+import type { Pool } from '../../src/db/pools.js';
+import { createConsoleUser } from '../../src/db/stores/console-user-store.js';
+import type { ConsoleRole } from '../../src/domain/console-roles.js';
+import { hashPassword } from '../../src/console/passwords.js';
 
 export interface ConsoleAnswer {
   status: number;
@@ -75,4 +79,18 @@ export class ConsoleClient {
   async signIn(email: string, password: string): Promise<ConsoleAnswer> {
     return this.submit('/login', '/login', { email, password });
   }
+}
+
+/** A console account with `role` (its email is `<role>@example.com`), signed in. */
+export async function signedInAs(
+  pool: Pool,
+  consoleUrl: string,
+  role: ConsoleRole,
+  password: string,
+): Promise<ConsoleClient> {
+  const email = `${role}@example.com`;
+  await createConsoleUser(pool, { email, name: '', role, passwordHash: await hashPassword(password) });
+  const c = new ConsoleClient(consoleUrl);
+  assert.equal((await c.signIn(email, password)).status, 303);
+  return c;
 }
