@@ -51,11 +51,14 @@ const FilterQuery = Type.Object(
 const Uuid = Type.String({ pattern: uuidPatternText });
 
 /** The form's filter as the store's, resolving the service's name; undefined for an unknown service. */
-async function toFilter(pool: Pool, form: FilterForm): Promise<DeadLetterFilter | undefined> {
+function toFilter(
+  services: readonly { id: number; name: string }[],
+  form: FilterForm,
+): DeadLetterFilter | undefined {
   const text = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
   let serviceId: number | undefined;
   if (text(form.service) !== undefined) {
-    serviceId = (await listServices(pool)).find((s) => s.name === form.service)?.id;
+    serviceId = services.find((s) => s.name === form.service)?.id;
     if (serviceId === undefined) return undefined;
   }
   const at = (v: string | undefined) =>
@@ -108,7 +111,7 @@ export function deadLetterPages(deps: DeadLetterPageDeps): FastifyPluginAsync {
       async (request, reply) => {
         const { replayed, ...form } = request.query;
         const services = await listServices(deps.pool);
-        const filter = await toFilter(deps.pool, form);
+        const filter = toFilter(services, form);
         const rows = filter === undefined ? [] : await searchDeadLetters(deps.pool, filter, shown + 1);
         const names = new Map(services.map((s) => [s.id, s.name]));
         const fields = filterForm(form);
@@ -173,7 +176,7 @@ export function deadLetterPages(deps: DeadLetterPageDeps): FastifyPluginAsync {
           throw new ProblemError('validation_failed', 'Select the dead letters to replay.', [
             { field: 'body/ids', message: 'none selected' },
           ]);
-        const filter = (await toFilter(deps.pool, form)) ?? { serviceId: -1 };
+        const filter = toFilter(await listServices(deps.pool), form) ?? { serviceId: -1 };
         const notBefore = new Date(deps.now().getTime() - deps.replayableDays * 86_400_000);
         const selection = scope === 'selected' ? { ids } : filter;
         const replayed = await replayMatching(deps.pool, selection, maxReplay, notBefore);
