@@ -78,10 +78,10 @@ test('a viewer sees the chart drawn and the figures refresh while the page is op
   assert.equal(await shown(), 6);
 
   await send(['eve', 'fay', 'gus'], 'transactional');
-  await page.waitForFunction(
-    () => document.querySelector('[data-total="delivered"]')?.textContent === '9',
-    undefined,
-    { timeout: 20_000 },
+  await waitFor(
+    'the page to show nine delivered without a reload',
+    async () => (await shown()) === 9,
+    25_000,
   );
   assert.equal(await delivered(), 9, 'the page shows what the database holds');
   assert.deepEqual(errors, [], 'no script or policy errors');
