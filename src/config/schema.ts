@@ -38,7 +38,10 @@ export const ConfigSchema = Type.Object({
   HOST: setting(Type.String({ minLength: 1, default: '127.0.0.1' }), {
     description: 'Address the HTTP servers bind to.',
   }),
-  API_PORT: Port(3000, 'Port of the api role (ingest). 0 picks a free port.'),
+  API_PORT: Port(
+    3000,
+    'Port of the api role (ingest). 0 picks a free port. `PORT` is accepted instead (both set: they must agree).',
+  ),
   QUERY_PORT: Port(3001, 'Port of the query role (reads). 0 picks a free port.'),
   CONSOLE_PORT: Port(3002, 'Port of the console role (the web console for people). 0 picks a free port.'),
   CONSOLE_SESSION_IDLE_MINUTES: setting(Type.Integer({ minimum: 1, maximum: 1440, default: 30 }), {
