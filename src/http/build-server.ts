@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
 import { guardInput } from './input-guard.js';
 import { requireOpsToken } from './ops-access.js';
+import type { HttpMetrics } from '../observability/metrics.js';
 
 /** How long a client may take, per connection (docs/security.md). */
 export interface HttpTimeouts {
@@ -42,6 +43,10 @@ export interface ServerOptions {
   opsToken?: string | undefined;
   /** Errors meaning the database cannot be reached: answered 503 with Retry-After. */
   isUnavailable?: (error: unknown) => boolean;
+  /** The role this server answers for: the `role` label of its request metrics. */
+  role: string;
+  /** Where each answered request is counted and timed. */
+  metrics?: HttpMetrics | undefined;
   /**
    * Origins whose pages may call this server from a browser (CORS, preflights answered). Their
    * requests carry a bearer token, never cookies, so credentials are not allowed.
@@ -121,7 +126,14 @@ export async function buildServer(
     await app.register(swaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   }
+  const { metrics, role } = options;
   app.addHook('onResponse', (request, reply, done) => {
+    if (metrics !== undefined) {
+      // The route template, never the URL: ids in paths would make a series per request.
+      const route = request.routeOptions.url ?? 'unmatched';
+      metrics.httpRequests.inc({ role, method: request.method, route, status: String(reply.statusCode) });
+      metrics.httpRequestSeconds.observe({ role, method: request.method, route }, reply.elapsedTime / 1000);
+    }
     if (reply.statusCode >= 500)
       // Without the query: a realtime stream may carry its token there (EventSource).
       request.log.warn({ url: request.url.split('?')[0], status: reply.statusCode }, 'request failed');
