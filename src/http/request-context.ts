@@ -53,12 +53,12 @@ export function registerRequestContext(
     const seconds = reply.elapsedTime / 1000;
     metrics?.httpRequests.inc({ role, method: request.method, route, status: String(reply.statusCode) });
     metrics?.httpRequestSeconds.observe({ role, method: request.method, route }, seconds);
-    // Without the query string: a realtime stream may carry its token there (EventSource).
+    // The route template, not the URL: paths and query strings carry callers' values (user ids,
+    // notification ids, a realtime stream's token), which stay out of the log.
     const line = {
       role,
       method: request.method,
       route,
-      path: request.url.split('?')[0],
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 10) / 10,
       service: request.caller?.serviceName,
