@@ -20,6 +20,7 @@ import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
 import { consoleViews, layoutData } from './console-views.js';
 import { loginRoutes } from './login-routes.js';
+import { signInPage } from './sign-in-page.js';
 
 export interface ConsoleDeps {
   pool: Pool;
@@ -87,7 +88,8 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
         return reply.type('text/html; charset=utf-8').send(html);
       },
     );
-    await app.register(loginRoutes({ ...deps, render }));
+    const signIn = signInPage({ ...deps, render, singleSignOn: '' });
+    await app.register(loginRoutes({ ...deps, signIn }));
     await app.register(consoleUserRoutes({ ...deps, render }));
     await app.register(auditRoutes({ ...deps, render }));
     await app.register(deadLetterPages({ ...deps, render }));
