@@ -181,6 +181,13 @@ describe('sign-in', () => {
     assert.equal(c.cookie('herald_console'), undefined);
   });
 
+  test('without CONSOLE_OIDC_ISSUER there is no single sign-on: no button, no route', async () => {
+    const c = client();
+    assert.doesNotMatch((await c.get('/login')).text, /\/login\/oidc|Sign in with/);
+    assert.equal((await c.get('/login/oidc')).status, 404);
+    assert.equal((await c.get('/login/oidc/callback?code=x&state=y')).status, 404);
+  });
+
   test('after sign-in the browser goes where it was headed, never to another site', async () => {
     const headed = await client().submit('/login?next=%2Faudit%3Fq%3Dsign', '/login', {
       email: 'admin@example.com',
