@@ -3,8 +3,38 @@
 import type { Config } from '../config/schema.js';
 import { buildServer } from '../http/build-server.js';
 import { consoleRoutes } from '../console/console-routes.js';
+import { SingleSignOn } from '../console/single-sign-on.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve } from './ops-server.js';
+
+/** Single sign-on when CONSOLE_OIDC_ISSUER is set (loadConfig checked the others are too). */
+function singleSignOnOf(infra: Infrastructure, config: Config): SingleSignOn | undefined {
+  const { CONSOLE_OIDC_ISSUER: issuer, CONSOLE_OIDC_CLIENT_ID: clientId } = config;
+  const { CONSOLE_OIDC_CLIENT_SECRET: clientSecret, CONSOLE_OIDC_REDIRECT_URL: redirectUrl } = config;
+  if (
+    issuer === undefined ||
+    clientId === undefined ||
+    clientSecret === undefined ||
+    redirectUrl === undefined
+  )
+    return undefined;
+  const singleSignOn = new SingleSignOn(
+    {
+      issuer: new URL(issuer),
+      clientId,
+      clientSecret,
+      redirectUrl: new URL(redirectUrl),
+      name: config.CONSOLE_OIDC_NAME,
+    },
+    infra.logger,
+    infra.now,
+  );
+  infra.onStop(() => singleSignOn.close());
+  // Discovered now, in the background: a provider that is down delays nothing and stops
+  // nothing; the first single sign-on tries again.
+  void singleSignOn.discover();
+  return singleSignOn;
+}
 
 export async function startConsoleRole(infra: Infrastructure, config: Config): Promise<string> {
   const app = await buildServer(
@@ -30,6 +60,7 @@ export async function startConsoleRole(infra: Infrastructure, config: Config): P
         lockoutMs: config.CONSOLE_LOCKOUT_MINUTES * 60_000,
         notifier: infra.notifier,
         archivePool: infra.archivePool,
+        singleSignOn: singleSignOnOf(infra, config),
         // As on the api role: a month leaves the service store a day after this.
         replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
       }),

@@ -101,3 +101,57 @@ test('PORT is the api port unless API_PORT is set; both set must agree', () => {
   );
   assert.throws(() => loadConfig({ PORT: 'eighty' }), ConfigError);
 });
+
+test('console single sign-on: all four settings together, https except on loopback, the callback path', () => {
+  const oidc = {
+    CONSOLE_OIDC_ISSUER: 'https://login.example.com/realms/ops',
+    CONSOLE_OIDC_CLIENT_ID: 'herald-console',
+    CONSOLE_OIDC_CLIENT_SECRET: 'a-client-secret-never-shown',
+    CONSOLE_OIDC_REDIRECT_URL: 'https://console.example.com/login/oidc/callback',
+  };
+  const config = loadConfig(oidc);
+  assert.equal(config.CONSOLE_OIDC_ISSUER, oidc.CONSOLE_OIDC_ISSUER);
+  assert.equal(config.CONSOLE_OIDC_NAME, 'single sign-on');
+  assert.equal(loadConfig({}).CONSOLE_OIDC_ISSUER, undefined, 'off unless set');
+  const problemsOf = (env: Record<string, string>): string[] => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+  assert.deepEqual(problemsOf({ CONSOLE_OIDC_ISSUER: oidc.CONSOLE_OIDC_ISSUER }), [
+    'CONSOLE_OIDC_ISSUER: single sign-on to the console also needs CONSOLE_OIDC_CLIENT_ID, CONSOLE_OIDC_CLIENT_SECRET, CONSOLE_OIDC_REDIRECT_URL',
+  ]);
+  assert.deepEqual(problemsOf({ ...oidc, CONSOLE_OIDC_ISSUER: 'http://login.example.com' }), [
+    'CONSOLE_OIDC_ISSUER="http://login.example.com": must be https (http only on a loopback address)',
+  ]);
+  for (const loopback of ['http://127.0.0.1:8080', 'http://localhost:8080/realms/dev', 'http://[::1]:8080'])
+    assert.equal(
+      loadConfig({
+        ...oidc,
+        CONSOLE_OIDC_ISSUER: loopback,
+        CONSOLE_OIDC_REDIRECT_URL: 'http://127.0.0.1:3002/login/oidc/callback',
+      }).CONSOLE_OIDC_ISSUER,
+      loopback,
+    );
+  assert.deepEqual(
+    problemsOf({ ...oidc, CONSOLE_OIDC_REDIRECT_URL: 'https://console.example.com/callback' }),
+    [
+      'CONSOLE_OIDC_REDIRECT_URL="https://console.example.com/callback": its path must be /login/oidc/callback, where the console takes the answer',
+    ],
+  );
+  assert.deepEqual(
+    problemsOf({ ...oidc, CONSOLE_OIDC_REDIRECT_URL: 'http://console.example.com/login/oidc/callback' }),
+    [
+      'CONSOLE_OIDC_REDIRECT_URL="http://console.example.com/login/oidc/callback": must be https (http only on a loopback address)',
+    ],
+  );
+  const badSecret = problemsOf({ ...oidc, CONSOLE_OIDC_CLIENT_SECRET: 'x'.repeat(5000) });
+  assert.deepEqual(
+    badSecret.map((p) => p.split(':')[0]),
+    ['CONSOLE_OIDC_CLIENT_SECRET=(secret)'],
+  );
+});

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { ConfigSchema, type Config } from './schema.js';
-import { parseIpNetworkList } from '../domain/ip-address.js';
+import { isLoopbackHostname, parseIpNetworkList } from '../domain/ip-address.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -57,6 +57,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       // Without both, a token the identity provider issued for another app would be accepted.
       throw new ConfigError(['USER_JWKS_URL: needs USER_JWT_ISSUER and USER_JWT_AUDIENCE']);
     }
+    const oidcProblems = consoleOidcProblems(converted);
+    if (oidcProblems.length > 0) throw new ConfigError(oidcProblems);
     return converted;
   }
   // Check setting by setting so every bad one is named, not only the first.
@@ -77,6 +79,42 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push(`${name}=${shown}: ${rule}`);
   }
   throw new ConfigError([...problems, ...networkProblems]);
+}
+
+const oidcSettings = [
+  'CONSOLE_OIDC_ISSUER',
+  'CONSOLE_OIDC_CLIENT_ID',
+  'CONSOLE_OIDC_CLIENT_SECRET',
+  'CONSOLE_OIDC_REDIRECT_URL',
+] as const;
+
+/**
+ * Single sign-on to the console needs all four settings, and plain http only towards this
+ * machine: over a network, http would let anyone on the path read or replace the identity
+ * provider's answers and the authorization code.
+ */
+function consoleOidcProblems(config: Config): string[] {
+  const given = oidcSettings.filter((name) => config[name] !== undefined);
+  if (given.length === 0) return [];
+  const missing = oidcSettings.filter((name) => config[name] === undefined);
+  if (missing.length > 0)
+    return [`${given.join(', ')}: single sign-on to the console also needs ${missing.join(', ')}`];
+  const problems: string[] = [];
+  for (const name of ['CONSOLE_OIDC_ISSUER', 'CONSOLE_OIDC_REDIRECT_URL'] as const) {
+    const text = config[name] ?? '';
+    const url = URL.canParse(text) ? new URL(text) : undefined;
+    if (url === undefined) problems.push(`${name}=${JSON.stringify(text)}: is not a URL`);
+    else if (url.protocol !== 'https:' && !isLoopbackHostname(url.hostname))
+      problems.push(`${name}=${JSON.stringify(text)}: must be https (http only on a loopback address)`);
+    else if (url.username !== '' || url.password !== '')
+      problems.push(`${name}: must not hold a user name or password`);
+  }
+  const redirect = config.CONSOLE_OIDC_REDIRECT_URL ?? '';
+  if (URL.canParse(redirect) && new URL(redirect).pathname !== '/login/oidc/callback')
+    problems.push(
+      `CONSOLE_OIDC_REDIRECT_URL=${JSON.stringify(redirect)}: its path must be /login/oidc/callback, where the console takes the answer`,
+    );
+  return problems;
 }
 
 /** Each entry of OUTBOUND_ALLOWED_NETWORKS must be a network: a typo must not widen or void the list. */

@@ -60,6 +60,33 @@ export const ConfigSchema = Type.Object({
   CONSOLE_LOCKOUT_MINUTES: setting(Type.Integer({ minimum: 1, maximum: 10_080, default: 15 }), {
     description: 'How long a locked console account stays locked.',
   }),
+  CONSOLE_OIDC_ISSUER: Type.Optional(
+    setting(Type.String({ pattern: '^https?://[^\\s?#]+$' }), {
+      description:
+        'Issuer URL of an OpenID Connect identity provider for single sign-on to the console, e.g. https://login.example.com/realms/ops (its discovery document is read from <issuer>/.well-known/openid-configuration). https, except on a loopback address. Needs CONSOLE_OIDC_CLIENT_ID, CONSOLE_OIDC_CLIENT_SECRET and CONSOLE_OIDC_REDIRECT_URL. Unset: password sign-in only (docs/console.md).',
+    }),
+  ),
+  CONSOLE_OIDC_CLIENT_ID: Type.Optional(
+    setting(Type.String({ minLength: 1, maxLength: 512 }), {
+      description: "The console's client id at the identity provider.",
+    }),
+  ),
+  CONSOLE_OIDC_CLIENT_SECRET: Type.Optional(
+    setting(Type.String({ minLength: 1, maxLength: 4096 }), {
+      description:
+        "The console's client secret at the identity provider (sent to its token endpoint with HTTP Basic authentication, client_secret_basic).",
+      secret: true,
+    }),
+  ),
+  CONSOLE_OIDC_REDIRECT_URL: Type.Optional(
+    setting(Type.String({ pattern: '^https?://[^\\s?#]+$' }), {
+      description:
+        "The console's callback URL as registered at the identity provider: the console's public origin followed by /login/oidc/callback, e.g. https://console.example.com/login/oidc/callback. https, except on a loopback address.",
+    }),
+  ),
+  CONSOLE_OIDC_NAME: setting(Type.String({ minLength: 1, maxLength: 60, default: 'single sign-on' }), {
+    description: 'What the sign-in page calls the identity provider: its button reads "Sign in with <name>".',
+  }),
   OPS_PORT: Port(
     0,
     'Port for /healthz, /readyz and /metrics in processes without an HTTP role (worker, scheduler), and with OPS_ENDPOINTS=ops-port in every process. 0 disables it.',

@@ -20,6 +20,9 @@ import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
 import { consoleViews, layoutData } from './console-views.js';
 import { loginRoutes } from './login-routes.js';
+import { signInPage } from './sign-in-page.js';
+import type { SingleSignOn } from './single-sign-on.js';
+import { singleSignOnRoutes } from './single-sign-on-routes.js';
 
 export interface ConsoleDeps {
   pool: Pool;
@@ -32,6 +35,8 @@ export interface ConsoleDeps {
   replayableDays: number;
   /** The archive store: the support lookup reads the months retention moved there. */
   archivePool: Pool | undefined;
+  /** Single sign-on with an OpenID Connect provider, when configured. */
+  singleSignOn: SingleSignOn | undefined;
 }
 
 const securityHeaders = {
@@ -87,7 +92,10 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
         return reply.type('text/html; charset=utf-8').send(html);
       },
     );
-    await app.register(loginRoutes({ ...deps, render }));
+    const signIn = signInPage({ ...deps, render, singleSignOn: deps.singleSignOn?.name ?? '' });
+    await app.register(loginRoutes({ ...deps, signIn }));
+    if (deps.singleSignOn !== undefined)
+      await app.register(singleSignOnRoutes({ ...deps, singleSignOn: deps.singleSignOn, render, signIn }));
     await app.register(consoleUserRoutes({ ...deps, render }));
     await app.register(auditRoutes({ ...deps, render }));
     await app.register(deadLetterPages({ ...deps, render }));

@@ -181,17 +181,34 @@ describe('sign-in', () => {
     assert.equal(c.cookie('herald_console'), undefined);
   });
 
-  test('after sign-in the browser goes where it was headed, never to another site', async () => {
+  test('without CONSOLE_OIDC_ISSUER there is no single sign-on: no button, no route', async () => {
     const c = client();
-    const page = await c.get('/login?next=%2F%2Fevil.example%2F');
-    const answer = await c.request('POST', '/login', {
-      _csrf: ConsoleClient.csrfOf(page.text),
+    assert.doesNotMatch((await c.get('/login')).text, /\/login\/oidc|Sign in with/);
+    assert.equal((await c.get('/login/oidc')).status, 404);
+    assert.equal((await c.get('/login/oidc/callback?code=x&state=y')).status, 404);
+  });
+
+  test('after sign-in the browser goes where it was headed, never to another site', async () => {
+    const headed = await client().submit('/login?next=%2Faudit%3Fq%3Dsign', '/login', {
       email: 'admin@example.com',
       password: adminPassword,
-      next: '//evil.example/',
+      next: '/audit?q=sign',
     });
-    assert.equal(answer.status, 303);
-    assert.equal(answer.headers.get('location'), '/');
+    assert.equal(headed.headers.get('location'), '/audit?q=sign');
+    // URL parsers drop tabs and newlines and read a backslash as a slash: each would be `//`.
+    for (const next of ['//evil.example/', '/\t/evil.example/', '/\n/evil.example/', '/\\evil.example/']) {
+      const c = client();
+      const page = await c.get(`/login?next=${encodeURIComponent(next)}`);
+      assert.match(page.text, /name="next" value="\/"/, JSON.stringify(next));
+      const answer = await c.request('POST', '/login', {
+        _csrf: ConsoleClient.csrfOf(page.text),
+        email: 'admin@example.com',
+        password: adminPassword,
+        next,
+      });
+      assert.equal(answer.status, 303);
+      assert.equal(answer.headers.get('location'), '/', JSON.stringify(next));
+    }
   });
 });
 

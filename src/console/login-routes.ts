@@ -1,16 +1,14 @@
-// Sign-in and sign-out. Sign-in is limited per client address (a token bucket per console
-// process) and locks an account after CONSOLE_LOCKOUT_FAILURES failures in a row; every answer
+// Sign-in with a password, and sign-out. Sign-in is limited per client address (sign-in-page.ts)
+// and locks an account after CONSOLE_LOCKOUT_FAILURES failures in a row; every answer
 // to a failed sign-in is the same, so the form tells nobody which emails have accounts or
 // which are locked. The form carries a token that must match a cookie set with it (another site
 // cannot read either), so no other site can sign a browser in to an account of its choosing.
-import { randomBytes } from 'node:crypto';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
 import { findForLogin, recordFailedLogin, recordLogin } from '../db/stores/console-user-store.js';
 import { appendAudit } from '../db/stores/audit-store.js';
-import { KeyedQuota } from '../domain/token-bucket.js';
 import { maxPasswordLength, verifyDecoy, verifyPassword } from './passwords.js';
 import {
   cookieOptions,
@@ -21,26 +19,17 @@ import {
   startSession,
   type SessionSettings,
 } from './console-session.js';
-import type { RenderView } from './console-views.js';
+import { loginCookie, safeNext, type SignInPage } from './sign-in-page.js';
 
-const loginCookie = 'herald_console_login';
 const failedMessage = 'The email or password is wrong, or the account is locked or disabled.';
 
 export interface LoginDeps {
   pool: Pool;
   now: () => Date;
-  render: RenderView;
+  signIn: SignInPage;
   settings: SessionSettings;
-  attemptsPerMinute: number;
   lockAfterFailures: number;
   lockoutMs: number;
-}
-
-/** Where to go after signing in: a path of this console, never another site. */
-function safeNext(next: string | undefined): string {
-  return next !== undefined && next.startsWith('/') && !next.startsWith('//') && !next.includes('\\')
-    ? next
-    : '/';
 }
 
 const LoginBody = Type.Object(
@@ -54,16 +43,7 @@ const LoginBody = Type.Object(
 );
 
 export function loginRoutes(deps: LoginDeps): FastifyPluginAsync {
-  const attempts = new KeyedQuota<string>(deps.attemptsPerMinute);
-  const showForm = async (
-    reply: FastifyReply,
-    form: { status: number; error: string; email: string; next: string },
-  ) => {
-    const token = randomBytes(24).toString('base64url');
-    void reply.setCookie(loginCookie, token, cookieOptions(reply.request));
-    const html = await deps.render('login', { csrf: token, ...form });
-    return reply.code(form.status).type('text/html; charset=utf-8').send(html);
-  };
+  const showForm = deps.signIn.show;
 
   /** The account's id when email and password match an enabled, unlocked account. */
   const checkCredentials = (email: string, password: string, address: string) =>
@@ -124,15 +104,7 @@ export function loginRoutes(deps: LoginDeps): FastifyPluginAsync {
     app.post('/login', { schema: { hide: true, body: LoginBody } }, async (request, reply) => {
       const { email, password, _csrf: token, next } = request.body;
       const form = { email, next: safeNext(next) };
-      const allowed = attempts.take(request.ip, deps.now().getTime());
-      if (!allowed.ok) {
-        void reply.header('retry-after', String(allowed.retryAfterSeconds));
-        return showForm(reply, {
-          ...form,
-          status: 429,
-          error: `Too many sign-in attempts from your address; wait ${String(allowed.retryAfterSeconds)} s.`,
-        });
-      }
+      if (await deps.signIn.isOverLimit(request, reply, form)) return reply;
       if (
         !fromOwnOrigin(request) ||
         token === undefined ||

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   formatIpAddress,
+  isLoopbackHostname,
   networkContains,
   parseIpAddress,
   parseIpNetwork,
@@ -82,4 +83,25 @@ test('containment is per version and per prefix bit', () => {
   assert.ok(!contains('fe80::/10', 'fec0::1'));
   assert.ok(contains('0.0.0.0/0', '8.8.8.8'));
   assert.ok(!contains('0.0.0.0/0', '::1'), 'an IPv4 network holds no IPv6 address');
+});
+
+test('loopback hostnames: localhost, 127.0.0.0/8 and ::1, as URL parsing leaves them', () => {
+  const hostname = (url: string) => new URL(url).hostname;
+  for (const url of [
+    'http://localhost:1',
+    'http://LOCALHOST',
+    'http://127.0.0.1',
+    'http://127.1.2.3',
+    'http://[::1]:8080',
+    'http://2130706433',
+  ])
+    assert.equal(isLoopbackHostname(hostname(url)), true, url);
+  for (const url of [
+    'http://10.0.0.1',
+    'http://[::2]',
+    'http://localhost.example.com',
+    'http://128.0.0.1',
+    'http://[::ffff:8.8.8.8]',
+  ])
+    assert.equal(isLoopbackHostname(hostname(url)), false, url);
 });

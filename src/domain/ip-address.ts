@@ -117,3 +117,15 @@ export function formatIpAddress(address: IpAddress): string {
 function formatNetwork(network: IpNetwork): string {
   return `${formatIpAddress(network.address)}/${String(network.prefix)}`;
 }
+
+const loopbackNetworks: readonly IpNetwork[] = [
+  { address: { version: 4, bytes: [127, 0, 0, 0] }, prefix: 8 },
+  { address: { version: 6, bytes: [...Array<number>(15).fill(0), 1] }, prefix: 128 },
+];
+
+/** Whether a URL's hostname names this machine: `localhost` (RFC 6761 §6.3) or a loopback address. */
+export function isLoopbackHostname(hostname: string): boolean {
+  if (hostname.toLowerCase() === 'localhost') return true;
+  const address = parseIpAddress(hostname);
+  return address !== undefined && loopbackNetworks.some((network) => networkContains(network, address));
+}

@@ -59,6 +59,18 @@ export async function findConsoleUser(db: Pool | PoolClient, id: number): Promis
   return row === undefined ? undefined : toUser(row);
 }
 
+/** The account with this email (any case), for a single sign-on. */
+export async function findConsoleUserByEmail(
+  db: Pool | PoolClient,
+  email: string,
+): Promise<ConsoleUser | undefined> {
+  const result = await db.query<ConsoleUserRow>(`SELECT ${columns} FROM console_users WHERE email = $1`, [
+    email.toLowerCase(),
+  ]);
+  const row = result.rows[0];
+  return row === undefined ? undefined : toUser(row);
+}
+
 /** The account and its password hash, for a sign-in; locked so concurrent attempts count one by one. */
 export async function findForLogin(
   client: PoolClient,
@@ -95,6 +107,14 @@ export async function recordLogin(client: PoolClient, id: number, at: Date): Pro
     'UPDATE console_users SET failed_logins = 0, locked_until = NULL, last_login_at = $2 WHERE id = $1',
     [id, at],
   );
+}
+
+/**
+ * A single sign-on: only the time. The failed password count and its lock stay as they are,
+ * since they guard the password, which a single sign-on did not use.
+ */
+export async function recordSingleSignOn(db: Pool | PoolClient, id: number, at: Date): Promise<void> {
+  await db.query('UPDATE console_users SET last_login_at = $2 WHERE id = $1', [id, at]);
 }
 
 export async function listConsoleUsers(db: Pool | PoolClient): Promise<ConsoleUser[]> {
