@@ -174,7 +174,7 @@ async function runAdapter(
           attempt: 1,
           content: { title: 'Your order shipped', body: 'Order 1234 is on its way.' },
           data: null,
-          signingSecret: null,
+          signingSecrets: [],
           device:
             channel === 'push'
               ? { id: 'device', platform: 'ios', appId: bundleId, token: n.toString(16).padStart(64, '0') }

@@ -29,8 +29,11 @@ export interface RenderedMessage {
    */
   html?: string | undefined;
   data: Record<string, unknown> | null;
-  /** Secret the sending service signs webhooks with. */
-  signingSecret: string | null;
+  /**
+   * Secrets the sending service signs webhooks with: its current one, then one it rotated out
+   * less than a day ago (each gives a signature). Empty: unsigned.
+   */
+  signingSecrets: readonly string[];
   /** For push: the device (target is its id). Null for every other channel. */
   device: PushDevice | null;
   /**

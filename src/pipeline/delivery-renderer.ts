@@ -124,7 +124,7 @@ function messageFor(delivery: ClaimedDelivery, rendered: RenderedVariant | undef
     content: rendered?.content ?? contentFor(delivery.content, channel),
     ...(rendered?.html === undefined ? {} : { html: rendered.html }),
     data: delivery.data,
-    signingSecret: delivery.webhookSecret,
+    signingSecrets: delivery.webhookSecrets,
     device: delivery.device,
   };
 }

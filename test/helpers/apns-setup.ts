@@ -45,7 +45,7 @@ export function message(overrides: Partial<RenderedMessage> = {}): RenderedMessa
     attempt: 1,
     content: { title: 'Order shipped', body: 'Your order is on its way', url: 'https://shop.example/o/42' },
     data: { orderId: 42 },
-    signingSecret: null,
+    signingSecrets: [],
     device: { id: 'device-1', platform: 'ios', appId: topic, token: deviceToken() },
     ...overrides,
   };

@@ -22,7 +22,7 @@ export function emailMessage(target: string, content: ChannelContent, userId = '
     attempt: 1,
     content,
     data: null,
-    signingSecret: null,
+    signingSecrets: [],
     device: null,
   };
 }

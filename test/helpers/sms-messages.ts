@@ -16,7 +16,7 @@ export function message(target: string, content: ChannelContent): RenderedMessag
     attempt: 1,
     content,
     data: null,
-    signingSecret: null,
+    signingSecrets: [],
     device: null,
   };
 }

@@ -1,6 +1,6 @@
 // A local webhook receiver: verifies Herald's signature, keeps a ledger of every request, and
 // answers as the test scripts it (status, Retry-After, delay, or hanging until released).
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyWebhookSignature } from '../../src/channels/webhook/webhook-signature.js';
 
@@ -8,6 +8,9 @@ export interface ReceivedWebhook {
   deliveryId: string;
   body: Record<string, unknown>;
   signatureValid: boolean;
+  /** The body as received and the request's headers, for checks with other verifiers. */
+  raw: string;
+  headers: IncomingHttpHeaders;
   answeredStatus: number;
   at: number;
 }
@@ -39,6 +42,8 @@ export class WebhookReceiver {
             secret !== undefined &&
             typeof header === 'string' &&
             verifyWebhookSignature(secret, raw, header, Math.floor(Date.now() / 1000)),
+          raw,
+          headers: req.headers,
           answeredStatus: 0,
           at: Date.now(),
         };

@@ -75,7 +75,7 @@ function message(
       url: 'https://shop.example/o/42',
     },
     data: { order: 42, carrier: 'DHL', tags: ['a'] },
-    signingSecret: null,
+    signingSecrets: [],
     device: { id: 'device-1', platform, appId: 'com.example.shop', token },
     ...overrides,
   };

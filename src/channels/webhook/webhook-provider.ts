@@ -8,7 +8,7 @@ import type { DeliveryOutcome } from '../../domain/outcome.js';
 import type { OutboundPolicy } from '../../domain/outbound-policy.js';
 import { outboundConnector, type OutboundLookup } from '../outbound-connector.js';
 import { unansweredOutcome } from '../network-reason.js';
-import { signatureHeader, signWebhook } from './webhook-signature.js';
+import { signatureHeader, signWebhook, standardWebhookHeaders } from './webhook-signature.js';
 import { classifyWebhookResponse } from './webhook-responses.js';
 
 export interface WebhookProviderOptions {
@@ -53,8 +53,15 @@ export class WebhookProvider implements ChannelProvider {
       'user-agent': 'Herald-Webhook/1',
       'herald-delivery-id': message.deliveryId,
     };
-    if (message.signingSecret !== null)
-      headers[signatureHeader] = signWebhook(message.signingSecret, body, Math.floor(this.now() / 1000));
+    const [current] = message.signingSecrets;
+    if (current !== undefined) {
+      const unixSeconds = Math.floor(this.now() / 1000);
+      headers[signatureHeader] = signWebhook(current, body, unixSeconds);
+      Object.assign(
+        headers,
+        standardWebhookHeaders(message.signingSecrets, message.deliveryId, body, unixSeconds),
+      );
+    }
     let status: number;
     let responseHeaders: Record<string, string | string[] | undefined>;
     try {

@@ -79,7 +79,7 @@ describe('the outbound policy at send time', () => {
       attempt: 1,
       content: { title: 'Hi' },
       data: null,
-      signingSecret: null,
+      signingSecrets: [],
       device: null,
     }) satisfies RenderedMessage;
 

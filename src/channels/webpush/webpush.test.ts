@@ -74,7 +74,7 @@ function message(token: string, overrides: Partial<RenderedMessage> = {}): Rende
       url: 'https://shop.example/o/42',
     },
     data: { order: 42, tags: ['a'] },
-    signingSecret: null,
+    signingSecrets: [],
     device: { id: 'browser-1', platform: 'web', appId: 'shop-web', token },
     ...overrides,
   };

@@ -23,7 +23,7 @@ export function hashApiKey(key: string): Buffer {
 
 /** Creates the service if it does not exist; returns its id. */
 export async function ensureService(pool: Pool, name: string): Promise<number> {
-  const secret = `whsec_${randomBytes(24).toString('base64url')}`;
+  const secret = newWebhookSecret();
   const result = await pool.query<{ id: number }>(
     `INSERT INTO services (name, webhook_secret) VALUES ($1, $2)
      ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
@@ -150,12 +150,31 @@ export async function setServiceTarget(
   return getServiceSettings(pool, serviceId);
 }
 
+/** How long a rotated-out webhook secret keeps signing next to the new one. */
+export const webhookSecretOverlapHours = 24;
+
+/**
+ * Replaces a service's webhook secret. The one it replaces keeps signing, as a second signature,
+ * for `webhookSecretOverlapHours`, so receivers can switch to the new one without refusing a
+ * message (a second rotation in that time ends the first one's overlap).
+ */
 export async function rotateWebhookSecret(pool: Pool, serviceId: number): Promise<ServiceSettings> {
-  await pool.query('UPDATE services SET webhook_secret = $2 WHERE id = $1', [
-    serviceId,
-    `whsec_${randomBytes(24).toString('base64url')}`,
-  ]);
+  await pool.query(
+    `UPDATE services SET previous_webhook_secret = webhook_secret,
+                         previous_webhook_secret_until = now() + make_interval(hours => $3),
+                         webhook_secret = $2
+      WHERE id = $1`,
+    [serviceId, newWebhookSecret(), webhookSecretOverlapHours],
+  );
   return getServiceSettings(pool, serviceId);
+}
+
+/**
+ * A Standard Webhooks secret: "whsec_" and 24 random bytes in base64 (the standard alphabet, as
+ * the Standard Webhooks libraries decode it).
+ */
+function newWebhookSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
 }
 
 /** Every calling service, by name, with its webhook URL (the console's filters and services page). */

@@ -28,7 +28,8 @@ export interface ClaimedDelivery {
   category: string;
   content: NotificationContent;
   data: Record<string, unknown> | null;
-  webhookSecret: string | null;
+  /** The service's webhook secrets that sign now: the current one, then one rotated out within its overlap. */
+  webhookSecrets: string[];
   /** For push: the device, or null if it was deleted or disabled since the fan-out. */
   device: PushDevice | null;
   /** Set when the notification names a template (its content is then empty). */
@@ -52,7 +53,7 @@ interface ClaimRow {
   category: string;
   content: NotificationContent;
   data: Record<string, unknown> | null;
-  webhook_secret: string | null;
+  webhook_secrets: string[];
   device_platform: Platform | null;
   device_app_id: string | null;
   device_token: string | null;
@@ -94,7 +95,8 @@ export async function claimDeliveries(
        SELECT id, notification_id, channel, lane, 'sending', attempts FROM claimed
      )
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
-            c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data, s.webhook_secret,
+            c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data,
+            array_remove(ARRAY[s.webhook_secret, CASE WHEN s.previous_webhook_secret_until > now() THEN s.previous_webhook_secret END], NULL) AS webhook_secrets,
             dv.platform AS device_platform, dv.app_id AS device_app_id, dv.token AS device_token,
             n.template, n.template_version, n.params AS template_params, u.locale AS user_locale
        FROM claimed c
@@ -119,7 +121,7 @@ export async function claimDeliveries(
     category: r.category,
     content: r.content,
     data: r.data,
-    webhookSecret: r.webhook_secret,
+    webhookSecrets: r.webhook_secrets,
     device:
       r.device_platform !== null && r.device_app_id !== null && r.device_token !== null
         ? { id: r.target, platform: r.device_platform, appId: r.device_app_id, token: r.device_token }
