@@ -168,10 +168,8 @@ async function checkUpload(
         warned: review.report.warnings.length > 0,
       })
     : '';
-  return importPage(deps, request, reply, service, {
-    status: review.ok ? 200 : 400,
-    review: presentReview(review, hash),
-  });
+  // The dry run itself succeeded, whatever it found: the page is its report (200).
+  return importPage(deps, request, reply, service, { review: presentReview(review, hash) });
 }
 
 /** Imports exactly the reviewed file, as the console user. */
