@@ -77,8 +77,7 @@ export default tseslint.config(
     },
   },
   {
-    // The inbox page's and the console's plain browser JS are type-checked by their own
-    // tsconfig (lib DOM), which
+    // The inbox page's and the console's plain browser JS are type-checked by their own tsconfigs (lib DOM), which
     // checks every name, as typescript-eslint's configs rely on for TS files.
     files: ['src/query/inbox-page/**/*.js', 'src/console/assets/**/*.js'],
     rules: { 'no-undef': 'off' },

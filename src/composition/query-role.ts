@@ -49,6 +49,7 @@ export async function startQueryRole(infra: Infrastructure, config: Config): Pro
   const app = await buildServer(
     {
       ...infra.serverOptions,
+      corsOrigins: config.CORS_ORIGINS?.split(',').map((o) => o.trim()),
       title: 'Herald query API',
       description: 'Read notifications: inboxes, realtime streams and lookups.',
     },

@@ -1,5 +1,6 @@
-// The console role's pages (docs/console.md): sign-in, home, people, the audit log, notifications,
-// dead letters, templates, and the stylesheet and scripts. Every answer carries a Content Security Policy that allows
+// The console role's pages (docs/console.md): sign-in, home, the overview, people, the audit log,
+// notifications, templates, dead letters, support, services, and the stylesheet and scripts.
+// Every answer carries a Content Security Policy that allows
 // scripts, styles and requests from this origin only, and forms that post only here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { deadLetterPages } from './dead-letter-pages.js';
 import { supportPages } from './support-pages.js';
 import { servicePages } from './service-pages.js';
 import { notificationPages } from './notification-pages.js';
+import { overviewPages } from './overview-pages.js';
 import { templatePages } from './template-pages.js';
 import { templateImportPages } from './template-import-pages.js';
 import type { ContentProblems } from './template-page-data.js';
@@ -108,6 +110,7 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(supportPages({ ...deps, render }));
     await app.register(servicePages({ ...deps, render }));
     await app.register(notificationPages({ ...deps, render }));
+    await app.register(overviewPages({ ...deps, render }));
     await app.register(templatePages({ ...deps, render }));
     await app.register(templateImportPages({ ...deps, render }));
   };

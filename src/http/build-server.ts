@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
 } from 'fastify';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import AjvCompiler from '@fastify/ajv-compiler';
 import swaggerUi from '@fastify/swagger-ui';
@@ -41,6 +42,11 @@ export interface ServerOptions {
   opsToken?: string | undefined;
   /** Errors meaning the database cannot be reached: answered 503 with Retry-After. */
   isUnavailable?: (error: unknown) => boolean;
+  /**
+   * Origins whose pages may call this server from a browser (CORS, preflights answered). Their
+   * requests carry a bearer token, never cookies, so credentials are not allowed.
+   */
+  corsOrigins?: readonly string[] | undefined;
 }
 
 /**
@@ -121,6 +127,15 @@ export async function buildServer(
       request.log.warn({ url: request.url.split('?')[0], status: reply.statusCode }, 'request failed');
     done();
   });
+  if (options.corsOrigins !== undefined && options.corsOrigins.length > 0)
+    await app.register(cors, {
+      origin: [...options.corsOrigins],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'idempotency-key'],
+      exposedHeaders: ['retry-after', 'location'],
+      credentials: false,
+      maxAge: 600,
+    });
   for (const plugin of routes) await app.register(plugin);
   return app;
 }

@@ -90,8 +90,8 @@ export async function claimDeliveries(
         WHERE d.id = due.id AND d.notification_created_at = due.notification_created_at
         RETURNING d.*
      ), events AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt)
-       SELECT id, notification_id, channel, 'sending', attempts FROM claimed
+       INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
+       SELECT id, notification_id, channel, lane, 'sending', attempts FROM claimed
      )
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
             c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data, s.webhook_secret,
@@ -183,10 +183,10 @@ export async function writeOutcomes(
          FROM o
          WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = o.from_state
            AND d.attempts = o.from_attempts AND ($1::uuid IS NULL OR d.lease_owner = $1)
-         RETURNING d.id, d.notification_id, d.channel, o.from_attempts, o.state, o.event_attempt, o.event_detail
+         RETURNING d.id, d.notification_id, d.channel, d.lane, o.from_attempts, o.state, o.event_attempt, o.event_detail
        ), e AS (
-         INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
-         SELECT id, notification_id, channel, state, event_attempt, event_detail FROM u
+         INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
+         SELECT id, notification_id, channel, lane, state, event_attempt, event_detail FROM u
        )
        SELECT id, from_attempts FROM u`,
     [
