@@ -18,7 +18,7 @@ import { parseParams } from '../templates/template-sheet.js';
 /** The limits the API's PUT schema puts on a part's text. */
 const maxPartLength = (part: Part) => (part === 'html' ? 100_000 : 10_000);
 const categoryRegExp = new RegExp(categoryPattern);
-const sharedFields = new Set(['_csrf', 'category', 'lane', 'params', 'fallback_locale']);
+const sharedFields = new Set(['_csrf', 'base_version', 'category', 'lane', 'params', 'fallback_locale']);
 
 export interface FormProblem {
   field: string;

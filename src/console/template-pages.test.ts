@@ -44,10 +44,11 @@ async function currentVersion(serviceId: number, key = 'greet'): Promise<number 
   return (await findTemplateVersion(db.pool, serviceId, key))?.version;
 }
 
-/** The edit form's fields for greet as it is, with `changes` applied. */
+/** The edit form's fields for greet as it is (opened on version `base`, 1 unless given), with `changes` applied. */
 function greetForm(csrf: string, changes: Record<string, string>): Record<string, string> {
   return {
     _csrf: csrf,
+    base_version: '1',
     category: 'account',
     lane: 'transactional',
     params: 'name:string',
@@ -105,6 +106,7 @@ test('an operator saves a new version; the history shows who, and the diff old â
   const operator = await signedIn('operator');
   const page = await operator.get('/templates/shop/greet');
   assert.match(page.text, /<form method="post" action="\/templates\/shop\/greet"/);
+  assert.match(page.text, /name="base_version" value="1"/);
   const csrf = ConsoleClient.csrfOf(page.text);
 
   const refused = await operator.request(
@@ -150,10 +152,20 @@ test('an operator saves a new version; the history shows who, and the diff old â
   assert.equal(entry.after.version, 2);
   assert.ok(entry.client_address !== null);
 
+  const stale = await operator.request(
+    'POST',
+    '/templates/shop/greet',
+    greetForm(csrf, { 'v|sms|en|text': 'Overwriting {{ name }}' }),
+  );
+  assert.equal(stale.status, 409, 'a form opened on version 1 does not overwrite version 2');
+  assert.match(stale.text, /the template changed since you opened it/);
+  assert.match(stale.text, /name="base_version" value="2"/);
+  assert.equal(await currentVersion(shop), 2);
+
   const same = await operator.request(
     'POST',
     '/templates/shop/greet',
-    greetForm(csrf, { 'v|sms|en|text': 'Welcome, {{ name }}!' }),
+    greetForm(csrf, { base_version: '2', 'v|sms|en|text': 'Welcome, {{ name }}!' }),
   );
   assert.equal(same.headers.get('location'), '/templates/shop/greet?unchanged=1');
   assert.equal(await currentVersion(shop), 2);
@@ -208,7 +220,7 @@ test('form fields that name another service are refused, and change no template'
   const crafted = await operator.request(
     'POST',
     '/templates/shop/greet',
-    greetForm(csrf, { service: 'bank', 'v|sms|en|text': 'Crafted {{ name }}' }),
+    greetForm(csrf, { base_version: '2', service: 'bank', 'v|sms|en|text': 'Crafted {{ name }}' }),
   );
   assert.equal(crafted.status, 400);
   assert.match(crafted.text, /service: is not a field of this form/);

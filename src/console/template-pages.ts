@@ -13,6 +13,7 @@ import { appendAudit } from '../db/stores/audit-store.js';
 import {
   findTemplateVersion,
   listTemplatesWithWithdrawn,
+  lockTemplateStates,
   saveTemplate,
   type ListedTemplate,
 } from '../db/stores/template-store.js';
@@ -112,6 +113,8 @@ interface PageExtra {
   posted?: { definition: TemplateDefinition; problems: FormProblem[] };
   preview?: Partial<PreviewInput>;
   version?: number;
+  /** The version the edit form is based on; the current one unless a refused form says otherwise. */
+  base?: number;
 }
 
 async function templatePage(
@@ -155,6 +158,7 @@ async function templatePage(
     previous: previous?.version ?? 0,
     diff: versionDiff(shown, previous),
     editable: isCurrent,
+    base_version: extra.base ?? template.currentVersion,
     form: formOf(extra.posted?.definition ?? shown),
     problems: extra.posted?.problems ?? [],
     channels,
@@ -308,22 +312,51 @@ async function saveForm(
       request,
       reply,
       { service, template },
-      { status: 400, posted: { definition, problems } },
+      { status: 400, posted: { definition, problems }, base: Number(fields['base_version']) },
     );
-  const saved = await saveWithAudit(deps.pool, request, service, template.key, definition);
+  const base = Number(fields['base_version']);
+  const saved = await saveWithAudit(deps.pool, request, { service, key: template.key, base }, definition);
+  if (saved === undefined)
+    return templatePage(
+      deps,
+      request,
+      reply,
+      {
+        service,
+        template: (await listTemplatesWithWithdrawn(deps.pool, service.id, template.key))[0] ?? template,
+      },
+      {
+        status: 409,
+        posted: {
+          definition,
+          problems: [
+            {
+              field: 'version',
+              message: `the template changed since you opened it (you edited version ${String(base)}): nothing was saved. Your text is below; compare it with the current version and save again.`,
+            },
+          ],
+        },
+      },
+    );
   const query = saved.changed ? `saved=${String(saved.version)}` : 'unchanged=1';
   return reply.redirect(`${templateHref(service.name, template.key)}?${query}`, 303);
 }
 
-/** Saves as PUT would, with an audit entry in the same transaction (so it shares the version's time). */
+/**
+ * Saves as PUT would, with an audit entry in the same transaction (so it shares the version's
+ * time); undefined, saving nothing, when the current version is no longer the `base` the form
+ * was opened on (another save or an import came in between, and would be overwritten).
+ */
 async function saveWithAudit(
   pool: Pool,
   request: FastifyRequest,
-  service: ConsoleService,
-  key: string,
+  where: { service: ConsoleService; key: string; base: number },
   definition: TemplateDefinition,
 ) {
+  const { service, key } = where;
   return withTransaction(pool, async (client) => {
+    const state = (await lockTemplateStates(client, service.id, [key])).get(key);
+    if (state?.version !== where.base) return undefined;
     const before = await findTemplateVersion(client, service.id, key);
     const saved = await saveTemplate(client, service.id, key, definition);
     if (saved.changed)
