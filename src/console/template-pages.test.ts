@@ -13,6 +13,8 @@ import { ensureService } from '../db/stores/api-key-store.js';
 import { findTemplateVersion, saveTemplate } from '../db/stores/template-store.js';
 import type { ConsoleRole } from '../domain/console-roles.js';
 import type { TemplateDefinition } from '../domain/template.js';
+import type { ChannelProvider } from '../channels/channel-provider.js';
+import { checkSmsText, smsText } from '../channels/sms/sms-text.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -65,9 +67,18 @@ function greetForm(csrf: string, changes: Record<string, string>): Record<string
   };
 }
 
+/** An SMS provider configured for at most one segment, refusing longer text as the SMS adapters do. */
+const oneSegmentSms: ChannelProvider = {
+  name: 'one-segment-sms',
+  channel: 'sms',
+  checkContent: (content) => checkSmsText(smsText(content), { maxSegments: 1 }),
+  send: () => Promise.resolve({ kind: 'failed', reason: 'this test sends nothing' }),
+  close: () => Promise.resolve(),
+};
+
 before(async () => {
   db = await createTestDatabase();
-  h = await startTestHerald(db, { roles: ['console'] });
+  h = await startTestHerald(db, { roles: ['console'], providers: [oneSegmentSms] });
   shop = await ensureService(db.pool, 'shop');
   bank = await ensureService(db.pool, 'bank');
   await withTransaction(db.pool, async (client) => {
@@ -185,6 +196,7 @@ test('the preview renders Korean and English, as JSON for the script and as a pa
     return (await response.json()) as {
       locale: string;
       parts: { text: string }[];
+      limits: string[];
       notes: string[];
       errors: string[];
     };
@@ -198,6 +210,10 @@ test('the preview renders Korean and English, as JSON for the script and as a pa
   const bad = await preview('en', '{"name": 3}');
   assert.match(bad.errors[0] ?? '', /params\/name: must be a string/);
   assert.match((await preview('en', '{nope')).errors[0] ?? '', /not valid JSON/);
+  const long = await preview('ko', JSON.stringify({ name: '김'.repeat(70) }));
+  assert.match(long.limits[0] ?? '', /segment/, 'the configured SMS provider refuses two segments');
+  assert.match(long.notes[0] ?? '', /2 SMS segment\(s\)/);
+  assert.deepEqual(ko.limits, []);
 
   const noCsrf = await viewer.send('/templates/bank/greet/preview', {
     headers: { 'content-type': 'application/json' },
