@@ -106,7 +106,7 @@ test('the figures equal counts of the rows for the same window, in total, per se
   );
   assert.equal(all.deadLetters, 0);
   assert.deepEqual(
-    all.waiting.map((w) => [w.lane, w.recipients, w.deliveries]),
+    all.waiting.map((w) => [w.lane, w.recipients, w.due]),
     [
       ['transactional', 0, 0],
       ['bulk', 0, 0],

@@ -13,9 +13,9 @@ import {
   countDeadLetters,
   readOverviewCounts,
   readProviderHealth,
-  readWaitingWork,
   type CountRow,
 } from '../db/stores/overview-store.js';
+import { readBacklog, type PendingByLane } from '../db/stores/delivery-store.js';
 import { channels as deliveryChannels } from '../domain/notification.js';
 import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
 import { consoleTime, layoutData, type RenderView } from './console-views.js';
@@ -73,7 +73,7 @@ export interface Overview {
   totals: Record<SeriesName, number>;
   /** Every counted state in the range, per lane and channel (accepted: channel ''). */
   breakdown: { lane: string; channel: string; state: string; count: number }[];
-  waiting: Awaited<ReturnType<typeof readWaitingWork>>;
+  waiting: PendingByLane[];
   providers: (Omit<Awaited<ReturnType<typeof readProviderHealth>>[number], 'reportedAt'> & {
     errorRate: number | null;
     reportedAt: string;
@@ -134,7 +134,7 @@ export async function readOverview(pool: Pool, now: Date, query: Query): Promise
   const { from, to, stepSeconds } = windowOf(range, now);
   const [rows, waiting, health, deadLetters] = await Promise.all([
     readOverviewCounts(pool, from, to, stepSeconds),
-    readWaitingWork(pool),
+    readBacklog(pool),
     readProviderHealth(pool, reportFreshMs),
     countDeadLetters(pool),
   ]);

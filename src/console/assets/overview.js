@@ -6,7 +6,7 @@
 /**
  * @typedef {'accepted' | 'sent' | 'delivered' | 'failed' | 'suppressed'} SeriesName
  * @typedef {{ lane: string, recipients: number, oldestRecipientSeconds: number,
- *   deliveries: number, oldestDeliverySeconds: number, sending: number }} Waiting
+ *   due: number, oldestSeconds: number, sending: number }} Waiting
  * @typedef {{ key: string, breakerState: string, workers: number, calls: number,
  *   failures: number, errorRate: number | null, latencyMsMean: number | null,
  *   latencyMsMax: number | null, reportedAt: string }} Provider
@@ -94,8 +94,8 @@
         w.lane,
         w.recipients,
         Math.round(w.oldestRecipientSeconds),
-        w.deliveries,
-        Math.round(w.oldestDeliverySeconds),
+        w.due,
+        Math.round(w.oldestSeconds),
         w.sending,
       ]),
     );

@@ -1,7 +1,7 @@
 // The console overview's reads and upkeep: counts per minute (or hour), lane, channel and state
 // from overview_counts (kept by triggers in the same transactions as the counted rows;
-// migration 0013), the work waiting per lane, dead letters, and provider health as the worker
-// processes report it.
+// migration 0013), dead letters, and provider health as the worker processes report it. (The
+// work waiting per lane is readBacklog in delivery-store.ts, shared with the metrics.)
 import type { Pool } from '../pools.js';
 
 export interface CountRow {
@@ -33,40 +33,6 @@ export async function readOverviewCounts(
     [from, to, stepSeconds],
   );
   return result.rows;
-}
-
-export interface WaitingWork {
-  lane: string;
-  /** Recipients of accepted notifications, due and not yet fanned out into deliveries. */
-  recipients: number;
-  oldestRecipientSeconds: number;
-  /** Deliveries due and not yet handed to a provider (pending or retrying). */
-  deliveries: number;
-  oldestDeliverySeconds: number;
-  /** Deliveries in a provider call now (leased by a worker). */
-  sending: number;
-}
-
-/** The work waiting per lane, read through the partial indexes of waiting rows. */
-export async function readWaitingWork(pool: Pool): Promise<WaitingWork[]> {
-  const result = await pool.query<WaitingWork>(
-    `SELECT l.lane, r.n AS recipients, r.oldest AS "oldestRecipientSeconds",
-            d.n AS deliveries, d.oldest AS "oldestDeliverySeconds", s.n AS sending
-       FROM (VALUES ('transactional'), ('bulk')) AS l(lane)
-       CROSS JOIN LATERAL (
-         SELECT count(*)::int AS n, coalesce(extract(epoch FROM now() - min(send_at)), 0)::float8 AS oldest
-           FROM recipients WHERE state = 'pending' AND lane = l.lane AND send_at <= now()) r
-       CROSS JOIN LATERAL (
-         SELECT count(*)::int AS n, coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8 AS oldest
-           FROM deliveries WHERE state IN ('pending', 'retrying') AND lane = l.lane AND run_at <= now()) d
-       CROSS JOIN LATERAL (
-         SELECT count(*)::int AS n FROM deliveries WHERE state = 'sending' AND lane = l.lane) s`,
-  );
-  return result.rows.map((r) => ({
-    ...r,
-    oldestRecipientSeconds: Math.max(0, r.oldestRecipientSeconds),
-    oldestDeliverySeconds: Math.max(0, r.oldestDeliverySeconds),
-  }));
 }
 
 /** Dead letters waiting for a replay, through the partial index of dead deliveries. */
