@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { buildServer } from '../http/build-server.js';
 import { consoleRoutes } from '../console/console-routes.js';
 import { SingleSignOn } from '../console/single-sign-on.js';
+import { templateCheckMs } from './api-role.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve } from './ops-server.js';
 
@@ -63,6 +64,9 @@ export async function startConsoleRole(infra: Infrastructure, config: Config): P
         singleSignOn: singleSignOnOf(infra, config),
         // As on the api role: a month leaves the service store a day after this.
         replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
+        contentProblems: (channel, content, data) => infra.providers.contentProblems(channel, content, data),
+        // As the api role checks a template when it is saved or sent.
+        templateRenderMs: templateCheckMs(config),
       }),
     ],
   );

@@ -1,5 +1,6 @@
 // The console role's pages (docs/console.md): sign-in, home, the overview, people, the audit log,
-// notifications, dead letters, support, services and the stylesheet. Every answer carries a Content Security Policy that allows
+// notifications, templates, dead letters, support, services, and the stylesheet and scripts.
+// Every answer carries a Content Security Policy that allows
 // scripts, styles and requests from this origin only, and forms that post only here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +16,9 @@ import { supportPages } from './support-pages.js';
 import { servicePages } from './service-pages.js';
 import { notificationPages } from './notification-pages.js';
 import { overviewPages } from './overview-pages.js';
+import { templatePages } from './template-pages.js';
+import { templateImportPages } from './template-import-pages.js';
+import type { ContentProblems } from './template-page-data.js';
 import type { WakeNotifier } from '../db/wake-notifier.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
@@ -37,7 +41,17 @@ export interface ConsoleDeps {
   archivePool: Pool | undefined;
   /** Single sign-on with an OpenID Connect provider, when configured. */
   singleSignOn: SingleSignOn | undefined;
+  /** What the configured providers would refuse in a template preview's content. */
+  contentProblems: ContentProblems;
+  /** Wall-clock time one variant may take in a trial render or preview (as the api role's check). */
+  templateRenderMs: number;
 }
+
+/** The files under src/console/assets/ the pages load, with their media types. */
+const assets = {
+  'console.css': 'text/css; charset=utf-8',
+  'template-preview.js': 'text/javascript; charset=utf-8',
+} as const;
 
 const securityHeaders = {
   'content-security-policy': [
@@ -76,10 +90,12 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
       void reply.headers(securityHeaders);
       return payload;
     });
-    const stylesheet = await readFile(join(packageRoot, 'src', 'console', 'assets', 'console.css'));
-    app.get('/assets/console.css', { schema: { hide: true } }, async (_request, reply) =>
-      reply.type('text/css; charset=utf-8').send(stylesheet),
-    );
+    for (const [name, type] of Object.entries(assets)) {
+      const file = await readFile(join(packageRoot, 'src', 'console', 'assets', name));
+      app.get(`/assets/${name}`, { schema: { hide: true } }, async (_request, reply) =>
+        reply.type(type).send(file),
+      );
+    }
     app.get(
       '/',
       { schema: { hide: true }, preHandler: requireConsole(deps, 'read') },
@@ -103,5 +119,7 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(servicePages({ ...deps, render }));
     await app.register(notificationPages({ ...deps, render }));
     await app.register(overviewPages({ ...deps, render }));
+    await app.register(templatePages({ ...deps, render }));
+    await app.register(templateImportPages({ ...deps, render }));
   };
 }

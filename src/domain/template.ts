@@ -51,6 +51,10 @@ export function formatParams(params: Record<string, ParamType>): string {
 }
 
 export const templateKeyPattern = '^[a-z0-9][a-z0-9_.-]{0,127}$';
+/** Words that are routes under /v1/templates, not keys. */
+export const reservedTemplateKeys: ReadonlySet<string> = new Set(['export', 'import', 'imports']);
+/** A category name, as templates and notifications name it. */
+export const categoryPattern = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 export const paramNamePattern = '^[A-Za-z_][A-Za-z0-9_]{0,63}$';
 /** Names the renderer provides itself: `locale` is the locale being rendered. */
 export const reservedParamNames: ReadonlySet<string> = new Set(['locale']);

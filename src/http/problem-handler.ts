@@ -39,6 +39,11 @@ const fastifyCodes: Record<string, ProblemCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
   FST_ERR_BAD_URL: 'route_not_found',
   FST_ERR_ASYNC_CONSTRAINT: 'validation_failed',
+  // @fastify/multipart (the console's file uploads): a file, or the parts, over their limits.
+  FST_REQ_FILE_TOO_LARGE: 'payload_too_large',
+  FST_PARTS_LIMIT: 'payload_too_large',
+  FST_FILES_LIMIT: 'payload_too_large',
+  FST_FIELDS_LIMIT: 'payload_too_large',
 };
 
 /** What Node's HTTP layer reports on a connection (clientError), as Herald answers it. */

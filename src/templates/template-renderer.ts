@@ -295,8 +295,8 @@ export async function renderVariantChecked(
   }
 }
 
-/** A value of each type, for trial renders of a definition. */
-const sampleValues: Record<ParamType, unknown> = {
+/** A value of each type, for trial renders of a definition (and the console's preview to start from). */
+export const sampleValues: Record<ParamType, unknown> = {
   string: 'text',
   number: 1.5,
   integer: 2,

@@ -7,6 +7,7 @@ import { lanes, type Channel, type Lane } from '../domain/notification.js';
 import type { ProblemDetail } from '../domain/problems.js';
 import {
   allParts,
+  categoryPattern,
   channelParts,
   formatParams,
   paramTypes,
@@ -201,7 +202,7 @@ export interface ParsedSheet {
 }
 
 const keyPattern = /^[a-z0-9][a-z0-9_.-]{0,127}$/;
-const categoryPattern = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const categoryRegExp = new RegExp(categoryPattern);
 
 /** Names a bad column of the row being read, and marks its template as not to be saved. */
 type RowError = (column: string, message: string) => void;
@@ -277,7 +278,7 @@ function startTemplate(
   at: RowError,
 ): { template: TemplateInSheet; ok: boolean } {
   let ok = true;
-  if (!categoryPattern.test(shared.category)) {
+  if (!categoryRegExp.test(shared.category)) {
     at('category', shared.category === '' ? 'missing' : 'not a category name');
     ok = false;
   }

@@ -59,6 +59,22 @@ export class ConsoleClient {
     return { status: response.status, headers: response.headers, text: await response.text() };
   }
 
+  /** A request with any body (JSON, multipart) and the session's cookies; the raw response. */
+  async send(
+    path: string,
+    init: { method?: string; body?: string | FormData; headers?: Record<string, string> },
+  ) {
+    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const response = await fetch(`${this.base}${path}`, {
+      method: init.method ?? 'POST',
+      redirect: 'manual',
+      headers: { ...(cookie === '' ? {} : { cookie }), ...init.headers },
+      ...(init.body === undefined ? {} : { body: init.body }),
+    });
+    this.keep(response.headers);
+    return response;
+  }
+
   get(path: string): Promise<ConsoleAnswer> {
     return this.request('GET', path);
   }

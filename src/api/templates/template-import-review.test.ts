@@ -16,7 +16,7 @@ import {
   xlsxType,
   type SheetCell,
 } from '../../../test/helpers/template-sheet-client.js';
-import { maxListedChanges } from './template-import.js';
+import { maxListedChanges } from '../../templates/template-import.js';
 
 let db: TestDatabase;
 let h: TestHerald;

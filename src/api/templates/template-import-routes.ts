@@ -1,29 +1,12 @@
-// /v1/templates/imports: a service's recorded imports, and undoing one in a step. An undo puts
-// every template the import changed back to its state before it (the version, category and
-// lane; a template the import created is withdrawn), in one transaction, and only if none of
-// them changed since. See docs/templates.md, "Undoing an import".
+// /v1/templates/imports: a service's recorded imports, and undoing one in a step
+// (templates/template-import-undo.ts). See docs/templates.md, "Undoing an import".
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { withTransaction, type Pool } from '../../db/pools.js';
-import { notifySettingsChanged, settingsChange } from '../../db/settings-change.js';
-import {
-  listImports,
-  lockImport,
-  markUndone,
-  recordImport,
-  type ImportEntry,
-  type ImportRecord,
-} from '../../db/stores/template-import-store.js';
-import {
-  lockTemplateStates,
-  sameTemplateState,
-  setCurrentState,
-  type TemplateState,
-} from '../../db/stores/template-store.js';
-import type { Caller } from '../../domain/caller.js';
+import { listImports, type ImportRecord } from '../../db/stores/template-import-store.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission } from '../../http/api-key-auth.js';
+import { undoImport } from '../../templates/template-import-undo.js';
 import type { TemplateRouteDeps } from './template-routes.js';
 
 const ImportIdParam = Type.Object({
@@ -104,7 +87,8 @@ export function templateImportRoutes(deps: TemplateRouteDeps): FastifyPluginAsyn
       },
       async (request) => {
         const caller = callerOf(request);
-        const undone = await undoImport(deps.pool, caller, request.params.importId);
+        const { serviceId, keyId } = caller;
+        const undone = await undoImport(deps.pool, { serviceId, keyId }, request.params.importId);
         deps.onSaved?.(
           caller.serviceId,
           undone.templates.map((t) => t.key),
@@ -113,80 +97,4 @@ export function templateImportRoutes(deps: TemplateRouteDeps): FastifyPluginAsyn
       },
     );
   };
-}
-
-const presentState = (state: TemplateState) =>
-  state === null ? null : { version: state.version, category: state.category, lane: state.lane };
-
-function describeState(state: TemplateState | undefined): string {
-  if (state === undefined || state === null) return 'not current (withdrawn or absent)';
-  return `version ${String(state.version)}, category ${state.category}, lane ${state.lane}`;
-}
-
-/** One transaction: check, restore every template, record the undo; or change nothing. */
-async function undoImport(pool: Pool, caller: Caller, importId: number) {
-  const { serviceId } = caller;
-  return withTransaction(pool, async (client) => {
-    // Another service's import is as unknown as one that does not exist.
-    const target = await lockImport(client, serviceId, importId);
-    if (target === undefined) throw new ProblemError('not_found', 'No template import with this id.');
-    if (target.undoneBy !== null) {
-      throw new ProblemError(
-        'template_import_undo_conflict',
-        `Import ${String(importId)} was already undone (by ${String(target.undoneBy)}); nothing changed.`,
-        [{ field: 'params/importId', message: `already undone by ${String(target.undoneBy)}` }],
-      );
-    }
-    const states = await lockTemplateStates(
-      client,
-      serviceId,
-      target.entries.map((e) => e.key),
-    );
-    const changedSince = target.entries.filter((e) => !sameTemplateState(states.get(e.key) ?? null, e.after));
-    if (changedSince.length > 0) throw changedSinceProblem(importId, changedSince, states);
-    await notifySettingsChanged(
-      client,
-      target.entries.map((e) => settingsChange.template(serviceId, e.key)),
-    );
-    for (const entry of target.entries) await setCurrentState(client, serviceId, entry.key, entry.before);
-    const reversed: ImportEntry[] = target.entries.map((e) => ({
-      key: e.key,
-      before: e.after,
-      after: e.before,
-    }));
-    const undoId = await recordImport(client, {
-      serviceId,
-      keyId: caller.keyId,
-      kind: 'undo',
-      undoes: importId,
-      summary: { restored: reversed.length },
-      entries: reversed,
-    });
-    await markUndone(client, importId, undoId);
-    return {
-      id: undoId,
-      undoes: importId,
-      templates: reversed.map((e) => ({
-        key: e.key,
-        from: presentState(e.before),
-        to: presentState(e.after),
-      })),
-    };
-  });
-}
-
-function changedSinceProblem(
-  importId: number,
-  changed: readonly ImportEntry[],
-  states: ReadonlyMap<string, TemplateState>,
-): ProblemError {
-  const count = `${String(changed.length)} template${changed.length === 1 ? '' : 's'}`;
-  return new ProblemError(
-    'template_import_undo_conflict',
-    `${count} changed after import ${String(importId)}; undoing it would overwrite that work, so nothing changed.`,
-    changed.map((e) => ({
-      field: `templates/${e.key}`,
-      message: `now ${describeState(states.get(e.key))}; the import left ${describeState(e.after)}`,
-    })),
-  );
 }

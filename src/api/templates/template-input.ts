@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox';
 import { channels, lanes, type Channel } from '../../domain/notification.js';
 import {
+  categoryPattern,
   channelParts,
   normalizeDefinition,
   paramNamePattern,
@@ -22,9 +23,6 @@ export function oneOf<T extends string>(values: readonly T[], options: { default
     ),
   );
 }
-
-/** Path words under /v1/templates that are routes, not keys. */
-export const reservedKeys: ReadonlySet<string> = new Set(['export', 'import', 'imports']);
 
 const partText = (part: string) => Type.String({ maxLength: part === 'html' ? 100_000 : 10_000 });
 const Variant = (channel: Channel) =>
@@ -54,7 +52,7 @@ const ParamsSchema = Type.Record(Type.String({ pattern: paramNamePattern }), one
 
 export const TemplateBody = Type.Object(
   {
-    category: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', default: 'general' })),
+    category: Type.Optional(Type.String({ pattern: categoryPattern, default: 'general' })),
     lane: Type.Optional(oneOf(lanes)),
     params: Type.Optional(ParamsSchema),
     fallback_locale: LocaleTag,

@@ -13,16 +13,9 @@ import {
 } from '../../db/stores/template-store.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
-import { structuralProblems } from '../../domain/template.js';
-import { textProblems } from '../../templates/template-renderer.js';
-import {
-  bodyField,
-  definitionOf,
-  KeyParam,
-  presentVersion,
-  reservedKeys,
-  TemplateBody,
-} from './template-input.js';
+import { reservedTemplateKeys } from '../../domain/template.js';
+import { definitionProblems } from '../../templates/definition-check.js';
+import { bodyField, definitionOf, KeyParam, presentVersion, TemplateBody } from './template-input.js';
 
 export interface TemplateRouteDeps {
   pool: Pool;
@@ -70,16 +63,13 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
       },
       async (request) => {
         const { key } = request.params;
-        if (reservedKeys.has(key)) {
+        if (reservedTemplateKeys.has(key)) {
           throw new ProblemError('template_invalid', `"${key}" is reserved.`, [
             { field: 'params/key', message: 'reserved' },
           ]);
         }
         const definition = definitionOf(request.body);
-        const problems = [
-          ...structuralProblems(definition),
-          ...(await textProblems(definition, deps.templateRenderMs)),
-        ];
+        const problems = await definitionProblems(definition, deps.templateRenderMs);
         if (problems.length > 0) {
           throw new ProblemError(
             'template_invalid',

@@ -1,5 +1,5 @@
 // /v1/templates/export and /v1/templates/import: every template of a service as one sheet (xlsx
-// or CSV), for the operations team. An import is all or nothing (template-import.ts). See
+// or CSV), for the operations team. An import is all or nothing (templates/template-import.ts). See
 // docs/templates.md.
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -15,11 +15,9 @@ import {
   type SheetFormat,
 } from '../../templates/template-sheet.js';
 import { oneOf } from './template-input.js';
-import { importTemplates } from './template-import.js';
+import { importTemplates, maxImportBytes } from '../../templates/template-import.js';
 import type { TemplateRouteDeps } from './template-routes.js';
 
-/** Largest accepted import file; every other route keeps BODY_LIMIT_BYTES. */
-export const importBodyLimit = 10 * 1024 * 1024;
 /** An uploaded file: the bytes sit behind a getter so input checks do not walk them byte by byte. */
 class Upload {
   readonly #bytes: Buffer;
@@ -37,10 +35,10 @@ export function templateSheetRoutes(deps: TemplateRouteDeps): FastifyPluginAsync
     const reader = requirePermission(deps.authenticate, ['send', 'templates']);
     const writer = requirePermission(deps.authenticate, ['templates']);
     const tags = ['templates'];
-    // Import files, in this plugin only.
+    // Import files, in this plugin only; every other route keeps BODY_LIMIT_BYTES.
     app.addContentTypeParser(
       ['text/csv', xlsxMediaType, 'application/octet-stream'],
-      { parseAs: 'buffer', bodyLimit: importBodyLimit },
+      { parseAs: 'buffer', bodyLimit: maxImportBytes },
       (_request, body, done) => {
         done(null, new Upload(body as Buffer));
       },
@@ -76,7 +74,7 @@ export function templateSheetRoutes(deps: TemplateRouteDeps): FastifyPluginAsync
       '/v1/templates/import',
       {
         onRequest: writer,
-        bodyLimit: importBodyLimit,
+        bodyLimit: maxImportBytes,
         schema: {
           summary:
             'Import a sheet as exported: all or nothing; rows equal to the current version change nothing',

@@ -15,6 +15,9 @@ export interface AuditEntry {
   clientAddress?: string | undefined;
 }
 
+/** Who did it, and from where. */
+export type AuditActor = Pick<AuditEntry, 'actorKind' | 'actorId' | 'actorName' | 'clientAddress'>;
+
 export interface RecordedAuditEntry extends Required<Omit<AuditEntry, 'clientAddress'>> {
   id: number;
   at: Date;

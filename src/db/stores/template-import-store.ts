@@ -1,6 +1,6 @@
 // Recorded template imports and undos, with each changed template's state before and after
 // (migrations/0010_template_imports.sql).
-import { appendAudit } from './audit-store.js';
+import { appendAudit, type AuditActor } from './audit-store.js';
 import type { Pool, PoolClient } from '../pools.js';
 import type { Lane } from '../../domain/notification.js';
 import type { TemplateState } from './template-store.js';
@@ -62,6 +62,8 @@ export async function recordImport(
   record: {
     serviceId: number;
     keyId: number | null;
+    /** Who the audit log names; absent: the API key, or `system` without one. */
+    actor?: AuditActor | undefined;
     kind: ImportKind;
     undoes?: number;
     summary: Record<string, unknown>;
@@ -92,9 +94,11 @@ export async function recordImport(
   );
   // Who imported what, in the audit log too, with the versions each template had before and after.
   await appendAudit(client, {
-    actorKind: record.keyId === null ? 'system' : 'api_key',
-    actorId: record.keyId === null ? '' : String(record.keyId),
-    actorName: '',
+    ...(record.actor ?? {
+      actorKind: record.keyId === null ? 'system' : 'api_key',
+      actorId: record.keyId === null ? '' : String(record.keyId),
+      actorName: '',
+    }),
     action: record.kind === 'import' ? 'template.import' : 'template.import_undo',
     target: `service:${String(record.serviceId)}`,
     before: record.entries.map((e) => ({ key: e.key, version: e.before?.version ?? null })),

@@ -134,6 +134,41 @@ export async function listTemplates(db: Pool | PoolClient, serviceId: number): P
   }));
 }
 
+/** A template as the console lists it: withdrawn ones too, with when they were withdrawn. */
+export interface ListedTemplate extends TemplateSummary {
+  withdrawnAt: Date | null;
+}
+
+/** Every template of a service, withdrawn ones too; or only `key` when given. */
+export async function listTemplatesWithWithdrawn(
+  db: Pool | PoolClient,
+  serviceId: number,
+  key?: string,
+): Promise<ListedTemplate[]> {
+  const result = await db.query<{
+    key: string;
+    category: string;
+    lane: Lane;
+    current_version: number;
+    created_at: Date;
+    updated_at: Date;
+    withdrawn_at: Date | null;
+  }>(
+    `SELECT key, category, lane, current_version, created_at, updated_at, withdrawn_at FROM templates
+      WHERE service_id = $1 AND ($2::text IS NULL OR key = $2) ORDER BY key`,
+    [serviceId, key ?? null],
+  );
+  return result.rows.map((r) => ({
+    key: r.key,
+    category: r.category,
+    lane: r.lane,
+    currentVersion: r.current_version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    withdrawnAt: r.withdrawn_at,
+  }));
+}
+
 export async function listTemplateVersions(
   db: Pool | PoolClient,
   serviceId: number,

@@ -1,36 +1,40 @@
 // An import of a template sheet: read and check every row, then save every template in one
 // transaction (rolled back for a dry run), with a report of each changed cell old → new and a
 // warning for each new text that looks mis-decoded. An applied import is recorded, so it can
-// be undone (template-import-routes.ts). See docs/templates.md.
-import { withTransaction, type Pool, type PoolClient } from '../../db/pools.js';
-import { recordImport, type ImportEntry } from '../../db/stores/template-import-store.js';
+// be undone (template-import-undo.ts). The api role's import route and the console's import
+// page both import through here. See docs/templates.md.
+import { withTransaction, type Pool, type PoolClient } from '../db/pools.js';
+import type { AuditActor } from '../db/stores/audit-store.js';
+import { recordImport, type ImportEntry } from '../db/stores/template-import-store.js';
 import {
   findTemplateVersion,
   lockTemplateStates,
   saveTemplate,
   type TemplateState,
-} from '../../db/stores/template-store.js';
-import { ProblemError, type ProblemDetail } from '../../domain/problems.js';
-import { definitionChanges } from '../../domain/template-changes.js';
-import { normalizeDefinition, structuralProblems, type DefinitionProblem } from '../../domain/template.js';
-import { findUnsafeInput } from '../../http/input-guard.js';
+} from '../db/stores/template-store.js';
+import { ProblemError, type ProblemDetail } from '../domain/problems.js';
+import { definitionChanges } from '../domain/template-changes.js';
 import {
-  locateChanges,
-  suspectCells,
-  type ImportWarning,
-  type SheetChange,
-} from '../../templates/import-review.js';
-import { textProblems } from '../../templates/template-renderer.js';
+  normalizeDefinition,
+  reservedTemplateKeys,
+  structuralProblems,
+  type DefinitionProblem,
+} from '../domain/template.js';
+import { findUnsafeInput } from '../domain/unsafe-input.js';
+import { locateChanges, suspectCells, type ImportWarning, type SheetChange } from './import-review.js';
+import { textProblems } from './template-renderer.js';
 import {
   readSheet,
   rowsToTemplates,
   sheetProblems,
   type SheetFormat,
+  type SheetRow,
   type SheetTemplate,
-} from '../../templates/template-sheet.js';
-import { reservedKeys } from './template-input.js';
+} from './template-sheet.js';
 
 const maxImportRows = 20_000;
+/** Largest accepted import file, through the API or the console. */
+export const maxImportBytes = 10 * 1024 * 1024;
 /** Errors and warnings listed in one answer; the count says how many there were. */
 const maxListed = 1000;
 /** Changed cells listed in one report (long texts are shown whole, so the count is what is capped). */
@@ -54,7 +58,10 @@ export interface ImportReport {
 
 export interface ImportRequest {
   serviceId: number;
+  /** The API key that imports; null for a console user. */
   keyId: number | null;
+  /** Who the audit log names; absent: the API key (or `system` without one). */
+  actor?: AuditActor;
   bytes: Buffer;
   format: SheetFormat;
   dryRun: boolean;
@@ -64,7 +71,52 @@ export interface ImportRequest {
 
 /** Everything in the file, in one transaction (rolled back for a dry run), or nothing. */
 export async function importTemplates(pool: Pool, request: ImportRequest): Promise<ImportReport> {
-  const templates = await readTemplates(request.bytes, request.format, request.renderMs);
+  const read = await readTemplates(request.bytes, request.format, request.renderMs);
+  if (read.errors.length > 0) throw importProblem(read.errors);
+  return applyTemplates(pool, request, read.templates);
+}
+
+/** A row of the file as a reviewer sees it: where it is and what it is about. */
+export interface ReviewedRow {
+  number: number;
+  key: string;
+  channel: string;
+  locale: string;
+}
+
+/**
+ * A dry run for a reviewer: every row of the file with the problems found (then nothing would
+ * be imported), or the report of what importing it would do.
+ */
+export type ImportReview =
+  | { ok: false; rows: ReviewedRow[]; errors: ProblemDetail[] }
+  | { ok: true; rows: ReviewedRow[]; report: ImportReport };
+
+export async function reviewImport(
+  pool: Pool,
+  request: Omit<ImportRequest, 'dryRun' | 'acceptWarnings'>,
+): Promise<ImportReview> {
+  const read = await readTemplates(request.bytes, request.format, request.renderMs);
+  const rows = read.rows.map((row) => ({
+    number: row.number,
+    key: row.cells.key ?? '',
+    channel: row.cells.channel ?? '',
+    locale: row.cells.locale ?? '',
+  }));
+  if (read.errors.length > 0) return { ok: false, rows, errors: read.errors };
+  const report = await applyTemplates(
+    pool,
+    { ...request, dryRun: true, acceptWarnings: false },
+    read.templates,
+  );
+  return { ok: true, rows, report };
+}
+
+async function applyTemplates(
+  pool: Pool,
+  request: ImportRequest,
+  templates: readonly SheetTemplate[],
+): Promise<ImportReport> {
   const rollback = new Error('dry run');
   let report: ImportReport | undefined;
   try {
@@ -86,6 +138,7 @@ export async function importTemplates(pool: Pool, request: ImportRequest): Promi
       report.import_id = await recordImport(client, {
         serviceId: request.serviceId,
         keyId: request.keyId,
+        actor: request.actor,
         kind: 'import',
         summary: summaryOf(report, applied, request.acceptWarnings),
         entries: applied.flatMap((a) => (a.result === 'unchanged' ? [] : [a.entry])),
@@ -98,12 +151,20 @@ export async function importTemplates(pool: Pool, request: ImportRequest): Promi
   return report;
 }
 
-/** The file's templates, every one checked as PUT checks it; 400 naming every bad cell otherwise. */
-async function readTemplates(bytes: Buffer, format: SheetFormat, renderMs: number): Promise<SheetTemplate[]> {
+interface ReadTemplates {
+  rows: SheetRow[];
+  templates: SheetTemplate[];
+  /** Every bad cell; nothing may be imported while there is one. */
+  errors: ProblemDetail[];
+}
+
+/** The file's templates, every one checked as PUT checks it, and every bad cell named. */
+async function readTemplates(bytes: Buffer, format: SheetFormat, renderMs: number): Promise<ReadTemplates> {
   const read = await readSheet(bytes, format);
-  if (!read.ok) throw importProblem(read.errors);
+  if (!read.ok) return { rows: [], templates: [], errors: read.errors };
   if (read.rows.length > maxImportRows) {
-    throw importProblem([{ field: 'file', message: `more than ${String(maxImportRows)} rows` }]);
+    const message = `more than ${String(maxImportRows)} rows`;
+    return { rows: [], templates: [], errors: [{ field: 'file', message }] };
   }
   const errors: ProblemDetail[] = [];
   for (const row of read.rows) {
@@ -119,7 +180,7 @@ async function readTemplates(bytes: Buffer, format: SheetFormat, renderMs: numbe
     .map((t) => ({ ...t, definition: normalizeDefinition(t.definition) }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const t of templates) {
-    if (reservedKeys.has(t.key)) {
+    if (reservedTemplateKeys.has(t.key)) {
       errors.push({ field: `row ${String(t.firstRow)} / column key`, message: `"${t.key}" is reserved` });
     }
     const problems: DefinitionProblem[] = structuralProblems(t.definition);
@@ -127,8 +188,7 @@ async function readTemplates(bytes: Buffer, format: SheetFormat, renderMs: numbe
     if (problems.length === 0) problems.push(...(await textProblems(t.definition, renderMs)));
     errors.push(...sheetProblems(t, problems));
   }
-  if (errors.length > 0) throw importProblem(errors);
-  return templates;
+  return { rows: read.rows, templates, errors };
 }
 
 interface AppliedTemplate {

@@ -1,0 +1,60 @@
+// Who made a template's versions and a service's imports, from the audit log. A change and its
+// audit entry are written in one transaction and share its time (now()), so each is found by
+// that time (the audit log's index on `at`) and what the entry names. Versions saved through the
+// API's PUT have no audit entry: their author is unknown ('').
+import type { Pool, PoolClient } from '../pools.js';
+
+/** How the console names an audit entry's actor: the person's email, else the kind and id. */
+const actorText = `CASE WHEN a.actor_name <> '' THEN a.actor_name ELSE a.actor_kind || ' ' || a.actor_id END`;
+
+/** Each version of a template, oldest first, with its time and who made it. */
+export async function listVersionAuthors(
+  db: Pool | PoolClient,
+  service: { id: number; name: string },
+  key: string,
+): Promise<{ version: number; createdAt: Date; author: string; action: string }[]> {
+  const result = await db.query<{
+    version: number;
+    created_at: Date;
+    author: string | null;
+    action: string | null;
+  }>(
+    `SELECT v.version, v.created_at, a.author, a.action
+       FROM template_versions v
+       LEFT JOIN LATERAL (
+         SELECT ${actorText} AS author, a.action FROM audit_log a
+          WHERE a.at = v.created_at
+            AND ((a.action = 'template.save' AND a.target = $3 AND a.after->>'version' = v.version::text)
+              OR (a.action = 'template.import' AND a.target = $4
+                  AND a.after->'templates' @> jsonb_build_array(jsonb_build_object('key', v.key, 'version', v.version))))
+          ORDER BY a.id LIMIT 1) a ON true
+      WHERE v.service_id = $1 AND v.key = $2
+      ORDER BY v.version`,
+    [service.id, key, `template:${service.name}/${key}`, `service:${String(service.id)}`],
+  );
+  return result.rows.map((r) => ({
+    version: r.version,
+    createdAt: r.created_at,
+    author: r.author ?? '',
+    action: r.action ?? '',
+  }));
+}
+
+/** Who made each of these imports (and undos) of a service, by id. */
+export async function listImportActors(
+  db: Pool | PoolClient,
+  serviceId: number,
+  ids: readonly number[],
+): Promise<Map<number, string>> {
+  if (ids.length === 0) return new Map();
+  const result = await db.query<{ id: string; author: string }>(
+    `SELECT i.id, ${actorText} AS author
+       FROM template_imports i
+       JOIN audit_log a ON a.at = i.created_at
+        AND a.action IN ('template.import', 'template.import_undo')
+        AND a.target = $2 AND a.after->>'import_id' = i.id::text
+      WHERE i.id = ANY($1::bigint[]) AND i.service_id = $3`,
+    [ids, `service:${String(serviceId)}`, serviceId],
+  );
+  return new Map(result.rows.map((r) => [Number(r.id), r.author]));
+}
