@@ -151,6 +151,24 @@ export function requireConsole(
   };
 }
 
+/**
+ * An onRequest hook for a route whose body is large (an upload): before a byte of the body is
+ * read, the request must come from the console's origin with a live session that holds
+ * `capability`. (The CSRF token travels in the body; requireConsole checks it afterwards.)
+ */
+export function requireConsoleBeforeBody(
+  deps: SessionGuardDeps,
+  capability: ConsoleCapability,
+): preHandlerAsyncHookHandler {
+  return async (request) => {
+    const session = await findSession(deps.pool, request, deps.now(), deps.settings);
+    if (session === undefined) throw new ProblemError('unauthenticated', 'Sign in to the console first.');
+    if (!fromOwnOrigin(request)) throw new ProblemError('csrf_failed', 'Reload the page and try again.');
+    if (!roleAllows(session.role, capability))
+      throw new ProblemError('forbidden', `Your console role (${session.role}) does not allow this.`);
+  };
+}
+
 /** The session a guarded handler runs under. */
 export function sessionOf(request: FastifyRequest): ActiveSession {
   const session = request.consoleSession;

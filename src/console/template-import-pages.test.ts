@@ -5,6 +5,7 @@
 // control and is refused; an oversized file is 413.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import ExcelJS from 'exceljs';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
@@ -199,4 +200,39 @@ test('an upload over 10 MiB is refused with 413', async () => {
   const answer = await upload(operator, Buffer.alloc(10 * 1024 * 1024 + 1, 0x61), 'big.csv');
   assert.equal(answer.status, 413);
   assert.equal(JSON.parse(answer.text).code, 'payload_too_large');
+});
+
+test('an upload without a live session, or from a role that may not import, is answered before its body is read', async () => {
+  const viewer = await signedIn('viewer');
+  const base = new URL(h.herald.consoleUrl ?? '');
+  const cases: [string, string, number][] = [
+    ['a made-up session', 'herald_console=forged-session-id', 401],
+    ['a viewer', `herald_console=${viewer.cookie('herald_console') ?? ''}`, 403],
+  ];
+  for (const [what, cookie, status] of cases) {
+    // Declares 9 MiB, sends 1 KiB, and waits: the answer must come without the rest.
+    const answered = await new Promise<number>((resolve, reject) => {
+      const req = request({
+        host: base.hostname,
+        port: base.port,
+        method: 'POST',
+        path: '/templates/shop/import',
+        headers: {
+          cookie,
+          origin: base.origin,
+          'content-type': 'multipart/form-data; boundary=x',
+          'content-length': String(9 * 1024 * 1024),
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(1024, 0x61));
+      setTimeout(() => reject(new Error(`${what}: no answer while the body was unsent`)), 5000).unref();
+    });
+    assert.equal(answered, status, what);
+  }
 });

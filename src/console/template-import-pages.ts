@@ -25,7 +25,7 @@ import {
 import {
   actorOf,
   requireConsole,
-  sessionCookie,
+  requireConsoleBeforeBody,
   sessionOf,
   type SessionGuardDeps,
 } from './console-session.js';
@@ -302,11 +302,8 @@ export function templateImportPages(deps: TemplateImportPageDeps): FastifyPlugin
       '/templates/:service/import',
       {
         schema: { hide: true, params: ServiceParam },
-        // Refuse a request without a session cookie before its file is read.
-        onRequest: async (request) => {
-          if (request.cookies[sessionCookie] === undefined)
-            throw new ProblemError('unauthenticated', 'Sign in to the console first.');
-        },
+        // Refuse a request without a live session that may import before its file is read.
+        onRequest: requireConsoleBeforeBody(deps, 'templates:write'),
         preHandler: writer,
       },
       async (request, reply) => checkUpload(deps, uploads, request, reply, request.params.service),
