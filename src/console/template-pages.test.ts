@@ -229,6 +229,34 @@ test('the preview renders Korean and English, as JSON for the script and as a pa
   assert.equal((await viewer.get('/assets/template-preview.js')).status, 200);
 });
 
+test("the preview renders the edit form's unsaved text, checked as a save would check it, and saves nothing", async () => {
+  const operator = await signedIn('operator');
+  const page = await operator.get('/templates/bank/greet');
+  const csrf = ConsoleClient.csrfOf(page.text);
+  const draft = async (changes: Record<string, string>, locale = 'ko') => {
+    const fields: Record<string, string> = greetForm(csrf, changes);
+    delete fields['_csrf'];
+    const response = await operator.send('/templates/bank/greet/preview', {
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+      body: JSON.stringify({ channel: 'sms', locale, params: '{"name": "김하나"}', draft: fields }),
+    });
+    assert.equal(response.status, 200);
+    return (await response.json()) as { parts: { text: string }[]; limits: string[]; errors: string[] };
+  };
+  const typed = await draft({ 'v|sms|ko|text': '[은행] {{ name }}님, 이체가 완료되었습니다' });
+  assert.deepEqual(typed.parts, [{ name: 'text', text: '[은행] 김하나님, 이체가 완료되었습니다' }]);
+  assert.deepEqual(typed.limits, []);
+  const tooLong = await draft({ 'v|sms|ko|text': `{{ name }}님 ${'가'.repeat(80)}` });
+  assert.match(
+    tooLong.limits[0] ?? '',
+    /segment/,
+    `the provider limit, as the text is typed: ${JSON.stringify(tooLong)}`,
+  );
+  const broken = await draft({ 'v|sms|en|text': 'Hello {{ nobody }}' }, 'en');
+  assert.match(broken.errors[0] ?? '', /sms \/ en \/ text: /, 'what a save would refuse');
+  assert.equal(await currentVersion(bank), 1, 'a preview saves nothing');
+});
+
 test('form fields that name another service are refused, and change no template', async () => {
   const operator = await signedIn('operator');
   const page = await operator.get('/templates/shop/greet');

@@ -27,7 +27,7 @@ import {
   type TemplateDefinition,
 } from '../domain/template.js';
 import { definitionProblems } from '../templates/definition-check.js';
-import { sampleValues } from '../templates/template-renderer.js';
+import { draftVersion, sampleValues } from '../templates/template-renderer.js';
 import { actorOf, requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
 import { consoleTime, layoutData, type RenderView } from './console-views.js';
 import { definitionFromForm, formOf, placeText, type FormProblem } from './template-form.js';
@@ -38,6 +38,7 @@ import {
   versionPair,
   type ContentProblems,
   type PreviewInput,
+  type PreviewResult,
 } from './template-page-data.js';
 
 export interface TemplatePageDeps extends SessionGuardDeps {
@@ -174,6 +175,23 @@ async function templatePage(
     .send(page);
 }
 
+/** A preview's request: a saved version (the current one unless `version`), or the edit form's draft. */
+const PreviewBody = Type.Object(
+  {
+    channel: Type.String({ maxLength: 20 }),
+    locale: Type.String({ maxLength: 35 }),
+    params: Type.String({ maxLength: 10_000 }),
+    version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+    // The edit form's fields as typed: preview the text before it is saved.
+    draft: Type.Optional(
+      Type.Record(Type.String({ maxLength: 200 }), Type.String({ maxLength: 100_000 }), {
+        maxProperties: 2000,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export function templatePages(deps: TemplatePageDeps): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -263,22 +281,18 @@ export function templatePages(deps: TemplatePageDeps): FastifyPluginAsync {
         schema: {
           hide: true,
           params: PathParams,
-          body: Type.Object(
-            {
-              channel: Type.String({ maxLength: 20 }),
-              locale: Type.String({ maxLength: 35 }),
-              params: Type.String({ maxLength: 10_000 }),
-              version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
-            },
-            { additionalProperties: false },
-          ),
+          body: PreviewBody,
         },
+        // As the edit form's own limit: a draft carries every part's text.
+        bodyLimit: 2 * 1024 * 1024,
         preHandler: reader,
       },
       async (request) => {
         const service = await serviceNamed(deps.pool, request.params.service);
         const template = await templateNamed(deps.pool, service, request.params.key);
-        const { version: number, ...input } = request.body;
+        const { version: number, draft, ...input } = request.body;
+        if (draft !== undefined)
+          return previewDraft(deps, { serviceId: service.id, key: template.key }, draft, input);
         const wanted = number ?? template.currentVersion;
         const { shown } = await versionPair(deps.pool, service.id, template.key, wanted, []);
         if (shown === undefined) throw new ProblemError('not_found', 'No such version of this template.');
@@ -286,6 +300,35 @@ export function templatePages(deps: TemplatePageDeps): FastifyPluginAsync {
       },
     );
   };
+}
+
+/**
+ * The edit form's unsaved text rendered as a new version would be, with the checks a save makes
+ * (the form's reading, the definition's structure and a trial render) reported as its errors.
+ */
+async function previewDraft(
+  deps: TemplatePageDeps,
+  where: { serviceId: number; key: string },
+  fields: Record<string, string>,
+  input: PreviewInput,
+): Promise<PreviewResult> {
+  const { definition, problems } = definitionFromForm(fields);
+  const found =
+    problems.length > 0
+      ? problems
+      : (await definitionProblems(definition, deps.templateRenderMs)).map((p) => ({
+          field: placeText(p.place),
+          message: p.message,
+        }));
+  if (found.length > 0)
+    return {
+      locale: '',
+      parts: [],
+      limits: [],
+      notes: [],
+      errors: found.map((p) => `${p.field}: ${p.message}`),
+    };
+  return previewOf({ ...definition, ...where, version: draftVersion }, input, deps);
 }
 
 /** The edit form posted: a new version when it reads and checks cleanly, else the page with its problems. */

@@ -31,8 +31,12 @@ export interface RenderedVariant {
 export interface RenderableVersion extends Omit<TemplateVersionBody, 'params'> {
   serviceId: number;
   key: string;
+  /** A saved version's number; `draftVersion` for unsaved text (a preview), which is never cached. */
   version: number;
 }
+
+/** The version number of unsaved text: its parts are parsed on every render, never cached. */
+export const draftVersion = 0;
 
 /** Why a render failed: it ran out of time (`limit`), or the template cannot render (`error`). */
 export type RenderFailureReason = 'limit' | 'error';
@@ -147,6 +151,7 @@ function parsed(
   part: Part,
   text: string,
 ): Template[] {
+  if (version.version === draftVersion) return parse(part, text);
   const cacheKey = [version.serviceId, version.key, version.version, channel, locale, part].join('\u0000');
   let templates = parsedCache.get(cacheKey);
   if (templates === undefined) {

@@ -1,7 +1,8 @@
 // The console's templates in headless Chromium, as an operator uses them: an admin creates the
 // operator; the operator uploads a workbook with a bad row and reads the report naming it, fixes
 // the workbook, uploads it again and applies it, then opens the template and previews the new
-// version in Korean and in English as they type (the page's script, under the console's CSP).
+// version in Korean and in English as they type (the page's script, under the console's CSP),
+// and edits the English text, seeing it rendered before saving.
 // With HERALD_SCREENSHOTS=1 the walk saves docs/console/templates.png, template-import.png and
 // template.png (the pictures in docs/console.md).
 import { after, before, test } from 'node:test';
@@ -157,6 +158,11 @@ test('an operator imports a workbook, fixing a bad row, and previews the new ver
   await page.getByLabel('Sample params (JSON)').fill('{"name": "Kim"}');
   await page.getByLabel('Locale', { exact: true }).first().fill('en');
   await result.getByText('Welcome aboard, Kim').waitFor();
+  // Typing in the edit form previews the unsaved text, with the provider limits, before a save.
+  await page.locator('textarea[name="v|sms|en|text"]').fill('Welcome back, {{ name }}');
+  await result.getByText('Welcome back, Kim').waitFor();
+  assert.match((await result.textContent()) ?? '', /Your unsaved edit, rendered in en/);
+  assert.equal((await findTemplateVersion(db.pool, shop, 'welcome'))?.version, 2, 'nothing saved');
   await context.close();
   assert.deepEqual(errors, [], 'no CSP violation or script error on the pages');
 });

@@ -1,8 +1,10 @@
 // @ts-check
 // The template page's live preview: as the channel, locale or sample params change, posts them to
 // the page's preview route (with the session's CSRF token) and shows the rendered text, the
-// provider limits it breaks and why it could not be rendered. Without this script the form's
-// Preview button does the same with a page load. Text is set with textContent, never as HTML.
+// provider limits it breaks and why it could not be rendered. Once the edit form is typed in,
+// the preview renders the unsaved text instead (the route checks it as a save would). Without
+// this script the form's Preview button renders saved versions with a page load. Text is set
+// with textContent, never as HTML.
 
 /**
  * @typedef {{ locale: string, parts: { name: string, text: string }[], limits: string[],
@@ -14,6 +16,20 @@ const form = document.querySelector('form.preview');
 const out = document.getElementById('preview-result');
 /** @type {HTMLInputElement | null} */
 const tokenField = document.querySelector('input[name="_csrf"]');
+/** @type {HTMLFormElement | null} */
+const editForm = document.querySelector('form.edit');
+/** Set once the edit form is typed in: from then on the preview shows the unsaved text. */
+let editing = false;
+
+/** The edit form's fields as typed (not the CSRF token), or undefined before any edit. */
+function draftFields() {
+  if (!editing || editForm === null) return undefined;
+  /** @type {Record<string, string>} */
+  const fields = {};
+  for (const [name, value] of new FormData(editForm))
+    if (typeof value === 'string' && name !== '_csrf') fields[name] = value;
+  return fields;
+}
 
 /** @param {string} tag @param {string} [className] @param {string} [text] */
 function element(tag, className, text) {
@@ -28,7 +44,14 @@ function show(out, result) {
   /** @type {HTMLElement[]} */
   const shown = [];
   for (const error of result.errors) shown.push(element('p', 'error', error));
-  if (result.locale !== '') shown.push(element('p', 'preview-locale', `Rendered in ${result.locale}`));
+  if (result.locale !== '')
+    shown.push(
+      element(
+        'p',
+        'preview-locale',
+        `${editing ? 'Your unsaved edit, rendered' : 'Rendered'} in ${result.locale}`,
+      ),
+    );
   const parts = element('dl', 'parts rendered');
   for (const part of result.parts) {
     parts.append(element('dt', '', part.name));
@@ -66,6 +89,7 @@ if (form !== null && out !== null && tokenField !== null) {
       locale: field('locale'),
       params: field('params'),
       version: Number(field('version')),
+      draft: draftFields(),
     };
     try {
       const response = await fetch(form.dataset['previewUrl'] ?? '', {
@@ -82,9 +106,14 @@ if (form !== null && out !== null && tokenField !== null) {
       if (mine === asked) show(out, failure('The preview could not be fetched.'));
     }
   };
-  form.addEventListener('input', () => {
+  const later = () => {
     clearTimeout(timer);
     timer = setTimeout(() => void preview(), 250);
+  };
+  form.addEventListener('input', later);
+  editForm?.addEventListener('input', () => {
+    editing = true;
+    later();
   });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
