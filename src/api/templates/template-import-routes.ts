@@ -23,7 +23,9 @@ import {
 } from '../../db/stores/template-store.js';
 import type { Caller } from '../../domain/caller.js';
 import { ProblemError } from '../../domain/problems.js';
+import type { AuditActor } from '../../db/stores/audit-store.js';
 import { callerOf, requirePermission } from '../../http/api-key-auth.js';
+import { apiKeyActor } from '../audited-change.js';
 import type { TemplateRouteDeps } from './template-routes.js';
 
 const ImportIdParam = Type.Object({
@@ -104,7 +106,7 @@ export function templateImportRoutes(deps: TemplateRouteDeps): FastifyPluginAsyn
       },
       async (request) => {
         const caller = callerOf(request);
-        const undone = await undoImport(deps.pool, caller, request.params.importId);
+        const undone = await undoImport(deps.pool, caller, apiKeyActor(request), request.params.importId);
         deps.onSaved?.(
           caller.serviceId,
           undone.templates.map((t) => t.key),
@@ -124,7 +126,7 @@ function describeState(state: TemplateState | undefined): string {
 }
 
 /** One transaction: check, restore every template, record the undo; or change nothing. */
-async function undoImport(pool: Pool, caller: Caller, importId: number) {
+async function undoImport(pool: Pool, caller: Caller, actor: AuditActor, importId: number) {
   const { serviceId } = caller;
   return withTransaction(pool, async (client) => {
     // Another service's import is as unknown as one that does not exist.
@@ -156,7 +158,9 @@ async function undoImport(pool: Pool, caller: Caller, importId: number) {
     }));
     const undoId = await recordImport(client, {
       serviceId,
+      serviceName: caller.serviceName,
       keyId: caller.keyId,
+      actor,
       kind: 'undo',
       undoes: importId,
       summary: { restored: reversed.length },

@@ -4,6 +4,7 @@
 // be undone (template-import-routes.ts). See docs/templates.md.
 import { withTransaction, type Pool, type PoolClient } from '../../db/pools.js';
 import { recordImport, type ImportEntry } from '../../db/stores/template-import-store.js';
+import type { AuditActor } from '../../db/stores/audit-store.js';
 import {
   findTemplateVersion,
   lockTemplateStates,
@@ -54,7 +55,10 @@ export interface ImportReport {
 
 export interface ImportRequest {
   serviceId: number;
+  serviceName: string;
   keyId: number | null;
+  /** Who imports, from where, for the audit log. */
+  actor: AuditActor;
   bytes: Buffer;
   format: SheetFormat;
   dryRun: boolean;
@@ -85,7 +89,9 @@ export async function importTemplates(pool: Pool, request: ImportRequest): Promi
       if (request.dryRun) throw rollback;
       report.import_id = await recordImport(client, {
         serviceId: request.serviceId,
+        serviceName: request.serviceName,
         keyId: request.keyId,
+        actor: request.actor,
         kind: 'import',
         summary: summaryOf(report, applied, request.acceptWarnings),
         entries: applied.flatMap((a) => (a.result === 'unchanged' ? [] : [a.entry])),

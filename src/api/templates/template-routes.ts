@@ -4,16 +4,18 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { withTransaction, type Pool } from '../../db/pools.js';
+import type { Pool } from '../../db/pools.js';
 import {
   findTemplateVersion,
   listTemplates,
   listTemplateVersions,
+  lockTemplateStates,
   saveTemplate,
 } from '../../db/stores/template-store.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { structuralProblems } from '../../domain/template.js';
+import { auditedChange } from '../audited-change.js';
 import { textProblems } from '../../templates/template-renderer.js';
 import {
   bodyField,
@@ -87,9 +89,21 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
             problems.map((p) => ({ field: bodyField(p.place), message: p.message })),
           );
         }
-        const serviceId = callerOf(request).serviceId;
-        const result = await withTransaction(deps.pool, (client) =>
-          saveTemplate(client, serviceId, key, definition),
+        const { serviceId, serviceName } = callerOf(request);
+        const result = await auditedChange(
+          deps.pool,
+          request,
+          { action: 'template.update', target: `template:${serviceName}/${key}` },
+          async (client) => {
+            const before = (await lockTemplateStates(client, serviceId, [key])).get(key) ?? null;
+            const saved = await saveTemplate(client, serviceId, key, definition);
+            return {
+              result: saved,
+              changed: saved.changed,
+              before,
+              after: { version: saved.version, category: definition.category, lane: definition.lane },
+            };
+          },
         );
         if (result.changed) deps.onSaved?.(serviceId, [key]);
         return {

@@ -16,6 +16,7 @@ import {
 } from '../../templates/template-sheet.js';
 import { oneOf } from './template-input.js';
 import { importTemplates } from './template-import.js';
+import { apiKeyActor } from '../audited-change.js';
 import type { TemplateRouteDeps } from './template-routes.js';
 
 /** Largest accepted import file; every other route keeps BODY_LIMIT_BYTES. */
@@ -105,10 +106,12 @@ export function templateSheetRoutes(deps: TemplateRouteDeps): FastifyPluginAsync
           );
         }
         const format = request.query.format ?? formatOf(request.headers['content-type'], body.bytes);
-        const { serviceId, keyId } = callerOf(request);
+        const { serviceId, serviceName, keyId } = callerOf(request);
         const report = await importTemplates(deps.pool, {
           serviceId,
+          serviceName,
           keyId,
+          actor: apiKeyActor(request),
           bytes: body.bytes,
           format,
           dryRun: request.query.dry_run ?? false,

@@ -1,6 +1,6 @@
 // Recorded template imports and undos, with each changed template's state before and after
 // (migrations/0010_template_imports.sql).
-import { appendAudit } from './audit-store.js';
+import { appendAudit, type AuditActor } from './audit-store.js';
 import type { Pool, PoolClient } from '../pools.js';
 import type { Lane } from '../../domain/notification.js';
 import type { TemplateState } from './template-store.js';
@@ -61,7 +61,11 @@ export async function recordImport(
   client: PoolClient,
   record: {
     serviceId: number;
+    /** For the audit log's target (`service:<name>`). */
+    serviceName: string;
     keyId: number | null;
+    /** Who, from where, as the audit log names them. */
+    actor: AuditActor;
     kind: ImportKind;
     undoes?: number;
     summary: Record<string, unknown>;
@@ -92,11 +96,9 @@ export async function recordImport(
   );
   // Who imported what, in the audit log too, with the versions each template had before and after.
   await appendAudit(client, {
-    actorKind: record.keyId === null ? 'system' : 'api_key',
-    actorId: record.keyId === null ? '' : String(record.keyId),
-    actorName: '',
+    ...record.actor,
     action: record.kind === 'import' ? 'template.import' : 'template.import_undo',
-    target: `service:${String(record.serviceId)}`,
+    target: `service:${record.serviceName}`,
     before: record.entries.map((e) => ({ key: e.key, version: e.before?.version ?? null })),
     after: {
       import_id: id,
