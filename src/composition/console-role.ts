@@ -5,6 +5,7 @@ import { buildServer } from '../http/build-server.js';
 import { consoleRoutes } from '../console/console-routes.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve } from './ops-server.js';
+import { providerOverview } from './provider-overview.js';
 
 export async function startConsoleRole(infra: Infrastructure, config: Config): Promise<string> {
   const app = await buildServer(
@@ -31,6 +32,7 @@ export async function startConsoleRole(infra: Infrastructure, config: Config): P
         archivePool: infra.archivePool,
         // As on the api role: a month leaves the service store a day after this.
         replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
+        providers: providerOverview(config),
       }),
     ],
   );

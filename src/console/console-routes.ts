@@ -1,6 +1,7 @@
 // The console role's pages (docs/console.md): sign-in, home, people, the audit log, notifications,
-// dead letters and the stylesheet. Every answer carries a Content Security Policy that allows
-// scripts, styles and requests from this origin only, and forms that post only here.
+// dead letters, categories, providers and the stylesheet. Every answer carries a Content Security
+// Policy that allows scripts, styles and requests from this origin only, and forms that post only
+// here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -10,6 +11,8 @@ import type { Pool } from '../db/pools.js';
 import { packageRoot } from '../db/package-root.js';
 import { capabilitiesOf, type ConsoleCapability } from '../domain/console-roles.js';
 import { auditRoutes } from './audit-routes.js';
+import { categoryPages } from './category-pages.js';
+import { providerPages, type ProviderOverview } from './provider-pages.js';
 import { deadLetterPages } from './dead-letter-pages.js';
 import { supportPages } from './support-pages.js';
 import { servicePages } from './service-pages.js';
@@ -31,6 +34,8 @@ export interface ConsoleDeps {
   replayableDays: number;
   /** The archive store: the support lookup reads the months retention moved there. */
   archivePool: Pool | undefined;
+  /** The providers as configured, credentials reduced to whether they are set (composition builds it). */
+  providers: ProviderOverview;
 }
 
 const securityHeaders = {
@@ -93,5 +98,7 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(supportPages({ ...deps, render }));
     await app.register(servicePages({ ...deps, render }));
     await app.register(notificationPages({ ...deps, render }));
+    await app.register(categoryPages({ ...deps, render }));
+    await app.register(providerPages({ ...deps, render }));
   };
 }
