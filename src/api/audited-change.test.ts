@@ -252,6 +252,10 @@ test("the console's Audit log page finds the api entries by action and by key", 
   assert.match(byAction.text, /category:shop\/alerts/);
   assert.doesNotMatch(byAction.text, /service\.rotate_webhook_secret/);
   const byKey = await admin.get(`/audit?q=${encodeURIComponent(keyPrefix)}`);
+  assert.ok(
+    byKey.text.includes(`<td>API key ${keyPrefix}… (${keyId})</td>`),
+    'the key is named by its prefix and id',
+  );
   assert.match(byKey.text, /service\.rotate_webhook_secret/);
   assert.match(byKey.text, /template\.import_undo/);
   const byKeyId = await admin.get(`/audit?q=${encodeURIComponent(`api_key:${keyId}`)}`);
