@@ -1,7 +1,8 @@
 // Every admin call of the api role in the audit log (docs/console.md, "The audit log"): who (the
 // API key), what, the state before and after, when and from where. The change and its entry
 // commit in one transaction: a change is never without its entry, and an entry that cannot be
-// written fails the call (500) with nothing changed.
+// written fails the call (500) with nothing changed. Template imports and undos write theirs in
+// recordImport, inside the import's own transaction.
 import type { FastifyRequest } from 'fastify';
 import { withTransaction, type Pool, type PoolClient } from '../db/pools.js';
 import { appendAudit, type AuditActor } from '../db/stores/audit-store.js';

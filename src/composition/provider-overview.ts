@@ -73,10 +73,13 @@ export function providerOverview(config: Config): ProviderOverview {
   });
   const file = config.HERALD_CONFIG_FILE === undefined ? {} : readProviderFile(config.HERALD_CONFIG_FILE);
   const list = Array.isArray(file['providers']) ? (file['providers'] as unknown[]) : [];
+  // The file passed the provider checks at start-up; an entry of no known type is skipped all the same.
   const entries = list.flatMap((raw) => {
-    const type = (raw as { type?: unknown }).type as ProviderType;
-    const schema = providerTypes[type].settings as TSchema;
-    return [{ type, settings: Value.Default(schema, structuredClone(raw)) as Record<string, unknown> }];
+    const type = (raw as { type?: unknown }).type;
+    if (typeof type !== 'string' || !(type in providerTypes)) return [];
+    const schema: TSchema = providerTypes[type as ProviderType].settings;
+    const settings = Value.Default(schema, structuredClone(raw)) as Record<string, unknown>;
+    return [{ type: type as ProviderType, settings }];
   });
   const fallbackOf = new Map(
     entries.flatMap(({ settings }) =>
