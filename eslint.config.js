@@ -77,9 +77,9 @@ export default tseslint.config(
     },
   },
   {
-    // The inbox page's plain browser JS is type-checked by its own tsconfig (lib DOM), which
+    // The inbox page's and the console's plain browser JS are type-checked by their own tsconfigs (lib DOM), which
     // checks every name, as typescript-eslint's configs rely on for TS files.
-    files: ['src/query/inbox-page/**/*.js'],
+    files: ['src/query/inbox-page/**/*.js', 'src/console/assets/**/*.js'],
     rules: { 'no-undef': 'off' },
   },
   { files: ['eslint.config.js', 'eslint.boundaries.js'], ...tseslint.configs.disableTypeChecked },

@@ -132,8 +132,8 @@ async function memoryOf(child: Child): Promise<Memory> {
   };
   return {
     rss: rssKb * 1024,
-    heapUsed: metric('herald_process_nodejs_heap_size_used_bytes'),
-    external: metric('herald_process_nodejs_external_memory_bytes'),
+    heapUsed: metric('nodejs_heap_size_used_bytes'),
+    external: metric('nodejs_external_memory_bytes'),
     streamsOpen: optional('herald_inbox_streams_open'),
   };
 }

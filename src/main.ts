@@ -6,8 +6,9 @@ import { createLogger } from './observability/logger.js';
 import { startHerald, type Herald } from './composition/create-herald.js';
 import { isRoleName, roleNames, type RoleName } from './composition/roles.js';
 import { runAdminCommand } from './composition/admin-commands.js';
+import { commandHelp, heraldVersion } from './composition/command-help.js';
 
-const usage = `usage: herald <command>
+const usage = `usage: herald <command>   (herald <command> --help explains one; herald --version)
   start                 run every role (${roleNames.join(', ')}) in one process
   api | query | worker | scheduler | console   run one role (several: herald worker scheduler)
   migrate               apply database migrations and exit
@@ -27,6 +28,16 @@ async function main(argv: string[]): Promise<number> {
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${usage}\n`);
     return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`herald ${heraldVersion()}\n`);
+    return 0;
+  }
+  // `herald <command> --help` explains the command and does nothing else.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const help = commandHelp(command);
+    process.stdout.write(`${help ?? usage}\n`);
+    return help === undefined ? 2 : 0;
   }
   let config;
   try {
@@ -95,6 +106,10 @@ async function main(argv: string[]): Promise<number> {
   const docs = herald.opsUrl === undefined ? `${herald.apiUrl ?? ''}/docs` : `${herald.opsUrl}/api/docs`;
   if (herald.apiUrl !== undefined) lines.push(`  API:       ${herald.apiUrl}   (OpenAPI docs at ${docs})`);
   if (herald.queryUrl !== undefined) lines.push(`  Query API: ${herald.queryUrl}`);
+  if (herald.consoleUrl !== undefined)
+    lines.push(
+      `  Console:   ${herald.consoleUrl}   (first admin: herald console-user create <email> --role admin)`,
+    );
   if (herald.opsUrl !== undefined)
     lines.push(`  Ops:       ${herald.opsUrl}   (/healthz, /readyz, /metrics)`);
   if (herald.devApiKey !== undefined)

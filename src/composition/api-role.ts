@@ -63,6 +63,7 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
   };
   const app = await buildServer(
     {
+      role: 'api',
       ...infra.serverOptions,
       title: 'Herald API',
       description: 'Send notifications; manage users, devices and dead letters.',

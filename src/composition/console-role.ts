@@ -10,6 +10,7 @@ import { providerOverview } from './provider-overview.js';
 export async function startConsoleRole(infra: Infrastructure, config: Config): Promise<string> {
   const app = await buildServer(
     {
+      role: 'console',
       ...infra.serverOptions,
       title: 'Herald console',
       description: 'The web console for people.',

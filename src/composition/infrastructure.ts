@@ -68,7 +68,7 @@ export interface Infrastructure {
   readonly renderer: BudgetedRenderer;
   readonly devApiKey: string | undefined;
   /** Every HTTP server's options: body limit, timeouts, whether it serves the API documents. */
-  readonly serverOptions: Omit<ServerOptions, 'title' | 'description'>;
+  readonly serverOptions: Omit<ServerOptions, 'title' | 'description' | 'role'>;
   /** Registers what must be undone when the process stops (run newest first). */
   onStop(stop: () => Promise<void>): void;
   close(): Promise<void>;
@@ -98,7 +98,9 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
     const listener = await startListener(roles, database.url, logger, stops);
     const notifier = new WakeNotifier(pool, logger);
     stops.add(() => notifier.close());
-    const metrics = createMetrics(() => readBacklog(pool));
+    // The backlog is database-wide: published by scheduler processes only, so a sum over the
+    // other processes' metrics does not multiply it.
+    const metrics = createMetrics(roles.has('scheduler') ? () => readBacklog(pool) : undefined);
     const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(pool, key) });
     // A revoked key is forgotten by every api and query process when its NOTIFY arrives.
     listener.subscribe(wakeChannels.auth, () => authenticate.forget());
@@ -151,6 +153,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
         exposeDocs: config.OPS_ENDPOINTS !== 'ops-port',
         opsToken: config.OPS_TOKEN,
         isUnavailable: isConnectionError,
+        metrics,
       },
       onStop: (stop) => stops.add(stop),
       close: () => stops.stopAll(),

@@ -43,7 +43,7 @@ export async function startOpsServer(
   const wanted = config.OPS_ENDPOINTS === 'ops-port' || (!httpRoles && config.OPS_PORT > 0);
   if (!wanted) return undefined;
   const app = await buildServer(
-    { ...infra.serverOptions, title: 'Herald operations', description: 'Health and metrics.' },
+    { ...infra.serverOptions, role: 'ops', title: 'Herald operations', description: 'Health and metrics.' },
     [
       operationsRoutes(infra).ops,
       metricsRoutes(infra.metrics),

@@ -48,7 +48,9 @@ export async function startQueryRole(infra: Infrastructure, config: Config): Pro
   const access = { tokens, authenticate, revocations };
   const app = await buildServer(
     {
+      role: 'query',
       ...infra.serverOptions,
+      corsOrigins: config.CORS_ORIGINS?.split(',').map((o) => o.trim()),
       title: 'Herald query API',
       description: 'Read notifications: inboxes, realtime streams and lookups.',
     },

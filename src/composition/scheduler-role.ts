@@ -1,5 +1,5 @@
-// The scheduler role: its periodic jobs (lease rescue, early receipts, partition upkeep, and
-// retention when the archive store is open), each also run once at start.
+// The scheduler role: its periodic jobs (lease rescue, early receipts, overview counts upkeep,
+// partition upkeep, and retention when the archive store is open), each also run once at start.
 import type { Config } from '../config/schema.js';
 import type { LifecycleSettings } from '../archive/lifecycle-deps.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
@@ -7,6 +7,7 @@ import { leaseRescuer } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep, partitionUpkeepIntervalMs } from '../scheduler/partition-upkeep.js';
 import { receiptReconciler, receiptReconcileIntervalMs } from '../scheduler/receipt-reconciler.js';
 import { retention } from '../scheduler/retention.js';
+import { overviewUpkeep, overviewUpkeepIntervalMs } from '../scheduler/overview-upkeep.js';
 import type { Infrastructure } from './infrastructure.js';
 
 /** The retention job's settings (docs/retention.md). */
@@ -42,6 +43,12 @@ export function startSchedulerRole(infra: Infrastructure, config: Config): void 
       'receipt-reconciler',
       receiptReconcileIntervalMs,
       receiptReconciler({ pool, logger }),
+      logger,
+    ),
+    new PeriodicJob(
+      'overview-upkeep',
+      overviewUpkeepIntervalMs,
+      overviewUpkeep({ pool, now, keepDays: config.SERVICE_RETENTION_DAYS }),
       logger,
     ),
     new PeriodicJob(

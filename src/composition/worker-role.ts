@@ -1,5 +1,9 @@
-// The worker role: the fan-out stage and the dispatcher, woken by LISTEN/NOTIFY.
+// The worker role: the fan-out stage and the dispatcher, woken by LISTEN/NOTIFY; and every
+// `providerReportIntervalMs` a report of its provider health for the console's overview.
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.js';
+import { writeProviderReports } from '../db/stores/overview-store.js';
+import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
@@ -28,10 +32,11 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
       random,
     }),
   });
+  const guard = providerGuard(infra, config);
   const dispatcher = new Dispatcher({
     pool,
     providers: infra.providers,
-    guard: providerGuard(infra, config),
+    guard,
     listener,
     metrics,
     events,
@@ -49,12 +54,24 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     renderer: infra.renderer,
     unsubscribeUrl: (message) => unsubscribeUrl(infra, config, message),
   });
+  const workerId = randomUUID();
+  const healthReport = new PeriodicJob(
+    'provider-health-report',
+    providerReportIntervalMs,
+    () => writeProviderReports(pool, workerId, guard.report()),
+    logger,
+  );
   fanOut.start();
   dispatcher.start();
+  healthReport.start();
   infra.onStop(() => fanOut.stop());
   infra.onStop(() => dispatcher.stop());
+  infra.onStop(() => healthReport.stop());
   return { fanOut };
 }
+
+/** How often a worker reports its provider health (the overview shows the latest reports). */
+export const providerReportIntervalMs = 15_000;
 
 function providerGuard(infra: Infrastructure, config: Config): ProviderGuard {
   return new ProviderGuard({

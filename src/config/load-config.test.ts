@@ -91,3 +91,13 @@ test('OPS_ENDPOINTS=ops-port needs an OPS_PORT; OPS_TOKEN must be long', () => {
     (e: unknown) => e instanceof ConfigError && /OPS_TOKEN=\(secret\)/.test(e.message),
   );
 });
+
+test('PORT is the api port unless API_PORT is set; both set must agree', () => {
+  assert.equal(loadConfig({ PORT: '8080' }).API_PORT, 8080);
+  assert.equal(loadConfig({ PORT: '8080', API_PORT: '8080' }).API_PORT, 8080);
+  assert.throws(
+    () => loadConfig({ PORT: '8080', API_PORT: '3000' }),
+    (e: unknown) => e instanceof ConfigError && /PORT=8080 and API_PORT=3000 differ/.test(e.message),
+  );
+  assert.throws(() => loadConfig({ PORT: 'eighty' }), ConfigError);
+});

@@ -20,6 +20,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const value = env[name];
     if (value !== undefined && value !== '') raw[name] = value;
   }
+  // PORT, the name platforms set, is the api role's port unless API_PORT says otherwise.
+  const port = env['PORT'];
+  if (port !== undefined && port !== '') {
+    const apiPort = env['API_PORT'];
+    if (apiPort === undefined || apiPort === '') raw['API_PORT'] = port;
+    else if (apiPort !== port)
+      throw new ConfigError([`PORT=${port} and API_PORT=${apiPort} differ: set one of them`]);
+  }
   const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw));
   const networkProblems = allowedNetworkProblems(raw['OUTBOUND_ALLOWED_NETWORKS']);
   if (Value.Check(ConfigSchema, converted) && networkProblems.length === 0) {

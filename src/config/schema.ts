@@ -38,7 +38,10 @@ export const ConfigSchema = Type.Object({
   HOST: setting(Type.String({ minLength: 1, default: '127.0.0.1' }), {
     description: 'Address the HTTP servers bind to.',
   }),
-  API_PORT: Port(3000, 'Port of the api role (ingest). 0 picks a free port.'),
+  API_PORT: Port(
+    3000,
+    'Port of the api role (ingest). 0 picks a free port. `PORT` is accepted instead (both set: they must agree).',
+  ),
   QUERY_PORT: Port(3001, 'Port of the query role (reads). 0 picks a free port.'),
   CONSOLE_PORT: Port(3002, 'Port of the console role (the web console for people). 0 picks a free port.'),
   CONSOLE_SESSION_IDLE_MINUTES: setting(Type.Integer({ minimum: 1, maximum: 1440, default: 30 }), {
@@ -177,6 +180,18 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_RATE_PER_SECOND: setting(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }), {
     description: 'Most webhook calls per second per receiving origin and worker process; 0 means no limit.',
   }),
+  CORS_ORIGINS: Type.Optional(
+    setting(
+      Type.String({
+        pattern: '^https?://[a-z0-9.\\[\\]:-]+(\\s*,\\s*https?://[a-z0-9.\\[\\]:-]+)*$',
+        maxLength: 4096,
+      }),
+      {
+        description:
+          'Comma-separated origins (`scheme://host[:port]`, lower case, as browsers send them; no path, no wildcard), e.g. `https://app.example.com,https://admin.example.com`, whose pages may call the query role (inbox, streams, preferences) with a user token: answered with CORS headers and preflights. Unset: none (docs/inbox.md).',
+      },
+    ),
+  ),
   OUTBOUND_ALLOWED_NETWORKS: Type.Optional(
     setting(Type.String({ minLength: 1 }), {
       description:

@@ -1,7 +1,7 @@
-// The console role's pages (docs/console.md): sign-in, home, people, the audit log, notifications,
-// dead letters, categories, providers and the stylesheet. Every answer carries a Content Security
-// Policy that allows scripts, styles and requests from this origin only, and forms that post only
-// here.
+// The console role's pages (docs/console.md): sign-in, home, the overview, people, the audit log,
+// notifications, dead letters, support, services, categories, providers and the stylesheet. Every
+// answer carries a Content Security Policy that allows scripts, styles and requests from this
+// origin only, and forms that post only here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -17,6 +17,7 @@ import { deadLetterPages } from './dead-letter-pages.js';
 import { supportPages } from './support-pages.js';
 import { servicePages } from './service-pages.js';
 import { notificationPages } from './notification-pages.js';
+import { overviewPages } from './overview-pages.js';
 import type { WakeNotifier } from '../db/wake-notifier.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { requireConsole, sessionOf, type SessionSettings } from './console-session.js';
@@ -98,6 +99,7 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(supportPages({ ...deps, render }));
     await app.register(servicePages({ ...deps, render }));
     await app.register(notificationPages({ ...deps, render }));
+    await app.register(overviewPages({ ...deps, render }));
     await app.register(categoryPages({ ...deps, render }));
     await app.register(providerPages({ ...deps, render }));
   };

@@ -50,12 +50,12 @@ before(async () => {
     channels: ['in_app'],
     content: { default: { title: 'Parcel shipped', body: 'On its way' } },
   });
-  const templated = await h.call('POST', '/v1/notifications', {
-    recipients: ['bob'],
-    channels: ['in_app'],
-    template: 'greet',
-    params: { name: 'Bob' },
-  });
+  const templated = await h.call(
+    'POST',
+    '/v1/notifications',
+    { recipients: ['bob'], channels: ['in_app'], template: 'greet', params: { name: 'Bob' } },
+    { headers: { 'idempotency-key': 'order-7731-greeting' } },
+  );
   const hooked = await h.call('POST', '/v1/notifications', {
     recipients: ['carol'],
     channels: ['webhook'],
@@ -108,6 +108,12 @@ test('a viewer sees the recent notifications, newest first, and each filter narr
   assert.deepEqual(shows(otherService.text, 'inApp', 'templated', 'hooked'), [false, false, false]);
   const excluded = await viewer.get('/notifications?user=alice&template=greet');
   assert.deepEqual(shows(excluded.text, 'inApp', 'templated', 'hooked'), [false, false, false]);
+  const byKey = await viewer.get('/notifications?service=shop&key=order-7731-greeting');
+  assert.deepEqual(shows(byKey.text, 'inApp', 'templated', 'hooked'), [false, true, false]);
+  const otherKey = await viewer.get('/notifications?service=shop&key=order-7731');
+  assert.deepEqual(shows(otherKey.text, 'inApp', 'templated', 'hooked'), [false, false, false]);
+  const keyWithoutService = await viewer.get('/notifications?key=order-7731-greeting');
+  assert.equal(keyWithoutService.status, 400, 'a key is looked up within one service');
   const longAgo = await viewer.get('/notifications?since=2020-01-01&until=2020-01-31');
   assert.deepEqual(shows(longAgo.text, 'inApp', 'templated', 'hooked'), [false, false, false]);
 });

@@ -1,5 +1,6 @@
-// Notifications in the console: a search across services by id, service, recipient, template,
-// delivery state and creation day (always a bounded range: the last 7 days unless given, at
+// Notifications in the console: a search across services by id (a caller-supplied id is the
+// notification's id), the caller's Idempotency-Key, service, recipient, template, delivery state
+// and creation day (always a bounded range: the last 7 days unless given, at
 // most 92, so only those months' partitions are read), newest first; and one notification's
 // timeline: accepted, fanned out per recipient, each delivery's events, the inbox copy's read,
 // seen and archived times. Targets are shown masked.
@@ -40,6 +41,7 @@ const SearchQuery = Type.Object(
     service: Type.Optional(Type.String({ maxLength: 64 })),
     user: Type.Optional(Type.String({ maxLength: 200 })),
     template: Type.Optional(Type.String({ maxLength: 200 })),
+    key: Type.Optional(Type.String({ maxLength: 255 })),
     state: Type.Optional(Type.Union([Type.Literal(''), ...deliveryStates.map((s) => Type.Literal(s))])),
     since: Type.Optional(day),
     until: Type.Optional(day),
@@ -156,6 +158,9 @@ export function notificationPages(deps: NotificationPageDeps): FastifyPluginAsyn
         const id = text(form.id);
         if (id !== undefined && parseNotificationId(id) === undefined)
           throw invalid('id', 'A notification id is <service>#<uuid>.');
+        const key = text(form.key);
+        if (key !== undefined && text(form.service) === undefined)
+          throw invalid('key', 'Choose the service that sent the Idempotency-Key: keys are per service.');
         const services = await listServices(deps.pool);
         const serviceId =
           text(form.service) === undefined ? undefined : services.find((s) => s.name === form.service)?.id;
@@ -166,6 +171,7 @@ export function notificationPages(deps: NotificationPageDeps): FastifyPluginAsyn
           serviceId,
           userId: text(form.user),
           template: text(form.template),
+          idempotencyKey: key,
           deliveryState: text(form.state) as NotificationSearch['deliveryState'],
           before:
             form.before_us === undefined || form.before_id === undefined
@@ -181,6 +187,7 @@ export function notificationPages(deps: NotificationPageDeps): FastifyPluginAsyn
           service: form.service ?? '',
           user: form.user ?? '',
           template: form.template ?? '',
+          key: form.key ?? '',
           state: form.state ?? '',
           since: range.since,
           until: range.until,

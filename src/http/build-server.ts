@@ -6,13 +6,15 @@ import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
 } from 'fastify';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import AjvCompiler from '@fastify/ajv-compiler';
 import swaggerUi from '@fastify/swagger-ui';
-import { randomUUID } from 'node:crypto';
 import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
 import { guardInput } from './input-guard.js';
 import { requireOpsToken } from './ops-access.js';
+import { registerRequestContext, requestIdOf } from './request-context.js';
+import type { HttpMetrics } from '../observability/metrics.js';
 
 /** How long a client may take, per connection (docs/security.md). */
 export interface HttpTimeouts {
@@ -41,6 +43,15 @@ export interface ServerOptions {
   opsToken?: string | undefined;
   /** Errors meaning the database cannot be reached: answered 503 with Retry-After. */
   isUnavailable?: (error: unknown) => boolean;
+  /** The role this server answers for: the `role` label of its request metrics. */
+  role: string;
+  /** Where each answered request is counted and timed. */
+  metrics?: HttpMetrics | undefined;
+  /**
+   * Origins whose pages may call this server from a browser (CORS, preflights answered). Their
+   * requests carry a bearer token, never cookies, so credentials are not allowed.
+   */
+  corsOrigins?: readonly string[] | undefined;
 }
 
 /**
@@ -72,7 +83,8 @@ export async function buildServer(
       headersTimeout: timeouts.headersMs,
       connectionsCheckingInterval: timeoutCheckIntervalMs(timeouts),
     },
-    genReqId: () => randomUUID(),
+    // The caller's X-Request-Id when it is a sane token, else a new UUID (request-context.ts).
+    genReqId: requestIdOf,
     // User ids may be 128 characters; leave room for percent-encoding.
     routerOptions: { maxParamLength: 512 },
     // Malformed percent-encoding and over-long path segments, answered by Fastify's router
@@ -87,7 +99,7 @@ export async function buildServer(
     // Requests Node's HTTP layer refuses: headers or URL too large, bad syntax, not received in time.
     clientErrorHandler: (error, socket) => writeRawProblem(error, socket),
     requestIdHeader: false,
-    // One log line per request costs more than ingest itself at high rates; failures are logged below.
+    // Fastify's two lines per request are replaced by one access-log line (request-context.ts).
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     schemaController: { compilersFactory: { buildValidator: jsonBodiesUncoerced() } },
@@ -115,12 +127,16 @@ export async function buildServer(
     await app.register(swaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   }
-  app.addHook('onResponse', (request, reply, done) => {
-    if (reply.statusCode >= 500)
-      // Without the query: a realtime stream may carry its token there (EventSource).
-      request.log.warn({ url: request.url.split('?')[0], status: reply.statusCode }, 'request failed');
-    done();
-  });
+  registerRequestContext(app, { role: options.role, metrics: options.metrics });
+  if (options.corsOrigins !== undefined && options.corsOrigins.length > 0)
+    await app.register(cors, {
+      origin: [...options.corsOrigins],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'idempotency-key'],
+      exposedHeaders: ['retry-after', 'location', 'x-request-id'],
+      credentials: false,
+      maxAge: 600,
+    });
   for (const plugin of routes) await app.register(plugin);
   return app;
 }

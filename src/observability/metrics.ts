@@ -11,8 +11,14 @@ export interface Metrics
     TemplateMetrics,
     RetentionMetrics,
     ReceiptMetrics,
-    BacklogMetrics {
+    BacklogMetrics,
+    HttpMetrics {
   registry: Registry;
+}
+
+export interface HttpMetrics {
+  httpRequests: Counter<'role' | 'method' | 'route' | 'status'>;
+  httpRequestSeconds: Histogram<'role' | 'method' | 'route'>;
 }
 
 export interface IngestMetrics {
@@ -60,21 +66,39 @@ export interface ReceiptMetrics {
 export interface BacklogMetrics {
   pendingDeliveries: Gauge<'lane'>;
   oldestPendingSeconds: Gauge<'lane'>;
+  waitingRecipients: Gauge<'lane'>;
+  oldestWaitingRecipientSeconds: Gauge<'lane'>;
 }
 
 export interface PendingReading {
   lane: string;
   pending: number;
   oldestSeconds: number;
+  /** Recipients due and not yet fanned out into deliveries. */
+  recipients: number;
+  oldestRecipientSeconds: number;
 }
 
 /**
- * `readPending` feeds the backlog gauges on each scrape (it queries the database), so the
- * figures are current in every process that serves /metrics.
+ * Node's gauges that prom-client names with `_total`, a suffix Prometheus keeps for counters
+ * (`promtool check metrics` refuses them); Herald leaves them out.
+ */
+const misnamedDefaults = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/**
+ * `readPending` feeds the backlog gauges on each scrape (it queries the database). The figures
+ * are database-wide, so only one kind of process publishes them (the composition gives
+ * `readPending` to processes that run the scheduler role); elsewhere the gauges are absent.
+ * Process and Node.js metrics carry their standard names (`process_…`, `nodejs_…`).
  */
 export function createMetrics(readPending?: () => Promise<PendingReading[]>): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'herald_process_' });
+  collectDefaultMetrics({ register: registry });
+  for (const name of misnamedDefaults) registry.removeSingleMetric(name);
   return {
     registry,
     ...ingestMetrics(registry),
@@ -84,6 +108,26 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
     ...retentionMetrics(registry),
     ...receiptMetrics(registry),
     ...backlogMetrics(registry, readPending),
+    ...httpMetrics(registry),
+  };
+}
+
+/** Every HTTP role: requests by route template (not the URL: ids would explode the series). */
+function httpMetrics(registry: Registry): HttpMetrics {
+  return {
+    httpRequests: new Counter({
+      name: 'herald_http_requests_total',
+      help: "HTTP requests answered, per role (api, query, console, ops), method, route template ('unmatched' for no route) and status.",
+      labelNames: ['role', 'method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpRequestSeconds: new Histogram({
+      name: 'herald_http_request_duration_seconds',
+      help: 'Time from a request arriving to its answer being sent, per role, method and route template.',
+      labelNames: ['role', 'method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
   };
 }
 
@@ -242,7 +286,7 @@ function retentionMetrics(registry: Registry): RetentionMetrics {
       registers: [registry],
     }),
     retentionCopyRowsTotal: new Gauge({
-      name: 'herald_retention_copy_rows_total',
+      name: 'herald_retention_copy_rows_planned',
       help: 'Rows of the table-month being copied to the archive (0 between copies).',
       registers: [registry],
     }),
@@ -272,31 +316,45 @@ function backlogMetrics(
   readPending: (() => Promise<PendingReading[]>) | undefined,
 ): BacklogMetrics {
   let lastReading: Promise<PendingReading[]> | undefined;
-  // Both backlog gauges are filled from one query per scrape.
+  // Every backlog gauge is filled from one query per scrape.
   const reading = (): Promise<PendingReading[]> => {
     lastReading ??= (readPending?.() ?? Promise.resolve([])).finally(() => {
       setImmediate(() => (lastReading = undefined));
     });
     return lastReading;
   };
+  // Without readPending the gauges are made but registered nowhere: this process does not publish them.
+  const registers = readPending === undefined ? [] : [registry];
+  const gauge = (name: string, help: string, value: (r: PendingReading) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['lane'],
+      registers,
+      async collect() {
+        for (const r of await reading()) this.set({ lane: r.lane }, value(r));
+      },
+    });
   return {
-    pendingDeliveries: new Gauge({
-      name: 'herald_pending_deliveries',
-      help: 'Deliveries waiting to be sent (pending, retrying or sending), per lane.',
-      labelNames: ['lane'],
-      registers: [registry],
-      async collect() {
-        for (const r of await reading()) this.set({ lane: r.lane }, r.pending);
-      },
-    }),
-    oldestPendingSeconds: new Gauge({
-      name: 'herald_oldest_pending_delivery_age_seconds',
-      help: 'Age of the oldest due delivery not yet sent, per lane.',
-      labelNames: ['lane'],
-      registers: [registry],
-      async collect() {
-        for (const r of await reading()) this.set({ lane: r.lane }, r.oldestSeconds);
-      },
-    }),
+    pendingDeliveries: gauge(
+      'herald_pending_deliveries',
+      'Deliveries waiting to be sent (pending, retrying or sending), per lane.',
+      (r) => r.pending,
+    ),
+    oldestPendingSeconds: gauge(
+      'herald_oldest_pending_delivery_age_seconds',
+      'Age of the oldest due delivery not yet sent, per lane.',
+      (r) => r.oldestSeconds,
+    ),
+    waitingRecipients: gauge(
+      'herald_waiting_recipients',
+      'Recipients of accepted notifications that are due and not yet fanned out into deliveries, per lane (above 0 for long: no worker is fanning out).',
+      (r) => r.recipients,
+    ),
+    oldestWaitingRecipientSeconds: gauge(
+      'herald_oldest_waiting_recipient_age_seconds',
+      'Age of the oldest due recipient not yet fanned out, per lane (since its send time).',
+      (r) => r.oldestRecipientSeconds,
+    ),
   };
 }

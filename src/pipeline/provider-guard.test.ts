@@ -134,6 +134,46 @@ test('a configuration error opens the circuit at once', async () => {
   assert.deepEqual(await guard.acquire('ses'), { ok: false, reason: 'circuit_open', delayMs: 5000 });
 });
 
+test('the report gives each key its breaker state and the calls, failures and latency since the previous report', async () => {
+  let now = 1000;
+  const guard = new ProviderGuard({
+    breaker: { windowMs: 10_000, minimumCalls: 2, failureRatio: 0.5, openMs: 60_000 },
+    now: () => now,
+  });
+  for (const [elapsed, outcome] of [
+    [20, { kind: 'sent', providerMessageId: null }],
+    [10, { kind: 'sent', providerMessageId: null }],
+    [300, { kind: 'retry', reason: 'HTTP 503' }],
+    [40, { kind: 'retry', reason: 'timeout' }],
+  ] as const) {
+    assert.ok((await guard.acquire('fcm')).ok);
+    guard.record('fcm', outcome, elapsed);
+  }
+  now = 16_000;
+  const [fcm] = guard.report();
+  assert.deepEqual(fcm, {
+    key: 'fcm',
+    breakerState: 'open',
+    periodMs: 15_000,
+    calls: 4,
+    failures: 2,
+    latencyMsSum: 370,
+    latencyMsMax: 300,
+  });
+  now = 17_000;
+  assert.deepEqual(guard.report(), [
+    {
+      key: 'fcm',
+      breakerState: 'open',
+      periodMs: 1000,
+      calls: 0,
+      failures: 0,
+      latencyMsSum: 0,
+      latencyMsMax: 0,
+    },
+  ]);
+});
+
 test("a failing receiver's circuit opens and defers its deliveries without spending attempts; other receivers flow; after recovery each arrives once", async () => {
   const send = async (user: string) => {
     const res = await h.call('POST', '/v1/notifications', {

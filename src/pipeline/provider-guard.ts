@@ -6,7 +6,7 @@
 // provider always leaves room for the others. A call the guard holds back is deferred: the
 // delivery goes back to the queue without spending an attempt.
 import type { KeyLimits } from '../domain/provider-limits.js';
-import { CircuitBreaker, type BreakerOptions } from '../domain/circuit-breaker.js';
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../domain/circuit-breaker.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 import { TokenBucket } from '../domain/token-bucket.js';
 
@@ -31,13 +31,31 @@ interface Waiter {
   grant: (granted: boolean) => void;
 }
 
+interface Tally {
+  calls: number;
+  failures: number;
+  latencyMsSum: number;
+  latencyMsMax: number;
+}
+
+/** A provider key's health over the period since the previous report (see `report`). */
+export interface KeyReport extends Tally {
+  key: string;
+  breakerState: BreakerState;
+  periodMs: number;
+}
+
 export class ProviderGuard {
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly inFlight = new Map<string, number>();
   private readonly waiting = new Map<string, Waiter[]>();
+  private tallies = new Map<string, Tally>();
+  private tallyingSince: number;
 
-  constructor(private readonly options: ProviderGuardOptions) {}
+  constructor(private readonly options: ProviderGuardOptions) {
+    this.tallyingSince = options.now();
+  }
 
   /** How long an opened circuit stays open. */
   get openMs(): number {
@@ -107,15 +125,41 @@ export class ProviderGuard {
    * about the provider's health. A configuration error opens the circuit at once; an exception
    * from the provider counts as a failure, like `retry`.
    */
-  record(key: string, outcome: DeliveryOutcome | { kind: 'threw' } | 'aborted'): void {
+  record(key: string, outcome: DeliveryOutcome | { kind: 'threw' } | 'aborted', elapsedMs = 0): void {
     this.release(key);
     if (outcome === 'aborted') return;
     const breaker = this.breakerFor(key);
     const now = this.options.now();
     const before = breaker.state(now);
+    const failed = outcome.kind === 'retry' || outcome.kind === 'threw' || outcome.kind === 'config_error';
     if (outcome.kind === 'config_error') breaker.trip(now);
-    else breaker.record(outcome.kind === 'retry' || outcome.kind === 'threw', now);
+    else breaker.record(failed, now);
     if (before !== 'open' && breaker.state(now) === 'open') this.options.onOpen?.(key);
+    const tally = this.tallies.get(key) ?? { calls: 0, failures: 0, latencyMsSum: 0, latencyMsMax: 0 };
+    tally.calls += 1;
+    if (failed) tally.failures += 1;
+    tally.latencyMsSum += elapsedMs;
+    tally.latencyMsMax = Math.max(tally.latencyMsMax, elapsedMs);
+    this.tallies.set(key, tally);
+  }
+
+  /**
+   * Each key's breaker state and its calls, failures and latency since the previous report
+   * (the counts start again at zero). Keys without calls in the period are reported with their
+   * breaker state, so an open circuit is seen even while nothing is let through.
+   */
+  report(): KeyReport[] {
+    const now = this.options.now();
+    const periodMs = Math.max(1, now - this.tallyingSince);
+    const tallies = this.tallies;
+    this.tallies = new Map();
+    this.tallyingSince = now;
+    return [...this.breakers].map(([key, breaker]) => ({
+      key,
+      breakerState: breaker.state(now),
+      periodMs,
+      ...(tallies.get(key) ?? { calls: 0, failures: 0, latencyMsSum: 0, latencyMsMax: 0 }),
+    }));
   }
 
   private circuitOpen(breaker: CircuitBreaker, now: number): Admission {

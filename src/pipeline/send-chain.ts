@@ -78,11 +78,12 @@ async function call(
     );
     result = { kind: 'threw', message: error instanceof Error ? error.message : 'unknown' };
   }
+  const elapsedMs = performance.now() - started;
   deps.metrics.providerSendSeconds.observe(
     { channel: message.channel, provider: provider.name },
-    (performance.now() - started) / 1000,
+    elapsedMs / 1000,
   );
-  deps.guard.record(key, signal.aborted ? 'aborted' : result);
+  deps.guard.record(key, signal.aborted ? 'aborted' : result, elapsedMs);
   if (result.kind === 'config_error') {
     deps.logger.error(
       { provider: provider.name, reason: result.reason },

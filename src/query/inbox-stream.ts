@@ -133,6 +133,9 @@ export class InboxStreams {
 
     reply.hijack();
     const raw = reply.raw;
+    // Headers set before the stream took over the response (CORS) go out with it.
+    for (const [name, value] of Object.entries(reply.getHeaders()))
+      if (value !== undefined) raw.setHeader(name, value);
     raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',

@@ -53,7 +53,7 @@ before(async () => {
   const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(db.pool, key) });
   tokens = new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600 });
   const access = { tokens, authenticate, revocations: new CredentialRevocations({ pool: db.pool }) };
-  query = await buildServer({ ...serverOptions, title: 'query' }, [
+  query = await buildServer({ ...serverOptions, title: 'query', role: 'query' }, [
     userPreferenceRoutes({
       pool: db.pool,
       guards: {
@@ -62,7 +62,7 @@ before(async () => {
       },
     }),
   ]);
-  api = await buildServer({ ...serverOptions, title: 'api' }, [
+  api = await buildServer({ ...serverOptions, title: 'api', role: 'api' }, [
     directoryPreferenceRoutes({ pool: db.pool, authenticate }),
   ]);
 });

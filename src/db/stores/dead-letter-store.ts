@@ -140,10 +140,10 @@ export async function replayMatching(
        UPDATE deliveries d SET state = 'pending', attempts = 0, run_at = now(), updated_at = now()
          FROM chosen
         WHERE d.id = chosen.id AND d.notification_created_at = chosen.notification_created_at
-        RETURNING d.id, d.notification_id, d.channel
+        RETURNING d.id, d.notification_id, d.channel, d.lane
      ), e AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
-       SELECT id, notification_id, channel, 'pending', 0, 'replayed from dead letters' FROM u
+       INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
+       SELECT id, notification_id, channel, lane, 'pending', 0, 'replayed from dead letters' FROM u
      )
      SELECT id FROM u`,
     [...filterParams(selection), selection.ids ?? null, selection.notificationId ?? null, limit, notBefore],

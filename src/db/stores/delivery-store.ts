@@ -90,8 +90,8 @@ export async function claimDeliveries(
         WHERE d.id = due.id AND d.notification_created_at = due.notification_created_at
         RETURNING d.*
      ), events AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt)
-       SELECT id, notification_id, channel, 'sending', attempts FROM claimed
+       INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
+       SELECT id, notification_id, channel, lane, 'sending', attempts FROM claimed
      )
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
             c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data, s.webhook_secret,
@@ -183,10 +183,10 @@ export async function writeOutcomes(
          FROM o
          WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = o.from_state
            AND d.attempts = o.from_attempts AND ($1::uuid IS NULL OR d.lease_owner = $1)
-         RETURNING d.id, d.notification_id, d.channel, o.from_attempts, o.state, o.event_attempt, o.event_detail
+         RETURNING d.id, d.notification_id, d.channel, d.lane, o.from_attempts, o.state, o.event_attempt, o.event_detail
        ), e AS (
-         INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
-         SELECT id, notification_id, channel, state, event_attempt, event_detail FROM u
+         INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
+         SELECT id, notification_id, channel, lane, state, event_attempt, event_detail FROM u
        )
        SELECT id, from_attempts FROM u`,
     [
@@ -302,22 +302,37 @@ export async function lockDeliveries(
 
 export interface PendingByLane {
   lane: string;
+  /** Deliveries not yet final: pending or retrying (due or not) and sending. */
   pending: number;
+  /** Deliveries due and not yet handed to a provider (pending or retrying). */
+  due: number;
+  /** Age of the oldest of those (0 if none). */
   oldestSeconds: number;
+  /** Deliveries in a provider call now (leased by a worker). */
+  sending: number;
+  /** Recipients of accepted notifications, due and not yet fanned out into deliveries. */
+  recipients: number;
+  oldestRecipientSeconds: number;
 }
 
-/** Backlog per lane for the metrics gauges: not-yet-final deliveries and the oldest due one. */
+/**
+ * The work waiting per lane, for the metrics gauges and the console's overview, read through
+ * the partial indexes of waiting rows.
+ */
 export async function readBacklog(pool: Pool): Promise<PendingByLane[]> {
-  const result = await pool.query<{ lane: string; pending: number; oldest: number | null }>(
-    `SELECT l.lane,
-            (SELECT count(*) FROM deliveries d WHERE d.lane = l.lane AND d.state IN ('pending', 'retrying', 'sending'))::int AS pending,
-            (SELECT extract(epoch FROM now() - min(d.run_at)) FROM deliveries d
-              WHERE d.lane = l.lane AND d.state IN ('pending', 'retrying') AND d.run_at <= now())::float8 AS oldest
-       FROM (VALUES ('transactional'), ('bulk')) AS l(lane)`,
+  const result = await pool.query<PendingByLane>(
+    `SELECT l.lane, d.pending + s.sending AS pending, d.due, d.oldest AS "oldestSeconds", s.sending,
+            r.n AS recipients, r.oldest AS "oldestRecipientSeconds"
+       FROM (VALUES ('transactional'), ('bulk')) AS l(lane)
+       CROSS JOIN LATERAL (
+         SELECT count(*)::int AS pending, (count(*) FILTER (WHERE run_at <= now()))::int AS due,
+                greatest(0, coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now())), 0))::float8 AS oldest
+           FROM deliveries WHERE state IN ('pending', 'retrying') AND lane = l.lane) d
+       CROSS JOIN LATERAL (
+         SELECT count(*)::int AS sending FROM deliveries WHERE state = 'sending' AND lane = l.lane) s
+       CROSS JOIN LATERAL (
+         SELECT count(*)::int AS n, greatest(0, coalesce(extract(epoch FROM now() - min(send_at)), 0))::float8 AS oldest
+           FROM recipients WHERE state = 'pending' AND lane = l.lane AND send_at <= now()) r`,
   );
-  return result.rows.map((r) => ({
-    lane: r.lane,
-    pending: r.pending,
-    oldestSeconds: Math.max(0, r.oldest ?? 0),
-  }));
+  return result.rows;
 }

@@ -15,6 +15,8 @@ export interface NotificationSearch {
   /** A recipient's user id, exact. */
   userId?: string | undefined;
   template?: string | undefined;
+  /** The Idempotency-Key header the caller sent with it (with `serviceId`: keys are per service). */
+  idempotencyKey?: string | undefined;
   /** Any of the notification's deliveries is in this state. */
   deliveryState?: DeliveryState | undefined;
   /** Continue after this notification (exclusive), in newest-first order. */
@@ -79,6 +81,8 @@ export async function searchNotifications(pool: Pool, s: NotificationSearch): Pr
                WHERE d.state = $7 AND d.notification_id = n.id AND d.notification_created_at = n.created_at
                  AND d.notification_created_at >= $1 AND d.notification_created_at < $2))
         AND ($8::bigint IS NULL OR (n.created_at, n.id COLLATE "C") < (${fromMicros(8)}, $9::text COLLATE "C"))
+        AND ($11::text IS NULL OR n.id IN (
+              SELECT k.notification_id FROM idempotency_keys k WHERE k.service_id = $4 AND k.key = 'header:' || $11))
       ORDER BY n.created_at DESC, n.id COLLATE "C" DESC
       LIMIT $10`,
     [
@@ -92,6 +96,7 @@ export async function searchNotifications(pool: Pool, s: NotificationSearch): Pr
       s.before?.createdUs ?? null,
       s.before?.id ?? null,
       s.limit,
+      s.idempotencyKey ?? null,
     ],
   );
   return result.rows.map((r) => ({

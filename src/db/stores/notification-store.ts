@@ -218,10 +218,10 @@ export async function cancelNotification(
     `WITH c AS (
        UPDATE deliveries SET state = 'canceled', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL
         WHERE notification_id = $1 AND notification_created_at = $2 AND state IN ('pending', 'retrying')
-        RETURNING id, notification_id, channel, attempts
+        RETURNING id, notification_id, channel, lane, attempts
      )
-     INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail, created_at)
-     SELECT id, notification_id, channel, 'canceled', attempts, 'canceled by caller', $3 FROM c`,
+     INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail, created_at)
+     SELECT id, notification_id, channel, lane, 'canceled', attempts, 'canceled by caller', $3 FROM c`,
     [id, createdAt, now],
   );
   const total = (recipients.rowCount ?? 0) + (deliveries.rowCount ?? 0);

@@ -107,7 +107,7 @@ async function applyMatched(
     `WITH t AS (
        SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(mid, state, detail, ord)
      ), found AS (
-       SELECT t.ord, d.id, d.notification_created_at, d.notification_id, d.channel, d.attempts, d.state AS current,
+       SELECT t.ord, d.id, d.notification_created_at, d.notification_id, d.channel, d.lane, d.attempts, d.state AS current,
               t.state, t.detail
          FROM t JOIN deliveries d ON d.provider_message_id = t.mid AND d.provider = $1
      ), moved AS (
@@ -122,8 +122,8 @@ async function applyMatched(
      ), noted AS (
        SELECT ord FROM found WHERE state = 'complained'
      ), events AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail)
-       SELECT f.id, f.notification_id, f.channel, f.state, f.attempts, coalesce(f.detail, 'provider receipt')
+       INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
+       SELECT f.id, f.notification_id, f.channel, f.lane, f.state, f.attempts, coalesce(f.detail, 'provider receipt')
          FROM found f
         WHERE f.ord IN (SELECT ord FROM moved UNION ALL SELECT ord FROM noted)
      )
