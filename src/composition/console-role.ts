@@ -7,6 +7,7 @@ import { SingleSignOn } from '../console/single-sign-on.js';
 import { templateCheckMs } from './api-role.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve } from './ops-server.js';
+import { providerOverview } from './provider-overview.js';
 
 /** Single sign-on when CONSOLE_OIDC_ISSUER is set (loadConfig checked the others are too). */
 function singleSignOnOf(infra: Infrastructure, config: Config): SingleSignOn | undefined {
@@ -67,6 +68,7 @@ export async function startConsoleRole(infra: Infrastructure, config: Config): P
         contentProblems: (channel, content, data) => infra.providers.contentProblems(channel, content, data),
         // As the api role checks a template when it is saved or sent.
         templateRenderMs: templateCheckMs(config),
+        providers: providerOverview(config),
       }),
     ],
   );

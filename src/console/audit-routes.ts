@@ -9,6 +9,12 @@ import { consoleTime, layoutData, type RenderView } from './console-views.js';
 
 const pageSize = 100;
 
+/** A person by their email; an API key by its first characters and id (as the Services page lists keys). */
+function actorText(kind: string, id: string, name: string): string {
+  if (kind === 'api_key') return name === '' ? `API key ${id}` : `API key ${name}… (${id})`;
+  return name === '' ? `${kind} ${id}` : name;
+}
+
 export function auditRoutes(deps: SessionGuardDeps & { pool: Pool; render: RenderView }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -41,7 +47,7 @@ export function auditRoutes(deps: SessionGuardDeps & { pool: Pool; render: Rende
           older: entries.length === pageSize && last !== undefined ? String(last.id) : '',
           entries: entries.map((e) => ({
             at: consoleTime(e.at),
-            actor: e.actorName === '' ? `${e.actorKind} ${e.actorId}` : e.actorName,
+            actor: actorText(e.actorKind, e.actorId, e.actorName),
             action: e.action,
             target: e.target,
             before: e.before === null ? '' : JSON.stringify(e.before),

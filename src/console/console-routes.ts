@@ -1,7 +1,7 @@
 // The console role's pages (docs/console.md): sign-in, home, the overview, people, the audit log,
-// notifications, templates, dead letters, support, services, and the stylesheet and scripts.
-// Every answer carries a Content Security Policy that allows
-// scripts, styles and requests from this origin only, and forms that post only here.
+// notifications, templates, dead letters, support, services, categories, providers, and the
+// stylesheet and scripts. Every answer carries a Content Security Policy that allows scripts,
+// styles and requests from this origin only, and forms that post only here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -11,6 +11,8 @@ import type { Pool } from '../db/pools.js';
 import { packageRoot } from '../db/package-root.js';
 import { capabilitiesOf, type ConsoleCapability } from '../domain/console-roles.js';
 import { auditRoutes } from './audit-routes.js';
+import { categoryPages } from './category-pages.js';
+import { providerPages, type ProviderOverview } from './provider-pages.js';
 import { deadLetterPages } from './dead-letter-pages.js';
 import { supportPages } from './support-pages.js';
 import { servicePages } from './service-pages.js';
@@ -45,6 +47,8 @@ export interface ConsoleDeps {
   contentProblems: ContentProblems;
   /** Wall-clock time one variant may take in a trial render or preview (as the api role's check). */
   templateRenderMs: number;
+  /** The providers as configured, credentials reduced to whether they are set (composition builds it). */
+  providers: ProviderOverview;
 }
 
 /** The files under src/console/assets/ the pages load, with their media types. */
@@ -121,5 +125,7 @@ export function consoleRoutes(deps: ConsoleDeps): FastifyPluginAsync {
     await app.register(overviewPages({ ...deps, render }));
     await app.register(templatePages({ ...deps, render }));
     await app.register(templateImportPages({ ...deps, render }));
+    await app.register(categoryPages({ ...deps, render }));
+    await app.register(providerPages({ ...deps, render }));
   };
 }

@@ -154,7 +154,9 @@ async function checkUpload(
   const format = formatOf(file.bytes);
   const review = await reviewImport(deps.pool, {
     serviceId: service.id,
+    serviceName: service.name,
     keyId: null,
+    actor: actorOf(request),
     bytes: file.bytes,
     format,
     renderMs: deps.templateRenderMs,
@@ -205,6 +207,7 @@ async function applyUpload(
   try {
     const report = await importTemplates(deps.pool, {
       serviceId: service.id,
+      serviceName: service.name,
       keyId: null,
       actor: actorOf(request),
       bytes: upload.bytes,
@@ -231,7 +234,7 @@ async function undo(
   try {
     const undone = await undoImport(
       deps.pool,
-      { serviceId: service.id, keyId: null, actor: actorOf(request) },
+      { serviceId: service.id, serviceName: service.name, keyId: null, actor: actorOf(request) },
       params.id,
     );
     return await reply.redirect(`${hrefOf(service.name)}?undone=${String(undone.undoes)}`, 303);

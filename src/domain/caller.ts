@@ -3,6 +3,8 @@ import type { Permission } from './permissions.js';
 
 export interface Caller {
   keyId: number;
+  /** The key's first characters, as the console lists keys and the audit log names them. */
+  keyPrefix: string;
   serviceId: number;
   serviceName: string;
   permissions: Permission[];

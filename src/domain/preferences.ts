@@ -26,6 +26,17 @@ export interface CategorySettings {
   caps: Partial<Record<Channel, Partial<Record<Lane, FrequencyCap>>>>;
 }
 
+/**
+ * Why these category settings cannot be saved, or undefined: a critical category is always
+ * delivered, so the no-marketing switch could never apply to it.
+ */
+export function categorySettingsProblem(settings: {
+  critical: boolean;
+  marketing: boolean;
+}): string | undefined {
+  return settings.critical && settings.marketing ? 'must be false when critical is true' : undefined;
+}
+
 /** How category settings are keyed: one service's category. */
 export function categoryKey(serviceId: number, category: string): string {
   return `${String(serviceId)}:${category}`;

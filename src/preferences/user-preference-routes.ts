@@ -5,7 +5,7 @@ import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
-import { listCategories, type ListedCategory } from '../db/stores/category-store.js';
+import { CategoryNameSchema, listCategories, type ListedCategory } from '../db/stores/category-store.js';
 import {
   getUserPreferences,
   replaceUserPreferences,
@@ -16,7 +16,7 @@ import { anyChannel, formatLocalTime, parseLocalTime, type QuietHours } from '..
 import { ProblemError, type ProblemDetail } from '../domain/problems.js';
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
-export const CategoryName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+export const CategoryName = CategoryNameSchema;
 const LocalTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, 24-hour' });
 
 const PreferenceItem = Type.Object(

@@ -31,8 +31,10 @@ function describeState(state: TemplateState | undefined): string {
 /** Who undoes: the service, the API key (null for a console user) and whom the audit log names. */
 export interface UndoRequester {
   serviceId: number;
+  /** For the audit log's target (`service:<name>`). */
+  serviceName: string;
   keyId: number | null;
-  actor?: AuditActor;
+  actor: AuditActor;
 }
 
 /** One transaction: check, restore every template, record the undo; or change nothing. */
@@ -68,6 +70,7 @@ export async function undoImport(pool: Pool, requester: UndoRequester, importId:
     }));
     const undoId = await recordImport(client, {
       serviceId,
+      serviceName: requester.serviceName,
       keyId: requester.keyId,
       actor: requester.actor,
       kind: 'undo',

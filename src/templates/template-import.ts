@@ -58,10 +58,12 @@ export interface ImportReport {
 
 export interface ImportRequest {
   serviceId: number;
+  /** For the audit log's target (`service:<name>`). */
+  serviceName: string;
   /** The API key that imports; null for a console user. */
   keyId: number | null;
-  /** Who the audit log names; absent: the API key (or `system` without one). */
-  actor?: AuditActor;
+  /** Who imports, from where, for the audit log. */
+  actor: AuditActor;
   bytes: Buffer;
   format: SheetFormat;
   dryRun: boolean;
@@ -137,6 +139,7 @@ async function applyTemplates(
       if (request.dryRun) throw rollback;
       report.import_id = await recordImport(client, {
         serviceId: request.serviceId,
+        serviceName: request.serviceName,
         keyId: request.keyId,
         actor: request.actor,
         kind: 'import',

@@ -3,28 +3,17 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { withTransaction, type Pool } from '../../db/pools.js';
+import type { Pool } from '../../db/pools.js';
 import {
-  CategoryCapsSchema,
-  CategoryDefaultsSchema,
+  CategoryInputSchema,
+  CategoryNameSchema,
   getCategory,
-  putCategory,
+  replaceCategory,
 } from '../../db/stores/category-store.js';
+import { categorySettingsProblem } from '../../domain/preferences.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
-import { CategoryName } from '../../preferences/user-preference-routes.js';
-
-const CategoryBody = Type.Object(
-  {
-    critical: Type.Optional(
-      Type.Boolean({ description: 'Always delivered: preferences, quiet hours and caps do not apply.' }),
-    ),
-    marketing: Type.Optional(Type.Boolean({ description: 'Suppressed for users whose no_marketing is on.' })),
-    defaults: Type.Optional(CategoryDefaultsSchema),
-    caps: Type.Optional(CategoryCapsSchema),
-  },
-  { additionalProperties: false },
-);
+import { auditedChange } from '../audited-change.js';
 
 function presentCategory(
   category: string,
@@ -53,8 +42,8 @@ export function categoryRoutes(deps: { pool: Pool; authenticate: Authenticate })
         schema: {
           summary: "Set one of the calling service's categories (replaces its settings)",
           tags: ['preferences'],
-          params: Type.Object({ category: CategoryName }),
-          body: CategoryBody,
+          params: Type.Object({ category: CategoryNameSchema }),
+          body: CategoryInputSchema,
         },
       },
       async (request) => {
@@ -66,14 +55,25 @@ export function categoryRoutes(deps: { pool: Pool; authenticate: Authenticate })
           defaults: body.defaults ?? {},
           caps: body.caps ?? {},
         };
-        if (settings.critical && settings.marketing)
+        const problem = categorySettingsProblem(settings);
+        if (problem !== undefined)
           throw new ProblemError('validation_failed', 'A category cannot be both critical and marketing.', [
-            { field: 'body/marketing', message: 'must be false when critical is true' },
+            { field: 'body/marketing', message: problem },
           ]);
-        const updatedAt = await withTransaction(deps.pool, (client) =>
-          putCategory(client, caller.serviceId, request.params.category, settings),
+        const { category } = request.params;
+        return auditedChange(
+          deps.pool,
+          request,
+          { action: 'category.update', target: `category:${caller.serviceName}/${category}` },
+          async (client) => {
+            const { before, updatedAt } = await replaceCategory(client, caller.serviceId, category, settings);
+            return {
+              result: presentCategory(category, { ...settings, updatedAt }),
+              before,
+              after: settings,
+            };
+          },
         );
-        return presentCategory(request.params.category, { ...settings, updatedAt });
       },
     );
 
@@ -84,7 +84,7 @@ export function categoryRoutes(deps: { pool: Pool; authenticate: Authenticate })
         schema: {
           summary: "One of the calling service's categories (the defaults when never set)",
           tags: ['preferences'],
-          params: Type.Object({ category: CategoryName }),
+          params: Type.Object({ category: CategoryNameSchema }),
         },
       },
       async (request) => {

@@ -1,5 +1,5 @@
 // /v1/dead-letters: list a service's dead deliveries and re-queue them.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from '../../db/pools.js';
@@ -10,6 +10,7 @@ import { ProblemError } from '../../domain/problems.js';
 import type { Channel } from '../../domain/notification.js';
 import { presentTarget } from '../../domain/contact.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
+import { auditedChange } from '../audited-change.js';
 
 const maxReplay = 10_000;
 
@@ -36,7 +37,7 @@ function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
   return { updatedAt, id };
 }
 
-export function deadLetterRoutes(deps: {
+interface DeadLetterRouteDeps {
   pool: Pool;
   authenticate: Authenticate;
   notifier: WakeNotifier;
@@ -47,7 +48,45 @@ export function deadLetterRoutes(deps: {
    */
   replayableDays: number;
   now: () => Date;
-}): FastifyPluginAsync {
+}
+
+/** Re-queues the selection in one transaction with its audit entry (when something moved). */
+function replayAudited(
+  deps: DeadLetterRouteDeps,
+  request: FastifyRequest,
+  selection: { ids?: string[]; notificationId?: string },
+  all: boolean,
+): Promise<string[]> {
+  const caller = callerOf(request);
+  return auditedChange(
+    deps.pool,
+    request,
+    { action: 'dead_letters.replay', target: `service:${caller.serviceName}` },
+    async (client) => {
+      const moved = await replayDeadLetters(
+        client,
+        caller.serviceId,
+        selection,
+        maxReplay,
+        new Date(deps.now().getTime() - deps.replayableDays * 86_400_000),
+      );
+      return {
+        result: moved,
+        changed: moved.length > 0,
+        // What was asked for and what moved (the first 100 ids, as the console records).
+        after: {
+          ...(selection.ids === undefined ? {} : { ids_asked: selection.ids.length }),
+          ...(selection.notificationId === undefined ? {} : { notification_id: selection.notificationId }),
+          ...(all ? { all } : {}),
+          replayed: moved.length,
+          ids: moved.slice(0, 100),
+        },
+      };
+    },
+  );
+}
+
+export function deadLetterRoutes(deps: DeadLetterRouteDeps): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['dead letters'];
@@ -129,16 +168,11 @@ export function deadLetterRoutes(deps: {
             throw new ProblemError('forbidden', 'This notification belongs to another service.');
           notificationId = `${parsed.service}#${parsed.uuid}`;
         }
-        const replayed = await replayDeadLetters(
-          deps.pool,
-          callerOf(request).serviceId,
-          {
-            ...(ids === undefined ? {} : { ids }),
-            ...(notificationId === undefined ? {} : { notificationId }),
-          },
-          maxReplay,
-          new Date(deps.now().getTime() - deps.replayableDays * 86_400_000),
-        );
+        const selection = {
+          ...(ids === undefined ? {} : { ids }),
+          ...(notificationId === undefined ? {} : { notificationId }),
+        };
+        const replayed = await replayAudited(deps, request, selection, all === true);
         if (replayed.length > 0) deps.notifier.notify(wakeChannels.deliveries);
         return { replayed: replayed.length, ids: replayed };
       },

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from '../../db/pools.js';
+import { maskTarget } from '../../domain/contact.js';
 import {
   getServiceSettings,
   rotateWebhookSecret,
@@ -15,6 +16,7 @@ import { permissions } from '../../domain/permissions.js';
 import type { OutboundPolicy } from '../../domain/outbound-policy.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { checkTargetUrl } from '../check-target-url.js';
+import { auditedChange } from '../audited-change.js';
 
 function present(s: ServiceSettings, withSecret: boolean) {
   return {
@@ -46,7 +48,18 @@ export function serviceRoutes(deps: {
       { url: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]) },
       { additionalProperties: false },
     );
-    const setTarget = (path: string, target: ServiceTarget, summary: string, withSecret: boolean) => {
+    // The audit log keeps a URL's origin only: a Slack webhook's path, a token in a query string
+    // or userinfo is a credential.
+    const shown = (channel: 'webhook' | 'chat', url: string | null) =>
+      url === null ? null : maskTarget(channel, url);
+    const setTarget = (
+      path: string,
+      target: ServiceTarget,
+      summary: string,
+      withSecret: boolean,
+      action: string,
+    ) => {
+      const channel = target === 'webhook_url' ? 'webhook' : 'chat';
       app.put(
         path,
         {
@@ -61,9 +74,22 @@ export function serviceRoutes(deps: {
               { field: 'body/url', message: problem.message },
             ]);
           }
-          return present(
-            await setServiceTarget(deps.pool, callerOf(request).serviceId, target, url),
-            withSecret,
+          const caller = callerOf(request);
+          return auditedChange(
+            deps.pool,
+            request,
+            { action, target: `service:${caller.serviceName}` },
+            async (client) => {
+              const before = await getServiceSettings(client, caller.serviceId, { forUpdate: true });
+              const after = await setServiceTarget(client, caller.serviceId, target, url);
+              const was = target === 'webhook_url' ? before.webhookUrl : before.chatWebhookUrl;
+              return {
+                result: present(after, withSecret),
+                before: { [target]: shown(channel, was) },
+                after: { [target]: shown(channel, url) },
+                changed: was !== url,
+              };
+            },
           );
         },
       );
@@ -73,12 +99,14 @@ export function serviceRoutes(deps: {
       'webhook_url',
       'Set the default webhook URL; answers with the signing secret',
       true,
+      'service.set_webhook',
     );
     setTarget(
       '/v1/service/chat',
       'chat_webhook_url',
       "Set the service's Slack incoming webhook, used for users without their own",
       false,
+      'service.set_chat_webhook',
     );
     app.post(
       '/v1/service/webhook/rotate-secret',
@@ -86,7 +114,18 @@ export function serviceRoutes(deps: {
         onRequest: requirePermission(deps.authenticate, ['admin']),
         schema: { summary: 'Replace the webhook signing secret', tags },
       },
-      async (request) => present(await rotateWebhookSecret(deps.pool, callerOf(request).serviceId), true),
+      async (request) => {
+        const caller = callerOf(request);
+        // Never the secret itself, before or after.
+        return auditedChange(
+          deps.pool,
+          request,
+          { action: 'service.rotate_webhook_secret', target: `service:${caller.serviceName}` },
+          async (client) => ({
+            result: present(await rotateWebhookSecret(client, caller.serviceId), true),
+          }),
+        );
+      },
     );
   };
 }

@@ -7,6 +7,7 @@ import { listImports, type ImportRecord } from '../../db/stores/template-import-
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission } from '../../http/api-key-auth.js';
 import { undoImport } from '../../templates/template-import-undo.js';
+import { apiKeyActor } from '../audited-change.js';
 import type { TemplateRouteDeps } from './template-routes.js';
 
 const ImportIdParam = Type.Object({
@@ -87,8 +88,12 @@ export function templateImportRoutes(deps: TemplateRouteDeps): FastifyPluginAsyn
       },
       async (request) => {
         const caller = callerOf(request);
-        const { serviceId, keyId } = caller;
-        const undone = await undoImport(deps.pool, { serviceId, keyId }, request.params.importId);
+        const { serviceId, serviceName, keyId } = caller;
+        const undone = await undoImport(
+          deps.pool,
+          { serviceId, serviceName, keyId, actor: apiKeyActor(request) },
+          request.params.importId,
+        );
         deps.onSaved?.(
           caller.serviceId,
           undone.templates.map((t) => t.key),

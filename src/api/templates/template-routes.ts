@@ -4,11 +4,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { withTransaction, type Pool } from '../../db/pools.js';
+import type { Pool } from '../../db/pools.js';
 import {
   findTemplateVersion,
   listTemplates,
   listTemplateVersions,
+  lockTemplateStates,
   saveTemplate,
 } from '../../db/stores/template-store.js';
 import { ProblemError } from '../../domain/problems.js';
@@ -16,6 +17,7 @@ import { callerOf, requirePermission, type Authenticate } from '../../http/api-k
 import { reservedTemplateKeys } from '../../domain/template.js';
 import { definitionProblems } from '../../templates/definition-check.js';
 import { bodyField, definitionOf, KeyParam, presentVersion, TemplateBody } from './template-input.js';
+import { auditedChange } from '../audited-change.js';
 
 export interface TemplateRouteDeps {
   pool: Pool;
@@ -77,9 +79,21 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
             problems.map((p) => ({ field: bodyField(p.place), message: p.message })),
           );
         }
-        const serviceId = callerOf(request).serviceId;
-        const result = await withTransaction(deps.pool, (client) =>
-          saveTemplate(client, serviceId, key, definition),
+        const { serviceId, serviceName } = callerOf(request);
+        const result = await auditedChange(
+          deps.pool,
+          request,
+          { action: 'template.update', target: `template:${serviceName}/${key}` },
+          async (client) => {
+            const before = (await lockTemplateStates(client, serviceId, [key])).get(key) ?? null;
+            const saved = await saveTemplate(client, serviceId, key, definition);
+            return {
+              result: saved,
+              changed: saved.changed,
+              before,
+              after: { version: saved.version, category: definition.category, lane: definition.lane },
+            };
+          },
         );
         if (result.changed) deps.onSaved?.(serviceId, [key]);
         return {

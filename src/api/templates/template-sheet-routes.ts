@@ -16,6 +16,7 @@ import {
 } from '../../templates/template-sheet.js';
 import { oneOf } from './template-input.js';
 import { importTemplates, maxImportBytes } from '../../templates/template-import.js';
+import { apiKeyActor } from '../audited-change.js';
 import type { TemplateRouteDeps } from './template-routes.js';
 
 /** An uploaded file: the bytes sit behind a getter so input checks do not walk them byte by byte. */
@@ -103,10 +104,12 @@ export function templateSheetRoutes(deps: TemplateRouteDeps): FastifyPluginAsync
           );
         }
         const format = request.query.format ?? formatOf(request.headers['content-type'], body.bytes);
-        const { serviceId, keyId } = callerOf(request);
+        const { serviceId, serviceName, keyId } = callerOf(request);
         const report = await importTemplates(deps.pool, {
           serviceId,
+          serviceName,
           keyId,
+          actor: apiKeyActor(request),
           bytes: body.bytes,
           format,
           dryRun: request.query.dry_run ?? false,

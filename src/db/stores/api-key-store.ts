@@ -2,7 +2,7 @@
 // the plaintext is shown once, at creation. A key holds the permissions it was granted
 // (src/domain/permissions.ts).
 import { createHash, randomBytes } from 'node:crypto';
-import type { Pool } from '../pools.js';
+import type { Pool, PoolClient } from '../pools.js';
 import { wakeChannels } from '../wake-notifier.js';
 import type { Permission } from '../../domain/permissions.js';
 import type { Caller } from '../../domain/caller.js';
@@ -83,11 +83,12 @@ export async function revokeApiKey(pool: Pool, key: string): Promise<boolean> {
 export async function findCallerByKey(pool: Pool, key: string): Promise<Caller | undefined> {
   const result = await pool.query<{
     key_id: number;
+    key_prefix: string;
     service_id: number;
     service_name: string;
     permissions: Permission[];
   }>(
-    `SELECT k.id AS key_id, s.id AS service_id, s.name AS service_name, k.permissions
+    `SELECT k.id AS key_id, k.key_prefix, s.id AS service_id, s.name AS service_name, k.permissions
        FROM api_keys k JOIN services s ON s.id = k.service_id
       WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
     [hashApiKey(key)],
@@ -97,6 +98,7 @@ export async function findCallerByKey(pool: Pool, key: string): Promise<Caller |
     ? undefined
     : {
         keyId: row.key_id,
+        keyPrefix: row.key_prefix,
         serviceId: row.service_id,
         serviceName: row.service_name,
         permissions: row.permissions,
@@ -114,16 +116,24 @@ export async function revokedKeys(pool: Pool, keyIds: readonly number[]): Promis
   return new Set(keyIds.filter((id) => !active.has(id)));
 }
 
-export async function getServiceSettings(pool: Pool, serviceId: number): Promise<ServiceSettings> {
+/** A service's settings; `forUpdate` locks its row for the rest of the caller's transaction. */
+export async function getServiceSettings(
+  pool: Pool | PoolClient,
+  serviceId: number,
+  options: { forUpdate?: boolean } = {},
+): Promise<ServiceSettings> {
   const result = await pool.query<{
     id: number;
     name: string;
     webhook_url: string | null;
     webhook_secret: string;
     chat_webhook_url: string | null;
-  }>('SELECT id, name, webhook_url, webhook_secret, chat_webhook_url FROM services WHERE id = $1', [
-    serviceId,
-  ]);
+  }>(
+    `SELECT id, name, webhook_url, webhook_secret, chat_webhook_url FROM services WHERE id = $1${
+      options.forUpdate === true ? ' FOR UPDATE' : ''
+    }`,
+    [serviceId],
+  );
   const row = result.rows[0];
   if (row === undefined) throw new Error(`service ${String(serviceId)} not found`);
   return {
@@ -139,7 +149,7 @@ export async function getServiceSettings(pool: Pool, serviceId: number): Promise
 export type ServiceTarget = 'webhook_url' | 'chat_webhook_url';
 
 export async function setServiceTarget(
-  pool: Pool,
+  pool: Pool | PoolClient,
   serviceId: number,
   target: ServiceTarget,
   url: string | null,
@@ -158,7 +168,10 @@ export const webhookSecretOverlapHours = 24;
  * for `webhookSecretOverlapHours`, so receivers can switch to the new one without refusing a
  * message (a second rotation in that time ends the first one's overlap).
  */
-export async function rotateWebhookSecret(pool: Pool, serviceId: number): Promise<ServiceSettings> {
+export async function rotateWebhookSecret(
+  pool: Pool | PoolClient,
+  serviceId: number,
+): Promise<ServiceSettings> {
   await pool.query(
     `UPDATE services SET previous_webhook_secret = webhook_secret,
                          previous_webhook_secret_until = now() + make_interval(hours => $3),

@@ -4,19 +4,20 @@ import type { Pool, PoolClient } from '../pools.js';
 
 export type AuditActorKind = 'console_user' | 'api_key' | 'system';
 
-export interface AuditEntry {
+/** Who did it and from which address: a console account, an API key (its prefix as the name), or Herald. */
+export interface AuditActor {
   actorKind: AuditActorKind;
   actorId: string;
   actorName: string;
+  clientAddress?: string | undefined;
+}
+
+export interface AuditEntry extends AuditActor {
   action: string;
   target: string;
   before?: unknown;
   after?: unknown;
-  clientAddress?: string | undefined;
 }
-
-/** Who did it, and from where. */
-export type AuditActor = Pick<AuditEntry, 'actorKind' | 'actorId' | 'actorName' | 'clientAddress'>;
 
 export interface RecordedAuditEntry extends Required<Omit<AuditEntry, 'clientAddress'>> {
   id: number;
@@ -43,7 +44,10 @@ export async function appendAudit(db: Pool | PoolClient, entry: AuditEntry, at?:
 }
 
 export interface AuditQuery {
-  /** Matches the action, the target or the actor's name (substring, case-insensitive). */
+  /**
+   * Matches the action, the target, the actor's name or the actor as `<kind>:<id>` (e.g.
+   * `api_key:12`), as a substring, case-insensitive.
+   */
   text?: string | undefined;
   /** Entries older than this id (the page before). */
   beforeId?: number | undefined;
@@ -68,7 +72,8 @@ export async function listAudit(db: Pool | PoolClient, query: AuditQuery): Promi
   }>(
     `SELECT id, at, actor_kind, actor_id, actor_name, action, target, before, after, client_address
        FROM audit_log
-      WHERE ($1::text IS NULL OR action ILIKE $1 OR target ILIKE $1 OR actor_name ILIKE $1)
+      WHERE ($1::text IS NULL OR action ILIKE $1 OR target ILIKE $1 OR actor_name ILIKE $1
+             OR actor_kind || ':' || actor_id ILIKE $1)
         AND ($2::bigint IS NULL OR id < $2)
       ORDER BY id DESC
       LIMIT $3`,

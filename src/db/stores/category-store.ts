@@ -45,6 +45,23 @@ export const CategoryCapsSchema = Type.Object(
 export type CategoryDefaults = Static<typeof CategoryDefaultsSchema>;
 export type CategoryCaps = Static<typeof CategoryCapsSchema>;
 
+/** A category's name, as the API and the console accept it. */
+export const CategoryNameSchema = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+
+/** A category's settings as the API's PUT and the console's form set them (absent: false or empty). */
+export const CategoryInputSchema = Type.Object(
+  {
+    critical: Type.Optional(
+      Type.Boolean({ description: 'Always delivered: preferences, quiet hours and caps do not apply.' }),
+    ),
+    marketing: Type.Optional(Type.Boolean({ description: 'Suppressed for users whose no_marketing is on.' })),
+    defaults: Type.Optional(CategoryDefaultsSchema),
+    caps: Type.Optional(CategoryCapsSchema),
+  },
+  { additionalProperties: false },
+);
+export type CategoryInput = Static<typeof CategoryInputSchema>;
+
 function categorySettingsFrom(row: {
   critical: boolean;
   marketing: boolean;
@@ -129,6 +146,54 @@ export async function putCategory(
   const row = result.rows[0];
   if (row === undefined) throw new Error('category upsert returned no row');
   return row.updated_at;
+}
+
+/**
+ * Sets a category (replacing its settings) and returns what it was before, undefined when it was
+ * new; the row is locked first, so the state returned is the one this change replaced.
+ */
+export async function replaceCategory(
+  client: PoolClient,
+  serviceId: number,
+  category: string,
+  settings: { critical: boolean; marketing: boolean; defaults: CategoryDefaults; caps: CategoryCaps },
+): Promise<{ before: CategorySettings | undefined; updatedAt: Date }> {
+  const locked = await client.query<{
+    critical: boolean;
+    marketing: boolean;
+    defaults: unknown;
+    caps: unknown;
+  }>(
+    'SELECT critical, marketing, defaults, caps FROM categories WHERE service_id = $1 AND category = $2 FOR UPDATE',
+    [serviceId, category],
+  );
+  const row = locked.rows[0];
+  const updatedAt = await putCategory(client, serviceId, category, settings);
+  return { before: row === undefined ? undefined : categorySettingsFrom(row), updatedAt };
+}
+
+/** One service's categories with every setting, by name. */
+export async function listServiceCategories(
+  db: Queryable,
+  serviceId: number,
+): Promise<(CategorySettings & { category: string; updatedAt: Date })[]> {
+  const result = await db.query<{
+    category: string;
+    critical: boolean;
+    marketing: boolean;
+    defaults: unknown;
+    caps: unknown;
+    updated_at: Date;
+  }>(
+    `SELECT category, critical, marketing, defaults, caps, updated_at
+       FROM categories WHERE service_id = $1 ORDER BY category`,
+    [serviceId],
+  );
+  return result.rows.map((r) => ({
+    ...categorySettingsFrom(r),
+    category: r.category,
+    updatedAt: r.updated_at,
+  }));
 }
 
 export interface ListedCategory {

@@ -1,6 +1,6 @@
 // Dead letters: deliveries that used up their attempts, listed (one service's for the api role,
 // any service's with filters for the console) and re-queued with a fresh attempt budget.
-import type { Pool } from '../pools.js';
+import type { Pool, PoolClient } from '../pools.js';
 
 export interface DeadLetter {
   id: string;
@@ -120,7 +120,7 @@ export interface ReplaySelection extends DeadLetterFilter {
  * nothing twice.
  */
 export async function replayMatching(
-  pool: Pool,
+  pool: Pool | PoolClient,
   selection: ReplaySelection,
   limit: number,
   /** Only notifications created at or after this (older months may be being archived). */
@@ -153,7 +153,7 @@ export async function replayMatching(
 
 /** One service's dead deliveries by ids, by notification, or all. */
 export function replayDeadLetters(
-  pool: Pool,
+  pool: Pool | PoolClient,
   serviceId: number,
   selection: { ids?: string[]; notificationId?: string },
   limit: number,

@@ -61,9 +61,11 @@ export async function recordImport(
   client: PoolClient,
   record: {
     serviceId: number;
+    /** For the audit log's target (`service:<name>`). */
+    serviceName: string;
     keyId: number | null;
-    /** Who the audit log names; absent: the API key, or `system` without one. */
-    actor?: AuditActor | undefined;
+    /** Who, from where, as the audit log names them. */
+    actor: AuditActor;
     kind: ImportKind;
     undoes?: number;
     summary: Record<string, unknown>;
@@ -94,13 +96,9 @@ export async function recordImport(
   );
   // Who imported what, in the audit log too, with the versions each template had before and after.
   await appendAudit(client, {
-    ...(record.actor ?? {
-      actorKind: record.keyId === null ? 'system' : 'api_key',
-      actorId: record.keyId === null ? '' : String(record.keyId),
-      actorName: '',
-    }),
+    ...record.actor,
     action: record.kind === 'import' ? 'template.import' : 'template.import_undo',
-    target: `service:${String(record.serviceId)}`,
+    target: `service:${record.serviceName}`,
     before: record.entries.map((e) => ({ key: e.key, version: e.before?.version ?? null })),
     after: {
       import_id: id,
