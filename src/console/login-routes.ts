@@ -19,7 +19,7 @@ import {
   startSession,
   type SessionSettings,
 } from './console-session.js';
-import { loginCookie, safeNext, type SignInPage } from './sign-in-page.js';
+import { loginCookie, NextQuery, safeNext, type SignInPage } from './sign-in-page.js';
 
 const failedMessage = 'The email or password is wrong, or the account is locked or disabled.';
 
@@ -88,10 +88,7 @@ export function loginRoutes(deps: LoginDeps): FastifyPluginAsync {
     app.get(
       '/login',
       {
-        schema: {
-          hide: true,
-          querystring: Type.Object({ next: Type.Optional(Type.String({ maxLength: 2048 })) }),
-        },
+        schema: { hide: true, querystring: NextQuery },
       },
       async (request, reply) => {
         const next = safeNext(request.query.next);

@@ -3,6 +3,7 @@
 // process, for password and single sign-on together), and where to go once signed in.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { KeyedQuota } from '../domain/token-bucket.js';
 import { cookieOptions } from './console-session.js';
 import type { RenderView } from './console-views.js';
@@ -15,6 +16,9 @@ export const loginCookie = 'herald_console_login';
  * only, without backslashes: URL parsers drop tabs and newlines and read `\` as `/`, so
  * `/<tab>/evil.example` or `/\evil.example` would leave for another host.
  */
+/** The query of a sign-in page: where to go once signed in (checked by safeNext). */
+export const NextQuery = Type.Object({ next: Type.Optional(Type.String({ maxLength: 2048 })) });
+
 export function safeNext(next: string | undefined): string {
   return next !== undefined && /^\/(?!\/)[\x21-\x5b\x5d-\x7e]*$/.test(next) ? next : '/';
 }

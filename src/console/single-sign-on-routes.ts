@@ -14,7 +14,7 @@ import { appendAudit } from '../db/stores/audit-store.js';
 import { findConsoleUserByEmail, recordSingleSignOn } from '../db/stores/console-user-store.js';
 import { cookieOptions, findSession, startSession, type SessionSettings } from './console-session.js';
 import type { RenderView } from './console-views.js';
-import { safeNext, type SignInPage } from './sign-in-page.js';
+import { NextQuery, safeNext, type SignInPage } from './sign-in-page.js';
 import type { SignInFlow, SingleSignOn, SingleSignOnRefusal } from './single-sign-on.js';
 
 export interface SingleSignOnDeps {
@@ -145,10 +145,7 @@ export function singleSignOnRoutes(deps: SingleSignOnDeps): FastifyPluginAsync {
     app.get(
       '/login/oidc',
       {
-        schema: {
-          hide: true,
-          querystring: Type.Object({ next: Type.Optional(Type.String({ maxLength: 2048 })) }),
-        },
+        schema: { hide: true, querystring: NextQuery },
       },
       async (request, reply) => {
         const next = safeNext(request.query.next);

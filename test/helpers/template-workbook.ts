@@ -2,23 +2,9 @@
 // them: a "templates" worksheet with the documented header row and one row per template ×
 // channel × locale. Cells not given are empty.
 import ExcelJS from 'exceljs';
+import { sheetColumns } from '../../src/templates/template-sheet.js';
 
-const columns = [
-  'key',
-  'version',
-  'category',
-  'lane',
-  'params',
-  'fallback_locale',
-  'channel',
-  'locale',
-  'title',
-  'body',
-  'url',
-  'subject',
-  'text',
-  'html',
-] as const;
+const columns = sheetColumns;
 export type SheetRowCells = Partial<Record<(typeof columns)[number], string>>;
 
 export async function templateWorkbook(rows: readonly SheetRowCells[]): Promise<Buffer> {
