@@ -63,7 +63,7 @@ const importCount = async () =>
 
 before(async () => {
   db = await createTestDatabase();
-  h = await startTestHerald(db, { roles: ['console'] });
+  h = await startTestHerald(db, { roles: ['api', 'console'] });
   shop = await ensureService(db.pool, 'shop');
   await withTransaction(db.pool, (client) =>
     saveTemplate(client, shop, 'bank.notice', {
@@ -149,7 +149,7 @@ test('garbled Korean is warned; Apply needs "accept warnings"; the import is aud
   );
 
   const list = await operator.get('/templates/shop/import');
-  assert.match(list.text, /operator@example\.com/);
+  assert.match(list.text, /<td>import<\/td><td>[^<]+<\/td><td>operator@example\.com<\/td>/, 'who imported');
   const importId = /Undo (\d+)/.exec(list.text)?.[1] ?? '';
   const undone = await operator.request('POST', `/templates/shop/imports/${importId}/undo`, { _csrf: csrf });
   assert.equal(undone.status, 303);
@@ -235,4 +235,31 @@ test('an upload without a live session, or from a role that may not import, is a
     });
     assert.equal(answered, status, what);
   }
+});
+
+test('a version saved and an import made through the API name their API key in the console', async () => {
+  const put = await h.call('PUT', '/v1/templates/api.made', {
+    category: 'account',
+    lane: 'transactional',
+    params: {},
+    fallback_locale: 'en',
+    variants: { sms: { en: { text: 'Made by a key' } } },
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const prefix = (
+    await db.pool.query<{ key_prefix: string }>('SELECT key_prefix FROM api_keys ORDER BY id DESC LIMIT 1')
+  ).rows[0]?.key_prefix;
+  assert.ok(prefix !== undefined && prefix.length > 3);
+  const operator = await signedIn('operator');
+  const page = await operator.get('/templates/shop/api.made');
+  assert.ok(page.text.includes(`${prefix} (update)`), 'the key that saved version 1');
+
+  const imported = await fetch(`${h.herald.apiUrl ?? ''}/v1/templates/import`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${h.apiKey}`, 'content-type': 'text/csv' },
+    body: templateCsv([notice('en', 'From the API {{ name }}')]),
+  });
+  assert.equal(imported.status, 200, await imported.text());
+  const list = await operator.get('/templates/shop/import');
+  assert.ok(list.text.includes(`<td>${prefix}</td>`), 'the key that imported');
 });

@@ -84,7 +84,7 @@ async function importsOf(pool: Pool, service: ConsoleService) {
   const records = await listImports(pool, service.id, 50);
   const who = await listImportActors(
     pool,
-    service.id,
+    service,
     records.map((r) => r.id),
   );
   return records.map((r) => ({
