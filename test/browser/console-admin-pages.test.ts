@@ -4,16 +4,15 @@
 // docs/console/categories.png and docs/console/providers.png (the pictures in docs/console.md).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.js';
+import type { Browser } from 'playwright-core';
+import { consoleScreenshot, launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { createConsoleUser } from '../../src/db/stores/console-user-store.js';
 import { hashPassword } from '../../src/console/passwords.js';
-import { packageRoot } from '../../src/db/package-root.js';
 import { ensureService } from '../../src/db/stores/api-key-store.js';
 import { withTransaction } from '../../src/db/pools.js';
 import { putCategory, type CategoryCaps } from '../../src/db/stores/category-store.js';
@@ -83,10 +82,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function screenshot(page: Page, name: string): Promise<void> {
-  if (process.env['HERALD_SCREENSHOTS'] !== '1') return;
-  await page.screenshot({ path: join(packageRoot, 'docs', 'console', `${name}.png`), fullPage: true });
-}
+const screenshot = consoleScreenshot;
 
 test('an admin sets a category with the form and reads the providers, credentials hidden', async () => {
   assert.ok(browser !== undefined && h !== undefined);

@@ -6,14 +6,12 @@
 // notification.png and services.png.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.js';
+import type { Browser } from 'playwright-core';
+import { consoleScreenshot, launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { createConsoleUser } from '../../src/db/stores/console-user-store.js';
 import { hashPassword } from '../../src/console/passwords.js';
-import { packageRoot } from '../../src/db/package-root.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const password = 'an overview passphrase';
@@ -131,7 +129,4 @@ test('an admin creates a key on the Services page and reads it once', async () =
   await context.close();
 });
 
-async function screenshot(page: Page, name: string): Promise<void> {
-  if (process.env['HERALD_SCREENSHOTS'] !== '1') return;
-  await page.screenshot({ path: join(packageRoot, 'docs', 'console', `${name}.png`), fullPage: true });
-}
+const screenshot = consoleScreenshot;

@@ -7,15 +7,13 @@
 // template.png (the pictures in docs/console.md).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.js';
+import { consoleScreenshot, launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { templateWorkbook, type SheetRowCells } from '../helpers/template-workbook.js';
 import { createConsoleUser } from '../../src/db/stores/console-user-store.js';
 import { hashPassword } from '../../src/console/passwords.js';
-import { packageRoot } from '../../src/db/package-root.js';
 import { withTransaction } from '../../src/db/pools.js';
 import { ensureService } from '../../src/db/stores/api-key-store.js';
 import { findTemplateVersion, saveTemplate } from '../../src/db/stores/template-store.js';
@@ -72,10 +70,7 @@ after(async () => {
   await db?.drop();
 });
 
-async function screenshot(page: Page, name: string): Promise<void> {
-  if (process.env['HERALD_SCREENSHOTS'] !== '1') return;
-  await page.screenshot({ path: join(packageRoot, 'docs', 'console', `${name}.png`), fullPage: true });
-}
+const screenshot = consoleScreenshot;
 
 async function signIn(page: Page, email: string, password: string): Promise<void> {
   await page.goto(`${h?.herald.consoleUrl ?? ''}/login`);

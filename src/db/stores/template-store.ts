@@ -112,26 +112,8 @@ export interface TemplateSummary {
 }
 
 export async function listTemplates(db: Pool | PoolClient, serviceId: number): Promise<TemplateSummary[]> {
-  const result = await db.query<{
-    key: string;
-    category: string;
-    lane: Lane;
-    current_version: number;
-    created_at: Date;
-    updated_at: Date;
-  }>(
-    `SELECT key, category, lane, current_version, created_at, updated_at FROM templates
-      WHERE service_id = $1 AND withdrawn_at IS NULL ORDER BY key`,
-    [serviceId],
-  );
-  return result.rows.map((r) => ({
-    key: r.key,
-    category: r.category,
-    lane: r.lane,
-    currentVersion: r.current_version,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  }));
+  const listed = await listTemplatesWithWithdrawn(db, serviceId);
+  return listed.filter((t) => t.withdrawnAt === null);
 }
 
 /** A template as the console lists it: withdrawn ones too, with when they were withdrawn. */
