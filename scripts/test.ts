@@ -1,4 +1,5 @@
-// `npm test`: provisions PostgreSQL for the test run, then runs every *.test.ts with node:test.
+// `npm test`: provisions PostgreSQL for the test run, then runs every *.test.ts (src/, test/,
+// packages/) with node:test.
 // With DATABASE_URL (CI: the machine's server) it uses that server; without, it boots the
 // embedded PostgreSQL in ./.test-data. It builds one migrated template database; each test
 // file clones its own database from it (test/helpers/test-database.ts).
@@ -33,7 +34,12 @@ function withDatabase(url: string, database: string): string {
 
 async function main(): Promise<number> {
   const filters = process.argv.slice(2);
-  const all = [...findTests(join(packageRoot, 'src')), ...findTests(join(packageRoot, 'test'))];
+  const all = [
+    ...findTests(join(packageRoot, 'src')),
+    ...findTests(join(packageRoot, 'test')),
+    // The workspace packages (the SDK, the inbox component) are tested against a real Herald too.
+    ...findTests(join(packageRoot, 'packages')),
+  ];
   const files = filters.length === 0 ? all : all.filter((f) => filters.some((p) => f.includes(p)));
   if (files.length === 0) {
     process.stderr.write(`no test files match ${filters.join(' ')}\n`);
