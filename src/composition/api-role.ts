@@ -66,6 +66,7 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       role: 'api',
       ...infra.serverOptions,
       title: 'Herald API',
+      serverUrl: config.PUBLIC_URL,
       description: 'Send notifications; manage users, devices and dead letters.',
     },
     [

@@ -152,6 +152,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
         // ops-port: the API documents only on OPS_PORT (docs/security.md).
         exposeDocs: config.OPS_ENDPOINTS !== 'ops-port',
         opsToken: config.OPS_TOKEN,
+        validateResponses: config.RESPONSE_VALIDATION,
         isUnavailable: isConnectionError,
         metrics,
       },

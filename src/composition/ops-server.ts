@@ -8,6 +8,7 @@ import { metricsRoutes, opsRoutes } from '../observability/health.js';
 import { migrationReadiness } from '../db/migrate.js';
 import type { Infrastructure } from './infrastructure.js';
 import { roleNames, type RoleName } from './roles.js';
+import { answers } from '../http/openapi-contract.js';
 
 /** An HTTP role once listening: its URL, and its OpenAPI document for the ops port. */
 export interface StartedHttpRole {
@@ -22,6 +23,7 @@ export function operationsRoutes(infra: Infrastructure): {
   const ops = opsRoutes({
     readiness: () => migrationReadiness(infra.pool, infra.migrations),
     roles: roleNames.filter((r) => infra.roles.has(r)),
+    errorAnswers: answers({}),
   });
   const opsPortOnly = infra.config.OPS_ENDPOINTS === 'ops-port';
   return { ops, onRolePorts: opsPortOnly ? [ops] : [ops, metricsRoutes(infra.metrics)] };

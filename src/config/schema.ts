@@ -98,6 +98,10 @@ export const ConfigSchema = Type.Object({
         "Where /metrics, /docs and /openapi.json are served. public: on the api and query ports too. ops-port: only on OPS_PORT (which must then be above 0), where each HTTP role's documents are /<role>/docs and /<role>/openapi.json; the api and query ports answer 404 for them. /healthz and /readyz stay on every port (docs/security.md).",
     },
   ),
+  RESPONSE_VALIDATION: setting(Type.Boolean({ default: false }), {
+    description:
+      'Check every JSON answer of the api and query roles against its OpenAPI description as it leaves: an undocumented status or a body off its schema becomes a 500 and an error log line. For development and tests (the test suite runs with it on); it costs CPU per answer.',
+  }),
   OPS_TOKEN: Type.Optional(
     setting(Type.String({ minLength: 32, pattern: '^\\S+$' }), {
       description:

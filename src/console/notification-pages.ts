@@ -19,7 +19,6 @@ import {
 import { maskTarget } from '../domain/contact.js';
 import { deliveryStates } from '../domain/delivery.js';
 import { parseNotificationId } from '../domain/ids.js';
-import type { Channel } from '../domain/notification.js';
 import { notificationStatus } from '../domain/notification-status.js';
 import { ProblemError } from '../domain/problems.js';
 import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
@@ -123,7 +122,7 @@ function presentTimeline(t: NotificationTimeline, service: string, now: Date) {
       id: d.id,
       user_id: d.userId,
       channel: d.channel,
-      target: maskTarget(d.channel as Channel, d.target),
+      target: maskTarget(d.channel, d.target),
       provider: t.providers.get(d.id) ?? '',
       provider_message_id: d.providerMessageId ?? '',
       state: d.state,

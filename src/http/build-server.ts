@@ -10,11 +10,14 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import AjvCompiler from '@fastify/ajv-compiler';
 import swaggerUi from '@fastify/swagger-ui';
+import responseValidation from '@fastify/response-validation';
+import ajvFormats from 'ajv-formats';
 import { registerProblemHandler, sendProblem, writeRawProblem } from './problem-handler.js';
 import { guardInput } from './input-guard.js';
 import { requireOpsToken } from './ops-access.js';
 import { registerRequestContext, requestIdOf } from './request-context.js';
 import type { HttpMetrics } from '../observability/metrics.js';
+import { documentInfo, sharedSchemas } from './openapi-contract.js';
 
 /** How long a client may take, per connection (docs/security.md). */
 export interface HttpTimeouts {
@@ -52,6 +55,14 @@ export interface ServerOptions {
    * requests carry a bearer token, never cookies, so credentials are not allowed.
    */
   corsOrigins?: readonly string[] | undefined;
+  /** The document's `servers` entry (PUBLIC_URL for the api role); unset: the serving host. */
+  serverUrl?: string | undefined;
+  /**
+   * Check every JSON answer against the route's documented response schema as it leaves
+   * (RESPONSE_VALIDATION): an undocumented status or a body off its schema becomes a 500 and
+   * an error log line. The test suite runs with it on, so the document cannot drift.
+   */
+  validateResponses?: boolean | undefined;
 }
 
 /**
@@ -116,13 +127,20 @@ export async function buildServer(
   app.addHook('preValidation', guardInput);
   // Herald's routes take JSON only; without this, text bodies would reach the schema check.
   app.removeContentTypeParser('text/plain');
+  for (const schema of sharedSchemas) app.addSchema(schema);
   await app.register(swagger, {
-    openapi: {
-      info: { title: options.title, description: options.description, version: '0.1.0' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
-      security: [{ apiKey: [] }],
+    openapi: documentInfo(options.title, options.description, options.serverUrl),
+    // Shared schemas keep their $id as their name under components.schemas.
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) =>
+        typeof json['$id'] === 'string' ? json['$id'] : `def-${String(i)}`,
     },
   });
+  if (options.validateResponses === true)
+    await app.register(responseValidation, {
+      responseStatusCodeValidation: true,
+      ajv: { removeAdditional: false, schemas: sharedSchemas, plugins: [ajvFormats.default] },
+    });
   if (options.exposeDocs) {
     await app.register(swaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

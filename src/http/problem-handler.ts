@@ -46,6 +46,12 @@ const fastifyCodes: Record<string, ProblemCode> = {
   FST_FIELDS_LIMIT: 'payload_too_large',
 };
 
+/** @fastify/response-validation's errors: an answer off its schema, or an undocumented status. */
+const responseValidationCodes: Record<string, true> = {
+  FST_RESPONSE_VALIDATION_FAILED_VALIDATION: true,
+  FST_RESPONSE_VALIDATION_SCHEMA_NOT_DEFINED: true,
+};
+
 /** What Node's HTTP layer reports on a connection (clientError), as Herald answers it. */
 const rawProblems: Record<string, { status: number; reason: string; code: ProblemCode }> = {
   HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: 'headers_too_large' },
@@ -108,6 +114,17 @@ export function registerProblemHandler(
       void reply.headers(error.headers);
       if (error.code === 'unauthenticated') void reply.header('www-authenticate', 'Bearer');
       return sendProblem(request, reply, error.code, error.detail, error.errors);
+    }
+    if (error.code in responseValidationCodes) {
+      // RESPONSE_VALIDATION: the answer is not what the OpenAPI document promises (a bug here).
+      // The setting is for development and tests, so the answer says what is off (schema paths only).
+      request.log.error({ err: error }, 'answer does not match its OpenAPI description');
+      return sendProblem(
+        request,
+        reply,
+        'internal_error',
+        `Answer off its OpenAPI description: ${error.message}`,
+      );
     }
     if (error.validation !== undefined) {
       const errors = error.validation.map((v) => ({

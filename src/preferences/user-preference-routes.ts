@@ -5,7 +5,13 @@ import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../db/pools.js';
-import { CategoryNameSchema, listCategories, type ListedCategory } from '../db/stores/category-store.js';
+import {
+  CategoryDefaultsSchema,
+  CategoryNameSchema,
+  listCategories,
+  type ListedCategory,
+} from '../db/stores/category-store.js';
+import { Answer, answers, Nullable } from '../http/openapi-contract.js';
 import {
   getUserPreferences,
   replaceUserPreferences,
@@ -48,6 +54,30 @@ const PreferencesBody = Type.Object(
   { additionalProperties: false },
 );
 
+const preferenceProperties = {
+  preferences: Type.Array(PreferenceItem),
+  no_marketing: Type.Boolean(),
+  quiet_hours: Nullable(QuietHoursBody),
+  time_zone: Type.String({ description: 'The IANA time zone quiet hours are read in.' }),
+};
+
+/** The api role's answer (the user directory's view). */
+const PreferencesSchema = Answer(preferenceProperties);
+
+/** The query role's answer: also the categories a user can set. */
+const UserFacingPreferencesSchema = Answer({
+  ...preferenceProperties,
+  categories: Type.Array(
+    Answer({
+      category: Type.String(),
+      service: Type.String({ description: 'The service whose category it is.' }),
+      critical: Type.Boolean({ description: 'Always delivered: an opt-out is refused.' }),
+      marketing: Type.Boolean(),
+      defaults: CategoryDefaultsSchema,
+    }),
+  ),
+});
+
 export interface UserPreferenceRouteDeps {
   pool: Pool;
   /** Who may read (GET) and change (PUT) the preferences of :userId (onRequest hooks). */
@@ -65,6 +95,7 @@ export function userPreferenceRoutes(deps: UserPreferenceRouteDeps): FastifyPlug
   const userFacing = deps.userFacing ?? true;
   const present = (p: UserPreferences, categories: ListedCategory[] | undefined) =>
     categories === undefined ? presentPreferences(p) : { ...presentPreferences(p), categories };
+  const response = answers({ 200: userFacing ? UserFacingPreferencesSchema : PreferencesSchema });
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
@@ -73,8 +104,10 @@ export function userPreferenceRoutes(deps: UserPreferenceRouteDeps): FastifyPlug
         onRequest: deps.guards.read,
         schema: {
           summary: "A user's preferences, no-marketing switch and quiet hours",
+          operationId: 'getUserPreferences',
           tags: ['preferences'],
           params: Type.Object({ userId: UserId }),
+          response,
         },
       },
       async (request) => {
@@ -90,9 +123,11 @@ export function userPreferenceRoutes(deps: UserPreferenceRouteDeps): FastifyPlug
         onRequest: deps.guards.write,
         schema: {
           summary: "Replace a user's preferences; set no_marketing and quiet hours when given",
+          operationId: 'setUserPreferences',
           tags: ['preferences'],
           params: Type.Object({ userId: UserId }),
           body: PreferencesBody,
+          response,
         },
       },
       async (request) => {

@@ -3,6 +3,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { Answer, answers } from '../http/openapi-contract.js';
+import { InboxItemSchema } from './inbox-presenter.js';
 import { withTransaction } from '../db/pools.js';
 import { ProblemError } from '../domain/problems.js';
 import {
@@ -50,7 +52,13 @@ export function inboxItemRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
       '/v1/users/:userId/inbox/:notificationId',
       {
         onRequest: guard,
-        schema: { summary: 'One item of a user’s inbox', tags: ['inbox'], params: ItemParams },
+        schema: {
+          summary: 'One item of a user’s inbox',
+          operationId: 'getInboxItem',
+          tags: ['inbox'],
+          params: ItemParams,
+          response: answers({ 200: InboxItemSchema }),
+        },
       },
       async (request) =>
         itemOf(request.params.userId, request.params.notificationId, scopeOf(inboxCallerOf(request))),
@@ -62,7 +70,9 @@ export function inboxItemRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         onRequest: guard,
         schema: {
           summary: 'Mark an item read, unread or seen; archive or unarchive it',
+          operationId: 'changeInboxItem',
           tags: ['inbox'],
+          response: answers({ 200: InboxItemSchema }),
           params: Type.Object({
             userId: UserId,
             notificationId: NotificationId,
@@ -84,15 +94,17 @@ export function inboxItemRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
       '/v1/users/:userId/inbox/:notificationId',
       {
         onRequest: guard,
-        schema: { summary: 'Delete an item from a user’s inbox', tags: ['inbox'], params: ItemParams },
+        schema: {
+          summary: 'Delete an item from a user’s inbox',
+          operationId: 'deleteInboxItem',
+          tags: ['inbox'],
+          params: ItemParams,
+          response: answers({ 204: null }),
+        },
       },
       async (request, reply) => {
-        await change(
-          request.params.userId,
-          request.params.notificationId,
-          'deleted',
-          scopeOf(inboxCallerOf(request)),
-        );
+        const { userId, notificationId } = request.params;
+        await change(userId, notificationId, 'deleted', scopeOf(inboxCallerOf(request)));
         return reply.code(204).send();
       },
     );
@@ -108,9 +120,11 @@ export function inboxItemRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
           preValidation: emptyBodyAllowed,
           schema: {
             summary: `Mark every item (optionally of one category) ${kind === 'read_all' ? 'read' : 'seen'}`,
+            operationId: kind === 'read_all' ? 'markAllRead' : 'markAllSeen',
             tags: ['inbox'],
             params: UserParams,
             body: Type.Object({ category: Type.Optional(Category) }, { additionalProperties: false }),
+            response: answers({ 200: Answer({ changed: Type.Integer({ description: 'Items changed.' }) }) }),
           },
         },
         async (request) => {

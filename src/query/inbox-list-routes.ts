@@ -3,11 +3,18 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { Answer, answers, Nullable } from '../http/openapi-contract.js';
+import { InboxItemSchema } from './inbox-presenter.js';
 import { ProblemError } from '../domain/problems.js';
 import { countInbox, listInbox } from '../db/stores/inbox-store.js';
 import { inboxCallerOf, requireInboxAccess } from './user-auth.js';
 import { CursorCodec } from './inbox-cursor.js';
 import { Category, scopeOf, UserParams, type InboxRouteDeps } from './inbox-request.js';
+
+const InboxPage = Answer({
+  items: Type.Array(InboxItemSchema),
+  next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null: no more.' })),
+});
 
 export function inboxListRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
   const { presenter } = deps;
@@ -24,7 +31,9 @@ export function inboxListRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         schema: {
           summary:
             "A user's in-app notifications of the last 90 days, newest first, each in its latest version",
+          operationId: 'listInbox',
           tags: ['inbox'],
+          response: answers({ 200: InboxPage }),
           params: UserParams,
           querystring: Type.Object(
             {
@@ -72,7 +81,9 @@ export function inboxListRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         onRequest: guard,
         schema: {
           summary: 'Unread and unseen items of a user’s inbox (archived ones do not count)',
+          operationId: 'countInbox',
           tags: ['inbox'],
+          response: answers({ 200: Answer({ unread: Type.Integer(), unseen: Type.Integer() }) }),
           params: UserParams,
         },
       },
@@ -86,7 +97,15 @@ export function inboxListRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         schema: {
           summary:
             'Server-Sent Events: new and changed items and the unread count, replayed from Last-Event-ID',
+          operationId: 'streamInbox',
           tags: ['inbox'],
+          produces: ['text/event-stream'],
+          response: answers({
+            200: Type.String({
+              description:
+                'An event stream (text/event-stream): `item` events carry an inbox item, `count` events the counts; each has an id to resume from.',
+            }),
+          }),
           params: UserParams,
           querystring: Type.Object(
             {

@@ -8,6 +8,31 @@ import type { ChannelContent } from '../domain/notification.js';
 import { contentFor } from '../domain/notification.js';
 import { TemplateVersionCache } from '../templates/template-versions.js';
 import type { BudgetedRenderer, RenderBudget } from '../templates/budgeted-renderer.js';
+import { Type } from 'typebox';
+import { Answer, FreeForm, Nullable, Timestamp } from '../http/openapi-contract.js';
+
+/** An inbox item as apps see it (InboxItem): the description of every answer carrying one. */
+export const InboxItemSchema = Answer({
+  id: Type.String({ description: 'The notification id.' }),
+  category: Type.String(),
+  version: Type.Integer({ description: 'The notification version shown (a PATCH makes a new one).' }),
+  title: Type.Optional(Type.String()),
+  body: Type.Optional(Type.String()),
+  url: Type.Optional(Type.String()),
+  status: Type.Optional(Type.String()),
+  data: Nullable(FreeForm()),
+  renderable: Type.Boolean({
+    description: 'false: its template cannot be rendered now; title, body and url are then absent.',
+  }),
+  read: Type.Boolean(),
+  seen: Type.Boolean(),
+  archived: Type.Boolean(),
+  read_at: Nullable(Timestamp()),
+  seen_at: Nullable(Timestamp()),
+  archived_at: Nullable(Timestamp()),
+  created_at: Timestamp('When the item arrived in the inbox.'),
+  updated_at: Timestamp(),
+});
 
 export interface InboxItem extends ChannelContent {
   id: string;

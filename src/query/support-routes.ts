@@ -4,6 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { answers } from '../http/openapi-contract.js';
 import type { Pool } from '../db/pools.js';
 import {
   lookupUserHistory,
@@ -104,6 +105,7 @@ export function supportRoutes(deps: {
         schema: {
           summary:
             "Support lookup: a user's notifications from every service created in [from, to), newest first, with every delivery and delivery event",
+          operationId: 'lookupUserHistory',
           tags: ['support'],
           params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
           querystring: Type.Object(
@@ -120,7 +122,7 @@ export function supportRoutes(deps: {
             },
             { additionalProperties: false },
           ),
-          response: { 200: HistorySchema },
+          response: answers({ 200: HistorySchema }),
         },
       },
       async (request) => {

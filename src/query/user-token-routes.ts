@@ -3,6 +3,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { Answer, answers, Timestamp } from '../http/openapi-contract.js';
 import { callerOf, requirePermission } from '../http/api-key-auth.js';
 import { ProblemError } from '../domain/problems.js';
 import { KeyedQuota } from '../domain/token-bucket.js';
@@ -23,7 +24,16 @@ export function userTokenRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         preValidation: emptyBodyAllowed,
         schema: {
           summary: 'Issue a short-lived user token: apps use it to read and change this user’s inbox',
+          operationId: 'issueUserToken',
           tags: ['inbox'],
+          response: answers({
+            201: Answer({
+              token: Type.String({ description: 'A bearer token for this user (a JWT).' }),
+              token_type: Type.Literal('Bearer'),
+              expires_at: Timestamp(),
+              user_id: Type.String(),
+            }),
+          }),
           params: UserParams,
           body: Type.Object(
             {
@@ -68,7 +78,14 @@ export function userTokenRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         preValidation: emptyBodyAllowed,
         schema: {
           summary: 'Revoke the user’s tokens issued before a time (default: now), on every query process',
+          operationId: 'revokeUserTokens',
           tags: ['inbox'],
+          response: answers({
+            200: Answer({
+              user_id: Type.String(),
+              revoked_before: Timestamp('Tokens issued before this are refused from now on.'),
+            }),
+          }),
           params: UserParams,
           body: Type.Object(
             { before: Type.Optional(Type.String({ format: 'date-time' })) },

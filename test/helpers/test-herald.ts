@@ -51,6 +51,8 @@ export async function startTestHerald(
     IDEMPOTENCY_KEY_RETENTION_DAYS: '3650',
     // The stand-ins listen on loopback; a test of the policy itself sets this to '' (unset).
     OUTBOUND_ALLOWED_NETWORKS: loopbackNetworks,
+    // Every answer a test sees is checked against the OpenAPI document as it leaves.
+    RESPONSE_VALIDATION: 'true',
     ...options.env,
   });
   const herald = await startHerald({

@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import type { Pool } from '../../db/pools.js';
 import { applyStatusUpdates } from '../../db/stores/receipt-store.js';
 import { ProblemError } from '../../domain/problems.js';
+import { answers } from '../../http/openapi-contract.js';
 import type { ProviderRegistry } from '../../channels/provider-registry.js';
 import type { Metrics } from '../../observability/metrics.js';
 
@@ -35,7 +36,9 @@ export function callbackRoutes(deps: {
           tags: ['callbacks'],
           // No API key: the adapter checks the provider's own signature or credentials.
           security: [],
+          operationId: 'receiveProviderCallback',
           params: Type.Object({ provider: Type.String({ maxLength: 40 }) }),
+          response: answers({ 204: null }),
         },
       },
       async (request, reply) => {

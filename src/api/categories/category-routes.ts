@@ -5,6 +5,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from '../../db/pools.js';
 import {
+  CategoryCapsSchema,
+  CategoryDefaultsSchema,
   CategoryInputSchema,
   CategoryNameSchema,
   getCategory,
@@ -14,6 +16,16 @@ import { categorySettingsProblem } from '../../domain/preferences.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { auditedChange } from '../audited-change.js';
+import { Answer, answers, Nullable, Timestamp } from '../../http/openapi-contract.js';
+
+const CategorySchema = Answer({
+  category: Type.String(),
+  critical: Type.Boolean(),
+  marketing: Type.Boolean(),
+  defaults: CategoryDefaultsSchema,
+  caps: CategoryCapsSchema,
+  updated_at: Nullable(Timestamp('Null: never set (these are the defaults).')),
+});
 
 function presentCategory(
   category: string,
@@ -42,8 +54,10 @@ export function categoryRoutes(deps: { pool: Pool; authenticate: Authenticate })
         schema: {
           summary: "Set one of the calling service's categories (replaces its settings)",
           tags: ['preferences'],
+          operationId: 'setCategory',
           params: Type.Object({ category: CategoryNameSchema }),
           body: CategoryInputSchema,
+          response: answers({ 200: CategorySchema }),
         },
       },
       async (request) => {
@@ -83,8 +97,10 @@ export function categoryRoutes(deps: { pool: Pool; authenticate: Authenticate })
         onRequest: requirePermission(deps.authenticate, ['send', 'templates', 'admin']),
         schema: {
           summary: "One of the calling service's categories (the defaults when never set)",
+          operationId: 'getCategory',
           tags: ['preferences'],
           params: Type.Object({ category: CategoryNameSchema }),
+          response: answers({ 200: CategorySchema }),
         },
       },
       async (request) => {

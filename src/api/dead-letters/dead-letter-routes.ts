@@ -11,6 +11,24 @@ import type { Channel } from '../../domain/notification.js';
 import { presentTarget } from '../../domain/contact.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { auditedChange } from '../audited-change.js';
+import { Answer, answers, Nullable, Timestamp } from '../../http/openapi-contract.js';
+import { channels } from '../../domain/notification.js';
+
+const DeadLetterPage = Answer({
+  dead_letters: Type.Array(
+    Answer({
+      id: Type.String({ description: 'The delivery id (replay by it).' }),
+      notification_id: Type.String(),
+      user_id: Type.String(),
+      channel: Type.Enum([...channels]),
+      target: Type.String({ description: 'Masked unless the key may read users (users:read).' }),
+      attempts: Type.Integer(),
+      last_error: Nullable(Type.String()),
+      died_at: Timestamp(),
+    }),
+  ),
+  next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null: no more.' })),
+});
 
 const maxReplay = 10_000;
 
@@ -97,7 +115,9 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): FastifyPluginAsync 
         onRequest: requirePermission(deps.authenticate, ['notifications:read']),
         schema: {
           summary: "Your service's dead deliveries, newest first",
+          operationId: 'listDeadLetters',
           tags,
+          response: answers({ 200: DeadLetterPage }),
           querystring: Type.Object(
             {
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
@@ -136,7 +156,14 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): FastifyPluginAsync 
         onRequest: requirePermission(deps.authenticate, ['admin']),
         schema: {
           summary: 'Re-queue dead deliveries (by ids, by notification, or all)',
+          operationId: 'replayDeadLetters',
           tags,
+          response: answers({
+            200: Answer({
+              replayed: Type.Integer(),
+              ids: Type.Array(Type.String(), { description: 'The deliveries re-queued.' }),
+            }),
+          }),
           body: Type.Object(
             {
               ids: Type.Optional(

@@ -230,7 +230,7 @@ function templateRef(
  * within `templateRenderMs` and within the configured providers' limits, so a delivery never
  * fails on its template. Variants render one at a time, yielding in between.
  */
-async function checkTemplateRenders(
+export async function checkTemplateRenders(
   deps: Pick<AcceptDeps, 'contentProblems' | 'templateRenderMs'>,
   version: StoredTemplateVersion,
   channels: readonly Channel[],

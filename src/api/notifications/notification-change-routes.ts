@@ -9,12 +9,14 @@ import {
   getNotificationView,
   patchNotification,
 } from '../../db/stores/notification-store.js';
-import type { Channel } from '../../domain/notification.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission } from '../../http/api-key-auth.js';
-import { checkProviderLimits } from './accept-notifications.js';
+import { checkProviderLimits, checkTemplateRenders } from './accept-notifications.js';
+import { findTemplateVersion } from '../../db/stores/template-store.js';
 import { NotificationIdParam, ownNotificationId, PatchSchema } from './notification-input.js';
-import { presentNotification } from './notification-presenter.js';
+import { PatchedNotificationSchema, presentNotification } from './notification-presenter.js';
+import { Type } from 'typebox';
+import { Answer, answers } from '../../http/openapi-contract.js';
 import type { NotificationRouteDeps } from './notification-routes.js';
 
 export function notificationChangeRoutes(deps: NotificationRouteDeps): FastifyPluginAsync {
@@ -28,9 +30,11 @@ export function notificationChangeRoutes(deps: NotificationRouteDeps): FastifyPl
         onRequest: guard,
         schema: {
           summary: 'Update a notification (versioned: older versions never win)',
+          operationId: 'updateNotification',
           tags: ['notifications'],
           params: NotificationIdParam,
           body: PatchSchema,
+          response: answers({ 200: PatchedNotificationSchema }),
         },
       },
       async (request) => {
@@ -45,12 +49,20 @@ export function notificationChangeRoutes(deps: NotificationRouteDeps): FastifyPl
             [{ field: 'body/content', message: 'not allowed for a templated notification' }],
           );
         }
-        checkProviderLimits(
-          deps,
-          current.channels as Channel[],
-          content ?? current.content,
-          data === undefined ? current.data : data,
-        );
+        const nextData = data === undefined ? current.data : data;
+        // A templated notification's content is its template, rendered with the new data.
+        const template =
+          current.template === null
+            ? undefined
+            : await findTemplateVersion(
+                deps.pool,
+                current.serviceId,
+                current.template.key,
+                current.template.version,
+              );
+        if (template === undefined || current.template === null)
+          checkProviderLimits(deps, current.channels, content ?? current.content, nextData);
+        else await checkTemplateRenders(deps, template, current.channels, current.template.params, nextData);
         const result = await patchNotification(deps.pool, id, version, content, data, deps.now());
         switch (result.kind) {
           case 'not_found':
@@ -81,8 +93,18 @@ export function notificationChangeRoutes(deps: NotificationRouteDeps): FastifyPl
         onRequest: guard,
         schema: {
           summary: 'Cancel what has not been sent yet (e.g. a scheduled notification)',
+          operationId: 'cancelNotification',
           tags: ['notifications'],
           params: NotificationIdParam,
+          response: answers({
+            200: Answer({
+              id: Type.String(),
+              canceled_recipients: Type.Integer({
+                description: 'Recipients not yet fanned out, now canceled.',
+              }),
+              canceled_deliveries: Type.Integer({ description: 'Deliveries not yet sent, now canceled.' }),
+            }),
+          }),
         },
       },
       async (request) => {

@@ -5,6 +5,7 @@ import { parseNotificationId } from '../../domain/ids.js';
 import { channels, lanes } from '../../domain/notification.js';
 import { ProblemError } from '../../domain/problems.js';
 import { templateKeyPattern } from '../../domain/template.js';
+import { Answer, Nullable, Timestamp } from '../../http/openapi-contract.js';
 
 const ChannelContent = Type.Object(
   {
@@ -16,7 +17,7 @@ const ChannelContent = Type.Object(
   { additionalProperties: false },
 );
 
-const Content = Type.Object(
+export const Content = Type.Object(
   Object.fromEntries(['default', ...channels].map((c) => [c, Type.Optional(ChannelContent)])) as Record<
     'default' | (typeof channels)[number],
     ReturnType<typeof Type.Optional<typeof ChannelContent>>
@@ -66,12 +67,12 @@ export const NotificationRequestSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const AcceptedSchema = Type.Object({
-  id: Type.String(),
+export const AcceptedSchema = Answer({
+  id: Type.String({ description: '`<service>#<uuid>`' }),
   status: Type.Union([Type.Literal('accepted'), Type.Literal('scheduled')]),
-  recipients: Type.Integer(),
-  created_at: Type.String(),
-  send_at: Type.Union([Type.String(), Type.Null()]),
+  recipients: Type.Integer({ description: 'How many users it addresses.' }),
+  created_at: Timestamp(),
+  send_at: Nullable(Timestamp()),
 });
 
 export const PatchSchema = Type.Object(

@@ -15,7 +15,8 @@ import {
   NotificationRequestSchema,
   ownNotificationId,
 } from './notification-input.js';
-import { presentNotification } from './notification-presenter.js';
+import { NotificationSchema, presentNotification } from './notification-presenter.js';
+import { answers } from '../../http/openapi-contract.js';
 
 export interface NotificationRouteDeps extends AcceptDeps {
   pool: Pool;
@@ -39,10 +40,11 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
         onRequest: guard,
         schema: {
           summary: 'Send a notification to one or many users',
+          operationId: 'sendNotification',
           tags: ['notifications'],
           headers: IdempotencyHeaders,
           body: NotificationRequestSchema,
-          response: { 202: AcceptedSchema },
+          response: answers({ 202: AcceptedSchema }),
         },
       },
       async (request, reply) => {
@@ -69,8 +71,10 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
         onRequest: reader,
         schema: {
           summary: 'A notification with the state of every delivery',
+          operationId: 'getNotification',
           tags: ['notifications'],
           params: NotificationIdParam,
+          response: answers({ 200: NotificationSchema }),
         },
       },
       async (request) => {

@@ -17,6 +17,22 @@ import type { OutboundPolicy } from '../../domain/outbound-policy.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { checkTargetUrl } from '../check-target-url.js';
 import { auditedChange } from '../audited-change.js';
+import { Answer, answers, Nullable } from '../../http/openapi-contract.js';
+
+const serviceProperties = {
+  name: Type.String(),
+  webhook_url: Nullable(Type.String()),
+  chat_webhook_url: Nullable(Type.String()),
+};
+const ServiceSchema = Answer(serviceProperties);
+const serviceAnswers = answers({ 200: ServiceSchema });
+const ServiceWithSecretSchema = Answer({
+  ...serviceProperties,
+  webhook_secret: Type.String({
+    description:
+      'Webhook signing secret (whsec_…): receivers verify the Standard Webhooks signature with it.',
+  }),
+});
 
 function present(s: ServiceSettings, withSecret: boolean) {
   return {
@@ -40,7 +56,7 @@ export function serviceRoutes(deps: {
       '/v1/service',
       {
         onRequest: requirePermission(deps.authenticate, permissions),
-        schema: { summary: 'Your service', tags },
+        schema: { summary: 'Your service', operationId: 'getService', tags, response: serviceAnswers },
       },
       async (request) => present(await getServiceSettings(deps.pool, callerOf(request).serviceId), false),
     );
@@ -56,6 +72,7 @@ export function serviceRoutes(deps: {
       path: string,
       target: ServiceTarget,
       summary: string,
+      operationId: string,
       withSecret: boolean,
       action: string,
     ) => {
@@ -64,7 +81,13 @@ export function serviceRoutes(deps: {
         path,
         {
           onRequest: requirePermission(deps.authenticate, ['admin']),
-          schema: { summary, tags, body: UrlBody },
+          schema: {
+            summary,
+            operationId,
+            tags,
+            body: UrlBody,
+            response: answers({ 200: withSecret ? ServiceWithSecretSchema : ServiceSchema }),
+          },
         },
         async (request) => {
           const { url } = request.body;
@@ -98,6 +121,7 @@ export function serviceRoutes(deps: {
       '/v1/service/webhook',
       'webhook_url',
       'Set the default webhook URL; answers with the signing secret',
+      'setServiceWebhook',
       true,
       'service.set_webhook',
     );
@@ -105,6 +129,7 @@ export function serviceRoutes(deps: {
       '/v1/service/chat',
       'chat_webhook_url',
       "Set the service's Slack incoming webhook, used for users without their own",
+      'setServiceChatWebhook',
       false,
       'service.set_chat_webhook',
     );
@@ -112,7 +137,12 @@ export function serviceRoutes(deps: {
       '/v1/service/webhook/rotate-secret',
       {
         onRequest: requirePermission(deps.authenticate, ['admin']),
-        schema: { summary: 'Replace the webhook signing secret', tags },
+        schema: {
+          summary: 'Replace the webhook signing secret',
+          operationId: 'rotateWebhookSecret',
+          tags,
+          response: answers({ 200: ServiceWithSecretSchema }),
+        },
       },
       async (request) => {
         const caller = callerOf(request);

@@ -2,6 +2,8 @@
 // (templates/template-import-undo.ts). See docs/templates.md, "Undoing an import".
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { answers } from '../../http/openapi-contract.js';
+import { ImportListSchema, UndoneImportSchema } from './template-answers.js';
 import { Type } from 'typebox';
 import { listImports, type ImportRecord } from '../../db/stores/template-import-store.js';
 import { ProblemError } from '../../domain/problems.js';
@@ -53,7 +55,9 @@ export function templateImportRoutes(deps: TemplateRouteDeps): FastifyPluginAsyn
         onRequest: writer,
         schema: {
           summary: "Your service's template imports and undos, newest first, with their report summary",
+          operationId: 'listTemplateImports',
           tags,
+          response: answers({ 200: ImportListSchema }),
           querystring: Type.Object(
             {
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
@@ -82,8 +86,10 @@ export function templateImportRoutes(deps: TemplateRouteDeps): FastifyPluginAsyn
         schema: {
           summary:
             'Undo an import: every template it changed goes back to its state before it, unless one changed since',
+          operationId: 'undoTemplateImport',
           tags,
           params: ImportIdParam,
+          response: answers({ 200: UndoneImportSchema }),
         },
       },
       async (request) => {

@@ -2,6 +2,8 @@
 // would be, within the same render budget (templates/template-preview.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { answers } from '../../http/openapi-contract.js';
+import { PreviewSchema } from './template-answers.js';
 import { findTemplateVersion } from '../../db/stores/template-store.js';
 import type { Channel } from '../../domain/notification.js';
 import { ProblemError } from '../../domain/problems.js';
@@ -22,7 +24,9 @@ export function templatePreviewRoutes(deps: TemplateRouteDeps): FastifyPluginAsy
         onRequest: reader,
         schema: {
           summary: 'Render a template for params and a locale, as a delivery would be',
+          operationId: 'previewTemplate',
           tags,
+          response: answers({ 200: PreviewSchema }),
           params: KeyParam,
           body: PreviewBody,
         },

@@ -3,6 +3,8 @@
 // docs/templates.md.
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { answers } from '../../http/openapi-contract.js';
+import { SavedTemplateSchema, TemplateListSchema, TemplateVersionSchema } from './template-answers.js';
 import { Type } from 'typebox';
 import type { Pool } from '../../db/pools.js';
 import {
@@ -39,7 +41,15 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
     const tags = ['templates'];
     app.get(
       '/v1/templates',
-      { onRequest: reader, schema: { summary: "Your service's templates", tags } },
+      {
+        onRequest: reader,
+        schema: {
+          summary: "Your service's templates",
+          operationId: 'listTemplates',
+          tags,
+          response: answers({ 200: TemplateListSchema }),
+        },
+      },
       async (request) => ({
         items: (await listTemplates(deps.pool, callerOf(request).serviceId)).map((t) => ({
           key: t.key,
@@ -58,7 +68,9 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
         onRequest: writer,
         schema: {
           summary: 'Create or edit a template; a change makes a new version',
+          operationId: 'saveTemplate',
           tags,
+          response: answers({ 200: SavedTemplateSchema }),
           params: KeyParam,
           body: TemplateBody,
         },
@@ -111,7 +123,9 @@ export function templateRoutes(deps: TemplateRouteDeps): FastifyPluginAsync {
         onRequest: reader,
         schema: {
           summary: 'A template: its current version (or ?version=n) and the list of versions',
+          operationId: 'getTemplate',
           tags,
+          response: answers({ 200: TemplateVersionSchema }),
           params: KeyParam,
           querystring: Type.Object(
             { version: Type.Optional(Type.Integer({ minimum: 1 })) },

@@ -3,6 +3,8 @@
 // docs/templates.md.
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { answers } from '../../http/openapi-contract.js';
+import { ImportReportSchema } from './template-answers.js';
 import { Type } from 'typebox';
 import { listCurrentTemplates } from '../../db/stores/template-store.js';
 import { ProblemError } from '../../domain/problems.js';
@@ -51,7 +53,16 @@ export function templateSheetRoutes(deps: TemplateRouteDeps): FastifyPluginAsync
         onRequest: reader,
         schema: {
           summary: 'Every template as one sheet: a row per template × channel × locale',
+          operationId: 'exportTemplates',
           tags,
+          produces: [xlsxMediaType, 'text/csv'],
+          response: answers({
+            200: Type.Unsafe<Buffer>({
+              description: 'The sheet: .xlsx (format=xlsx, the default) or UTF-8 .csv.',
+              type: 'string',
+              contentMediaType: 'application/octet-stream',
+            }),
+          }),
           querystring: Type.Object(
             {
               format: Type.Optional(oneOf(sheetFormats, { default: 'xlsx' })),
@@ -79,6 +90,10 @@ export function templateSheetRoutes(deps: TemplateRouteDeps): FastifyPluginAsync
         schema: {
           summary:
             'Import a sheet as exported: all or nothing; rows equal to the current version change nothing',
+          operationId: 'importTemplates',
+          consumes: [xlsxMediaType, 'text/csv'],
+          body: Type.Unsafe<Upload>({ description: 'The sheet file, as exported (.xlsx or .csv).' }),
+          response: answers({ 200: ImportReportSchema }),
           description:
             'The report lists each changed cell old → new and warns of text that looks mis-decoded; ' +
             'an import with warnings is refused unless accept_warnings=true. An applied import can be ' +

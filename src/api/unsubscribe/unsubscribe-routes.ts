@@ -8,6 +8,8 @@ import { Type } from 'typebox';
 import { withTransaction, type Pool } from '../../db/pools.js';
 import { useUnsubscribeToken } from '../../db/stores/unsubscribe-token-store.js';
 import { ProblemError } from '../../domain/problems.js';
+import { channels } from '../../domain/notification.js';
+import { Answer, answers } from '../../http/openapi-contract.js';
 import type { UnsubscribeClaim, UnsubscribeTokens } from './unsubscribe-token.js';
 
 const Params = Type.Object({ token: Type.String({ minLength: 1, maxLength: 2048 }) });
@@ -38,8 +40,17 @@ export function unsubscribeRoutes(deps: { pool: Pool; tokens: UnsubscribeTokens 
       {
         schema: {
           summary: 'One-click unsubscribe (RFC 8058): opt out of the channel for the category',
+          operationId: 'unsubscribe',
           tags: ['preferences'],
+          security: [],
           params: Params,
+          response: answers({
+            200: Answer({
+              unsubscribed: Type.Literal(true),
+              channel: Type.Enum([...channels]),
+              category: Type.String(),
+            }),
+          }),
         },
       },
       async (request) => {
@@ -57,8 +68,12 @@ export function unsubscribeRoutes(deps: { pool: Pool; tokens: UnsubscribeTokens 
       {
         schema: {
           summary: 'A confirmation page whose button posts the one-click unsubscribe',
+          operationId: 'unsubscribePage',
           tags: ['preferences'],
+          security: [],
           params: Params,
+          produces: ['text/html'],
+          response: answers({ 200: Type.String({ description: 'An HTML page with one button.' }) }),
         },
       },
       async (request, reply) => {

@@ -8,7 +8,10 @@ import { deleteDevice, listDevices, replaceDevices, upsertDevice } from '../../d
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { DeviceBody, DeviceParams, requireUser, UserParams } from './user-input.js';
-import { actorOf, presentDevice, seesInFull } from './user-presenter.js';
+import { actorOf, DeviceSchema, presentDevice, seesInFull } from './user-presenter.js';
+import { Answer, answers } from '../../http/openapi-contract.js';
+
+const DeviceList = Answer({ devices: Type.Array(DeviceSchema) });
 
 export function deviceRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
   return async (fastify) => {
@@ -19,7 +22,16 @@ export function deviceRoutes(deps: { pool: Pool; authenticate: Authenticate }): 
 
     app.get(
       '/v1/users/:userId/devices',
-      { onRequest: reader, schema: { summary: "A user's devices", tags, params: UserParams } },
+      {
+        onRequest: reader,
+        schema: {
+          summary: "A user's devices",
+          operationId: 'listDevices',
+          tags,
+          params: UserParams,
+          response: answers({ 200: DeviceList }),
+        },
+      },
       async (request) => {
         await requireUser(deps.pool, request.params.userId);
         const inFull = seesInFull(callerOf(request));
@@ -36,8 +48,10 @@ export function deviceRoutes(deps: { pool: Pool; authenticate: Authenticate }): 
         schema: {
           summary: 'Register a device (a known token moves to this user)',
           tags,
+          operationId: 'registerDevice',
           params: UserParams,
           body: DeviceBody,
+          response: answers({ 201: DeviceSchema }),
         },
       },
       async (request, reply) => {
@@ -63,6 +77,8 @@ export function deviceRoutes(deps: { pool: Pool; authenticate: Authenticate }): 
             { devices: Type.Array(DeviceBody, { maxItems: 100 }) },
             { additionalProperties: false },
           ),
+          operationId: 'replaceDevices',
+          response: answers({ 200: DeviceList }),
         },
       },
       async (request) => {
@@ -83,7 +99,16 @@ export function deviceRoutes(deps: { pool: Pool; authenticate: Authenticate }): 
 
     app.delete(
       '/v1/users/:userId/devices/:deviceId',
-      { onRequest: guard, schema: { summary: 'Remove a device', tags, params: DeviceParams } },
+      {
+        onRequest: guard,
+        schema: {
+          summary: 'Remove a device',
+          operationId: 'deleteDevice',
+          tags,
+          params: DeviceParams,
+          response: answers({ 204: null }),
+        },
+      },
       async (request, reply) => {
         const actor = actorOf(callerOf(request));
         const { userId, deviceId } = request.params;

@@ -3,12 +3,57 @@
 import type { ContactActor, Device, RecordedContactChange, User } from '../../db/stores/user-store.js';
 import type { Caller } from '../../domain/caller.js';
 import { maskTarget, presentDeviceToken, presentTarget } from '../../domain/contact.js';
+import { platforms } from '../../domain/device.js';
+import { contactTargets } from '../../db/stores/user-store.js';
+import { Type, type Static } from 'typebox';
+import { Answer, Nullable, Timestamp } from '../../http/openapi-contract.js';
+
+export const DeviceSchema = Answer({
+  id: Type.String(),
+  platform: Type.Enum([...platforms]),
+  app_id: Type.String(),
+  token: Type.String({ description: 'Masked unless the key may read users (users:read).' }),
+  enabled: Type.Boolean(),
+  disabled_reason: Nullable(Type.String({ description: 'Why a provider refused it (e.g. unregistered).' })),
+  created_at: Timestamp(),
+  updated_at: Timestamp(),
+});
+
+const userProperties = {
+  id: Type.String(),
+  email: Nullable(Type.String({ description: 'Masked unless the key may read users (users:read).' })),
+  phone: Nullable(Type.String({ description: 'Masked unless the key may read users (users:read).' })),
+  locale: Type.String(),
+  time_zone: Type.String(),
+  webhook_url: Nullable(Type.String({ description: 'Shown to its origin only.' })),
+  chat_webhook_url: Nullable(Type.String({ description: 'Shown to its origin only.' })),
+  created_at: Timestamp(),
+  updated_at: Timestamp(),
+};
+
+export const UserSchema = Answer(userProperties);
+export const UserWithDevicesSchema = Answer({ ...userProperties, devices: Type.Array(DeviceSchema) });
+
+export const ContactChangeSchema = Answer({
+  target: Type.Enum([...contactTargets]),
+  action: Type.Enum(['set', 'cleared', 'deleted']),
+  value: Nullable(Type.String({ description: 'Masked.' })),
+  key_id: Type.Integer({ description: 'The API key that made the change.' }),
+  service: Type.String(),
+  changed_at: Timestamp(),
+});
 
 /** Whether this caller sees contact targets in full (email, phone, device tokens; never URLs). */
 export function seesInFull(caller: Caller): boolean {
   return caller.permissions.includes('users:read');
 }
 
+export function presentUser(user: User, inFull: boolean): Static<typeof UserSchema>;
+export function presentUser(
+  user: User,
+  inFull: boolean,
+  devices: Device[],
+): Static<typeof UserWithDevicesSchema>;
 export function presentUser(user: User, inFull: boolean, devices?: Device[]) {
   const shown = (channel: 'email' | 'sms', value: string | null) =>
     value === null ? null : presentTarget(channel, value, inFull);
@@ -27,7 +72,7 @@ export function presentUser(user: User, inFull: boolean, devices?: Device[]) {
   };
 }
 
-export function presentDevice(d: Device, inFull: boolean) {
+export function presentDevice(d: Device, inFull: boolean): Static<typeof DeviceSchema> {
   return {
     id: d.id,
     platform: d.platform,
@@ -40,7 +85,7 @@ export function presentDevice(d: Device, inFull: boolean) {
   };
 }
 
-export function presentChange(c: RecordedContactChange) {
+export function presentChange(c: RecordedContactChange): Static<typeof ContactChangeSchema> {
   return {
     target: c.target,
     action: c.action,

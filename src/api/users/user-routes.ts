@@ -19,7 +19,16 @@ import {
   UserParams,
   type FieldError,
 } from './user-input.js';
-import { actorOf, presentChange, presentUser, seesInFull } from './user-presenter.js';
+import {
+  actorOf,
+  ContactChangeSchema,
+  presentChange,
+  presentUser,
+  seesInFull,
+  UserSchema,
+  UserWithDevicesSchema,
+} from './user-presenter.js';
+import { Answer, answers } from '../../http/openapi-contract.js';
 
 export interface UserRouteDeps {
   pool: Pool;
@@ -42,7 +51,14 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsync {
       '/v1/users/:userId',
       {
         onRequest: guard,
-        schema: { summary: 'Create or update a user', tags, params: UserParams, body: UserBody },
+        schema: {
+          summary: 'Create or update a user',
+          operationId: 'upsertUser',
+          tags,
+          params: UserParams,
+          body: UserBody,
+          response: answers({ 200: UserSchema }),
+        },
       },
       async (request) => {
         const { fields, errors } = userFields(request.body, 'body', deps.outbound);
@@ -58,7 +74,16 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsync {
 
     app.get(
       '/v1/users/:userId',
-      { onRequest: reader, schema: { summary: 'A user with their devices', tags, params: UserParams } },
+      {
+        onRequest: reader,
+        schema: {
+          summary: 'A user with their devices',
+          operationId: 'getUser',
+          tags,
+          params: UserParams,
+          response: answers({ 200: UserWithDevicesSchema }),
+        },
+      },
       async (request) => {
         const user = await requireUser(deps.pool, request.params.userId);
         return presentUser(user, seesInFull(callerOf(request)), await listDevices(deps.pool, user.id));
@@ -78,6 +103,8 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsync {
             { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) },
             { additionalProperties: false },
           ),
+          operationId: 'listContactChanges',
+          response: answers({ 200: Answer({ changes: Type.Array(ContactChangeSchema) }) }),
         },
       },
       async (request) => {
@@ -93,7 +120,16 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsync {
 
     app.delete(
       '/v1/users/:userId',
-      { onRequest: guard, schema: { summary: 'Delete a user and their devices', tags, params: UserParams } },
+      {
+        onRequest: guard,
+        schema: {
+          summary: 'Delete a user and their devices',
+          operationId: 'deleteUser',
+          tags,
+          params: UserParams,
+          response: answers({ 204: null }),
+        },
+      },
       async (request, reply) => {
         const actor = actorOf(callerOf(request));
         if (!(await withTransaction(deps.pool, (client) => deleteUser(client, request.params.userId, actor))))
@@ -130,6 +166,10 @@ export function bulkUserRoutes(deps: UserRouteDeps): FastifyPluginAsync {
             },
             { additionalProperties: false },
           ),
+          operationId: 'upsertUsers',
+          response: answers({
+            200: Answer({ upserted: Type.Integer({ description: 'Users created or updated.' }) }),
+          }),
         },
       },
       async (request) => {

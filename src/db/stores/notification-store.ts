@@ -2,7 +2,8 @@
 // and canceled. They are written by the group commit, in notification-batch-store.ts.
 import { withTransaction, type Pool, type PoolClient } from '../pools.js';
 import { appendInboxEvents } from './inbox-store.js';
-import type { Lane, NotificationContent } from '../../domain/notification.js';
+import type { Channel, Lane, NotificationContent } from '../../domain/notification.js';
+import type { SkippedChannel } from '../../domain/fan-out.js';
 import type { DeliveryState } from '../../domain/delivery.js';
 
 export interface NotificationTemplateRef {
@@ -18,7 +19,7 @@ export interface NotificationView {
   updatedAt: Date;
   lane: Lane;
   category: string;
-  channels: string[];
+  channels: Channel[];
   content: NotificationContent;
   data: Record<string, unknown> | null;
   sendAt: Date | null;
@@ -26,11 +27,12 @@ export interface NotificationView {
   canceledAt: Date | null;
   /** The template, version and params the notification was accepted with; null for inline content. */
   template: NotificationTemplateRef | null;
-  recipients: { userId: string; state: 'pending' | 'fanned_out' | 'canceled'; skipped: unknown }[];
+  /** `skipped`: the channels fan-out found no way to send this user on. */
+  recipients: { userId: string; state: 'pending' | 'fanned_out' | 'canceled'; skipped: SkippedChannel[] }[];
   deliveries: {
     id: string;
     userId: string;
-    channel: string;
+    channel: Channel;
     target: string;
     state: DeliveryState;
     attempts: number;
@@ -48,7 +50,7 @@ interface NotificationRow {
   updated_at: Date;
   lane: Lane;
   category: string;
-  channels: string[];
+  channels: Channel[];
   content: NotificationContent;
   data: Record<string, unknown> | null;
   send_at: Date | null;
@@ -76,7 +78,11 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
   const n = await findNotificationRow(pool, id);
   if (n === undefined) return undefined;
   const [recipients, deliveries] = await Promise.all([
-    pool.query<{ user_id: string; state: 'pending' | 'fanned_out' | 'canceled'; skipped: unknown }>(
+    pool.query<{
+      user_id: string;
+      state: 'pending' | 'fanned_out' | 'canceled';
+      skipped: SkippedChannel[] | null;
+    }>(
       `SELECT user_id, state, skipped FROM recipients
         WHERE notification_id = $1 AND notification_created_at = $2 ORDER BY user_id`,
       [n.id, n.created_at],
@@ -84,7 +90,7 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
     pool.query<{
       id: string;
       user_id: string;
-      channel: string;
+      channel: Channel;
       target: string;
       state: DeliveryState;
       attempts: number;
@@ -116,7 +122,7 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
       n.template === null || n.template_version === null
         ? null
         : { key: n.template, version: n.template_version, params: n.params ?? {} },
-    recipients: recipients.rows.map((r) => ({ userId: r.user_id, state: r.state, skipped: r.skipped })),
+    recipients: recipients.rows.map((r) => ({ userId: r.user_id, state: r.state, skipped: r.skipped ?? [] })),
     deliveries: deliveries.rows.map((d) => ({
       id: d.id,
       userId: d.user_id,
