@@ -3,7 +3,7 @@
 // `npx herald` runs there: --version, then `start` on the embedded PostgreSQL, which must keep its
 // files in that folder's ./data. One notification is sent with the development API key and
 // delivered, then SIGTERM stops Herald, which must exit 0 with its PostgreSQL stopped.
-// It needs the npm registry and takes about a minute, so CI runs it as its own step (.ci/run).
+// It needs the npm registry and takes 1 to 2 minutes, so CI runs it as its own step (.ci/run).
 // Only processes started here are signalled, by pid; the temporary folder is always removed.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
