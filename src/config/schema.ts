@@ -32,7 +32,8 @@ export const ConfigSchema = Type.Object({
     description: 'Connections in the write pool of each process.',
   }),
   HERALD_DATA_DIR: setting(Type.String({ minLength: 1, default: './data' }), {
-    description: 'Where the embedded PostgreSQL keeps its files and the development API key.',
+    description:
+      'Where the embedded PostgreSQL keeps its files and the development API key. A relative path is resolved from the working directory Herald starts in, not from where the package is installed.',
   }),
   EMBEDDED_PG_PORT: Port(5433, 'Port of the embedded PostgreSQL (127.0.0.1 only).'),
   HOST: setting(Type.String({ minLength: 1, default: '127.0.0.1' }), {

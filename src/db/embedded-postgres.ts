@@ -126,7 +126,9 @@ export async function startEmbeddedPostgres(options: {
             '--locale=C',
           ],
           user,
-        );
+        ).catch((error: unknown) => {
+          throw unreachableAsPostgres(error, user);
+        });
       } finally {
         await rm(pwfile, { force: true });
       }
@@ -228,6 +230,20 @@ function isAlive(pid: number, started: string | undefined): boolean {
   const now = processStartTime(pid);
   // Same pid, different start time: the owner died and the pid was reused.
   return started === undefined || started === '' || now === undefined || now === started;
+}
+
+/**
+ * As root, the binaries run as the postgres OS user, which must be able to enter every folder
+ * above them and the data directory; a private home folder (mode 700, like /root) is not.
+ */
+function unreachableAsPostgres(error: unknown, user: RunAs): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (user.uid === undefined || code !== 'EACCES') return error;
+  const path = (error as NodeJS.ErrnoException).path ?? 'the PostgreSQL binaries';
+  return new Error(
+    `the postgres OS user, which runs PostgreSQL when Herald runs as root, cannot reach ${path}: every folder above it must be open to others (chmod o+x), or run Herald as another user`,
+    { cause: error },
+  );
 }
 
 async function ensureDatabase(adminUrl: string): Promise<void> {
