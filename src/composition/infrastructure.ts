@@ -100,7 +100,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
     stops.add(() => notifier.close());
     // The backlog is database-wide: published by scheduler processes only, so a sum over the
     // other processes' metrics does not multiply it.
-    const metrics = createMetrics(roles.has('scheduler') ? () => readBacklog(pool) : undefined);
+    const metrics = createMetrics(roles.has('scheduler') ? { readPending: () => readBacklog(pool) } : {});
     const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(pool, key) });
     // A revoked key is forgotten by every api and query process when its NOTIFY arrives.
     listener.subscribe(wakeChannels.auth, () => authenticate.forget());
