@@ -4,13 +4,10 @@
 // state; one that stays overdue is work the pipeline lost track of or cannot do.
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
-import { readOverdue } from '../db/stores/overdue-store.js';
+import { overdueAfterMs, readOverdue } from '../db/stores/overdue-store.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export const overdueNotificationsIntervalMs = 5 * 60_000;
-
-/** How long a notification's work may stay due before it counts as overdue. */
-export const overdueAfterMs = 3_600_000;
 
 const sampleSize = 5;
 

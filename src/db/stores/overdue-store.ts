@@ -3,6 +3,9 @@
 import { lanes } from '../../domain/notification.js';
 import type { Pool } from '../pools.js';
 
+/** How long a notification's work may stay due before it counts as overdue. */
+export const overdueAfterMs = 3_600_000;
+
 /** Where an overdue notification is held: a recipient not fanned out, a delivery not claimed, a lease not rescued. */
 export type OverdueStage = 'fan_out' | 'delivery' | 'lease';
 
