@@ -8,8 +8,11 @@ import type { Pool } from './pools.js';
  * Seconds, or null when unknown (a replica that has replayed no transaction since it started
  * and has not caught up). A replica that has replayed everything it received reports 0, even
  * when the primary has been idle for long: the age of the last replayed transaction alone would
- * grow while nothing is written. A server that is not in recovery (a primary, or a promoted
- * replica) reports 0: its reads are as current as it is.
+ * grow while nothing is written. Behind, it reports that age, which overstates the delay when
+ * the primary was idle before the writes not yet replayed. Measured on the replica, it cannot
+ * see WAL it has not received: one cut off from its primary reports 0 once it has replayed what
+ * it has. A server that is not in recovery (a primary, or a promoted replica) reports 0: its
+ * reads are as current as it is.
  */
 export async function readReplicaLag(pool: Pool): Promise<number | null> {
   const result = await pool.query<{ lag: number | null }>(
