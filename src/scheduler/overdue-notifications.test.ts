@@ -6,8 +6,8 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
+import { logLines } from '../../test/helpers/log-lines.js';
 import { ensureService } from '../db/stores/api-key-store.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
@@ -66,14 +66,7 @@ async function delivery(
 }
 
 async function runJob(): Promise<{ metrics: Metrics; lines: Record<string, unknown>[] }> {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
+  const { sink, lines } = logLines();
   const metrics = createMetrics({ readPending: () => Promise.resolve([]) });
   const logger = createLogger('info', sink);
   await overdueNotifications({ pool: db.pool, now: () => clock, metrics, logger })();
