@@ -1,7 +1,7 @@
 // What every role of a process shares, opened once: providers, the database (embedded when
-// DATABASE_URL is unset) migrated and partitioned, the archive store, one LISTEN connection for
-// the channels the process's roles hear, the NOTIFY sender, metrics, API-key authentication,
-// unsubscribe signing and the template renderer. Closed in the reverse order it was opened.
+// DATABASE_URL is unset) migrated and partitioned, the query role's read replica, the archive
+// store, one LISTEN connection for the channels the process's roles hear, the NOTIFY sender,
+// metrics, API-key authentication, unsubscribe signing and the template renderer. Closed in the reverse order it was opened.
 import type { Config } from '../config/schema.js';
 import { createPool, type Pool } from '../db/pools.js';
 import { isConnectionError } from '../db/pg-errors.js';
@@ -9,6 +9,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-pos
 import { migrate, readMigrations, type Migration } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
 import { readBacklog } from '../db/stores/delivery-store.js';
+import { readReplicaLag } from '../db/replica-lag.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
 import { ensureSigningKey } from '../db/stores/signing-key-store.js';
 import { createApiKeyAuth, type Authenticate } from '../http/api-key-auth.js';
@@ -52,6 +53,8 @@ export interface Infrastructure {
   readonly databaseUrl: string;
   readonly embedded: boolean;
   readonly pool: Pool;
+  /** Where the query role reads: the replica (DATABASE_READ_URL) when set, else `pool`. */
+  readonly readPool: Pool;
   readonly migrations: Migration[];
   /** The archive store's pool (docs/retention.md); opened for the query and scheduler roles. */
   readonly archivePool: Pool | undefined;
@@ -98,9 +101,13 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
     const listener = await startListener(roles, database.url, logger, stops);
     const notifier = new WakeNotifier(pool, logger);
     stops.add(() => notifier.close());
+    const replica = openReplicaFor(roles, config, logger, stops);
     // The backlog is database-wide: published by scheduler processes only, so a sum over the
-    // other processes' metrics does not multiply it.
-    const metrics = createMetrics(roles.has('scheduler') ? () => readBacklog(pool) : undefined);
+    // other processes' metrics does not multiply it. A replica's lag: by the processes reading it.
+    const metrics = createMetrics({
+      ...(roles.has('scheduler') ? { readPending: () => readBacklog(pool) } : {}),
+      ...(replica === undefined ? {} : { readReplicaLag: () => readReplicaLag(replica) }),
+    });
     const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(pool, key) });
     // A revoked key is forgotten by every api and query process when its NOTIFY arrives.
     listener.subscribe(wakeChannels.auth, () => authenticate.forget());
@@ -113,6 +120,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
       databaseUrl: database.url,
       embedded: database.embedded !== undefined,
       pool,
+      readPool: replica ?? pool,
       migrations,
       archivePool,
       listener,
@@ -185,6 +193,19 @@ async function openDatabase(
   const pool = createPool(url, config.DATABASE_POOL_SIZE, logger, 'write');
   stops.add(() => pool.end());
   return { url, pool, embedded };
+}
+
+/** The query role's read replica, when DATABASE_READ_URL is set. */
+function openReplicaFor(
+  roles: ReadonlySet<RoleName>,
+  config: Config,
+  logger: Logger,
+  stops: StopList,
+): Pool | undefined {
+  if (!roles.has('query') || config.DATABASE_READ_URL === undefined) return undefined;
+  const replica = createPool(config.DATABASE_READ_URL, config.DATABASE_POOL_SIZE, logger, 'read');
+  stops.add(() => replica.end());
+  return replica;
 }
 
 /** The archive store: the scheduler moves old months there, the support lookups (query and console roles) read it. */

@@ -2,7 +2,6 @@
 // user's own preferences, the /inbox page and the support lookup, on QUERY_PORT. Reads go to the
 // read pool (DATABASE_READ_URL when set); changes, LISTEN and revocation checks to the primary.
 import type { Config } from '../config/schema.js';
-import { createPool } from '../db/pools.js';
 import { ensureSigningKey } from '../db/stores/signing-key-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import { buildServer } from '../http/build-server.js';
@@ -18,13 +17,7 @@ import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve, type StartedHttpRole } from './ops-server.js';
 
 export async function startQueryRole(infra: Infrastructure, config: Config): Promise<StartedHttpRole> {
-  const { pool, now, logger, metrics, listener, authenticate } = infra;
-  let readPool = pool;
-  if (config.DATABASE_READ_URL !== undefined) {
-    const replica = createPool(config.DATABASE_READ_URL, config.DATABASE_POOL_SIZE, logger, 'read');
-    infra.onStop(() => replica.end());
-    readPool = replica;
-  }
+  const { pool, readPool, now, logger, metrics, listener, authenticate } = infra;
   const tokens = await userTokens(infra, config);
   const presenter = new InboxPresenter(infra.renderer);
   // Revocations are read from the primary: a replica's lag would extend a revoked token's life.

@@ -1,5 +1,6 @@
 // The scheduler role: its periodic jobs (lease rescue, early receipts, overview counts upkeep,
-// partition upkeep, and retention when the archive store is open), each also run once at start.
+// partition upkeep, the overdue notifications report, and retention when the archive store is
+// open), each also run once at start.
 import type { Config } from '../config/schema.js';
 import type { LifecycleSettings } from '../archive/lifecycle-deps.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
@@ -8,6 +9,7 @@ import { partitionUpkeep, partitionUpkeepIntervalMs } from '../scheduler/partiti
 import { receiptReconciler, receiptReconcileIntervalMs } from '../scheduler/receipt-reconciler.js';
 import { retention } from '../scheduler/retention.js';
 import { overviewUpkeep, overviewUpkeepIntervalMs } from '../scheduler/overview-upkeep.js';
+import { overdueNotifications, overdueNotificationsIntervalMs } from '../scheduler/overdue-notifications.js';
 import type { Infrastructure } from './infrastructure.js';
 
 /** The retention job's settings (docs/retention.md). */
@@ -55,6 +57,12 @@ export function startSchedulerRole(infra: Infrastructure, config: Config): void 
       'partition-upkeep',
       partitionUpkeepIntervalMs,
       partitionUpkeep({ pool, monthsAhead: config.PARTITION_MONTHS_AHEAD, now, logger }),
+      logger,
+    ),
+    new PeriodicJob(
+      'overdue-notifications',
+      overdueNotificationsIntervalMs,
+      overdueNotifications({ pool, now, metrics, logger }),
       logger,
     ),
   ];

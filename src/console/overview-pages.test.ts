@@ -1,7 +1,8 @@
 // The console's overview: its figures equal counts of the rows themselves for the same window
 // (notifications accepted, delivery events per lane, channel and state); the counts move only
 // with committed rows, also under concurrent writers; folding minutes into hours keeps every
-// sum; provider health comes from the workers' recent reports; every role may read it.
+// sum; provider health comes from the workers' recent reports; overdue notifications are
+// counted per lane; every role may read it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -106,10 +107,10 @@ test('the figures equal counts of the rows for the same window, in total, per se
   );
   assert.equal(all.deadLetters, 0);
   assert.deepEqual(
-    all.waiting.map((w) => [w.lane, w.recipients, w.due]),
+    all.waiting.map((w) => [w.lane, w.recipients, w.due, w.overdue]),
     [
-      ['transactional', 0, 0],
-      ['bulk', 0, 0],
+      ['transactional', 0, 0, 0],
+      ['bulk', 0, 0, 0],
     ],
   );
 
@@ -244,5 +245,39 @@ test('the overview needs a session; a range or lane it does not know is refused'
   for (const query of ['range=2y', 'lane=urgent', 'channel=fax', 'range=1h&extra=1']) {
     const answer = await viewer.get(`/overview.json?${query}`);
     assert.equal(answer.status, 400, query);
+  }
+});
+
+test('a notification whose lease expired over an hour ago, never rescued, shows as overdue in its lane', async () => {
+  // No scheduler runs here, so nothing takes the lease back.
+  const id = `shop#${randomUUID()}`;
+  await db.pool.query(
+    `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, updated_at)
+     SELECT $1, now() - interval '2 hours', id, 'bulk', 'general', '{webhook}', '{"default":{"title":"t"}}', now()
+       FROM services LIMIT 1`,
+    [id],
+  );
+  await db.pool.query(
+    `INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel, target, lane,
+                             state, max_attempts, run_at, lease_owner, lease_expires_at)
+     SELECT $1, id, created_at, service_id, 'eve', 'webhook', 'https://stuck.example/hook', lane, 'sending', 5,
+            created_at, gen_random_uuid(), now() - interval '90 minutes'
+       FROM notifications WHERE id = $2`,
+    [randomUUID(), id],
+  );
+  try {
+    const o = await overview('range=1h');
+    assert.deepEqual(
+      o.waiting.map((w) => [w.lane, w.overdue]),
+      [
+        ['transactional', 0],
+        ['bulk', 1],
+      ],
+    );
+    const page = await viewer.get('/overview?lane=bulk');
+    assert.match(page.text, /<tr data-lane="bulk">(<td>[^<]*<\/td>){6}<td>1<\/td><\/tr>/);
+  } finally {
+    await db.pool.query('DELETE FROM deliveries WHERE notification_id = $1', [id]);
+    await db.pool.query('DELETE FROM notifications WHERE id = $1', [id]);
   }
 });

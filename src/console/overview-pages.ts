@@ -1,5 +1,6 @@
 // The console's overview (docs/console.md): accepted notifications and delivery states per lane
-// and channel over a chosen range, the work waiting per lane, provider health and dead letters.
+// and channel over a chosen range, the work waiting and the overdue notifications per lane,
+// provider health and dead letters.
 // The page renders the figures as tables (no script needed); /overview.json gives the same
 // figures to assets/overview.js, which draws them with uPlot and refreshes them every 10 s.
 import { readFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import {
   type CountRow,
 } from '../db/stores/overview-store.js';
 import { readBacklog, type PendingByLane } from '../db/stores/delivery-store.js';
+import { overdueAfterMs, readOverdue } from '../db/stores/overdue-store.js';
 import { channels as deliveryChannels } from '../domain/notification.js';
 import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
 import { consoleTime, layoutData, type RenderView } from './console-views.js';
@@ -73,7 +75,8 @@ export interface Overview {
   totals: Record<SeriesName, number>;
   /** Every counted state in the range, per lane and channel (accepted: channel ''). */
   breakdown: { lane: string; channel: string; state: string; count: number }[];
-  waiting: PendingByLane[];
+  /** Per lane, with its overdue notifications (the scheduler's overdue-notifications job counts the same). */
+  waiting: (PendingByLane & { overdue: number })[];
   providers: (Omit<Awaited<ReturnType<typeof readProviderHealth>>[number], 'reportedAt'> & {
     errorRate: number | null;
     reportedAt: string;
@@ -132,9 +135,10 @@ export async function readOverview(pool: Pool, now: Date, query: Query): Promise
   const lane = query.lane ?? '';
   const channel = query.channel ?? '';
   const { from, to, stepSeconds } = windowOf(range, now);
-  const [rows, waiting, health, deadLetters] = await Promise.all([
+  const [rows, waiting, overdue, health, deadLetters] = await Promise.all([
     readOverviewCounts(pool, from, to, stepSeconds),
     readBacklog(pool),
+    readOverdue(pool, new Date(now.getTime() - overdueAfterMs), 0),
     readProviderHealth(pool, reportFreshMs),
     countDeadLetters(pool),
   ]);
@@ -146,7 +150,9 @@ export async function readOverview(pool: Pool, now: Date, query: Query): Promise
     to: to.toISOString(),
     stepSeconds,
     ...summarize(rows, from, to, stepSeconds, { lane, channel }),
-    waiting: waiting.filter((w) => lane === '' || w.lane === lane),
+    waiting: waiting
+      .filter((w) => lane === '' || w.lane === lane)
+      .map((w) => ({ ...w, overdue: overdue.find((o) => o.lane === w.lane)?.notifications ?? 0 })),
     providers: health.map((p) => ({
       ...p,
       errorRate: p.calls === 0 ? null : p.failures / p.calls,

@@ -12,6 +12,7 @@ export interface Metrics
     RetentionMetrics,
     ReceiptMetrics,
     BacklogMetrics,
+    ReplicaMetrics,
     HttpMetrics {
   registry: Registry;
 }
@@ -68,6 +69,12 @@ export interface BacklogMetrics {
   oldestPendingSeconds: Gauge<'lane'>;
   waitingRecipients: Gauge<'lane'>;
   oldestWaitingRecipientSeconds: Gauge<'lane'>;
+  /** Set by the scheduler's overdue-notifications job. */
+  overdueNotifications: Gauge<'lane'>;
+}
+
+export interface ReplicaMetrics {
+  replicaLagSeconds: Gauge;
 }
 
 export interface PendingReading {
@@ -89,13 +96,23 @@ const misnamedDefaults = [
   'nodejs_active_resources_total',
 ];
 
-/**
- * `readPending` feeds the backlog gauges on each scrape (it queries the database). The figures
- * are database-wide, so only one kind of process publishes them (the composition gives
- * `readPending` to processes that run the scheduler role); elsewhere the gauges are absent.
- * Process and Node.js metrics carry their standard names (`process_…`, `nodejs_…`).
- */
-export function createMetrics(readPending?: () => Promise<PendingReading[]>): Metrics {
+/** What a process reads from the database for the gauges only some processes publish. */
+export interface DatabaseGauges {
+  /**
+   * Scheduler processes only: the backlog figures, read on each scrape. They are database-wide,
+   * so one kind of process publishes them (and the overdue gauge its job sets); elsewhere the
+   * gauges are absent, and a sum over processes does not multiply them.
+   */
+  readPending?: () => Promise<PendingReading[]>;
+  /**
+   * Query processes with a read replica (DATABASE_READ_URL) only: how far behind the primary
+   * its reads are, in seconds, read on each scrape; null when unknown.
+   */
+  readReplicaLag?: () => Promise<number | null>;
+}
+
+/** Process and Node.js metrics carry their standard names (`process_…`, `nodejs_…`). */
+export function createMetrics(database: DatabaseGauges = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of misnamedDefaults) registry.removeSingleMetric(name);
@@ -107,7 +124,8 @@ export function createMetrics(readPending?: () => Promise<PendingReading[]>): Me
     ...templateMetrics(registry),
     ...retentionMetrics(registry),
     ...receiptMetrics(registry),
-    ...backlogMetrics(registry, readPending),
+    ...backlogMetrics(registry, database.readPending),
+    ...replicaMetrics(registry, database.readReplicaLag),
     ...httpMetrics(registry),
   };
 }
@@ -356,5 +374,31 @@ function backlogMetrics(
       'Age of the oldest due recipient not yet fanned out, per lane (since its send time).',
       (r) => r.oldestRecipientSeconds,
     ),
+    overdueNotifications: new Gauge({
+      name: 'herald_overdue_notifications',
+      help: 'Notifications accepted over an hour ago and not final although their work has been due for an hour (a recipient not fanned out, a delivery not claimed, a lease not rescued), per lane; set every 5 minutes by the scheduler.',
+      labelNames: ['lane'],
+      registers,
+    }),
+  };
+}
+
+/** The read replica's lag, read on each scrape; absent without a replica, NaN while unknown. */
+function replicaMetrics(
+  registry: Registry,
+  readReplicaLag: (() => Promise<number | null>) | undefined,
+): ReplicaMetrics {
+  return {
+    replicaLagSeconds: new Gauge({
+      name: 'herald_read_replica_lag_seconds',
+      help: 'How far the read replica (DATABASE_READ_URL) this query process reads from is behind the primary: 0 when it has replayed all it received, or when the server is not a replica; else the age of the last transaction it replayed; NaN when unknown (the replica cannot be reached, or has replayed nothing since it started).',
+      registers: readReplicaLag === undefined ? [] : [registry],
+      async collect() {
+        // NaN, not 0, for unknown (an unlabelled gauge always has a value); a replica that cannot
+        // be reached must not fail the whole scrape.
+        const lag = await readReplicaLag?.().catch(() => null);
+        this.set(lag ?? Number.NaN);
+      },
+    }),
   };
 }

@@ -3,7 +3,8 @@
 // metric breaks this test, not an alert or a panel in production). With promtool (installed in
 // CI, HERALD_REQUIRE_PROMTOOL=1) the rules pass `promtool check rules` and their unit tests
 // (`promtool test rules`: each alert fires on the series that mean trouble and stays quiet on
-// healthy ones), and every dashboard query parses as PromQL.
+// healthy ones), and every dashboard query parses as PromQL. docs/observability.md lists every
+// metric family and every alert, and nothing else.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -34,13 +35,33 @@ function metricNames(text: string): Set<string> {
 }
 
 test('every metric an alert or a dashboard panel names is one Herald publishes', async () => {
-  // A scheduler process publishes everything, the backlog gauges included.
-  const metrics = createMetrics(() => Promise.resolve([]));
+  // Every metric some process publishes: a scheduler's backlog gauges, a replica reader's lag.
+  const metrics = createMetrics({
+    readPending: () => Promise.resolve([]),
+    readReplicaLag: () => Promise.resolve(0),
+  });
   const published = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
   const rules = metricNames(readFileSync(join(dir, 'herald-alerts.yml'), 'utf8'));
   const panels = metricNames(dashboardQueries().join('\n'));
   assert.ok(rules.size >= 8 && panels.size >= 12, 'the files name metrics');
   for (const name of [...rules, ...panels]) assert.ok(published.has(name), `${name} is published`);
+});
+
+test('docs/observability.md lists every Herald metric family and every alert, and only those', async () => {
+  const doc = readFileSync(join(packageRoot, 'docs', 'observability.md'), 'utf8');
+  const firstCell = (line: string) => /^\| `([A-Za-z_]+)`/.exec(line)?.[1];
+  const documented = doc.split('\n').flatMap((line) => firstCell(line) ?? []);
+  const metrics = createMetrics({
+    readPending: () => Promise.resolve([]),
+    readReplicaLag: () => Promise.resolve(0),
+  });
+  const families = (await metrics.registry.getMetricsAsJSON())
+    .map((m) => m.name)
+    .filter((n) => n.startsWith('herald_'));
+  assert.deepEqual(documented.filter((n) => n.startsWith('herald_')).sort(), families.sort());
+  const rules = readFileSync(join(dir, 'herald-alerts.yml'), 'utf8');
+  const alerts = [...rules.matchAll(/^\s+- alert: (\w+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(documented.filter((n) => n.startsWith('Herald')).sort(), alerts.sort());
 });
 
 test('promtool: every dashboard query parses as PromQL', () => {

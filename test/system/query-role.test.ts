@@ -1,5 +1,6 @@
 // The query role is its own process: with the api role's process killed, users still list,
-// mark read and receive realtime events. And with DATABASE_READ_URL it reads from there.
+// mark read and receive realtime events. And with DATABASE_READ_URL it reads from there, and
+// publishes that server's replication lag.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -96,6 +97,8 @@ test('with the api process killed, the query process still lists, marks read and
     unseen: 1,
   });
   stream.close();
+  // Without DATABASE_READ_URL there is no replica, and no lag gauge.
+  assert.doesNotMatch(await (await fetch(`${queryUrl}/metrics`)).text(), /herald_read_replica_lag_seconds/);
 });
 
 test('with DATABASE_READ_URL the query role reads through it and writes read state to the primary', async () => {
@@ -141,6 +144,9 @@ test('with DATABASE_READ_URL the query role reads through it and writes read sta
       [role],
     );
     assert.ok(reader.rows[0].n >= 1, 'the query role holds connections as the read role');
+    // The lag, read as the unprivileged read role: this server is not a replica, so 0.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^herald_read_replica_lag_seconds 0$/m);
   } finally {
     await h.stop();
     const admin = new pg.Client({ connectionString: db.url });

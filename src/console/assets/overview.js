@@ -6,7 +6,7 @@
 /**
  * @typedef {'accepted' | 'sent' | 'delivered' | 'failed' | 'suppressed'} SeriesName
  * @typedef {{ lane: string, recipients: number, oldestRecipientSeconds: number,
- *   due: number, oldestSeconds: number, sending: number }} Waiting
+ *   due: number, oldestSeconds: number, sending: number, overdue: number }} Waiting
  * @typedef {{ key: string, breakerState: string, workers: number, calls: number,
  *   failures: number, errorRate: number | null, latencyMsMean: number | null,
  *   latencyMsMax: number | null, reportedAt: string }} Provider
@@ -97,6 +97,7 @@
         w.due,
         Math.round(w.oldestSeconds),
         w.sending,
+        w.overdue,
       ]),
     );
     fillTable(
