@@ -37,6 +37,9 @@ export function requestIdOf(request: IncomingMessage): string {
 /** A `traceparent` header of version 00 (W3C Trace Context), or undefined when it is not one. */
 export const traceContextOf = parseTraceparent;
 
+/** Probes and scrapes: frequent, and nothing to follow; they get no span. */
+const untracedRoutes = new Set(['/healthz', '/readyz', '/metrics']);
+
 export function registerRequestContext(
   app: FastifyInstance,
   options: { role: string; metrics?: HttpMetrics | undefined; tracer?: Tracer | undefined },
@@ -47,7 +50,7 @@ export function registerRequestContext(
     void reply.header('x-request-id', request.id);
     const incoming = parseTraceparent(request.headers.traceparent);
     request.traceContext = incoming;
-    if (tracer !== undefined) {
+    if (tracer !== undefined && !untracedRoutes.has(request.routeOptions.url ?? '')) {
       // Named by method only here; the route template is known once routing is done (onResponse).
       const span = tracer.startSpan(request.method, 'server', incoming, { 'herald.role': role });
       request.span = span;
