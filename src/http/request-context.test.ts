@@ -5,21 +5,14 @@
 // path or query string (they carry callers' values).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './build-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { traceContextOf } from './request-context.js';
+import { logLines } from '../../test/helpers/log-lines.js';
 
-const lines: Record<string, unknown>[] = [];
-const sink = new Writable({
-  write(chunk: Buffer, _encoding, callback) {
-    for (const line of chunk.toString('utf8').split('\n'))
-      if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-    callback();
-  },
-});
+const { lines, sink } = logLines();
 let app: FastifyInstance;
 let base: string;
 const metrics = createMetrics();

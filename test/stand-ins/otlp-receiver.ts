@@ -2,8 +2,8 @@
 // ExportTraceServiceRequest as JSON (what @opentelemetry/exporter-trace-otlp-http sends). It keeps
 // every span with its resource attributes, ids as lower-case hex, and answers 200 with an
 // empty partial-success object as a collector does. Protobuf bodies are refused with 415.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 
 export interface ReceivedSpan {
   traceId: string;
@@ -49,34 +49,25 @@ export class OtlpReceiver {
   base = '';
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const contentType = req.headers['content-type'] ?? '';
-        this.contentTypes.push(contentType);
-        if (req.method !== 'POST' || req.url !== '/v1/traces') {
-          res.writeHead(404).end();
-          return;
-        }
-        if (!contentType.startsWith('application/json')) {
-          res.writeHead(415).end();
-          return;
-        }
-        this.take(JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportRequest);
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
+    this.server = bodyServer((req, res, body) => {
+      const contentType = req.headers['content-type'] ?? '';
+      this.contentTypes.push(contentType);
+      if (req.method !== 'POST' || req.url !== '/v1/traces') {
+        res.writeHead(404).end();
+        return;
+      }
+      if (!contentType.startsWith('application/json')) {
+        res.writeHead(415).end();
+        return;
+      }
+      this.take(JSON.parse(body.toString('utf8')) as ExportRequest);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.base = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+    this.base = await listenOnLoopback(this.server);
   }
 
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      this.server === undefined ? resolve() : this.server.close(() => resolve()),
-    );
+  stop(): Promise<void> {
+    return closeServer(this.server);
   }
 
   private take(request: ExportRequest): void {

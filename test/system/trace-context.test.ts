@@ -6,13 +6,13 @@
 // what the caller sent reaches a provider.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { WebhookReceiver, type ReceivedWebhook } from '../stand-ins/webhook-receiver.js';
 import { SlackWebhookStandIn } from '../stand-ins/slack-webhook.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { logLines } from '../helpers/log-lines.js';
 
 const chatPath = '/services/T1/B1/tracepath';
 const callerSpan = '00f067aa0ba902b7';
@@ -23,14 +23,7 @@ let h: TestHerald;
 let secret: string | undefined;
 const receiver = new WebhookReceiver(() => secret);
 const slack = new SlackWebhookStandIn();
-const lines: Record<string, unknown>[] = [];
-const sink = new Writable({
-  write(chunk: Buffer, _encoding, callback) {
-    for (const line of chunk.toString('utf8').split('\n'))
-      if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-    callback();
-  },
-});
+const { lines, sink } = logLines();
 
 before(async () => {
   await Promise.all([receiver.start(), slack.start()]);
