@@ -2,7 +2,7 @@
 // ExportTraceServiceRequest as JSON (what @opentelemetry/exporter-trace-otlp-http sends). It keeps
 // every span with its resource attributes, ids as lower-case hex, and answers 200 with an
 // empty partial-success object as a collector does. Protobuf bodies are refused with 415.
-import type { Server } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
 import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 
 export interface ReceivedSpan {
@@ -45,6 +45,8 @@ export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   /** The content type of every export request. */
   readonly contentTypes: string[] = [];
+  /** The headers of every export request. */
+  readonly requestHeaders: IncomingHttpHeaders[] = [];
   private server: Server | undefined;
   base = '';
 
@@ -52,6 +54,7 @@ export class OtlpReceiver {
     this.server = bodyServer((req, res, body) => {
       const contentType = req.headers['content-type'] ?? '';
       this.contentTypes.push(contentType);
+      this.requestHeaders.push(req.headers);
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
         res.writeHead(404).end();
         return;

@@ -31,7 +31,11 @@ before(async () => {
   db = await createTestDatabase();
   h = await startTestHerald(db, {
     roles: ['api', 'worker'],
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.base, OTEL_SERVICE_NAME: 'herald-under-test' },
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.base,
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=k%C3%A9y 1,x-tenant=shop',
+      OTEL_SERVICE_NAME: 'herald-under-test',
+    },
   });
   await h.call('PUT', '/v1/service/webhook', { url: receiver.url });
 });
@@ -106,6 +110,12 @@ test('spans of the request and of each provider call reach the OTLP receiver in 
   assert.equal(freshCall.parentSpanId, root.spanId);
   assert.equal(fresh.sent, `00-${freshTrace}-${freshCall.spanId}-01`);
   assert.ok(otlp.contentTypes.every((t) => t.startsWith('application/json')));
+  // OTEL_EXPORTER_OTLP_HEADERS: URL-decoded values on every export.
+  assert.ok(otlp.requestHeaders.length > 0);
+  for (const headers of otlp.requestHeaders) {
+    assert.equal(headers['x-collector-key'], 'kéy 1');
+    assert.equal(headers['x-tenant'], 'shop');
+  }
 });
 
 test('the OpenTelemetry SDK is imported only by otel-tracing.ts, and that file only dynamically', () => {
