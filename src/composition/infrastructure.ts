@@ -91,7 +91,8 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
       options.providers ?? defaultProviders(config, options.env ?? {}, outbound, logger),
     );
     stops.add(() => providers.close());
-    // Stopped last (added first), so the spans of everything stopping are still exported.
+    // Stopped after everything opened later (servers, roles, pools; only the providers close
+    // after it), so the spans of what is stopping are still exported.
     const tracer = await openTracer(config, roles, logger, stops);
     const database = await openDatabase(config, logger, stops);
     const { pool } = database;
