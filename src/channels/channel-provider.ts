@@ -41,6 +41,17 @@ export interface RenderedMessage {
    * (set when PUBLIC_URL is); adapters put it in List-Unsubscribe.
    */
   unsubscribeUrl?: string | undefined;
+  /**
+   * The W3C `traceparent` of this provider call (docs/tracing.md): the notification's trace id,
+   * a span id new for each call. HTTP adapters send it as a request header. Built by Herald
+   * from validated ids only, never a caller's header copied through.
+   */
+  traceparent?: string | undefined;
+}
+
+/** The `traceparent` header of a message's HTTP call, when it has one (spread into the headers). */
+export function traceHeaders(message: Pick<RenderedMessage, 'traceparent'>): Record<string, string> {
+  return message.traceparent === undefined ? {} : { traceparent: message.traceparent };
 }
 
 /** A provider's status report (delivery receipt, bounce) as it reached the callback endpoint. */

@@ -26,6 +26,7 @@ import { parseIpNetworkList } from '../domain/ip-address.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { BudgetedRenderer } from '../templates/budgeted-renderer.js';
 import type { Logger } from '../observability/logger.js';
+import type { Tracer } from '../observability/tracing.js';
 import type { RoleName } from './roles.js';
 import { StopList } from './stop-list.js';
 import { defaultProviders } from './configured-providers.js';
@@ -61,6 +62,8 @@ export interface Infrastructure {
   readonly listener: WakeListener;
   readonly notifier: WakeNotifier;
   readonly metrics: Metrics;
+  /** Spans of requests and delivery attempts, exported over OTLP; undefined when tracing is off. */
+  readonly tracer: Tracer | undefined;
   readonly events: PipelineEvents;
   readonly providers: ProviderRegistry;
   readonly outbound: OutboundPolicy;
@@ -91,6 +94,9 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
       options.providers ?? defaultProviders(config, options.env ?? {}, outbound, logger),
     );
     stops.add(() => providers.close());
+    // Stopped after everything opened later (servers, roles, pools; only the providers close
+    // after it), so the spans of what is stopping are still exported.
+    const tracer = await openTracer(config, roles, logger, stops);
     const database = await openDatabase(config, logger, stops);
     const { pool } = database;
     const migrations = await readMigrations();
@@ -126,6 +132,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
       listener,
       notifier,
       metrics,
+      tracer,
       events: new PipelineEvents(),
       providers,
       outbound,
@@ -163,6 +170,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
         validateResponses: config.RESPONSE_VALIDATION,
         isUnavailable: isConnectionError,
         metrics,
+        tracer,
       },
       onStop: (stop) => stops.add(stop),
       close: () => stops.stopAll(),
@@ -171,6 +179,48 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
     await stops.stopAll();
     throw error;
   }
+}
+
+/**
+ * The OpenTelemetry tracer when OTEL_EXPORTER_OTLP_ENDPOINT is set. The SDK is imported only
+ * then: a process without tracing loads none of it.
+ */
+async function openTracer(
+  config: Config,
+  roles: ReadonlySet<RoleName>,
+  logger: Logger,
+  stops: StopList,
+): Promise<Tracer | undefined> {
+  const endpoint = config.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (endpoint === undefined) return undefined;
+  const { createOtelTracer } = await import('../observability/otel-tracing.js');
+  const tracer = createOtelTracer({
+    endpoint,
+    serviceName: config.OTEL_SERVICE_NAME,
+    headers: exportHeaders(config.OTEL_EXPORTER_OTLP_HEADERS),
+    roles: [...roles],
+  });
+  stops.add(() => tracer.shutdown());
+  // The endpoint only: it may carry credentials in its user part, which stay out of the log.
+  logger.info({ endpoint: new URL(endpoint).origin }, 'tracing: exporting spans over OTLP/HTTP');
+  return tracer;
+}
+
+/** OTEL_EXPORTER_OTLP_HEADERS (`k=v,k2=v2`, values URL-encoded; validated by the schema). */
+function exportHeaders(text: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of text === undefined ? [] : text.split(',')) {
+    const at = pair.indexOf('=');
+    const value = pair.slice(at + 1).trim();
+    let decoded = value;
+    try {
+      decoded = decodeURIComponent(value);
+    } catch {
+      // Not percent-encoding after all: sent as written.
+    }
+    headers[pair.slice(0, at).trim()] = decoded;
+  }
+  return headers;
 }
 
 async function openDatabase(

@@ -53,6 +53,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     random,
     renderer: infra.renderer,
     unsubscribeUrl: (message) => unsubscribeUrl(infra, config, message),
+    tracer: infra.tracer,
   });
   const workerId = randomUUID();
   const healthReport = new PeriodicJob(

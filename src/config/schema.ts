@@ -336,6 +336,22 @@ export const ConfigSchema = Type.Object({
     description:
       'Most POST /v1/notifications requests one calling service may make per minute to one api process (a token bucket that allows the whole minute as a burst); over it: 429 rate_limited with Retry-After. 0 means no quota. With N api processes a service may send up to N times this.',
   }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
+    setting(Type.String({ pattern: '^https?://[^\\s?#]+$' }), {
+      description:
+        'OpenTelemetry tracing: the OTLP/HTTP base URL spans are exported to (as JSON, to <endpoint>/v1/traces), e.g. http://otel-collector:4318. Unset: tracing is off and no OpenTelemetry code is loaded (docs/tracing.md).',
+    }),
+  ),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(
+    setting(Type.String({ pattern: '^[^=,\\s]+=[^,]*(,[^=,\\s]+=[^,]*)*$' }), {
+      description:
+        "Headers sent with every span export, as key=value pairs separated by commas (values URL-encoded), e.g. a tracing backend's API key. Only with OTEL_EXPORTER_OTLP_ENDPOINT.",
+      secret: true,
+    }),
+  ),
+  OTEL_SERVICE_NAME: setting(Type.String({ minLength: 1, maxLength: 256, default: 'herald' }), {
+    description: 'The service.name of exported spans (tracing on only).',
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -18,6 +18,7 @@ import { requireOpsToken } from './ops-access.js';
 import { registerRequestContext, requestIdOf } from './request-context.js';
 import type { HttpMetrics } from '../observability/metrics.js';
 import { documentInfo, sharedSchemas } from './openapi-contract.js';
+import type { Tracer } from '../observability/tracing.js';
 
 /** How long a client may take, per connection (docs/security.md). */
 export interface HttpTimeouts {
@@ -50,6 +51,8 @@ export interface ServerOptions {
   role: string;
   /** Where each answered request is counted and timed. */
   metrics?: HttpMetrics | undefined;
+  /** Starts a span per request when tracing is on (docs/tracing.md). */
+  tracer?: Tracer | undefined;
   /**
    * Origins whose pages may call this server from a browser (CORS, preflights answered). Their
    * requests carry a bearer token, never cookies, so credentials are not allowed.
@@ -145,7 +148,7 @@ export async function buildServer(
     await app.register(swaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   }
-  registerRequestContext(app, { role: options.role, metrics: options.metrics });
+  registerRequestContext(app, { role: options.role, metrics: options.metrics, tracer: options.tracer });
   if (options.corsOrigins !== undefined && options.corsOrigins.length > 0)
     await app.register(cors, {
       origin: [...options.corsOrigins],

@@ -5,12 +5,12 @@
 // path or query string (they carry callers' values).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { logLines } from '../../test/helpers/log-lines.js';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './build-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { traceContextOf } from './request-context.js';
+import { logLines } from '../../test/helpers/log-lines.js';
 
 const { sink, lines } = logLines();
 let app: FastifyInstance;

@@ -15,6 +15,7 @@ import { backoffMs, type RetryPolicy } from '../domain/retry-policy.js';
 import type { RenderedMessage } from '../channels/channel-provider.js';
 import type { ProviderRegistry } from '../channels/provider-registry.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tracer } from '../observability/tracing.js';
 import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claimer.js';
 import { DeliveryRenderer, type Prepared } from './delivery-renderer.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
@@ -42,6 +43,8 @@ export interface DispatcherDeps {
   renderer: BudgetedRenderer;
   /** The one-click unsubscribe link for a message (email, PUBLIC_URL set), or undefined. */
   unsubscribeUrl?: (message: RenderedMessage) => string | undefined;
+  /** Set when tracing is on: a client span per provider call. */
+  tracer?: Tracer | undefined;
 }
 
 interface InFlight {
@@ -198,7 +201,7 @@ export class Dispatcher {
     const sending: Promise<Sent> =
       prepared.kind === 'done'
         ? Promise.resolve({ result: prepared.result, provider: null })
-        : sendThroughChain(this.deps, prepared.message, prepared.chain, controller.signal);
+        : sendThroughChain(this.deps, prepared.message, prepared.chain, controller.signal, delivery.trace);
     entry.done = sending
       .then((sent) => {
         this.inFlight.delete(key);
@@ -207,7 +210,10 @@ export class Dispatcher {
         return this.record(delivery, sent, controller.signal.aborted && this.stopping);
       })
       .catch((error: unknown) => {
-        this.deps.logger.error({ err: error, deliveryId: delivery.id }, 'delivery bookkeeping failed');
+        this.deps.logger.error(
+          { err: error, deliveryId: delivery.id, trace_id: delivery.trace?.traceId },
+          'delivery bookkeeping failed',
+        );
       })
       .finally(() => {
         if (this.inFlight.delete(key) && delivery.lane === 'bulk') this.bulkInFlight -= 1;
@@ -235,7 +241,7 @@ export class Dispatcher {
         // accepting and Herald recording it, counted).
         deps.metrics.outcomesFenced.inc({ channel, outcome: metricKind(sent.result.kind) });
         deps.logger.warn(
-          { deliveryId: delivery.id, attempt: delivery.attempt },
+          { deliveryId: delivery.id, attempt: delivery.attempt, trace_id: delivery.trace?.traceId },
           'lease lost before the outcome was recorded',
         );
         return;
@@ -243,7 +249,7 @@ export class Dispatcher {
         // The provider accepted after the lease was lost: the delivery is sent, and a retry, a
         // newer claim's outcome or a dead-letter replay no longer sends it again.
         deps.logger.warn(
-          { deliveryId: delivery.id, attempt: delivery.attempt },
+          { deliveryId: delivery.id, attempt: delivery.attempt, trace_id: delivery.trace?.traceId },
           'provider accepted after the lease was lost: recorded as sent',
         );
         state = 'sent';

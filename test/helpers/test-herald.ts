@@ -4,7 +4,7 @@ import { startHerald, type Herald } from '../../src/composition/create-herald.js
 import type { RoleName } from '../../src/composition/roles.js';
 import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
 import { permissions, type Permission } from '../../src/domain/permissions.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
 import type { ChannelProvider } from '../../src/channels/channel-provider.js';
 import type { TestDatabase } from './test-database.js';
 import { loopbackNetworks } from './loopback-allowed.js';
@@ -33,6 +33,8 @@ export async function startTestHerald(
     now?: () => Date;
     random?: () => number;
     providers?: ChannelProvider[];
+    /** Where Herald logs; silent unless given (LOG_LEVEL does not apply to a given logger). */
+    logger?: Logger;
   } = {},
 ): Promise<TestHerald> {
   const config = loadConfig({
@@ -58,7 +60,7 @@ export async function startTestHerald(
   const herald = await startHerald({
     config,
     roles: options.roles ?? ['api', 'query', 'worker', 'scheduler'],
-    logger: createLogger('silent'),
+    logger: options.logger ?? createLogger('silent'),
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.random === undefined ? {} : { random: options.random }),
     ...(options.providers === undefined ? {} : { providers: options.providers }),

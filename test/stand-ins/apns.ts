@@ -31,6 +31,8 @@ export interface ApnsPush {
   headers: Record<string, string>;
   payload: Record<string, unknown>;
   jwt: string;
+  /** The W3C traceparent header the request carried, if any. */
+  traceparent: string | undefined;
 }
 
 export interface ApnsStandInOptions {
@@ -258,7 +260,8 @@ export class ApnsStandIn {
     const apnsHeaders: Record<string, string> = {};
     for (const [name, raw] of Object.entries(headers))
       if (name.startsWith('apns-') && typeof raw === 'string') apnsHeaders[name] = raw;
-    return { token, topic, headers: apnsHeaders, payload, jwt };
+    const traceparent = typeof headers.traceparent === 'string' ? headers.traceparent : undefined;
+    return { token, topic, headers: apnsHeaders, payload, jwt, traceparent };
   }
 
   private async checkProviderToken(session: Http2Session | undefined, jwt: string): Promise<void> {

@@ -30,6 +30,8 @@ export interface AcceptedFcmMessage {
   message: Record<string, unknown>;
   name: string;
   at: number;
+  /** The W3C traceparent header the request carried, if any. */
+  traceparent: string | string[] | undefined;
 }
 
 const scope = 'https://www.googleapis.com/auth/firebase.messaging';
@@ -283,7 +285,13 @@ export class FcmStandIn {
     }
     this.messageCount += 1;
     const name = `projects/${this.projectId}/messages/0:${String(this.messageCount)}%stand-in`;
-    this.accepted.push({ token: token ?? '', message, name, at: this.now() });
+    this.accepted.push({
+      token: token ?? '',
+      message,
+      name,
+      at: this.now(),
+      traceparent: req.headers.traceparent,
+    });
     json(res, 200, { name });
   }
 }

@@ -12,7 +12,12 @@ export interface SlackAnswer {
 
 export class SlackWebhookStandIn {
   /** Accepted messages, per webhook path. */
-  readonly accepted: { path: string; text: string; at: number }[] = [];
+  readonly accepted: {
+    path: string;
+    text: string;
+    at: number;
+    traceparent: string | string[] | undefined;
+  }[] = [];
   readonly answered: { path: string; status: number; at: number }[] = [];
   private readonly scripted = new Map<string, SlackAnswer[]>();
   private server: Server | undefined;
@@ -59,7 +64,12 @@ export class SlackWebhookStandIn {
           reply({ status: 400, text: 'invalid_payload' });
           return;
         }
-        this.accepted.push({ path, text: typeof body.text === 'string' ? body.text : '', at: Date.now() });
+        this.accepted.push({
+          path,
+          text: typeof body.text === 'string' ? body.text : '',
+          at: Date.now(),
+          traceparent: req.headers.traceparent,
+        });
         reply({ status: 200, text: 'ok' });
       });
     });

@@ -24,6 +24,8 @@ export interface GatewayStandInMessage {
   method: string;
   segments: number;
   at: number;
+  /** The W3C traceparent header the request carried, if any. */
+  traceparent: string | string[] | undefined;
 }
 
 export interface ReceiptOptions {
@@ -160,6 +162,7 @@ export class SmsGatewayStandIn {
       method: req.method,
       segments: numSegments,
       at: Date.now(),
+      traceparent: req.headers.traceparent,
     });
     answer(202, { data: { id, segments: numSegments, status: 'accepted' } });
   }

@@ -27,6 +27,8 @@ export interface TwilioStandInMessage {
   encoding: 'GSM-7' | 'UCS-2';
   statusCallback: string | null;
   at: number;
+  /** The W3C traceparent header the request carried, if any. */
+  traceparent: string | string[] | undefined;
 }
 
 export interface StatusCallbackOptions {
@@ -103,7 +105,12 @@ const e164 = /^\+[1-9]\d{1,14}$/;
 export class TwilioStandIn {
   readonly accepted: TwilioStandInMessage[] = [];
   /** Every Messages.json request, answered or not. */
-  readonly requests: { to: string | null; status: number | 'hung'; at: number }[] = [];
+  readonly requests: {
+    to: string | null;
+    status: number | 'hung';
+    at: number;
+    traceparent: string | string[] | undefined;
+  }[] = [];
   private readonly scripted = new Map<string, TwilioScriptedAnswer[]>();
   private server: Server | undefined;
   base = '';
@@ -168,7 +175,7 @@ export class TwilioStandIn {
     const form = new URLSearchParams(raw);
     const to = form.get('To');
     const error = (status: number, code: number | undefined, message: string, headers = {}) => {
-      this.requests.push({ to, status, at: Date.now() });
+      this.requests.push({ to, status, at: Date.now(), traceparent: req.headers.traceparent });
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(
         JSON.stringify({
           ...(code === undefined
@@ -190,7 +197,7 @@ export class TwilioStandIn {
     }
     const next = to === null ? undefined : this.scripted.get(to)?.shift();
     if (next?.hang === true) {
-      this.requests.push({ to, status: 'hung', at: Date.now() });
+      this.requests.push({ to, status: 'hung', at: Date.now(), traceparent: req.headers.traceparent });
       return;
     }
     if (next !== undefined) {
@@ -232,8 +239,9 @@ export class TwilioStandIn {
       encoding,
       statusCallback: form.get('StatusCallback'),
       at: Date.now(),
+      traceparent: req.headers.traceparent,
     });
-    this.requests.push({ to, status: 201, at: Date.now() });
+    this.requests.push({ to, status: 201, at: Date.now(), traceparent: req.headers.traceparent });
     const now = new Date().toUTCString().replace('GMT', '+0000');
     // With a Messaging Service Twilio answers 'accepted' and fills From and num_segments later.
     const viaService = from === null;

@@ -36,6 +36,8 @@ export interface ReceivedPush {
   jwt: string;
   location: string;
   at: number;
+  /** The W3C traceparent header the request carried, if any. */
+  traceparent: string | string[] | undefined;
 }
 
 interface Subscriber {
@@ -190,6 +192,7 @@ export class WebPushStandIn {
       jwt: vapid.jwt,
       location,
       at: this.now(),
+      traceparent: req.headers.traceparent,
     });
     res.writeHead(201, { location, ttl: ttlHeader }).end();
   }

@@ -1,7 +1,9 @@
 // Every configured channel through the whole pipeline, with providers built from a
 // HERALD_CONFIG_FILE pointing at the stand-ins: push to each of a user's devices on two
 // platforms, email over SMTP, SMS with a fallback gateway, provider status reports through the
-// callback endpoint, and provider limits refused at ingest.
+// callback endpoint, and provider limits refused at ingest. Every provider call carries a W3C
+// traceparent with the trace id of the POST /v1/notifications that accepted it, and a span id
+// of its own.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -27,6 +29,13 @@ const keyId = 'KEY1234567';
 const bundleId = 'com.example.shop';
 const iosToken = 'a'.repeat(64);
 const goneToken = 'b'.repeat(64);
+const callerSpan = '00f067aa0ba902b7';
+const pushTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+const smsTrace = '0af7651916cd43dd8448eb211c80319c';
+const fallbackTrace = 'd4cda95b652f4a1592b449d5929fda1b';
+/** A traceparent of version 00 in `traceId`, with any (non-zero) span id and these flags. */
+const traceOf = (traceId: string, flags = '01') =>
+  new RegExp(`^00-${traceId}-(?!0{16})[0-9a-f]{16}-${flags}$`);
 
 describe('channels through the pipeline', () => {
   let db: TestDatabase;
@@ -156,8 +165,13 @@ describe('channels through the pipeline', () => {
     return row;
   };
 
-  const send = async (body: Record<string, unknown>) => {
-    const res = await h.call('POST', '/v1/notifications', body);
+  const send = async (body: Record<string, unknown>, traceparent?: string) => {
+    const res = await h.call(
+      'POST',
+      '/v1/notifications',
+      body,
+      traceparent === undefined ? {} : { headers: { traceparent } },
+    );
     assert.equal(res.status, 202, JSON.stringify(res.body));
     return String(res.body.id);
   };
@@ -173,11 +187,14 @@ describe('channels through the pipeline', () => {
       const res = await h.call('POST', '/v1/users/mina/devices', { platform, app_id, token });
       assert.equal(res.status, 201, JSON.stringify(res.body));
     }
-    const id = await send({
-      recipients: ['mina'],
-      channels: ['push'],
-      content: { default: { title: 'Order shipped', body: 'Order 1234 is on its way.' } },
-    });
+    const id = await send(
+      {
+        recipients: ['mina'],
+        channels: ['push'],
+        content: { default: { title: 'Order shipped', body: 'Order 1234 is on its way.' } },
+      },
+      `00-${pushTrace}-${callerSpan}-01`,
+    );
     const rows = await finished(id, 3);
     assert.deepEqual(
       rows.map((d) => d.state),
@@ -195,6 +212,14 @@ describe('channels through the pipeline', () => {
     for (const d of rows.filter((r) => r.provider === 'fcm'))
       assert.ok(names.has(String(d.provider_message_id)));
     assert.deepEqual(fcm.accepted.map((m) => m.token).sort(), ['android-1', 'android-2']);
+    // The trace id of the POST, a new span id per call, the caller's sampled flag.
+    const parents = [
+      apns.accepted.find((p) => p.headers['apns-id'] === ios?.id)?.traceparent,
+      ...fcm.accepted.map((m) => m.traceparent),
+    ];
+    for (const header of parents) assert.match(String(header), traceOf(pushTrace));
+    assert.equal(new Set(parents.map((p) => String(p).split('-')[2])).size, 3);
+    assert.ok(parents.every((p) => !String(p).includes(callerSpan)));
   });
 
   test('an unregistered device is disabled and not pushed to again', async () => {
@@ -250,11 +275,14 @@ describe('channels through the pipeline', () => {
     await h.call('PUT', '/v1/users/jae', { phone: '+821012345678' });
     const row = only(
       await finished(
-        await send({
-          recipients: ['jae'],
-          channels: ['sms'],
-          content: { default: { body: '인증번호는 123456 입니다' } },
-        }),
+        await send(
+          {
+            recipients: ['jae'],
+            channels: ['sms'],
+            content: { default: { body: '인증번호는 123456 입니다' } },
+          },
+          `00-${smsTrace}-${callerSpan}-00`,
+        ),
         1,
       ),
     );
@@ -263,6 +291,7 @@ describe('channels through the pipeline', () => {
     const sid = String(row.provider_message_id);
     const message = twilio.accepted.find((m) => m.sid === sid);
     assert.equal(message?.encoding, 'UCS-2');
+    assert.match(String(message.traceparent), traceOf(smsTrace, '00'));
     // A forged report changes nothing; the genuine one moves the delivery.
     const stateOf = async () =>
       (
@@ -282,11 +311,14 @@ describe('channels through the pipeline', () => {
     twilio.script('+14155550100', [{ status: 503, code: 20500, message: 'Service unavailable' }]);
     const row = only(
       await finished(
-        await send({
-          recipients: ['dana'],
-          channels: ['sms'],
-          content: { default: { body: 'Your code is 4711' } },
-        }),
+        await send(
+          {
+            recipients: ['dana'],
+            channels: ['sms'],
+            content: { default: { body: 'Your code is 4711' } },
+          },
+          `00-${fallbackTrace}-${callerSpan}-01`,
+        ),
         1,
       ),
     );
@@ -298,6 +330,11 @@ describe('channels through the pipeline', () => {
     );
     const [accepted] = gateway.accepted.filter((m) => m.request['to'] === '+14155550100');
     assert.equal(row.provider_message_id, accepted?.id);
+    // Both calls of the attempt are in the request's trace, each with its own span id.
+    const failedCall = twilio.requests.find((r) => r.to === '+14155550100')?.traceparent;
+    assert.match(String(failedCall), traceOf(fallbackTrace));
+    assert.match(String(accepted?.traceparent), traceOf(fallbackTrace));
+    assert.notEqual(String(failedCall).split('-')[2], String(accepted?.traceparent).split('-')[2]);
     const metrics = await fetch(`${String(h.herald.apiUrl)}/metrics`).then((r) => r.text());
     assert.match(metrics, /herald_provider_fallbacks_total\{from="twilio",to="acme-sms"\} 1/);
     assert.equal((await gateway.sendReceipt(String(accepted?.id), 'DELIVERED')).status, 204);

@@ -18,7 +18,9 @@ import {
   type NotificationContent,
 } from '../../domain/notification.js';
 import { ProblemError } from '../../domain/problems.js';
+import { notificationTraceFor, type TraceContext } from '../../domain/trace-context.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { newSpanId, newTraceId } from '../../observability/tracing.js';
 import { checkParams, type StoredTemplateVersion } from '../../domain/template.js';
 import { renderVariantChecked, TemplateRenderError } from '../../templates/template-renderer.js';
 
@@ -96,6 +98,8 @@ export async function acceptNotifications(
   caller: Caller,
   request: NotificationRequest,
   idempotencyKey: string | undefined,
+  /** The request's trace context (request-context.ts): its deliveries continue this trace. */
+  trace?: TraceContext,
 ): Promise<AcceptResult> {
   // First, before any work: a request over quota is refused whole, nothing is stored.
   deps.quota?.take(caller.serviceId);
@@ -155,6 +159,8 @@ export async function acceptNotifications(
       isScheduled,
       recipients,
       template: template === undefined ? null : templateRef(template, request.params ?? {}),
+      // A request without a valid traceparent still starts a trace, so its deliveries can be followed.
+      trace: notificationTraceFor(trace, () => ({ traceId: newTraceId(), spanId: newSpanId() })),
     },
   });
   if (outcome.kind === 'conflict') {

@@ -53,6 +53,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
           callerOf(request),
           request.body,
           request.headers['idempotency-key'],
+          request.traceContext,
         );
         if (result.replayed) void reply.header('idempotent-replayed', 'true');
         return reply.code(202).send({

@@ -3,7 +3,7 @@
 // Pure: the clock comes in as a parameter.
 import { createHash } from 'node:crypto';
 import type { ChannelContent } from '../../domain/notification.js';
-import type { PushDevice, RenderedMessage } from '../channel-provider.js';
+import { traceHeaders, type PushDevice, type RenderedMessage } from '../channel-provider.js';
 
 /** APNs refuses bigger payloads with 413 PayloadTooLarge (5120 is for VoIP pushes only). */
 export const apnsPayloadLimit = 4096;
@@ -71,6 +71,7 @@ export function apnsRequest(
         ? '0'
         : String(Math.floor(options.nowMs / 1000) + options.expirationSeconds),
     'apns-collapse-id': apnsCollapseId(message.notificationId),
+    ...traceHeaders(message),
   };
   // A correlation id that APNs echoes (not a dedup key); without it APNs makes one up.
   if (canonicalUuid.test(message.deliveryId)) headers['apns-id'] = message.deliveryId.toLowerCase();

@@ -9,7 +9,12 @@ import { Value } from 'typebox/value';
 import { Agent, request } from 'undici';
 import type { ChannelContent } from '../../domain/notification.js';
 import type { DeliveryOutcome } from '../../domain/outcome.js';
-import type { ChannelProvider, Platform, RenderedMessage } from '../channel-provider.js';
+import {
+  traceHeaders,
+  type ChannelProvider,
+  type Platform,
+  type RenderedMessage,
+} from '../channel-provider.js';
 import { ProviderConfigError, type ProviderContext } from '../provider-settings.js';
 import { classifyFcmError, parseFcmError } from './fcm-errors.js';
 import { FcmAccessTokens } from './fcm-oauth.js';
@@ -127,13 +132,13 @@ export class FcmProvider implements ChannelProvider {
     const body = JSON.stringify({ message: this.fcmMessage(message, message.device.token) });
     let token = await this.tokens.get(signal);
     if (!token.ok) return token.outcome;
-    let answer = await this.post(body, token.token, signal);
+    let answer = await this.post(body, token.token, signal, traceHeaders(message));
     if (answer.kind === 'unauthenticated') {
       // Our access token was revoked or expired early: one fresh token, one more try.
       this.tokens.invalidate(token.token);
       token = await this.tokens.get(signal);
       if (!token.ok) return token.outcome;
-      answer = await this.post(body, token.token, signal);
+      answer = await this.post(body, token.token, signal, traceHeaders(message));
     }
     return answer.kind === 'unauthenticated' ? answer.outcome : answer;
   }
@@ -143,11 +148,17 @@ export class FcmProvider implements ChannelProvider {
     body: string,
     token: string,
     signal: AbortSignal,
+    /** The call's traceparent, when it has one. */
+    trace: Record<string, string>,
   ): Promise<DeliveryOutcome | { kind: 'unauthenticated'; outcome: DeliveryOutcome }> {
     try {
       const response = await request(this.sendUrl, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json; charset=utf-8',
+          ...trace,
+        },
         body,
         dispatcher: this.agent,
         signal,

@@ -2,7 +2,7 @@
 // The text is Slack mrkdwn: the title in bold, the body, and the URL as a link; &, < and > are
 // escaped as Slack requires (https://api.slack.com/reference/surfaces/formatting#escaping).
 import { Agent, request } from 'undici';
-import type { ChannelProvider, RenderedMessage } from '../channel-provider.js';
+import { traceHeaders, type ChannelProvider, type RenderedMessage } from '../channel-provider.js';
 import type { DeliveryOutcome } from '../../domain/outcome.js';
 import type { OutboundPolicy } from '../../domain/outbound-policy.js';
 import { outboundConnector, type OutboundLookup } from '../outbound-connector.js';
@@ -49,7 +49,7 @@ export class SlackProvider implements ChannelProvider {
     try {
       const response = await request(message.target, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...traceHeaders(message) },
         body: JSON.stringify({ text: slackText(message) }),
         dispatcher: this.agent,
         signal,

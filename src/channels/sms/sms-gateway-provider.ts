@@ -4,12 +4,13 @@
 // verified with Standard Webhooks (https://github.com/standard-webhooks/standard-webhooks).
 import { Agent, request } from 'undici';
 import { Webhook } from 'standardwebhooks';
-import type {
-  CallbackRequest,
-  CallbackResult,
-  ChannelProvider,
-  RenderedMessage,
-  StatusUpdate,
+import {
+  traceHeaders,
+  type CallbackRequest,
+  type CallbackResult,
+  type ChannelProvider,
+  type RenderedMessage,
+  type StatusUpdate,
 } from '../channel-provider.js';
 import { ProviderConfigError, type ProviderContext } from '../provider-settings.js';
 import type { ChannelContent } from '../../domain/notification.js';
@@ -214,6 +215,7 @@ export class SmsGatewayProvider implements ChannelProvider {
       'content-type': json ? 'application/json' : 'application/x-www-form-urlencoded',
       accept: 'application/json',
       ...this.headers,
+      ...traceHeaders(message),
     };
     let answer: GatewayAnswer;
     try {

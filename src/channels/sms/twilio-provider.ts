@@ -4,12 +4,13 @@
 // timeout after the POST is retried and may send twice (at-least-once).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type {
-  CallbackRequest,
-  CallbackResult,
-  ChannelProvider,
-  RenderedMessage,
-  StatusUpdate,
+import {
+  traceHeaders,
+  type CallbackRequest,
+  type CallbackResult,
+  type ChannelProvider,
+  type RenderedMessage,
+  type StatusUpdate,
 } from '../channel-provider.js';
 import { ProviderConfigError, type ProviderContext } from '../provider-settings.js';
 import type { ChannelContent } from '../../domain/notification.js';
@@ -166,6 +167,7 @@ export class TwilioProvider implements ChannelProvider {
           authorization: this.authorization,
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
+          ...traceHeaders(message),
         },
         body: form.toString(),
         dispatcher: this.agent,

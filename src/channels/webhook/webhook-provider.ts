@@ -3,7 +3,7 @@
 // agent: the fetch API's web streams and signal objects cost several times more CPU per call.
 // Every connection passes the outbound policy (../outbound-connector.ts).
 import { Agent, request } from 'undici';
-import type { ChannelProvider, RenderedMessage } from '../channel-provider.js';
+import { traceHeaders, type ChannelProvider, type RenderedMessage } from '../channel-provider.js';
 import type { DeliveryOutcome } from '../../domain/outcome.js';
 import type { OutboundPolicy } from '../../domain/outbound-policy.js';
 import { outboundConnector, type OutboundLookup } from '../outbound-connector.js';
@@ -52,6 +52,7 @@ export class WebhookProvider implements ChannelProvider {
       'content-type': 'application/json',
       'user-agent': 'Herald-Webhook/1',
       'herald-delivery-id': message.deliveryId,
+      ...traceHeaders(message),
     };
     const [current] = message.signingSecrets;
     if (current !== undefined) {

@@ -13,7 +13,12 @@ import { Agent, request } from 'undici';
 import webPush from 'web-push';
 import type { ChannelContent } from '../../domain/notification.js';
 import type { DeliveryOutcome } from '../../domain/outcome.js';
-import type { ChannelProvider, Platform, RenderedMessage } from '../channel-provider.js';
+import {
+  traceHeaders,
+  type ChannelProvider,
+  type Platform,
+  type RenderedMessage,
+} from '../channel-provider.js';
 import { ProviderConfigError, type ProviderContext } from '../provider-settings.js';
 import { classifyWebPushResponse } from './webpush-responses.js';
 import type { WebPushSettings } from './webpush-settings.js';
@@ -159,6 +164,7 @@ export class WebPushProvider implements ChannelProvider {
       if (name !== 'Content-Length' && name !== 'Authorization')
         headers[name] = typeof value === 'string' ? value : String(value);
     headers.Authorization = authorization;
+    Object.assign(headers, traceHeaders(message));
     let response: Awaited<ReturnType<typeof request>>;
     let text: string;
     try {

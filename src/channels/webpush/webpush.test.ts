@@ -120,6 +120,16 @@ describe('Web Push against the stand-in push service', () => {
     const bulk = standIn.received.at(-1);
     assert.equal(bulk?.urgency, 'normal');
     assert.equal(bulk.topic, received.topic);
+    assert.equal(received.traceparent, undefined, 'no traceparent unless the message has one');
+  });
+
+  test('the call carries the message’s traceparent', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const push = provider({ ttlSeconds: 60 });
+    const subscription = standIn.subscribe();
+    const outcome = await push.send(message(asToken(subscription), { traceparent }), neverAborted);
+    assert.equal(outcome.kind, 'sent');
+    assert.equal(standIn.received.at(-1)?.traceparent, traceparent);
   });
 
   test('one VAPID JWT per push-service origin, renewed before it expires', async () => {

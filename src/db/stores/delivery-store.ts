@@ -5,6 +5,7 @@ import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { DeliveryState } from '../../domain/delivery.js';
 import type { Transition } from '../../domain/outcome-policy.js';
 import type { Platform, PushDevice } from '../../domain/device.js';
+import { storedTrace } from '../../domain/trace-context.js';
 
 /** A templated notification's version and params, to render at send time in the user's locale. */
 export interface ClaimedTemplate {
@@ -36,6 +37,11 @@ export interface ClaimedDelivery {
   template?: ClaimedTemplate | null;
   /** The user's locale (users.locale), null if the user row is gone. */
   locale?: string | null;
+  /**
+   * The trace its provider calls continue (docs/tracing.md): the accepting request's. spanId:
+   * the span they are children of, null when none was kept.
+   */
+  trace?: { traceId: string; spanId: string | null; sampled: boolean } | undefined;
 }
 
 interface ClaimRow {
@@ -61,6 +67,9 @@ interface ClaimRow {
   template_version: number | null;
   template_params: Record<string, unknown> | null;
   user_locale: string | null;
+  trace_id: string | null;
+  trace_span_id: string | null;
+  trace_flags: number | null;
 }
 
 /**
@@ -98,7 +107,8 @@ export async function claimDeliveries(
             c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data,
             array_remove(ARRAY[s.webhook_secret, CASE WHEN s.previous_webhook_secret_until > now() THEN s.previous_webhook_secret END], NULL) AS webhook_secrets,
             dv.platform AS device_platform, dv.app_id AS device_app_id, dv.token AS device_token,
-            n.template, n.template_version, n.params AS template_params, u.locale AS user_locale
+            n.template, n.template_version, n.params AS template_params, u.locale AS user_locale,
+            n.trace_id, n.trace_span_id, n.trace_flags
        FROM claimed c
        JOIN notifications n ON n.id = c.notification_id AND n.created_at = c.notification_created_at
        JOIN services s ON s.id = c.service_id
@@ -131,6 +141,10 @@ export async function claimDeliveries(
         ? { key: r.template, version: r.template_version, params: r.template_params ?? {} }
         : null,
     locale: r.user_locale,
+    trace: storedTrace(
+      { traceId: r.trace_id, spanId: r.trace_span_id, flags: r.trace_flags },
+      r.notification_id,
+    ),
   }));
 }
 

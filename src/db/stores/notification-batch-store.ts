@@ -5,6 +5,7 @@
 import type { PoolClient } from '../pools.js';
 import type { NotificationTemplateRef } from './notification-store.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
+import type { NotificationTrace } from '../../domain/trace-context.js';
 import {
   decideAgainstHeldKeys,
   decideIdempotency,
@@ -29,6 +30,8 @@ export interface NewNotification {
   recipients: string[];
   /** For a request naming a template: its key, the version resolved at ingest, and the params. */
   template?: NotificationTemplateRef | null;
+  /** The trace its deliveries continue (the accepting request's, or a new one). */
+  trace?: NotificationTrace | undefined;
 }
 
 export interface IdempotencyClaim {
@@ -186,11 +189,11 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
   if (list.length === 0) return;
   await client.query(
     `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at,
-                                template, template_version, params)
-     SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c, tk, tv, tp
+                                template, template_version, params, trace_id, trace_span_id, trace_flags)
+     SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c, tk, tv, tp, ti, ts, tf
        FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[],
-                   $10::text[], $11::int[], $12::jsonb[])
-         AS t(id, c, s, l, cat, ch, co, d, sa, tk, tv, tp)`,
+                   $10::text[], $11::int[], $12::jsonb[], $13::text[], $14::text[], $15::smallint[])
+         AS t(id, c, s, l, cat, ch, co, d, sa, tk, tv, tp, ti, ts, tf)`,
     [
       list.map((n) => n.id),
       list.map((n) => n.createdAt),
@@ -204,6 +207,9 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
       list.map((n) => n.template?.key ?? null),
       list.map((n) => n.template?.version ?? null),
       list.map((n) => (n.template == null ? null : JSON.stringify(n.template.params))),
+      list.map((n) => n.trace?.traceId ?? null),
+      list.map((n) => n.trace?.spanId ?? null),
+      list.map((n) => n.trace?.flags ?? null),
     ],
   );
   const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
