@@ -34,6 +34,8 @@ test('/inbox, its script and its stylesheet come with a strict CSP, nosniff and 
   for (const [path, type] of [
     ['/inbox', 'text/html'],
     ['/inbox/inbox.js', 'text/javascript'],
+    ['/inbox/herald-inbox.js', 'text/javascript'],
+    ['/inbox/inbox-client.js', 'text/javascript'],
     ['/inbox/inbox.css', 'text/css'],
   ] as const) {
     const response = await fetch(`${queryUrl()}${path}`);
