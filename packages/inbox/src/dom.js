@@ -27,3 +27,18 @@ export function safeLink(value) {
     return null;
   }
 }
+
+/**
+ * Runs `work` with the button marked busy, ignoring presses meanwhile. aria-disabled, not
+ * disabled: a disabled button drops keyboard focus to the page.
+ * @param {HTMLButtonElement} button @param {() => Promise<void>} work
+ */
+export async function whileBusy(button, work) {
+  if (button.getAttribute('aria-disabled') === 'true') return;
+  button.setAttribute('aria-disabled', 'true');
+  try {
+    await work();
+  } finally {
+    button.removeAttribute('aria-disabled');
+  }
+}

@@ -5,7 +5,7 @@
 // after a disconnect without missing events. New items are announced in an ARIA live region.
 // Plain ES module with no dependencies; the query role serves it as it is (README.md).
 
-import { h } from './dom.js';
+import { h, whileBusy } from './dom.js';
 import { InboxClient, InboxError, InboxStream } from './inbox-client.js';
 import { InboxState } from './inbox-state.js';
 import { ItemList } from './item-list.js';
@@ -277,7 +277,7 @@ export class HeraldInbox extends HTMLElement {
   #setBusy(busy) {
     if (this.#ui === null) return;
     this.#ui.list.element.setAttribute('aria-busy', String(busy));
-    this.#ui.view.loadMore.disabled = busy;
+    this.#ui.view.loadMore.setAttribute('aria-disabled', String(busy));
   }
 
   async #refreshCount() {
@@ -308,10 +308,7 @@ export class HeraldInbox extends HTMLElement {
     if (item === undefined) return;
     /** @type {ItemAction} */
     const action = kind === 'toggle-read' ? (item.read ? 'unread' : 'read') : kind;
-    button.disabled = true;
-    void this.#act(id, action).finally(() => {
-      button.disabled = false;
-    });
+    void whileBusy(button, () => this.#act(id, action));
   }
 
   /** @param {string} id @param {ItemAction} action */
@@ -339,18 +336,17 @@ export class HeraldInbox extends HTMLElement {
     const client = this.#client;
     const button = this.#ui?.view.readAll;
     if (client === null || button === undefined) return;
-    button.disabled = true;
-    try {
-      await client.readAll();
-      if (client !== this.#client) return;
-      this.#state.markAllRead();
-      this.#render();
-      if (this.#stream?.isLive !== true) await this.#refreshCount();
-    } catch (error) {
-      this.#report(error);
-    } finally {
-      button.disabled = false;
-    }
+    await whileBusy(button, async () => {
+      try {
+        await client.readAll();
+        if (client !== this.#client) return;
+        this.#state.markAllRead();
+        this.#render();
+        if (this.#stream?.isLive !== true) await this.#refreshCount();
+      } catch (error) {
+        this.#report(error);
+      }
+    });
   }
 
   #openPreferences() {

@@ -5,7 +5,7 @@
 // does not show (one channel of one category) are sent back as they were. A switch the user
 // never set writes nothing while it stays on, so the category's own defaults keep applying.
 
-import { h } from './dom.js';
+import { h, whileBusy } from './dom.js';
 
 /**
  * @typedef {import('./inbox-client.js').InboxClient} InboxClient
@@ -149,19 +149,18 @@ export class PreferencesPanel {
   async #save() {
     const client = this.#client;
     if (client === null) return;
-    this.saveButton.disabled = true;
-    try {
-      const answer = await client.savePreferences({
-        preferences: this.#collect(),
-        no_marketing: this.noMarketing.checked,
-      });
-      if (this.#client !== client) return;
-      this.#fill(answer.preferences, answer.categories ?? [], answer.no_marketing);
-      this.status.textContent = this.options.messages.saved;
-    } catch (error) {
-      this.options.onError(error);
-    } finally {
-      this.saveButton.disabled = false;
-    }
+    await whileBusy(this.saveButton, async () => {
+      try {
+        const answer = await client.savePreferences({
+          preferences: this.#collect(),
+          no_marketing: this.noMarketing.checked,
+        });
+        if (this.#client !== client) return;
+        this.#fill(answer.preferences, answer.categories ?? [], answer.no_marketing);
+        this.status.textContent = this.options.messages.saved;
+      } catch (error) {
+        this.options.onError(error);
+      }
+    });
   }
 }

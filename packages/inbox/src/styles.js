@@ -30,7 +30,8 @@ button {
   font: inherit;
   cursor: pointer;
 }
-button:disabled { cursor: default; opacity: 0.6; }
+button:disabled,
+button[aria-disabled='true'] { cursor: default; opacity: 0.6; }
 :focus-visible {
   outline: 2px solid var(--herald-inbox-focus, var(--_accent));
   outline-offset: 2px;
