@@ -153,7 +153,7 @@ export class HeraldInbox extends HTMLElement {
       else this.#closePreferences(false);
     });
     view.unreadOnly.checked = this.#state.unreadOnly;
-    this.#showCount();
+    this.#showCount(false);
   }
 
   // ---- session ----
@@ -290,14 +290,14 @@ export class HeraldInbox extends HTMLElement {
     if (this.#state.unread !== before) this.#showCount();
   }
 
-  /** Shows the unread count and tells the page. */
-  #showCount() {
+  /** Shows the unread count and, unless only the view was rebuilt, tells the page. */
+  #showCount(changed = true) {
     const unread = this.#state.unread;
     if (this.#ui !== null) {
       this.#ui.view.badge.textContent = String(unread);
       this.#ui.view.unread.classList.toggle('is-zero', unread === 0);
     }
-    this.#emit('herald-inbox-unread', { unread });
+    if (changed) this.#emit('herald-inbox-unread', { unread });
   }
 
   // ---- actions ----
