@@ -222,41 +222,29 @@ export class HeraldInbox extends HTMLElement {
 
   // ---- list ----
 
-  /** @param {string | null} cursor */
-  #fetchPage(cursor) {
-    const client = this.#client;
-    if (client === null) return Promise.reject(new InboxError(0, 'The inbox is not configured.'));
-    return client.list({ cursor, unreadOnly: this.#state.unreadOnly, limit: pageSize });
-  }
-
   /** Replaces the list with its first page. */
-  async #loadList() {
-    const generation = ++this.#generation;
-    this.#held = [];
-    this.#listLoading = true;
-    this.#setBusy(true);
-    try {
-      const page = await this.#fetchPage(null);
-      if (generation !== this.#generation) return;
-      this.#state.setPage(page, false);
-    } catch (error) {
-      if (generation === this.#generation) this.#report(error);
-    } finally {
-      if (generation === this.#generation) this.#pageDone();
-    }
+  #loadList() {
+    return this.#loadPage(null);
   }
 
-  async #loadMoreItems() {
+  #loadMoreItems() {
     const cursor = this.#state.nextCursor;
-    if (cursor === null || this.#listLoading) return;
-    const generation = this.#generation;
+    if (cursor === null || this.#listLoading) return Promise.resolve();
+    return this.#loadPage(cursor);
+  }
+
+  /** The first page (a new generation: older loads are dropped), or the page after `cursor`. @param {string | null} cursor */
+  async #loadPage(cursor) {
+    const client = this.#client;
+    if (client === null) return;
+    const generation = cursor === null ? ++this.#generation : this.#generation;
     this.#held = [];
     this.#listLoading = true;
     this.#setBusy(true);
     try {
-      const page = await this.#fetchPage(cursor);
+      const page = await client.list({ cursor, unreadOnly: this.#state.unreadOnly, limit: pageSize });
       if (generation !== this.#generation) return;
-      this.#state.setPage(page, true);
+      this.#state.setPage(page, cursor !== null);
     } catch (error) {
       if (generation === this.#generation) this.#report(error);
     } finally {

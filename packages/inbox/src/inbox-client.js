@@ -24,7 +24,11 @@
  * @typedef {'connecting' | 'live' | 'offline'} ConnectionState
  */
 
-/** Every event the stream sends (docs: the query role's realtime stream). */
+/**
+ * The stream's events the element follows: every kind of inbox change (inboxEventKinds in
+ * src/db/stores/inbox-store.ts; the Chromium test checks the two agree), `ready` and `reset`.
+ * `revoked` needs no listener: the server closes the stream after it, and reopening finds out why.
+ */
 export const streamEvents = /** @type {const} */ ([
   'ready',
   'created',

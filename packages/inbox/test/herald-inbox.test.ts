@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../../../test/helpers/tes
 import { startTestHerald, type TestHerald } from '../../../test/helpers/test-herald.js';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { channels } from '../../../src/domain/notification.js';
+import { inboxEventKinds } from '../../../src/db/stores/inbox-store.js';
 import { startAppServer, type AppServer } from './app-server.js';
 
 let db: TestDatabase | undefined;
@@ -125,6 +126,11 @@ test('the element on another origin shows items live, changes them on the server
     await inbox.locator('#connection[data-state="live"]').waitFor();
     await inbox.getByText('No notifications.').waitFor();
     assert.equal(await badge.textContent(), '0');
+    // The element's copy of the stream's event kinds (it cannot import the server's) agrees.
+    const followed: string[] = await page.evaluate(
+      `import('/herald-inbox/inbox-client.js').then((m) => [...m.streamEvents])`,
+    );
+    assert.deepEqual(followed.sort(), [...inboxEventKinds, 'ready', 'reset'].sort());
     const live = inbox.locator('#announcements');
     assert.equal(await live.getAttribute('aria-live'), 'polite');
 

@@ -18,7 +18,11 @@
  * @typedef {'read' | 'unread' | 'archive' | 'delete'} ItemAction
  * @typedef {'connecting' | 'live' | 'offline'} ConnectionState
  */
-/** Every event the stream sends (docs: the query role's realtime stream). */
+/**
+ * The stream's events the element follows: every kind of inbox change (inboxEventKinds in
+ * src/db/stores/inbox-store.ts; the Chromium test checks the two agree), `ready` and `reset`.
+ * `revoked` needs no listener: the server closes the stream after it, and reopening finds out why.
+ */
 export const streamEvents: readonly ["ready", "created", "updated", "read", "unread", "seen", "archived", "unarchived", "deleted", "read_all", "seen_all", "reset"];
 export class InboxError extends Error {
     /** @param {number} status 0: Herald could not be reached (or the origin is not allowed) @param {string} message */
