@@ -49,6 +49,8 @@ export class HeraldInbox extends HTMLElement {
   #generation = 0;
   /** Stream events that arrive while a page of the list loads, applied after it in order. @type {[string, StreamData][] | null} */
   #held = null;
+  /** @type {ConnectionState} */
+  #connection = 'offline';
 
   constructor() {
     super();
@@ -154,6 +156,7 @@ export class HeraldInbox extends HTMLElement {
     });
     view.unreadOnly.checked = this.#state.unreadOnly;
     this.#showCount(false);
+    this.#showConnection();
   }
 
   // ---- session ----
@@ -162,6 +165,7 @@ export class HeraldInbox extends HTMLElement {
     this.#stream?.stop();
     this.#stream = null;
     this.#client = null;
+    if (this.#connection !== 'offline') this.#setConnection('offline');
     this.#generation++;
     this.#listLoading = false;
     this.#held = null;
@@ -364,13 +368,18 @@ export class HeraldInbox extends HTMLElement {
 
   /** @param {ConnectionState} state */
   #setConnection(state) {
-    if (this.#ui === null) return;
-    const { view, messages } = this.#ui;
-    view.connection.dataset['state'] = state;
-    view.connection.textContent = messages.connection[state];
+    this.#connection = state;
+    this.#showConnection();
     // Without realtime, still show the list.
     if (state === 'offline' && !this.#state.listLoaded && !this.#listLoading) void this.#loadList();
     this.#emit('herald-inbox-connection', { state });
+  }
+
+  #showConnection() {
+    if (this.#ui === null) return;
+    const { view, messages } = this.#ui;
+    view.connection.dataset['state'] = this.#connection;
+    view.connection.textContent = messages.connection[this.#connection];
   }
 
   /** @param {InboxItem} item */
