@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import { boundaries } from './eslint.boundaries.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', '.test-data/', 'scratch/', 'db/'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', '.test-data/', 'scratch/', 'db/', 'packages/inbox/types/'] },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
@@ -77,9 +77,10 @@ export default tseslint.config(
     },
   },
   {
-    // The inbox page's and the console's plain browser JS are type-checked by their own tsconfigs (lib DOM), which
-    // checks every name, as typescript-eslint's configs rely on for TS files.
-    files: ['src/query/inbox-page/**/*.js', 'src/console/assets/**/*.js'],
+    // The inbox page's, the inbox element's and the console's plain browser JS are type-checked by
+    // their own tsconfigs (lib DOM), which checks every name, as typescript-eslint's configs rely on
+    // for TS files.
+    files: ['src/query/inbox-page/**/*.js', 'packages/inbox/src/**/*.js', 'src/console/assets/**/*.js'],
     rules: { 'no-undef': 'off' },
   },
   { files: ['eslint.config.js', 'eslint.boundaries.js'], ...tseslint.configs.disableTypeChecked },

@@ -1,9 +1,11 @@
-// Serves the inbox page (GET /inbox): plain HTML, JS and CSS that use the query role's inbox API
-// from the same origin (docs/inbox.md). The files are read once, when the plugin registers, from
-// src/query/inbox-page/ under the package root, in dev and after a build alike: tsc copies no
-// non-TS files to dist/, just as migrations/ is read from the package root.
+// Serves the inbox page (GET /inbox) and the <herald-inbox> element it places: plain HTML, JS and
+// CSS that use the query role's inbox API from the same origin (docs/inbox.md). The element's
+// modules (packages/inbox/src/*.js, the @herald/inbox package) are served as they are, under
+// /inbox/ beside the page's own files (/inbox/herald-inbox.js is the entry). Files are read once,
+// when the plugin registers, from under the package root, in dev and after a build alike: tsc
+// copies no non-TS files to dist/, just as migrations/ is read from the package root.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { packageRoot } from '../db/package-root.js';
@@ -35,11 +37,16 @@ const securityHeaders = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
-export function inboxPageRoutes(options: { dir?: string } = {}): FastifyPluginAsync {
+export function inboxPageRoutes(options: { dir?: string; elementDir?: string } = {}): FastifyPluginAsync {
   const dir = options.dir ?? join(packageRoot, 'src', 'query', 'inbox-page');
+  const elementDir = options.elementDir ?? join(packageRoot, 'packages', 'inbox', 'src');
   return async (app) => {
-    for (const page of pageFiles) {
-      const body = await readFile(join(dir, page.file));
+    const elementFiles = (await readdir(elementDir))
+      .filter((name) => name.endsWith('.js'))
+      .map((name) => ({ url: `/inbox/${name}`, path: join(elementDir, name), type: pageFiles[1].type }));
+    const files = [...pageFiles.map((p) => ({ ...p, path: join(dir, p.file) })), ...elementFiles];
+    for (const page of files) {
+      const body = await readFile(page.path);
       const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
       app.get(page.url, { schema: { hide: true } }, async (request, reply) => {
         // The page is small and changes with each release: browsers revalidate every time and

@@ -1,6 +1,8 @@
-// The inbox page (/inbox) in headless Chromium against Herald in-process: a notification sent
-// through the api appears on the page live, without a reload, and marking it read drops the unread
-// count. The page loads nothing from another origin and puts the token in no URL but the stream's.
+// The inbox page (/inbox) in headless Chromium against Herald in-process: the page logs in and
+// hands the token to <herald-inbox> (packages/inbox, served by the query role under /inbox/); a
+// notification sent through the api appears in it live, without a reload, and marking it read
+// drops the unread count. The page loads nothing from another origin and puts the token in no URL
+// but the stream's.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Browser } from 'playwright-core';
@@ -30,10 +32,12 @@ function queryUrl(): string {
   return url;
 }
 
-test('/inbox, its script and its stylesheet come with a strict CSP, nosniff and revalidation', async () => {
+test("/inbox, its script, its stylesheet and the element's modules come with a strict CSP, nosniff and revalidation", async () => {
   for (const [path, type] of [
     ['/inbox', 'text/html'],
     ['/inbox/inbox.js', 'text/javascript'],
+    ['/inbox/herald-inbox.js', 'text/javascript'],
+    ['/inbox/inbox-client.js', 'text/javascript'],
     ['/inbox/inbox.css', 'text/css'],
   ] as const) {
     const response = await fetch(`${queryUrl()}${path}`);
@@ -88,6 +92,8 @@ test('a notification sent through the api appears live on /inbox; marking it rea
 
     await page.getByLabel('Token').fill(token);
     await logIn.click();
+    // The list, badge and connection state are the element's, in its shadow root.
+    assert.equal(await page.evaluate(`document.querySelector('herald-inbox').shadowRoot !== null`), true);
     await page.locator('#connection[data-state="live"]').waitFor();
     await page.getByText('No notifications.').waitFor();
     assert.equal(await badge.textContent(), '0');

@@ -61,12 +61,14 @@ function checkContents(files: PackedFile[]): void {
     'src/console/views/layout.liquid',
     'src/console/assets/console.css',
     'src/query/inbox-page/index.html',
+    // The inbox element's modules, which the query role serves at /inbox/<name>.js.
+    'packages/inbox/src/herald-inbox.js',
   ]) {
     assert.ok(paths.includes(needed), `the tarball lacks ${needed}`);
   }
   const stray = paths.filter(
     (p) =>
-      /^(packages|test|bench|scripts|docs|ops|node_modules|data)\//.test(p) ||
+      /^(packages\/(?!inbox\/src\/[\w-]+\.js$)|(test|bench|scripts|docs|ops|node_modules|data)\/)/.test(p) ||
       p.endsWith('.ts') ||
       p.endsWith('.map') ||
       p.endsWith('tsconfig.json'),
@@ -179,6 +181,7 @@ async function main(): Promise<void> {
     await expectStatus(`http://127.0.0.1:${String(api)}/healthz`, 200);
     await expectStatus(`http://127.0.0.1:${String(api)}/readyz`, 200);
     await expectStatus(`http://127.0.0.1:${String(query)}/inbox`, 200);
+    await expectStatus(`http://127.0.0.1:${String(query)}/inbox/herald-inbox.js`, 200);
     await expectStatus(`http://127.0.0.1:${String(consolePort)}/login`, 200);
     await expectStatus(`http://127.0.0.1:${String(consolePort)}/assets/console.css`, 200);
 

@@ -1,0 +1,2 @@
+/** One sheet shared by every instance. */
+export function inboxStyleSheet(): CSSStyleSheet;
