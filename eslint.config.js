@@ -4,7 +4,18 @@ import tseslint from 'typescript-eslint';
 import { boundaries } from './eslint.boundaries.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', '.test-data/', 'scratch/', 'db/', 'packages/inbox/types/'] },
+  {
+    ignores: [
+      'packages/client/src/generated/',
+      'dist/',
+      'node_modules/',
+      'data/',
+      '.test-data/',
+      'scratch/',
+      'db/',
+      'packages/inbox/types/',
+    ],
+  },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
