@@ -7,7 +7,7 @@ export default tseslint.config(
   {
     ignores: [
       'packages/client/src/generated/',
-      'dist/',
+      '**/dist/',
       'node_modules/',
       'data/',
       '.test-data/',
