@@ -76,11 +76,16 @@ async function main(): Promise<number> {
     await pool.end();
 
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
-        stdio: 'inherit',
-        cwd: packageRoot,
-        env: { ...process.env, HERALD_TEST_ADMIN_URL: adminUrl, HERALD_TEST_TEMPLATE: template },
-      });
+      const child = spawn(
+        process.execPath,
+        // A test that hangs fails after 5 minutes, by name, instead of holding the run until CI's limit.
+        ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+        {
+          stdio: 'inherit',
+          cwd: packageRoot,
+          env: { ...process.env, HERALD_TEST_ADMIN_URL: adminUrl, HERALD_TEST_TEMPLATE: template },
+        },
+      );
       const forward = (signal: NodeJS.Signals) => child.kill(signal);
       process.on('SIGINT', forward);
       process.on('SIGTERM', forward);
