@@ -19,7 +19,7 @@ import ajvFormats from 'ajv-formats';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { idPath, startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { SmsGatewayStandIn } from '../stand-ins/sms-gateway.js';
+import { acmeSmsProvider, SmsGatewayStandIn } from '../stand-ins/sms-gateway.js';
 import { UnsubscribeTokens } from '../../src/api/unsubscribe/unsubscribe-token.js';
 import { templateCsv } from '../helpers/template-workbook.js';
 import { packageRoot } from '../../src/db/package-root.js';
@@ -110,36 +110,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'herald-contract-'));
   gateway = new SmsGatewayStandIn();
   await gateway.start();
-  writeFileSync(join(dir, 'gateway-token'), gateway.token);
-  writeFileSync(join(dir, 'gateway-receipts'), gateway.receiptSecret);
-  writeFileSync(
-    join(dir, 'herald.json'),
-    JSON.stringify({
-      providers: [
-        {
-          type: 'sms_gateway',
-          name: 'acme-sms',
-          url: `${gateway.base}/messages`,
-          format: 'json',
-          secrets: { token: { file: join(dir, 'gateway-token') } },
-          headers: { Authorization: 'Bearer {{secret.token}}' },
-          body: { to: '{{to}}', from: '{{from}}', text: '{{text}}', client_ref: '{{reference}}' },
-          from: 'SHOP',
-          success: { status: [202], idPath: '/data/id' },
-          errors: [],
-          receipts: {
-            secret: { file: join(dir, 'gateway-receipts') },
-            idPath: '/message_id',
-            statusPath: '/status',
-            delivered: ['DELIVERED'],
-            failed: ['FAILED'],
-            invalid: ['UNKNOWN_SUBSCRIBER'],
-          },
-          maxSegments: 3,
-        },
-      ],
-    }),
-  );
+  writeFileSync(join(dir, 'herald.json'), JSON.stringify({ providers: [acmeSmsProvider(gateway, dir)] }));
   db = await createTestDatabase();
   h = await startTestHerald(db, {
     env: { HERALD_CONFIG_FILE: join(dir, 'herald.json'), UNSUBSCRIBE_SECRET: unsubscribeSecret },

@@ -6,6 +6,8 @@
 import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { standInSegments } from './twilio.js';
 
@@ -166,4 +168,35 @@ export class SmsGatewayStandIn {
     });
     answer(202, { data: { id, segments: numSegments, status: 'accepted' } });
   }
+}
+
+/**
+ * The HERALD_CONFIG_FILE entry of an sms_gateway provider named acme-sms that sends to this
+ * stand-in and takes its signed receipts; its two secrets are written into `dir` (the config
+ * file's folder, which relative secret files are read from).
+ */
+export function acmeSmsProvider(gateway: SmsGatewayStandIn, dir: string): Record<string, unknown> {
+  writeFileSync(join(dir, 'gateway-token'), gateway.token);
+  writeFileSync(join(dir, 'gateway-receipts'), gateway.receiptSecret);
+  return {
+    type: 'sms_gateway',
+    name: 'acme-sms',
+    url: `${gateway.base}/messages`,
+    format: 'json',
+    secrets: { token: { file: 'gateway-token' } },
+    headers: { Authorization: 'Bearer {{secret.token}}' },
+    body: { to: '{{to}}', from: '{{from}}', text: '{{text}}', client_ref: '{{reference}}' },
+    from: 'SHOP',
+    success: { status: [202], idPath: '/data/id' },
+    errors: [],
+    receipts: {
+      secret: { file: 'gateway-receipts' },
+      idPath: '/message_id',
+      statusPath: '/status',
+      delivered: ['DELIVERED'],
+      failed: ['FAILED'],
+      invalid: ['UNKNOWN_SUBSCRIBER'],
+    },
+    maxSegments: 3,
+  };
 }

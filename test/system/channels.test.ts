@@ -19,7 +19,7 @@ import { ApnsStandIn } from '../stand-ins/apns.js';
 import { FcmStandIn } from '../stand-ins/fcm.js';
 import { SmtpStandIn } from '../stand-ins/smtp.js';
 import { TwilioStandIn } from '../stand-ins/twilio.js';
-import { SmsGatewayStandIn } from '../stand-ins/sms-gateway.js';
+import { acmeSmsProvider, SmsGatewayStandIn } from '../stand-ins/sms-gateway.js';
 import { loadConfig, ConfigError } from '../../src/config/load-config.js';
 import { startHerald } from '../../src/composition/create-herald.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -58,8 +58,6 @@ describe('channels through the pipeline', () => {
     writeFileSync(join(dir, 'fcm.json'), fcm.serviceAccount());
     writeFileSync(join(dir, 'smtp-password'), 'smtp-secret');
     writeFileSync(join(dir, 'twilio-token'), twilio.authToken);
-    writeFileSync(join(dir, 'gateway-token'), gateway.token);
-    writeFileSync(join(dir, 'gateway-receipts'), gateway.receiptSecret);
     const providers = [
       {
         type: 'apns',
@@ -91,27 +89,7 @@ describe('channels through the pipeline', () => {
         fallback: 'acme-sms',
         timeoutMs: 1000,
       },
-      {
-        type: 'sms_gateway',
-        name: 'acme-sms',
-        url: `${gateway.base}/messages`,
-        format: 'json',
-        secrets: { token: { file: 'gateway-token' } },
-        headers: { Authorization: 'Bearer {{secret.token}}' },
-        body: { to: '{{to}}', from: '{{from}}', text: '{{text}}', client_ref: '{{reference}}' },
-        from: 'SHOP',
-        success: { status: [202], idPath: '/data/id' },
-        errors: [],
-        receipts: {
-          secret: { file: 'gateway-receipts' },
-          idPath: '/message_id',
-          statusPath: '/status',
-          delivered: ['DELIVERED'],
-          failed: ['FAILED'],
-          invalid: ['UNKNOWN_SUBSCRIBER'],
-        },
-        maxSegments: 3,
-      },
+      acmeSmsProvider(gateway, dir),
     ];
     writeFileSync(join(dir, 'herald.json'), JSON.stringify({ providers }));
     const port = await freePort();
