@@ -9,13 +9,18 @@ import { problemContentType } from './problem-handler.js';
 
 const problemCodes = Object.keys(problems) as ProblemCode[];
 
+/** One of these strings (a `type: string` enum, so generated clients and readers see text). */
+export function Enum<T extends string>(values: readonly T[], options: { description?: string } = {}) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+}
+
 /** RFC 9457 problem details, as problem-handler.ts renders every error. */
 export const ProblemSchema = Type.Object(
   {
     type: Type.String({ description: 'urn:herald:problem:<code>' }),
     title: Type.String(),
     status: Type.Integer({ minimum: 400, maximum: 599 }),
-    code: Type.Enum(problemCodes, {
+    code: Enum(problemCodes, {
       description: 'Stable machine-readable code; the title may be reworded, the code never is.',
     }),
     detail: Type.Optional(Type.String()),
@@ -41,6 +46,8 @@ const problemAnswer = {
   content: { [problemContentType]: { schema: Type.Ref('Problem') } },
 };
 
+const statusNames: Record<string, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted' };
+
 /** An answer without a body (204): documented without content, sent with reply.send(). */
 const NoBody = Type.Unsafe<undefined>({ type: 'null', description: 'No body.' });
 
@@ -55,7 +62,16 @@ export function answers<S extends Record<number, TSchema | null>>(
   '5xx': typeof problemAnswer;
 } {
   const documented: Record<string, unknown> = {};
-  for (const [status, schema] of Object.entries(success)) documented[status] = schema ?? NoBody;
+  for (const [status, schema] of Object.entries(success)) {
+    // The document shows a schema's description as the answer's; without one, the status's name.
+    documented[status] =
+      schema === null
+        ? NoBody
+        : {
+            ...schema,
+            description: (schema as { description?: string }).description ?? statusNames[status] ?? 'Success',
+          };
+  }
   return { ...documented, '4xx': problemAnswer, '5xx': problemAnswer } as never;
 }
 

@@ -11,7 +11,7 @@ const Health = Type.Object(
     status: Type.Literal('ok'),
     roles: Type.Array(Type.String(), { description: 'The roles this process runs.' }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'The process runs.' },
 );
 const Readiness = Type.Object(
   {
@@ -19,7 +19,10 @@ const Readiness = Type.Object(
     pending: Type.Optional(Type.Array(Type.String(), { description: 'Migrations not yet applied.' })),
     detail: Type.Optional(Type.String()),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: 'Whether the database answers and every migration is applied.',
+  },
 );
 
 export function opsRoutes(deps: {

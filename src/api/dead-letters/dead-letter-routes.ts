@@ -11,7 +11,7 @@ import type { Channel } from '../../domain/notification.js';
 import { presentTarget } from '../../domain/contact.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { auditedChange } from '../audited-change.js';
-import { Answer, answers, Nullable, Timestamp } from '../../http/openapi-contract.js';
+import { Answer, answers, Enum, Nullable, Timestamp } from '../../http/openapi-contract.js';
 import { channels } from '../../domain/notification.js';
 
 const DeadLetterPage = Answer({
@@ -20,7 +20,7 @@ const DeadLetterPage = Answer({
       id: Type.String({ description: 'The delivery id (replay by it).' }),
       notification_id: Type.String(),
       user_id: Type.String(),
-      channel: Type.Enum([...channels]),
+      channel: Enum(channels),
       target: Type.String({ description: 'Masked unless the key may read users (users:read).' }),
       attempts: Type.Integer(),
       last_error: Nullable(Type.String()),

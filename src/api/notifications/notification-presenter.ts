@@ -7,16 +7,16 @@ import { notificationStatus } from '../../domain/notification-status.js';
 import { channels, lanes } from '../../domain/notification.js';
 import { deliveryStates } from '../../domain/delivery.js';
 import { Type, type Static } from 'typebox';
-import { Answer, FreeForm, Nullable, Timestamp } from '../../http/openapi-contract.js';
+import { Answer, Enum, FreeForm, Nullable, Timestamp } from '../../http/openapi-contract.js';
 import { Content } from './notification-input.js';
 
-const ChannelName = Type.Enum([...channels]);
+const ChannelName = Enum(channels);
 
 const notificationProperties = {
   id: Type.String(),
-  status: Type.Enum(['scheduled', 'accepted', 'processing', 'completed', 'canceled']),
+  status: Enum(['scheduled', 'accepted', 'processing', 'completed', 'canceled']),
   version: Type.Integer(),
-  lane: Type.Enum([...lanes]),
+  lane: Enum(lanes),
   category: Type.String(),
   channels: Type.Array(ChannelName),
   content: Content,
@@ -34,13 +34,10 @@ const notificationProperties = {
   recipients: Type.Array(
     Answer({
       user_id: Type.String(),
-      state: Type.Enum(['pending', 'fanned_out', 'canceled']),
-      skipped: Type.Array(
-        Answer({ channel: ChannelName, reason: Type.Enum(['no_target', 'unknown_user']) }),
-        {
-          description: 'Channels this user was not sent on, and why: no contact for it, or no such user.',
-        },
-      ),
+      state: Enum(['pending', 'fanned_out', 'canceled']),
+      skipped: Type.Array(Answer({ channel: ChannelName, reason: Enum(['no_target', 'unknown_user']) }), {
+        description: 'Channels this user was not sent on, and why: no contact for it, or no such user.',
+      }),
     }),
   ),
   deliveries: Type.Array(
@@ -49,7 +46,7 @@ const notificationProperties = {
       user_id: Type.String(),
       channel: ChannelName,
       target: Type.String({ description: 'Masked unless the key may read users (users:read).' }),
-      state: Type.Enum([...deliveryStates]),
+      state: Enum(deliveryStates),
       attempts: Type.Integer(),
       last_error: Nullable(Type.String()),
       provider_message_id: Nullable(Type.String()),

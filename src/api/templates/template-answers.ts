@@ -3,14 +3,14 @@
 import { Type } from 'typebox';
 import { channels, lanes } from '../../domain/notification.js';
 import { paramTypes } from '../../domain/template.js';
-import { Answer, FreeForm, Nullable, Timestamp } from '../../http/openapi-contract.js';
+import { Answer, Enum, FreeForm, Nullable, Timestamp } from '../../http/openapi-contract.js';
 
 export const TemplateListSchema = Answer({
   items: Type.Array(
     Answer({
       key: Type.String(),
       category: Type.String(),
-      lane: Type.Enum([...lanes]),
+      lane: Enum(lanes),
       current_version: Type.Integer(),
       created_at: Timestamp(),
       updated_at: Timestamp(),
@@ -28,9 +28,9 @@ export const SavedTemplateSchema = Answer({
 export const TemplateVersionSchema = Answer({
   key: Type.String(),
   category: Type.String(),
-  lane: Type.Enum([...lanes]),
+  lane: Enum(lanes),
   version: Type.Integer(),
-  params: Type.Record(Type.String(), Type.Enum([...paramTypes])),
+  params: Type.Record(Type.String(), Enum(paramTypes)),
   fallback_locale: Type.String(),
   variants: Type.Record(
     Type.String(),
@@ -61,7 +61,7 @@ export const PreviewSchema = Answer({
 const TemplateChange = Type.Object(
   {
     field: Type.String(),
-    channel: Type.Optional(Type.Enum([...channels])),
+    channel: Type.Optional(Enum(channels)),
     locale: Type.Optional(Type.String()),
     part: Type.Optional(Type.String()),
     old: Nullable(Type.String()),
@@ -81,7 +81,7 @@ export const ImportReportSchema = Answer({
     Answer({
       key: Type.String(),
       version: Type.Integer(),
-      result: Type.Enum(['created', 'new_version', 'updated', 'unchanged']),
+      result: Enum(['created', 'new_version', 'updated', 'unchanged']),
       changes: Type.Array(TemplateChange),
     }),
   ),
@@ -105,7 +105,7 @@ export const ImportListSchema = Answer({
   items: Type.Array(
     Answer({
       id: Type.Integer(),
-      kind: Type.Enum(['import', 'undo']),
+      kind: Enum(['import', 'undo']),
       created_at: Timestamp(),
       key_id: Nullable(Type.Integer({ description: 'The API key; null for a console user.' })),
       undoes: Nullable(Type.Integer()),
@@ -118,7 +118,7 @@ export const ImportListSchema = Answer({
 });
 
 const TemplateState = Nullable(
-  Answer({ version: Type.Integer(), category: Type.String(), lane: Type.Enum([...lanes]) }),
+  Answer({ version: Type.Integer(), category: Type.String(), lane: Enum(lanes) }),
 );
 
 export const UndoneImportSchema = Answer({

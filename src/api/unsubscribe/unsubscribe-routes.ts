@@ -9,7 +9,7 @@ import { withTransaction, type Pool } from '../../db/pools.js';
 import { useUnsubscribeToken } from '../../db/stores/unsubscribe-token-store.js';
 import { ProblemError } from '../../domain/problems.js';
 import { channels } from '../../domain/notification.js';
-import { Answer, answers } from '../../http/openapi-contract.js';
+import { Answer, answers, Enum } from '../../http/openapi-contract.js';
 import type { UnsubscribeClaim, UnsubscribeTokens } from './unsubscribe-token.js';
 
 const Params = Type.Object({ token: Type.String({ minLength: 1, maxLength: 2048 }) });
@@ -47,7 +47,7 @@ export function unsubscribeRoutes(deps: { pool: Pool; tokens: UnsubscribeTokens 
           response: answers({
             200: Answer({
               unsubscribed: Type.Literal(true),
-              channel: Type.Enum([...channels]),
+              channel: Enum(channels),
               category: Type.String(),
             }),
           }),

@@ -6,11 +6,11 @@ import { maskTarget, presentDeviceToken, presentTarget } from '../../domain/cont
 import { platforms } from '../../domain/device.js';
 import { contactTargets } from '../../db/stores/user-store.js';
 import { Type, type Static } from 'typebox';
-import { Answer, Nullable, Timestamp } from '../../http/openapi-contract.js';
+import { Answer, Enum, Nullable, Timestamp } from '../../http/openapi-contract.js';
 
 export const DeviceSchema = Answer({
   id: Type.String(),
-  platform: Type.Enum([...platforms]),
+  platform: Enum(platforms),
   app_id: Type.String(),
   token: Type.String({ description: 'Masked unless the key may read users (users:read).' }),
   enabled: Type.Boolean(),
@@ -35,8 +35,8 @@ export const UserSchema = Answer(userProperties);
 export const UserWithDevicesSchema = Answer({ ...userProperties, devices: Type.Array(DeviceSchema) });
 
 export const ContactChangeSchema = Answer({
-  target: Type.Enum([...contactTargets]),
-  action: Type.Enum(['set', 'cleared', 'deleted']),
+  target: Enum(contactTargets),
+  action: Enum(['set', 'cleared', 'deleted']),
   value: Nullable(Type.String({ description: 'Masked.' })),
   key_id: Type.Integer({ description: 'The API key that made the change.' }),
   service: Type.String(),

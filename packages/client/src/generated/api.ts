@@ -486,7 +486,7 @@ export interface components {
             status: number;
             /**
              * @description Stable machine-readable code; the title may be reworded, the code never is.
-             * @enum {unknown}
+             * @enum {string}
              */
             code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
             detail?: string;
@@ -518,7 +518,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The process runs. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -561,7 +561,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Whether the database answers and every migration is applied. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -576,7 +576,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description Whether the database answers and every migration is applied. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -703,7 +703,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -760,10 +760,10 @@ export interface operations {
                 content: {
                     "application/json": {
                         id: string;
-                        /** @enum {unknown} */
+                        /** @enum {string} */
                         status: "scheduled" | "accepted" | "processing" | "completed" | "canceled";
                         version: number;
-                        /** @enum {unknown} */
+                        /** @enum {string} */
                         lane: "transactional" | "bulk";
                         category: string;
                         channels: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
@@ -837,24 +837,24 @@ export interface operations {
                         canceled_at: string | null;
                         recipients: {
                             user_id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             state: "pending" | "fanned_out" | "canceled";
                             /** @description Channels this user was not sent on, and why: no contact for it, or no such user. */
                             skipped: {
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 channel: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 reason: "no_target" | "unknown_user";
                             }[];
                         }[];
                         deliveries: {
                             id: string;
                             user_id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             channel: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
                             /** @description Masked unless the key may read users (users:read). */
                             target: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             state: "pending" | "retrying" | "sending" | "sent" | "delivered" | "failed" | "target_invalid" | "dead" | "canceled" | "bounced" | "suppressed";
                             attempts: number;
                             last_error: string | null;
@@ -967,10 +967,10 @@ export interface operations {
                 content: {
                     "application/json": {
                         id: string;
-                        /** @enum {unknown} */
+                        /** @enum {string} */
                         status: "scheduled" | "accepted" | "processing" | "completed" | "canceled";
                         version: number;
-                        /** @enum {unknown} */
+                        /** @enum {string} */
                         lane: "transactional" | "bulk";
                         category: string;
                         channels: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
@@ -1044,24 +1044,24 @@ export interface operations {
                         canceled_at: string | null;
                         recipients: {
                             user_id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             state: "pending" | "fanned_out" | "canceled";
                             /** @description Channels this user was not sent on, and why: no contact for it, or no such user. */
                             skipped: {
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 channel: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 reason: "no_target" | "unknown_user";
                             }[];
                         }[];
                         deliveries: {
                             id: string;
                             user_id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             channel: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
                             /** @description Masked unless the key may read users (users:read). */
                             target: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             state: "pending" | "retrying" | "sending" | "sent" | "delivered" | "failed" | "target_invalid" | "dead" | "canceled" | "bounced" | "suppressed";
                             attempts: number;
                             last_error: string | null;
@@ -1106,7 +1106,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1152,7 +1152,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1172,7 +1172,7 @@ export interface operations {
                         updated_at: string;
                         devices: {
                             id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             platform: "ios" | "android" | "web";
                             app_id: string;
                             /** @description Masked unless the key may read users (users:read). */
@@ -1230,7 +1230,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1322,7 +1322,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1330,9 +1330,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         changes: {
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             target: "email" | "phone" | "webhook_url" | "chat_webhook_url" | "device" | "user";
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             action: "set" | "cleared" | "deleted";
                             value: string | null;
                             /** @description The API key that made the change. */
@@ -1388,7 +1388,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1431,7 +1431,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1440,7 +1440,7 @@ export interface operations {
                     "application/json": {
                         devices: {
                             id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             platform: "ios" | "android" | "web";
                             app_id: string;
                             /** @description Masked unless the key may read users (users:read). */
@@ -1498,7 +1498,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1507,7 +1507,7 @@ export interface operations {
                     "application/json": {
                         devices: {
                             id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             platform: "ios" | "android" | "web";
                             app_id: string;
                             /** @description Masked unless the key may read users (users:read). */
@@ -1563,7 +1563,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1571,7 +1571,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         id: string;
-                        /** @enum {unknown} */
+                        /** @enum {string} */
                         platform: "ios" | "android" | "web";
                         app_id: string;
                         /** @description Masked unless the key may read users (users:read). */
@@ -1653,7 +1653,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1701,7 +1701,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1751,7 +1751,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1793,7 +1793,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1840,7 +1840,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1852,7 +1852,7 @@ export interface operations {
                             id: string;
                             notification_id: string;
                             user_id: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             channel: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
                             /** @description Masked unless the key may read users (users:read). */
                             target: string;
@@ -1903,7 +1903,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1985,7 +1985,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2179,7 +2179,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2294,7 +2294,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2367,7 +2367,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2420,7 +2420,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2430,7 +2430,7 @@ export interface operations {
                         items: {
                             key: string;
                             category: string;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             lane: "transactional" | "bulk";
                             current_version: number;
                             /** Format: date-time */
@@ -2474,7 +2474,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2483,7 +2483,7 @@ export interface operations {
                     "application/json": {
                         key: string;
                         category: string;
-                        /** @enum {unknown} */
+                        /** @enum {string} */
                         lane: "transactional" | "bulk";
                         version: number;
                         params: {
@@ -2589,7 +2589,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2648,7 +2648,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2751,7 +2751,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2766,11 +2766,11 @@ export interface operations {
                         templates: {
                             key: string;
                             version: number;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             result: "created" | "new_version" | "updated" | "unchanged";
                             changes: {
                                 field: string;
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 channel?: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
                                 locale?: string;
                                 part?: string;
@@ -2827,7 +2827,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2836,7 +2836,7 @@ export interface operations {
                     "application/json": {
                         items: {
                             id: number;
-                            /** @enum {unknown} */
+                            /** @enum {string} */
                             kind: "import" | "undo";
                             /** Format: date-time */
                             created_at: string;
@@ -2884,7 +2884,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2899,13 +2899,13 @@ export interface operations {
                             from: {
                                 version: number;
                                 category: string;
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 lane: "transactional" | "bulk";
                             } | null;
                             to: {
                                 version: number;
                                 category: string;
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 lane: "transactional" | "bulk";
                             } | null;
                         }[];
@@ -2983,7 +2983,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2992,7 +2992,7 @@ export interface operations {
                     "application/json": {
                         /** @enum {boolean} */
                         unsubscribed: true;
-                        /** @enum {unknown} */
+                        /** @enum {string} */
                         channel: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
                         category: string;
                     };

@@ -235,7 +235,7 @@ export interface components {
             status: number;
             /**
              * @description Stable machine-readable code; the title may be reworded, the code never is.
-             * @enum {unknown}
+             * @enum {string}
              */
             code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
             detail?: string;
@@ -267,7 +267,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The process runs. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -310,7 +310,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Whether the database answers and every migration is applied. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -325,7 +325,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description Whether the database answers and every migration is applied. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -377,7 +377,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -432,7 +432,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -485,7 +485,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -556,7 +556,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -643,7 +643,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -752,7 +752,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -826,7 +826,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -875,7 +875,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -918,7 +918,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1007,7 +1007,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1086,7 +1086,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
