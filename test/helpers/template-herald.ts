@@ -40,7 +40,13 @@ export async function startTemplateHerald(): Promise<{ db: TestDatabase; h: Test
   // routes, not that limit (src/templates' own tests hold it), so it is generous here.
   const h = await startTestHerald(db, { roles: ['api'], env: { RENDER_ITEM_LIMIT_MS: '1000' } });
   const put = await h.call('PUT', '/v1/templates/order.shipped', order);
-  assert.equal(put.status, 200, JSON.stringify(put.body));
+  if (put.status !== 200) {
+    // Stop what was started: a Herald left running keeps the test file's process alive, and
+    // the file hangs instead of failing.
+    await h.stop();
+    await db.drop();
+    assert.fail(`saving the fixture template answered ${String(put.status)}: ${JSON.stringify(put.body)}`);
+  }
   return { db, h };
 }
 
