@@ -27,9 +27,11 @@ export interface PlannedDelivery {
   target: string;
 }
 
+export const skipReasons = ['no_target', 'unknown_user'] as const;
+
 export interface SkippedChannel {
   channel: Channel;
-  reason: 'no_target' | 'unknown_user';
+  reason: (typeof skipReasons)[number];
 }
 
 export interface FanOutPlan {

@@ -1,7 +1,8 @@
 // A notification's status, summed up from its recipients and deliveries: the api role shows it
 // in GET /v1/notifications/:id and the console on a notification's page.
 
-export type NotificationStatus = 'scheduled' | 'accepted' | 'processing' | 'completed' | 'canceled';
+export const notificationStatuses = ['scheduled', 'accepted', 'processing', 'completed', 'canceled'] as const;
+export type NotificationStatus = (typeof notificationStatuses)[number];
 
 /** What the status is computed from: a notification's send time, cancellation and rows' states. */
 export interface StatusFacts {

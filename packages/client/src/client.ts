@@ -7,7 +7,7 @@ import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths as ApiPaths } from './generated/api.js';
 import type { paths as QueryPaths } from './generated/query.js';
 import { HeraldHttpError, HeraldProblem, type ProblemBody } from './problem.js';
-import { retryingFetch, type RetryPolicy } from './retrying-fetch.js';
+import { retryAfterMs, retryingFetch, type RetryPolicy } from './retrying-fetch.js';
 
 type Body<P extends keyof ApiPaths, M extends 'post' | 'put' | 'patch'> = ApiPaths[P][M] extends {
   requestBody?: { content: { 'application/json': infer B } };
@@ -55,7 +55,7 @@ async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Re
   const { response } = result;
   if (response.ok) return result.data as T;
   const type = response.headers.get('content-type') ?? '';
-  const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
+  const retryAfter = retryAfterMs(response);
   if (
     type.startsWith('application/problem+json') &&
     typeof result.error === 'object' &&
@@ -63,7 +63,7 @@ async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Re
   )
     throw new HeraldProblem(
       result.error as ProblemBody,
-      Number.isFinite(retryAfter) ? retryAfter : undefined,
+      retryAfter === undefined ? undefined : retryAfter / 1000,
     );
   throw new HeraldHttpError(
     response.status,

@@ -25,7 +25,8 @@ function repeatable(request: Request): boolean {
   return request.method !== 'POST' || request.headers.has('idempotency-key');
 }
 
-function retryAfterMs(response: Response): number | undefined {
+/** The answer's Retry-After (seconds or an HTTP date) in ms; undefined when absent or unreadable. */
+export function retryAfterMs(response: Response): number | undefined {
   const value = response.headers.get('retry-after');
   if (value === null) return undefined;
   const seconds = Number(value);

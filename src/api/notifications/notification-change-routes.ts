@@ -51,18 +51,14 @@ export function notificationChangeRoutes(deps: NotificationRouteDeps): FastifyPl
         }
         const nextData = data === undefined ? current.data : data;
         // A templated notification's content is its template, rendered with the new data.
+        const ref = current.template;
         const template =
-          current.template === null
+          ref === null
             ? undefined
-            : await findTemplateVersion(
-                deps.pool,
-                current.serviceId,
-                current.template.key,
-                current.template.version,
-              );
-        if (template === undefined || current.template === null)
+            : await findTemplateVersion(deps.pool, current.serviceId, ref.key, ref.version);
+        if (ref === null || template === undefined)
           checkProviderLimits(deps, current.channels, content ?? current.content, nextData);
-        else await checkTemplateRenders(deps, template, current.channels, current.template.params, nextData);
+        else await checkTemplateRenders(deps, template, current.channels, ref.params, nextData);
         const result = await patchNotification(deps.pool, id, version, content, data, deps.now());
         switch (result.kind) {
           case 'not_found':

@@ -3,7 +3,8 @@
 import type { NotificationView } from '../../db/stores/notification-store.js';
 import type { Caller } from '../../domain/caller.js';
 import { presentTarget } from '../../domain/contact.js';
-import { notificationStatus } from '../../domain/notification-status.js';
+import { notificationStatus, notificationStatuses } from '../../domain/notification-status.js';
+import { skipReasons } from '../../domain/fan-out.js';
 import { channels, lanes } from '../../domain/notification.js';
 import { deliveryStates } from '../../domain/delivery.js';
 import { Type, type Static } from 'typebox';
@@ -14,7 +15,7 @@ const ChannelName = Enum(channels);
 
 const notificationProperties = {
   id: Type.String(),
-  status: Enum(['scheduled', 'accepted', 'processing', 'completed', 'canceled']),
+  status: Enum(notificationStatuses),
   version: Type.Integer(),
   lane: Enum(lanes),
   category: Type.String(),
@@ -35,7 +36,7 @@ const notificationProperties = {
     Answer({
       user_id: Type.String(),
       state: Enum(['pending', 'fanned_out', 'canceled']),
-      skipped: Type.Array(Answer({ channel: ChannelName, reason: Enum(['no_target', 'unknown_user']) }), {
+      skipped: Type.Array(Answer({ channel: ChannelName, reason: Enum(skipReasons) }), {
         description: 'Channels this user was not sent on, and why: no contact for it, or no such user.',
       }),
     }),
