@@ -26,8 +26,11 @@ export const allowedImports = {
   archive: ['domain', 'config', 'observability', 'db'],
   // Routes served by more than one role (a user's preferences: api and query).
   preferences: ['domain', 'observability', 'db', 'http'],
+  // Accepting a notification request, however it arrived (api over HTTP, intake from a broker).
+  ingest: ['domain', 'observability', 'db', 'templates'],
   // The roles: each its own room, none importing another.
-  api: ['domain', 'observability', 'db', 'http', 'channels-port', 'templates', 'preferences'],
+  api: ['domain', 'observability', 'db', 'http', 'channels-port', 'templates', 'preferences', 'ingest'],
+  intake: ['domain', 'observability', 'db', 'http', 'ingest'],
   query: ['domain', 'observability', 'db', 'http', 'templates', 'preferences'],
   pipeline: ['domain', 'observability', 'db', 'channels-port', 'templates'],
   scheduler: ['domain', 'observability', 'db', 'archive'],

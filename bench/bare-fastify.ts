@@ -2,7 +2,7 @@
 // same schema and answers 202 without touching a database (the HTTP ceiling on this machine).
 import Fastify from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { NotificationRequestSchema } from '../src/api/notifications/notification-input.js';
+import { NotificationRequestSchema } from '../src/ingest/notification-request.js';
 
 const app = Fastify({ bodyLimit: 262_144 });
 app.post('/v1/notifications', { schema: { body: NotificationRequestSchema } }, async (_request, reply) =>

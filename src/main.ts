@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `herald <command>`: start | api | query | worker | scheduler | console | migrate | retention | service create <name> | key revoke <key> | console-user create <email>.
+// `herald <command>`: start | api | query | worker | scheduler | console | intake | migrate | retention | service create <name> | key revoke <key> | console-user create <email>.
 // Loads config once, composes, runs, and stops cleanly on SIGINT/SIGTERM.
 import { loadConfig, ConfigError } from './config/load-config.js';
 import { createLogger } from './observability/logger.js';
@@ -9,8 +9,8 @@ import { runAdminCommand } from './composition/admin-commands.js';
 import { commandHelp, heraldVersion } from './composition/command-help.js';
 
 const usage = `usage: herald <command>   (herald <command> --help explains one; herald --version)
-  start                 run every role (${roleNames.join(', ')}) in one process
-  api | query | worker | scheduler | console   run one role (several: herald worker scheduler)
+  start                 run every role (${roleNames.join(', ')}) in one process (intake: when INTAKE_SERVICES is set)
+  api | query | worker | scheduler | console | intake   run one role (several: herald worker scheduler)
   migrate               apply database migrations and exit
   retention [--dry-run] move months past retention to the archive and drop old partitions once (--dry-run: print the plan only)
   service create <name> [--roles …]   create a calling service and print an API key
@@ -61,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
     return runAdminCommand(command, rest, config, logger);
   }
   let roles: RoleName[];
-  if (command === 'start') roles = [...roleNames];
+  if (command === 'start')
+    roles = roleNames.filter((role) => role !== 'intake' || config.INTAKE_SERVICES !== undefined);
   else {
     const asked = [command, ...rest];
     const unknown = asked.filter((r) => !isRoleName(r));

@@ -1,12 +1,9 @@
 // The api role: ingest (notifications), users and devices, the service's settings, dead letters,
 // categories and preferences, templates, provider callbacks and unsubscribe links, on API_PORT.
 import type { Config } from '../config/schema.js';
-import { settingsChange } from '../db/settings-change.js';
 import { buildServer } from '../http/build-server.js';
 import { notificationRoutes, type NotificationRouteDeps } from '../api/notifications/notification-routes.js';
 import { notificationChangeRoutes } from '../api/notifications/notification-change-routes.js';
-import { IngestBatcher, ingestBatchSize } from '../api/notifications/ingest-batcher.js';
-import { IngestQuota } from '../api/notifications/ingest-quota.js';
 import { bulkUserRoutes, userRoutes } from '../api/users/user-routes.js';
 import { deviceRoutes } from '../api/users/device-routes.js';
 import { serviceRoutes } from '../api/service/service-routes.js';
@@ -19,48 +16,15 @@ import { templateSheetRoutes } from '../api/templates/template-sheet-routes.js';
 import { templateImportRoutes } from '../api/templates/template-import-routes.js';
 import { templatePreviewRoutes } from '../api/templates/template-preview-routes.js';
 import { unsubscribeRoutes } from '../api/unsubscribe/unsubscribe-routes.js';
-import { SettingsCache, settingsCacheLifetime } from '../pipeline/settings-cache.js';
+import { openIngest } from './ingest-deps.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve, type StartedHttpRole } from './ops-server.js';
 
-/** Ingest checks templates against half the render cap, so what it accepts renders in time on a busier machine. */
-export function templateCheckMs(config: Config): number {
-  return Math.max(1, Math.floor(config.RENDER_ITEM_LIMIT_MS / 2));
-}
-
 export async function startApiRole(infra: Infrastructure, config: Config): Promise<StartedHttpRole> {
   const { pool, now, providers, authenticate, notifier, metrics } = infra;
-  // Templates' current versions, cached and dropped by the herald_settings NOTIFY of a save.
-  const templateCache = new SettingsCache(infra.listener, {
-    ...settingsCacheLifetime,
-    maxEntries: 10_000,
-    now: () => now().getTime(),
-    random: infra.random,
-  });
-  const batcher = new IngestBatcher(pool, {
-    maxBatch: ingestBatchSize,
-    maxConcurrentCommits: config.INGEST_CONCURRENT_COMMITS,
-  });
-  // Registered before the server's close, so it runs after it: answered requests are committed.
-  infra.onStop(() => batcher.drain());
-  const templateRenderMs = templateCheckMs(config);
-  const notificationDeps: NotificationRouteDeps = {
-    pool,
-    batcher,
-    now,
-    notifier,
-    metrics,
-    authenticate,
-    availableChannels: providers.availableChannels(),
-    contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
-    maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
-    templateRenderMs,
-    resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
-    quota:
-      config.INGEST_QUOTA_PER_MINUTE > 0
-        ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
-        : undefined,
-  };
+  const ingest = openIngest(infra, config, { quota: true });
+  const templateRenderMs = ingest.accept.templateRenderMs;
+  const notificationDeps: NotificationRouteDeps = { ...ingest.accept, pool, authenticate };
   const app = await buildServer(
     {
       role: 'api',
@@ -93,9 +57,7 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
           pool,
           authenticate,
           templateRenderMs,
-          onSaved: (serviceId, keys) => {
-            for (const key of keys) templateCache.invalidate(settingsChange.template(serviceId, key));
-          },
+          onSaved: ingest.forgetTemplates,
         }),
       ),
       ...(infra.unsubscribeTokens === undefined

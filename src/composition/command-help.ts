@@ -13,10 +13,12 @@ const roleHelp: Record<string, string> = {
   worker: 'the worker role: fans notifications out into deliveries and sends them through the providers',
   scheduler: 'the scheduler role: lease rescue, early receipts, overview upkeep, partitions and retention',
   console: 'the console role: the web console for people (CONSOLE_PORT, 3002)',
+  intake:
+    'the intake role: accepts notification requests published to RabbitMQ, NATS JetStream or SQS (INTAKE_SERVICES and a broker URL; docs/intake.md)',
 };
 
 const help: Record<string, string> = {
-  start: `usage: herald start\n  Runs every role (${roleNames.join(', ')}) in one process; without DATABASE_URL on an embedded PostgreSQL.\n  ${settings}`,
+  start: `usage: herald start\n  Runs every role (${roleNames.join(', ')}) in one process (intake when INTAKE_SERVICES is set); without DATABASE_URL on an embedded PostgreSQL.\n  ${settings}`,
   migrate: `usage: herald migrate\n  Applies the database migrations (service store and archive) and exits.\n  ${settings}`,
   retention: `usage: herald retention [--dry-run]\n  Copies months past SERVICE_RETENTION_DAYS to the archive, verifies and drops them, and drops archive\n  months past ARCHIVE_RETENTION_MONTHS, once. --dry-run prints the plan and changes nothing.\n  ${settings}`,
   service: `usage: herald service create <name> [--roles …]\n  Creates a calling service and prints an API key for it once.\n  --roles: comma-separated permissions, sender (the default) or all.`,

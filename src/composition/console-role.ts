@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { buildServer } from '../http/build-server.js';
 import { consoleRoutes } from '../console/console-routes.js';
 import { SingleSignOn } from '../console/single-sign-on.js';
-import { templateCheckMs } from './api-role.js';
+import { templateCheckMs } from './ingest-deps.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve } from './ops-server.js';
 import { providerOverview } from './provider-overview.js';

@@ -13,6 +13,7 @@ import { startQueryRole } from './query-role.js';
 import { startWorkerRole } from './worker-role.js';
 import { startSchedulerRole } from './scheduler-role.js';
 import { startConsoleRole } from './console-role.js';
+import { startIntakeRole } from './intake-role.js';
 import { startOpsServer } from './ops-server.js';
 
 export type { HeraldOptions } from './infrastructure.js';
@@ -48,6 +49,7 @@ export async function startHerald(options: HeraldOptions): Promise<Herald> {
     const opsUrl = await startOpsServer(infra, config, documents);
     const worker = infra.roles.has('worker') ? startWorkerRole(infra, config) : undefined;
     if (infra.roles.has('scheduler')) startSchedulerRole(infra, config);
+    if (infra.roles.has('intake')) await startIntakeRole(infra, config);
     logger.info(
       {
         roles: roleNames.filter((r) => infra.roles.has(r)),

@@ -290,6 +290,7 @@ async function startListener(
     worker: [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings],
     scheduler: [],
     console: [],
+    intake: [wakeChannels.settings],
   };
   const channels = new Set([...roles].flatMap((role) => heard[role]));
   const listener = new WakeListener(databaseUrl, [...channels], logger);

@@ -57,6 +57,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       // Without both, a token the identity provider issued for another app would be accepted.
       throw new ConfigError(['USER_JWKS_URL: needs USER_JWT_ISSUER and USER_JWT_AUDIENCE']);
     }
+    // A broker without services would consume nothing; services without a broker, the same.
+    const brokers = [converted.INTAKE_RABBITMQ_URL, converted.INTAKE_NATS_URL, converted.INTAKE_SQS_ENDPOINT];
+    if ((converted.INTAKE_SERVICES === undefined) !== brokers.every((b) => b === undefined)) {
+      throw new ConfigError([
+        'INTAKE_SERVICES: set it together with a broker (INTAKE_RABBITMQ_URL, INTAKE_NATS_URL or INTAKE_SQS_ENDPOINT)',
+      ]);
+    }
     const oidcProblems = consoleOidcProblems(converted);
     if (oidcProblems.length > 0) throw new ConfigError(oidcProblems);
     return converted;

@@ -336,6 +336,42 @@ export const ConfigSchema = Type.Object({
     description:
       'Most POST /v1/notifications requests one calling service may make per minute to one api process (a token bucket that allows the whole minute as a burst); over it: 429 rate_limited with Retry-After. 0 means no quota. With N api processes a service may send up to N times this.',
   }),
+  INTAKE_SERVICES: Type.Optional(
+    setting(
+      Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}(\\s*,\\s*[a-z][a-z0-9_-]{0,62})*$', maxLength: 4096 }),
+      {
+        description:
+          'Broker intake: the services whose queues (subjects) the intake role consumes, comma-separated, e.g. `billing,shop`. Each service has its own queue, named after it, and the broker decides who may publish there: a message is accepted as sent by the service its queue is bound to (docs/intake.md).',
+      },
+    ),
+  ),
+  INTAKE_RABBITMQ_URL: Type.Optional(
+    setting(Type.String({ pattern: '^amqps?://\\S+$' }), {
+      description:
+        'Broker intake from RabbitMQ: the AMQP URL (e.g. `amqp://herald:…@rabbit:5672/notifications`). Queues `herald.intake.<service>` (quorum) with dead letters in `herald.intake.<service>.dead` (docs/intake.md).',
+      secret: true,
+    }),
+  ),
+  INTAKE_NATS_URL: Type.Optional(
+    setting(Type.String({ pattern: '^(nats|tls)://\\S+$' }), {
+      description:
+        'Broker intake from NATS JetStream: server URLs, comma-separated (e.g. `nats://n1:4222,nats://n2:4222`). Stream `HERALD_INTAKE` on subjects `herald.intake.<service>`, dead letters on `herald.dead.<service>` (docs/intake.md).',
+      secret: true,
+    }),
+  ),
+  INTAKE_SQS_ENDPOINT: Type.Optional(
+    setting(Type.String({ pattern: '^https?://[^\\s?#]+$' }), {
+      description:
+        "Broker intake from Amazon SQS: the endpoint (e.g. `https://sqs.eu-west-1.amazonaws.com`); credentials come from the AWS SDK's default chain. Queues `herald-intake-<service>` with dead letters in `herald-intake-<service>-dead` (docs/intake.md).",
+    }),
+  ),
+  INTAKE_SQS_REGION: setting(Type.String({ pattern: '^[a-z0-9-]{1,32}$', default: 'us-east-1' }), {
+    description: 'The AWS region of INTAKE_SQS_ENDPOINT.',
+  }),
+  INTAKE_PREFETCH: setting(Type.Integer({ minimum: 1, maximum: 5000, default: 500 }), {
+    description:
+      'Messages one intake process holds unacknowledged per broker: what the group commit can take at once. A slow database slows consumption instead of growing memory.',
+  }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
     setting(Type.String({ pattern: '^https?://[^\\s?#]+$' }), {
       description:

@@ -19,6 +19,7 @@ import { registerRequestContext, requestIdOf } from './request-context.js';
 import type { HttpMetrics } from '../observability/metrics.js';
 import { documentInfo, sharedSchemas } from './openapi-contract.js';
 import type { Tracer } from '../observability/tracing.js';
+import { jsonBodyAjvOptions } from './body-validator.js';
 
 /** How long a client may take, per connection (docs/security.md). */
 export interface HttpTimeouts {
@@ -174,7 +175,7 @@ function jsonBodiesUncoerced(): AjvCompiler.BuildCompilerFromPool {
     const forText = coercing(externalSchemas, options);
     const forBodies = strict(externalSchemas, {
       plugins: options?.plugins ?? [],
-      customOptions: { ...(options?.mode === 'JTD' ? {} : options?.customOptions), coerceTypes: false },
+      customOptions: { ...(options?.mode === 'JTD' ? {} : options?.customOptions), ...jsonBodyAjvOptions },
     });
     return (route) => (route.httpPart === 'body' ? forBodies(route) : forText(route));
   };

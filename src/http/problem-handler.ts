@@ -3,6 +3,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemError, problems, type ProblemCode, type ProblemDetail } from '../domain/problems.js';
+import { schemaMismatch } from './body-validator.js';
 
 export const problemContentType = 'application/problem+json';
 
@@ -127,17 +128,8 @@ export function registerProblemHandler(
       );
     }
     if (error.validation !== undefined) {
-      const errors = error.validation.map((v) => ({
-        field: `${error.validationContext ?? 'body'}${v.instancePath}`,
-        message: v.message ?? 'is invalid',
-      }));
-      return sendProblem(
-        request,
-        reply,
-        'validation_failed',
-        'The request does not match the schema.',
-        errors,
-      );
+      const problem = schemaMismatch(error.validation, error.validationContext ?? 'body');
+      return sendProblem(request, reply, problem.code, problem.detail, problem.errors);
     }
     const mapped = fastifyCodes[error.code];
     if (mapped !== undefined) return sendProblem(request, reply, mapped);

@@ -25,6 +25,8 @@ export interface HttpMetrics {
 export interface IngestMetrics {
   recipientsAccepted: Counter<'lane'>;
   idempotentReplays: Counter<'service'>;
+  /** Broker intake: messages settled per broker, service and outcome. */
+  intakeMessages: Counter<'broker' | 'service' | 'outcome'>;
 }
 
 export interface PipelineMetrics {
@@ -162,6 +164,12 @@ function ingestMetrics(registry: Registry): IngestMetrics {
       name: 'herald_idempotent_replays_total',
       help: 'Requests answered from an earlier request with the same idempotency key, per calling service.',
       labelNames: ['service'],
+      registers: [registry],
+    }),
+    intakeMessages: new Counter({
+      name: 'herald_intake_messages_total',
+      help: 'Broker intake: messages accepted, replayed (an idempotency key seen before), dead-lettered with their problem, or released to the broker unsettled (stopping while the database was down).',
+      labelNames: ['broker', 'service', 'outcome'],
       registers: [registry],
     }),
   };

@@ -57,6 +57,9 @@ export async function startTestHerald(
     RESPONSE_VALIDATION: 'true',
     ...options.env,
   });
+  // Created first: the intake role binds its queues to existing services as it starts.
+  const serviceId = await ensureService(db.pool, options.service ?? 'shop');
+  const apiKey = await createApiKey(db.pool, serviceId, options.keyPermissions ?? permissions);
   const herald = await startHerald({
     config,
     roles: options.roles ?? ['api', 'query', 'worker', 'scheduler'],
@@ -65,8 +68,6 @@ export async function startTestHerald(
     ...(options.random === undefined ? {} : { random: options.random }),
     ...(options.providers === undefined ? {} : { providers: options.providers }),
   });
-  const serviceId = await ensureService(db.pool, options.service ?? 'shop');
-  const apiKey = await createApiKey(db.pool, serviceId, options.keyPermissions ?? permissions);
   return {
     herald,
     apiKey,

@@ -11,7 +11,7 @@ import {
 } from '../../db/stores/notification-store.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission } from '../../http/api-key-auth.js';
-import { checkProviderLimits, checkTemplateRenders } from './accept-notifications.js';
+import { checkProviderLimits, checkTemplateRenders } from '../../ingest/accept-notifications.js';
 import { findTemplateVersion } from '../../db/stores/template-store.js';
 import { NotificationIdParam, ownNotificationId, PatchSchema } from './notification-input.js';
 import { PatchedNotificationSchema, presentNotification } from './notification-presenter.js';

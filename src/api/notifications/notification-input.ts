@@ -1,71 +1,15 @@
-// What a request to /v1/notifications may say: the body and header schemas, and the id check.
-import { Type, type Static } from 'typebox';
+// What /v1/notifications' routes answer and take besides the request body (its schema is shared
+// with broker intake: ingest/notification-request.ts): headers, ids, the PATCH body.
+import { Type } from 'typebox';
 import type { Caller } from '../../domain/caller.js';
 import { parseNotificationId } from '../../domain/ids.js';
-import { channels, lanes } from '../../domain/notification.js';
 import { ProblemError } from '../../domain/problems.js';
-import { templateKeyPattern } from '../../domain/template.js';
 import { Answer, Nullable, Timestamp } from '../../http/openapi-contract.js';
+import { Content } from '../../ingest/notification-request.js';
 
-const ChannelContent = Type.Object(
-  {
-    title: Type.Optional(Type.String({ maxLength: 256 })),
-    body: Type.Optional(Type.String({ maxLength: 4000 })),
-    url: Type.Optional(Type.String({ maxLength: 2048, format: 'uri' })),
-    status: Type.Optional(Type.String({ maxLength: 64 })),
-  },
-  { additionalProperties: false },
-);
+export { Content, NotificationRequestSchema } from '../../ingest/notification-request.js';
 
-export const Content = Type.Object(
-  Object.fromEntries(['default', ...channels].map((c) => [c, Type.Optional(ChannelContent)])) as Record<
-    'default' | (typeof channels)[number],
-    ReturnType<typeof Type.Optional<typeof ChannelContent>>
-  >,
-  { additionalProperties: false, description: 'Content per channel; each channel falls back to `default`.' },
-);
-
-const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 export const NotificationIdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
-
-export const NotificationRequestSchema = Type.Object(
-  {
-    id: Type.Optional(Type.String({ maxLength: 200, description: 'Your own id, `<service>#<uuid>`.' })),
-    recipients: Type.Array(UserId, { minItems: 1, maxItems: 100_000, description: 'User ids.' }),
-    channels: Type.Array(Type.Union(channels.map((c) => Type.Literal(c))), {
-      minItems: 1,
-      uniqueItems: true,
-    }),
-    // No schema defaults: an absent lane or category is the template's (else transactional, general).
-    lane: Type.Optional(
-      Type.Union(
-        lanes.map((l) => Type.Literal(l)),
-        { description: "Default: the template's lane, else transactional." },
-      ),
-    ),
-    category: Type.Optional(
-      Type.String({
-        pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',
-        description: "Default: the template's category, else general.",
-      }),
-    ),
-    content: Type.Optional(Content),
-    template: Type.Optional(
-      Type.String({
-        pattern: templateKeyPattern,
-        description: 'A template key, instead of content; its current version is used.',
-      }),
-    ),
-    params: Type.Optional(
-      Type.Record(Type.String(), Type.Unknown(), { description: "The template's declared parameters." }),
-    ),
-    send_at: Type.Optional(Type.String({ format: 'date-time', description: 'Send later (scheduled).' })),
-    data: Type.Optional(
-      Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form data passed to the channels.' }),
-    ),
-  },
-  { additionalProperties: false },
-);
 
 export const AcceptedSchema = Answer({
   id: Type.String({ description: '`<service>#<uuid>`' }),
@@ -94,7 +38,6 @@ export const IdempotencyHeaders = Type.Object({
   ),
 });
 
-export type NotificationRequestBody = Static<typeof NotificationRequestSchema>;
 
 /** 400 for a malformed id, 403 for another service's (its name is in the id, so this leaks nothing). */
 export function ownNotificationId(caller: Caller, text: string): string {

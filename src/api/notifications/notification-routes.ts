@@ -6,7 +6,7 @@ import type { Pool } from '../../db/pools.js';
 import { getNotificationView } from '../../db/stores/notification-store.js';
 import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
-import { acceptNotifications, type AcceptDeps } from './accept-notifications.js';
+import { acceptNotifications, type AcceptDeps } from '../../ingest/accept-notifications.js';
 import { findTemplateVersion } from '../../db/stores/template-store.js';
 import {
   AcceptedSchema,

@@ -250,3 +250,12 @@ export async function revokeApiKeyById(pool: Pool, id: number): Promise<boolean>
   );
   return result.rowCount === 1;
 }
+
+/** The ids of the named services that exist (broker intake binds its queues to services by name). */
+export async function findServiceIds(pool: Pool, names: readonly string[]): Promise<Map<string, number>> {
+  const result = await pool.query<{ id: number; name: string }>(
+    'SELECT id, name FROM services WHERE name = ANY($1::text[])',
+    [names],
+  );
+  return new Map(result.rows.map((row) => [row.name, Number(row.id)]));
+}

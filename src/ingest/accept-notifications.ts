@@ -3,26 +3,26 @@
 // in one transaction; answer after that commit.
 // Fan-out into deliveries happens later in the pipeline, so the answer does not wait for it.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Caller } from '../../domain/caller.js';
-import type { IdempotencyClaim } from '../../db/stores/notification-batch-store.js';
-import type { NotificationTemplateRef } from '../../db/stores/notification-store.js';
+import type { Caller } from '../domain/caller.js';
+import type { IdempotencyClaim } from '../db/stores/notification-batch-store.js';
+import type { NotificationTemplateRef } from '../db/stores/notification-store.js';
 import type { IngestBatcher } from './ingest-batcher.js';
 import type { IngestQuota } from './ingest-quota.js';
-import { wakeChannels, type WakeNotifier } from '../../db/wake-notifier.js';
-import { formatNotificationId, parseNotificationId, uuidV7 } from '../../domain/ids.js';
+import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
+import { formatNotificationId, parseNotificationId, uuidV7 } from '../domain/ids.js';
 import {
   contentFor,
   type Channel,
   type ChannelContent,
   type Lane,
   type NotificationContent,
-} from '../../domain/notification.js';
-import { ProblemError } from '../../domain/problems.js';
-import { notificationTraceFor, type TraceContext } from '../../domain/trace-context.js';
-import type { Metrics } from '../../observability/metrics.js';
-import { newSpanId, newTraceId } from '../../observability/tracing.js';
-import { checkParams, type StoredTemplateVersion } from '../../domain/template.js';
-import { renderVariantChecked, TemplateRenderError } from '../../templates/template-renderer.js';
+} from '../domain/notification.js';
+import { ProblemError } from '../domain/problems.js';
+import { notificationTraceFor, type TraceContext } from '../domain/trace-context.js';
+import type { Metrics } from '../observability/metrics.js';
+import { newSpanId, newTraceId } from '../observability/tracing.js';
+import { checkParams, type StoredTemplateVersion } from '../domain/template.js';
+import { renderVariantChecked, TemplateRenderError } from '../templates/template-renderer.js';
 
 export interface AcceptDeps {
   batcher: IngestBatcher;

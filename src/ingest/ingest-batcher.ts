@@ -1,12 +1,12 @@
 // Group commit for ingest: requests that arrive while a commit is in progress are written
 // together in the next one (one row per commit tops out near 2.4k/s on 2 cores).
 // A lone request is written at once, so batching adds no latency when traffic is light.
-import { withTransaction, type Pool } from '../../db/pools.js';
+import { withTransaction, type Pool } from '../db/pools.js';
 import {
   writeNotificationBatch,
   type BatchOutcome,
   type PreparedNotification,
-} from '../../db/stores/notification-batch-store.js';
+} from '../db/stores/notification-batch-store.js';
 
 interface Entry {
   prepared: PreparedNotification;

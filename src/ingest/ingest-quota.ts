@@ -1,8 +1,8 @@
 // Per calling service ingest quota, kept in this api process: a token bucket per service that
 // refills INGEST_QUOTA_PER_MINUTE requests a minute and holds at most that many. With several
 // api processes each keeps its own buckets, so a service may send up to N times the quota.
-import { KeyedQuota } from '../../domain/token-bucket.js';
-import { ProblemError } from '../../domain/problems.js';
+import { KeyedQuota } from '../domain/token-bucket.js';
+import { ProblemError } from '../domain/problems.js';
 
 export class IngestQuota {
   private readonly quota: KeyedQuota<number>;
