@@ -20,6 +20,7 @@ import { withTransaction } from '../src/db/pools.js';
 import { appendInboxEvents } from '../src/db/stores/inbox-store.js';
 import { WakeNotifier } from '../src/db/wake-notifier.js';
 import { UserTokens } from '../src/query/user-auth.js';
+import { cpuSeconds, postgresCpuSeconds } from './cpu.js';
 import {
   benchDatabase,
   benchLogger,
@@ -57,8 +58,6 @@ const recipientsPerRequest = 1000;
 const openConcurrency = 100;
 const fanOutTimeoutMs = 120_000;
 const userTokenSecret = 'bench-streams-user-token-secret-0123456789';
-/** Linux reports CPU times in /proc in clock ticks of 1/100 s (USER_HZ). */
-const ticksPerSecond = 100;
 
 for (const [name, value] of [
   ['--connections', connections],
@@ -76,44 +75,6 @@ interface Memory {
   external: number;
   /** herald_inbox_streams_open, where the query process reports it. */
   streamsOpen: number | undefined;
-}
-
-/** CPU seconds (user + system) /proc/<pid>/stat reports for a process, with its waited-for children if asked. */
-function cpuSeconds(pid: number, withChildren = false): number {
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const field = (n: number) => Number(fields[n - 3]);
-  const ticks = field(14) + field(15) + (withChildren ? field(16) + field(17) : 0);
-  return ticks / ticksPerSecond;
-}
-
-/**
- * All of PostgreSQL's CPU so far, when it runs on this machine: the postmaster with the
- * backends that have exited, plus the live ones. Undefined when /proc does not show it.
- */
-async function postgresCpuSeconds(db: BenchDatabase): Promise<number | undefined> {
-  try {
-    const backend = (await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
-    const stat = readFileSync(`/proc/${String(backend)}/stat`, 'utf8');
-    const postmaster = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    const children = readFileSync(`/proc/${String(postmaster)}/task/${String(postmaster)}/children`, 'utf8')
-      .trim()
-      .split(' ')
-      .filter((p) => p !== '')
-      .map(Number);
-    let total = cpuSeconds(postmaster, true);
-    for (const child of children) {
-      try {
-        total += cpuSeconds(child);
-      } catch {
-        // exited meanwhile: its time is in the postmaster's children's total from now on
-      }
-    }
-    return total;
-  } catch {
-    return undefined;
-  }
 }
 
 async function memoryOf(child: Child): Promise<Memory> {
@@ -473,10 +434,10 @@ async function runCase(
     const pings = () => streams.reduce((n, s) => n + s.pings, 0);
     const pingsBefore = pings();
     const queryCpu = cpuSeconds(pid);
-    const postgresCpu = await postgresCpuSeconds(db);
+    const postgresCpu = await postgresCpuSeconds(db.pool);
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const queryCpuPercent = ((cpuSeconds(pid) - queryCpu) / idleSeconds) * 100;
-    const postgresCpuAfter = await postgresCpuSeconds(db);
+    const postgresCpuAfter = await postgresCpuSeconds(db.pool);
     const postgresCpuPercent =
       postgresCpu === undefined || postgresCpuAfter === undefined
         ? undefined

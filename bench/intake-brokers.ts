@@ -1,0 +1,71 @@
+// The brokers bench:intake publishes to, each on its real client: declare the service's
+// queue, publish confirmed messages with their own ids, remove what the run made.
+import { connect, type ChannelModel } from 'amqplib';
+import { rabbitMqQueueArguments, rabbitMqQueues } from '../src/intake/rabbitmq-source.js';
+
+export interface BenchBroker {
+  name: string;
+  /** How it is set up, printed beside its figures. */
+  configuration: string;
+  /** The settings `herald intake` needs to consume it. */
+  env: Record<string, string>;
+  prepare(service: string): Promise<void>;
+  /** Publishes `count` copies of `body`, message ids `<prefix>-<n>`, and waits for every confirm. */
+  publish(service: string, body: string, count: number, prefix: string): Promise<void>;
+  cleanup(service: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const rabbitUrl = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+function rabbitMq(): BenchBroker {
+  let model: ChannelModel | undefined;
+  const channel = async () => {
+    model ??= await connect(rabbitUrl);
+    return model.createConfirmChannel();
+  };
+  return {
+    name: 'RabbitMQ',
+    configuration: `quorum queue, prefetch ${process.env['INTAKE_PREFETCH'] ?? '500'}, manual ack`,
+    env: { INTAKE_RABBITMQ_URL: rabbitUrl },
+    async prepare(service) {
+      const ch = await channel();
+      await ch.assertQueue(rabbitMqQueues.dead(service), {
+        durable: true,
+        arguments: { 'x-queue-type': 'quorum' },
+      });
+      await ch.assertQueue(rabbitMqQueues.intake(service), {
+        durable: true,
+        arguments: rabbitMqQueueArguments(service),
+      });
+      await ch.purgeQueue(rabbitMqQueues.intake(service));
+      await ch.close();
+    },
+    async publish(service, body, count, prefix) {
+      const ch = await channel();
+      const content = Buffer.from(body);
+      for (let i = 0; i < count; i += 1) {
+        ch.sendToQueue(rabbitMqQueues.intake(service), content, {
+          persistent: true,
+          messageId: `${prefix}-${String(i)}`,
+        });
+        if (i % 1000 === 999) await ch.waitForConfirms();
+      }
+      await ch.waitForConfirms();
+      await ch.close();
+    },
+    async cleanup(service) {
+      const ch = await channel();
+      await ch.deleteQueue(rabbitMqQueues.intake(service));
+      await ch.deleteQueue(rabbitMqQueues.dead(service));
+      await ch.close();
+    },
+    async close() {
+      await model?.close();
+    },
+  };
+}
+
+export function benchBrokers(): BenchBroker[] {
+  return [rabbitMq()];
+}
