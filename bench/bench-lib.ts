@@ -3,6 +3,7 @@
 // stopped here, by its handle.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -110,6 +111,29 @@ export async function stopChild(child: Child): Promise<void> {
 
 export function machine(): string {
   return `${String(cpus().length)} cores, ${String(Math.round(totalmem() / 2 ** 30))} GiB, Node ${process.version}`;
+}
+
+/** Linux reports CPU times in /proc in clock ticks of 1/100 s (USER_HZ). */
+const ticksPerSecond = 100;
+
+/** CPU seconds (user + system) /proc/<pid>/stat reports for a process, with its waited-for children if asked. */
+export function cpuSeconds(pid: number, withChildren = false): number {
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const field = (n: number) => Number(fields[n - 3]);
+  const ticks = field(14) + field(15) + (withChildren ? field(16) + field(17) : 0);
+  return ticks / ticksPerSecond;
+}
+
+/** CPU seconds the whole machine has spent busy since boot, from /proc/stat. */
+export function machineBusySeconds(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const t = cpu.trim().split(/\s+/).slice(1).map(Number);
+  // user, nice, system, irq, softirq (guest time is already in user and nice; idle, iowait and
+  // steal are not this machine's work).
+  const busy = [0, 1, 2, 5, 6].reduce((sum, i) => sum + (t[i] ?? 0), 0);
+  return busy / ticksPerSecond;
 }
 
 export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');

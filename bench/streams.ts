@@ -22,6 +22,7 @@ import { WakeNotifier } from '../src/db/wake-notifier.js';
 import { UserTokens } from '../src/query/user-auth.js';
 import {
   benchDatabase,
+  cpuSeconds,
   benchLogger,
   fmt,
   machine,
@@ -57,8 +58,6 @@ const recipientsPerRequest = 1000;
 const openConcurrency = 100;
 const fanOutTimeoutMs = 120_000;
 const userTokenSecret = 'bench-streams-user-token-secret-0123456789';
-/** Linux reports CPU times in /proc in clock ticks of 1/100 s (USER_HZ). */
-const ticksPerSecond = 100;
 
 for (const [name, value] of [
   ['--connections', connections],
@@ -76,16 +75,6 @@ interface Memory {
   external: number;
   /** herald_inbox_streams_open, where the query process reports it. */
   streamsOpen: number | undefined;
-}
-
-/** CPU seconds (user + system) /proc/<pid>/stat reports for a process, with its waited-for children if asked. */
-function cpuSeconds(pid: number, withChildren = false): number {
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const field = (n: number) => Number(fields[n - 3]);
-  const ticks = field(14) + field(15) + (withChildren ? field(16) + field(17) : 0);
-  return ticks / ticksPerSecond;
 }
 
 /**
