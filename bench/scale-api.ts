@@ -34,6 +34,8 @@ export interface ApiScaleRun {
   perProcess: { requests: number; cpu: number }[];
   /** CPU seconds of the bench database's PostgreSQL backends; undefined when /proc does not show them. */
   postgresCpu: number | undefined;
+  /** Transactions committed in the bench database during the run, read-only ones included (pg_stat_database). */
+  commits: number;
   loadGeneratorCpu: number;
   machineCpu: number;
   seconds: number;
@@ -73,6 +75,14 @@ async function backendCpu(db: BenchDatabase): Promise<Map<number, number> | unde
   return cpu;
 }
 
+/** Transactions committed in the bench database so far (statistics lag by up to a second). */
+async function commitCount(db: BenchDatabase): Promise<number> {
+  const result = await db.pool.query<{ n: string }>(
+    'SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(result.rows[0]?.n ?? 0);
+}
+
 /** CPU the backends spent between two readings (a backend seen only at the end counts from 0). */
 function backendDelta(before: Map<number, number> | undefined, after: Map<number, number> | undefined) {
   if (before === undefined || after === undefined) return undefined;
@@ -108,6 +118,7 @@ export async function runApiScale(options: ApiScaleOptions): Promise<ApiScaleRun
     const accepted0 = await Promise.all(children.map(acceptedCount));
     const cpu0 = pids.map((pid) => cpuSeconds(pid));
     const pg0 = await backendCpu(db);
+    const commits0 = await commitCount(db);
     const self0 = process.cpuUsage();
     const machine0 = machineBusySeconds();
     const started = performance.now();
@@ -116,6 +127,9 @@ export async function runApiScale(options: ApiScaleOptions): Promise<ApiScaleRun
     const machine1 = machineBusySeconds();
     const self1 = process.cpuUsage(self0);
     const pg1 = await backendCpu(db);
+    // Let the backends flush their statistics (PostgreSQL 15 reports them at most once a second).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const commits1 = await commitCount(db);
     const cpu1 = pids.map((pid) => cpuSeconds(pid));
     const accepted1 = await Promise.all(children.map(acceptedCount));
     return {
@@ -129,6 +143,7 @@ export async function runApiScale(options: ApiScaleOptions): Promise<ApiScaleRun
         cpu: (cpu1[i] ?? 0) - (cpu0[i] ?? 0),
       })),
       postgresCpu: backendDelta(pg0, pg1),
+      commits: commits1 - commits0,
       loadGeneratorCpu: (self1.user + self1.system) / 1e6,
       machineCpu: machine1 - machine0,
       seconds: elapsed,
@@ -154,6 +169,7 @@ export function apiScaleRow(r: ApiScaleRun, base: ApiScaleRun | undefined): stri
     micros(apiCpu, requests),
     r.perProcess.map((p) => micros(p.cpu, p.requests)).join(' / '),
     r.postgresCpu === undefined ? '—' : micros(r.postgresCpu, requests),
+    requests > 0 ? (requests / Math.max(1, r.commits)).toFixed(1) : '—',
     micros(r.loadGeneratorCpu, requests),
     `${(r.machineCpu / r.seconds).toFixed(2)} (${(others / r.seconds).toFixed(2)})`,
     base === undefined ? '—' : (r.requestsPerSecond / base.requestsPerSecond).toFixed(2),
@@ -168,6 +184,7 @@ export const apiScaleHeader = [
   'api CPU µs/req',
   'per process µs/req',
   'PG backends µs/req',
+  'req/xact',
   'load gen µs/req',
   'cores busy (others)',
   '÷ 1 process',
