@@ -44,3 +44,13 @@ export async function postgresCpuSeconds(pool: Pool): Promise<number | undefined
     return undefined;
   }
 }
+
+/** CPU seconds the whole machine has spent busy since boot, from /proc/stat. */
+export function machineBusySeconds(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const t = cpu.trim().split(/\s+/).slice(1).map(Number);
+  // user, nice, system, irq, softirq (guest time is already in user and nice; idle, iowait and
+  // steal are not this machine's work).
+  const busy = [0, 1, 2, 5, 6].reduce((sum, i) => sum + (t[i] ?? 0), 0);
+  return busy / ticksPerSecond;
+}

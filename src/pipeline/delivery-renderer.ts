@@ -58,7 +58,10 @@ export class DeliveryRenderer {
     const done = (result: CallResult): Prepared => ({ kind: 'done', result });
     const channel = delivery.channel as Channel;
     if (channel === 'push' && delivery.device === null)
-      return done({ kind: 'failed', reason: 'device deleted or disabled since the fan-out' });
+      return done({
+        kind: 'failed',
+        reason: 'device deleted, disabled or moved to another user since the fan-out',
+      });
     const chain = deps.providers.chainFor(channel, delivery.device);
     if (chain.length === 0) {
       const what =

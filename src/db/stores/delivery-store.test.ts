@@ -8,6 +8,7 @@ import { withTransaction } from '../pools.js';
 import type { Transition } from '../../domain/outcome-policy.js';
 import { ensureService } from './api-key-store.js';
 import {
+  claimDeliveries,
   lockDeliveries,
   lockExpiredLeases,
   outcomeKey,
@@ -310,5 +311,33 @@ describe('lockExpiredLeases and lockDeliveries', () => {
     assert.equal(rows.length, 2);
     assert.deepEqual(byId.get(dead.id), { state: 'dead', attempts: 3 });
     assert.deepEqual(byId.get(leased.id), { state: 'sending', attempts: 2 });
+  });
+});
+
+describe('claimDeliveries: the push device', () => {
+  test("a push delivery gets its user's device, and none once the token was registered by another user", async () => {
+    const deviceId = randomUUID();
+    await db.pool.query("INSERT INTO users (id) VALUES ('u1'), ('u2') ON CONFLICT (id) DO NOTHING");
+    await db.pool.query(
+      "INSERT INTO devices (id, user_id, platform, app_id, token) VALUES ($1, 'u1', 'ios', 'app', 'tok')",
+      [deviceId],
+    );
+    const claim = async () => {
+      const push = await delivery({
+        channel: 'push',
+        target: deviceId,
+        state: 'pending',
+        attempts: 0,
+        leaseOwner: null,
+      });
+      const claimed = await claimDeliveries(db.pool, 'transactional', 10, randomUUID(), 30);
+      return claimed.find((c) => c.id === push.id);
+    };
+    assert.deepEqual((await claim())?.device, { id: deviceId, platform: 'ios', appId: 'app', token: 'tok' });
+    // The token moves to u2 (upsertDevice keeps the row and its id): u1's delivery must not reach it.
+    await db.pool.query("UPDATE devices SET user_id = 'u2' WHERE id = $1", [deviceId]);
+    const moved = await claim();
+    assert.ok(moved !== undefined, 'the delivery was claimed');
+    assert.equal(moved.device, null);
   });
 });

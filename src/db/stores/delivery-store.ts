@@ -31,7 +31,10 @@ export interface ClaimedDelivery {
   data: Record<string, unknown> | null;
   /** The service's webhook secrets that sign now: the current one, then one rotated out within its overlap. */
   webhookSecrets: string[];
-  /** For push: the device, or null if it was deleted or disabled since the fan-out. */
+  /**
+   * For push: the device, or null if it was deleted or disabled since the fan-out, or its token
+   * was registered by another user since (the device is theirs now).
+   */
   device: PushDevice | null;
   /** Set when the notification names a template (its content is then empty). */
   template?: ClaimedTemplate | null;
@@ -112,7 +115,8 @@ export async function claimDeliveries(
        FROM claimed c
        JOIN notifications n ON n.id = c.notification_id AND n.created_at = c.notification_created_at
        JOIN services s ON s.id = c.service_id
-       LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid AND dv.enabled
+       LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid
+                            AND dv.user_id = c.user_id AND dv.enabled
        LEFT JOIN users u ON u.id = c.user_id`,
     [lane, limit, owner, leaseSeconds],
   );

@@ -15,7 +15,7 @@ export async function useUnsubscribeToken(
 ): Promise<'done' | 'used' | 'unknown_user'> {
   const used = await client.query(
     `INSERT INTO unsubscribe_tokens (delivery_id, user_id, channel, category) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (delivery_id) DO NOTHING`,
+     ON CONFLICT (delivery_id, user_id) DO NOTHING`,
     [token.deliveryId, token.userId, token.channel, token.category],
   );
   if (used.rowCount === 0) return 'used';
