@@ -6,8 +6,8 @@ export class TokenBucket {
   private updatedAt: number;
 
   constructor(
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
+    private ratePerSecond: number,
+    private burst: number,
     nowMs: number,
   ) {
     if (ratePerSecond <= 0 || burst < 1)
@@ -20,6 +20,17 @@ export class TokenBucket {
     const elapsed = Math.max(0, nowMs - this.updatedAt);
     this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSecond) / 1000);
     this.updatedAt = nowMs;
+  }
+
+  /** Changes the rate and burst from now on (tokens already earned are kept, up to the new burst). */
+  setRate(ratePerSecond: number, burst: number, nowMs: number): void {
+    if (ratePerSecond === this.ratePerSecond && burst === this.burst) return;
+    if (ratePerSecond <= 0 || burst < 1)
+      throw new RangeError('a token bucket needs a positive rate and a burst of at least 1');
+    this.refill(nowMs);
+    this.ratePerSecond = ratePerSecond;
+    this.burst = burst;
+    this.tokens = Math.min(this.tokens, burst);
   }
 
   isFull(nowMs: number): boolean {

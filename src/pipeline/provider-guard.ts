@@ -5,14 +5,31 @@
 // waiting, one key holds at most `maxHeldPerKey` of a worker's slots, so a slow or hanging
 // provider always leaves room for the others. A call the guard holds back is deferred: the
 // delivery goes back to the queue without spending an attempt.
-import type { KeyLimits } from '../domain/provider-limits.js';
+//
+// With `shared`, the rate limit and the circuits hold for the whole deployment: this worker's
+// bucket refills at its share of the limit (the limit divided by the workers calling the key),
+// and a circuit another worker opened is held open here too (see shared-limits.ts). Half-open
+// probing stays per worker: when an opened circuit's time is up, each worker lets one probe
+// through.
+import { burstFor, rateShare, type KeyLimits } from '../domain/provider-limits.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../domain/circuit-breaker.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 import { TokenBucket } from '../domain/token-bucket.js';
 
+/** What the guard needs from the deployment-wide view (SharedLimits in shared-limits.ts). */
+export interface SharedKeyView {
+  readonly refreshMs: number;
+  /** Workers sharing the key's rate (this one included), undefined until known. */
+  workersFor(key: string): number | undefined;
+  /** Until when (this process's clock) the deployment holds the key's circuit open. */
+  circuitOpenUntil(key: string): number | undefined;
+}
+
 export interface ProviderGuardOptions {
   breaker: BreakerOptions;
   limitsFor?: (key: string) => KeyLimits;
+  /** The deployment-wide view; without it limits and circuits hold per process. */
+  shared?: SharedKeyView;
   now: () => number;
   onOpen?: (key: string) => void;
   /** Longest a call waits for a free slot under the cap before it is deferred (default 1000). */
@@ -69,6 +86,8 @@ export class ProviderGuard {
   async acquire(key: string, signal?: AbortSignal): Promise<Admission> {
     const now = this.options.now();
     const breaker = this.breakerFor(key);
+    const openUntil = this.options.shared?.circuitOpenUntil(key);
+    if (openUntil !== undefined) breaker.holdOpenUntil(openUntil, now);
     if (breaker.state(now) === 'open') return this.circuitOpen(breaker, now);
     const limits = this.options.limitsFor?.(key) ?? {};
     const busy = this.inFlight.get(key) ?? 0;
@@ -90,15 +109,10 @@ export class ProviderGuard {
     const at = this.options.now();
     const rate = limits.ratePerSecond;
     if (rate !== undefined) {
-      let bucket = this.buckets.get(key);
-      if (bucket === undefined) {
-        bucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)), at);
-        this.buckets.set(key, bucket);
-      }
-      const token = bucket.take(at);
-      if (!token.ok) {
+      const taken = this.takeToken(key, rate, at);
+      if (!taken.ok) {
         this.release(key);
-        return { ok: false, reason: 'rate_limited', delayMs: token.waitMs };
+        return { ok: false, reason: 'rate_limited', delayMs: taken.waitMs };
       }
     }
     const admitted = breaker.admit(at);
@@ -160,6 +174,26 @@ export class ProviderGuard {
       periodMs,
       ...(tallies.get(key) ?? { calls: 0, failures: 0, latencyMsSum: 0, latencyMsMax: 0 }),
     }));
+  }
+
+  /**
+   * A token from the key's bucket, which refills at this worker's share of the rate. Until the
+   * share is known (the first refresh after the key is first called), nothing is sent.
+   */
+  private takeToken(key: string, rate: number, at: number): { ok: true } | { ok: false; waitMs: number } {
+    const shared = this.options.shared;
+    let share = rate;
+    if (shared !== undefined) {
+      const workers = shared.workersFor(key);
+      if (workers === undefined) return { ok: false, waitMs: shared.refreshMs };
+      share = rateShare(rate, workers);
+    }
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(share, burstFor(share), at);
+      this.buckets.set(key, bucket);
+    } else bucket.setRate(share, burstFor(share), at);
+    return bucket.take(at);
   }
 
   private circuitOpen(breaker: CircuitBreaker, now: number): Admission {
