@@ -49,6 +49,8 @@ export class SharedLimits {
   private readonly wanted = new Map<string, number>();
   /** Keys the last successful refresh counted, with their live workers (this one included). */
   private workers = new Map<string, number>();
+  /** Keys whose heartbeat a previous refresh committed. */
+  private beating = new Set<string>();
   private openUntil = new Map<string, number>();
   private opened: { key: string; openMs: number }[] = [];
   private running: Promise<void> | undefined;
@@ -132,7 +134,13 @@ export class SharedLimits {
     try {
       const snapshot = await refreshProviderLimits(pool, { workerId, keys, opened, expiryMs: this.expiryMs });
       const at = now();
-      this.workers = new Map(keys.map((key) => [key, 1 + (snapshot.others.get(key) ?? 0)]));
+      // A key's count is trusted only from its second heartbeat on: a worker starting to call a
+      // key at the same time as another may not see the other's first heartbeat, but both
+      // commit before either's second refresh reads, which comes right after (minGapMs).
+      const counted = keys.filter((key) => this.beating.has(key));
+      if (counted.length < keys.length) this.refreshSoon();
+      this.beating = new Set(keys);
+      this.workers = new Map(counted.map((key) => [key, 1 + (snapshot.others.get(key) ?? 0)]));
       this.openUntil = new Map([...snapshot.openForMs].map(([key, ms]) => [key, at + ms]));
       this.options.onRefresh?.({ workers: this.workers, openUntil: this.openUntil });
     } catch (error) {
