@@ -91,6 +91,15 @@ describe('deployment-wide limits', () => {
     assert.ok(bucket.take(200).ok);
   });
 
+  test('reserving paces callers one token apart, up to the longest wait', () => {
+    const bucket = new TokenBucket(10, 1, 0);
+    assert.deepEqual(bucket.reserve(0, 250), { ok: true, waitMs: 0 });
+    assert.deepEqual(bucket.reserve(0, 250), { ok: true, waitMs: 100 });
+    assert.deepEqual(bucket.reserve(0, 250), { ok: true, waitMs: 200 });
+    assert.deepEqual(bucket.reserve(0, 250), { ok: false, waitMs: 300 });
+    assert.deepEqual(bucket.reserve(300, 250), { ok: true, waitMs: 0 });
+  });
+
   test('a circuit held open by another worker stays open until then, then half-opens', () => {
     const breaker = new CircuitBreaker({
       windowMs: 10_000,

@@ -38,6 +38,19 @@ export class TokenBucket {
     return this.tokens >= this.burst;
   }
 
+  /**
+   * Reserves the next token if it will be there within `maxWaitMs`: the caller waits `waitMs`,
+   * then calls (reserved tokens are owed: the bucket goes below zero, so callers are paced one
+   * token apart). Otherwise nothing is taken and `waitMs` says when to ask again.
+   */
+  reserve(nowMs: number, maxWaitMs: number): { ok: true; waitMs: number } | { ok: false; waitMs: number } {
+    this.refill(nowMs);
+    const waitMs = this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
+    if (waitMs > maxWaitMs) return { ok: false, waitMs };
+    this.tokens -= 1;
+    return { ok: true, waitMs };
+  }
+
   /** Takes a token if one is there; otherwise returns how many ms until one will be. */
   take(nowMs: number): { ok: true } | { ok: false; waitMs: number } {
     this.refill(nowMs);

@@ -34,6 +34,12 @@ export interface ProviderGuardOptions {
   onOpen?: (key: string) => void;
   /** Longest a call waits for a free slot under the cap before it is deferred (default 1000). */
   maxWaitMs?: number;
+  /**
+   * Longest a call holding a slot waits for its key's next rate token (paced one token apart)
+   * before it is deferred instead (default 500: a call reserved at a share that then shrinks
+   * goes out at the old pace for at most this long).
+   */
+  maxRateWaitMs?: number;
   /** Slots one key may hold, in flight plus waiting (default: twice its cap). */
   maxHeldPerKey?: number;
 }
@@ -110,12 +116,12 @@ export class ProviderGuard {
     const rate = limits.ratePerSecond;
     if (rate !== undefined) {
       const taken = this.takeToken(key, rate, at);
-      if (!taken.ok) {
+      if (!taken.ok || !(await pause(taken.waitMs, signal))) {
         this.release(key);
-        return { ok: false, reason: 'rate_limited', delayMs: taken.waitMs };
+        return { ok: false, reason: 'rate_limited', delayMs: Math.max(1, taken.waitMs) };
       }
     }
-    const admitted = breaker.admit(at);
+    const admitted = breaker.admit(rate === undefined ? at : this.options.now());
     if (!admitted.ok) {
       this.release(key);
       return { ok: false, reason: 'circuit_open', delayMs: admitted.retryInMs };
@@ -180,7 +186,7 @@ export class ProviderGuard {
    * A token from the key's bucket, which refills at this worker's share of the rate. Until the
    * share is known (the first refresh after the key is first called), nothing is sent.
    */
-  private takeToken(key: string, rate: number, at: number): { ok: true } | { ok: false; waitMs: number } {
+  private takeToken(key: string, rate: number, at: number): { ok: boolean; waitMs: number } {
     const shared = this.options.shared;
     let share = rate;
     if (shared !== undefined) {
@@ -193,7 +199,7 @@ export class ProviderGuard {
       bucket = new TokenBucket(share, burstFor(share), at);
       this.buckets.set(key, bucket);
     } else bucket.setRate(share, burstFor(share), at);
-    return bucket.take(at);
+    return bucket.reserve(at, this.options.maxRateWaitMs ?? 500);
   }
 
   private circuitOpen(breaker: CircuitBreaker, now: number): Admission {
@@ -244,6 +250,22 @@ export class ProviderGuard {
     }
     return breaker;
   }
+}
+
+/** Waits `ms` (none: at once); false if the signal aborts first. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted === true) return Promise.resolve(false);
+  if (ms <= 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+      resolve(ok);
+    };
+    const abort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal?.addEventListener('abort', abort, { once: true });
+  });
 }
 
 /** The key a delivery's provider health is judged by. */

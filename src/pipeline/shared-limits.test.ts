@@ -86,7 +86,14 @@ test("a guard sends at its share of the limit, and holds a circuit another worke
   const b = worker();
   let t = 1_000_000;
   const guard = (shared: SharedLimits, onOpen?: (key: string) => void) =>
-    new ProviderGuard({ breaker, limitsFor: () => ({ ratePerSecond: 20 }), shared, now: () => t, onOpen });
+    new ProviderGuard({
+      breaker,
+      limitsFor: () => ({ ratePerSecond: 20 }),
+      shared,
+      now: () => t,
+      onOpen,
+      maxRateWaitMs: 0, // simulated time: no pacing waits
+    });
   const ga = guard(a, (k) => a.circuitOpened(k, breaker.openMs));
   const gb = guard(b);
   // Before the first refresh the share is unknown: held back for about one refresh.
