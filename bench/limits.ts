@@ -59,7 +59,7 @@ async function run(db: Awaited<ReturnType<typeof benchDatabase>>, workers: numbe
     }
     return {
       workers,
-      windows: Array.from(windows, (n) => n ?? 0).slice(0, -1),
+      windows: Array.from({ length: windows.length }, (_, i) => windows[i] ?? 0).slice(0, -1),
       rate: ((times.length - 1) * 1000) / Math.max(1, last - first),
     };
   } finally {

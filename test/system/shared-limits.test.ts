@@ -107,7 +107,7 @@ function perSecond(arrivals: number[]): number[] {
     const i = Math.floor((at - first) / 1000);
     windows[i] = (windows[i] ?? 0) + 1;
   }
-  return Array.from(windows, (n) => n ?? 0).slice(0, -1);
+  return Array.from({ length: windows.length }, (_, i) => windows[i] ?? 0).slice(0, -1);
 }
 
 const rate = (arrivals: number[]) =>
