@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 export class BenchReceiver {
   readonly deliveries = new Map<string, number>();
   readonly arrivals = new Map<string, number>();
+  /** When each request was answered, in order (for per-second counts). */
+  readonly times: number[] = [];
   private server: Server | undefined;
   url = '';
 
@@ -21,6 +23,7 @@ export class BenchReceiver {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { notification_id?: string };
         const answer = () => {
           this.deliveries.set(id, (this.deliveries.get(id) ?? 0) + 1);
+          this.times.push(Date.now());
           if (body.notification_id !== undefined && !this.arrivals.has(body.notification_id))
             this.arrivals.set(body.notification_id, Date.now());
           res.writeHead(200).end();

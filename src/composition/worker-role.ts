@@ -7,6 +7,8 @@ import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
+import { SharedLimits, type SharedView } from '../pipeline/shared-limits.js';
+import { rateShare, type KeyLimits } from '../domain/provider-limits.js';
 import { SettingsCache, settingsCacheLifetime } from '../pipeline/settings-cache.js';
 import type { RenderedMessage } from '../channels/channel-provider.js';
 import type { Infrastructure } from './infrastructure.js';
@@ -32,7 +34,18 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
       random,
     }),
   });
-  const guard = providerGuard(infra, config);
+  const workerId = randomUUID();
+  const limitsFor = keyLimits(infra, config);
+  const shared = new SharedLimits({
+    pool,
+    workerId,
+    logger,
+    now: () => now().getTime(),
+    refreshMs: config.PROVIDER_LIMITS_REFRESH_MS,
+    expiryMs: config.PROVIDER_LIMITS_EXPIRY_MS,
+    onRefresh: (view) => reportShared(infra, view, limitsFor),
+  });
+  const guard = providerGuard(infra, config, shared, limitsFor);
   const dispatcher = new Dispatcher({
     pool,
     providers: infra.providers,
@@ -55,16 +68,17 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     unsubscribeUrl: (message) => unsubscribeUrl(infra, config, message),
     tracer: infra.tracer,
   });
-  const workerId = randomUUID();
   const healthReport = new PeriodicJob(
     'provider-health-report',
     providerReportIntervalMs,
     () => writeProviderReports(pool, workerId, guard.report()),
     logger,
   );
+  shared.start();
   fanOut.start();
   dispatcher.start();
   healthReport.start();
+  infra.onStop(() => shared.stop());
   infra.onStop(() => fanOut.stop());
   infra.onStop(() => dispatcher.stop());
   infra.onStop(() => healthReport.stop());
@@ -74,7 +88,22 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
 /** How often a worker reports its provider health (the overview shows the latest reports). */
 export const providerReportIntervalMs = 15_000;
 
-function providerGuard(infra: Infrastructure, config: Config): ProviderGuard {
+/** The webhook limit applies per receiving origin; configured providers carry their own. */
+function keyLimits(infra: Infrastructure, config: Config): (key: string) => KeyLimits {
+  return (key) =>
+    key.startsWith('webhook:')
+      ? config.WEBHOOK_RATE_PER_SECOND > 0
+        ? { ratePerSecond: config.WEBHOOK_RATE_PER_SECOND }
+        : {}
+      : infra.providers.limitsFor(key);
+}
+
+function providerGuard(
+  infra: Infrastructure,
+  config: Config,
+  shared: SharedLimits,
+  limitsFor: (key: string) => KeyLimits,
+): ProviderGuard {
   return new ProviderGuard({
     breaker: {
       windowMs: config.PROVIDER_BREAKER_WINDOW_MS,
@@ -82,20 +111,41 @@ function providerGuard(infra: Infrastructure, config: Config): ProviderGuard {
       failureRatio: config.PROVIDER_BREAKER_FAILURE_RATIO,
       openMs: config.PROVIDER_BREAKER_OPEN_MS,
     },
-    // The webhook limit applies per receiving origin; configured providers carry their own.
-    limitsFor: (key) =>
-      key.startsWith('webhook:')
-        ? config.WEBHOOK_RATE_PER_SECOND > 0
-          ? { ratePerSecond: config.WEBHOOK_RATE_PER_SECOND }
-          : {}
-        : infra.providers.limitsFor(key),
+    limitsFor,
+    shared,
     now: () => infra.now().getTime(),
     maxHeldPerKey: maxHeldPerProvider(config),
     onOpen: (key) => {
-      infra.metrics.circuitsOpened.inc({ provider: key.split(':')[0] ?? key });
+      infra.metrics.circuitsOpened.inc({ provider: providerLabel(key) });
       infra.logger.warn({ key }, 'provider circuit opened');
+      shared.circuitOpened(key, config.PROVIDER_BREAKER_OPEN_MS);
     },
   });
+}
+
+const providerLabel = (key: string) => key.split(':')[0] ?? key;
+
+/** The shared rate and circuits as gauges, per provider (webhook origins summed or counted). */
+function reportShared(infra: Infrastructure, view: SharedView, limitsFor: (key: string) => KeyLimits): void {
+  const { providerRateShare, providerSharingWorkers, providerCircuitsOpen } = infra.metrics;
+  const share = new Map<string, number>();
+  const workers = new Map<string, number>();
+  for (const [key, n] of view.workers) {
+    const rate = limitsFor(key).ratePerSecond;
+    if (rate === undefined) continue;
+    const provider = providerLabel(key);
+    share.set(provider, (share.get(provider) ?? 0) + rateShare(rate, n));
+    workers.set(provider, Math.max(workers.get(provider) ?? 0, n));
+  }
+  const open = new Map<string, number>();
+  for (const key of view.openUntil.keys())
+    open.set(providerLabel(key), (open.get(providerLabel(key)) ?? 0) + 1);
+  providerRateShare.reset();
+  providerSharingWorkers.reset();
+  providerCircuitsOpen.reset();
+  for (const [provider, value] of share) providerRateShare.set({ provider }, value);
+  for (const [provider, value] of workers) providerSharingWorkers.set({ provider }, value);
+  for (const [provider, value] of open) providerCircuitsOpen.set({ provider }, value);
 }
 
 /** An email's one-click unsubscribe link, when PUBLIC_URL says where the api role is reached. */

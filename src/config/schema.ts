@@ -207,10 +207,20 @@ export const ConfigSchema = Type.Object({
     description: 'Rolling window over which the circuit breaker counts calls.',
   }),
   PROVIDER_BREAKER_OPEN_MS: setting(Type.Integer({ minimum: 10, maximum: 3_600_000, default: 15_000 }), {
-    description: 'How long an open circuit defers calls before one probe is let through.',
+    description:
+      'How long an open circuit defers calls before each worker process lets one probe through. A circuit one worker opens is held open by every worker (docs/providers/README.md).',
   }),
   WEBHOOK_RATE_PER_SECOND: setting(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }), {
-    description: 'Most webhook calls per second per receiving origin and worker process; 0 means no limit.',
+    description:
+      'Most webhook calls per second per receiving origin, for the whole deployment (the worker processes calling an origin share it); 0 means no limit.',
+  }),
+  PROVIDER_LIMITS_REFRESH_MS: setting(Type.Integer({ minimum: 50, maximum: 5000, default: 250 }), {
+    description:
+      'How often a worker process writes its heartbeat for the rate-limited providers it calls, reads how many workers share each limit, and reads the circuits other workers opened (one statement per refresh).',
+  }),
+  PROVIDER_LIMITS_EXPIRY_MS: setting(Type.Integer({ minimum: 500, maximum: 60_000, default: 3000 }), {
+    description:
+      'A worker whose provider heartbeat is older than this no longer counts in the rate limits it shared: after a crash the others take its share within this time. Keep it several times PROVIDER_LIMITS_REFRESH_MS.',
   }),
   CORS_ORIGINS: Type.Optional(
     setting(

@@ -89,6 +89,21 @@ export class CircuitBreaker {
     this.open(nowMs);
   }
 
+  /**
+   * Holds the circuit open until `untilMs` because another worker opened it: never shortens an
+   * open circuit, and ends a half-open probe phase (the probe's result is then ignored).
+   * Returns whether the circuit was not already open until at least then.
+   */
+  holdOpenUntil(untilMs: number, nowMs: number): boolean {
+    if (untilMs <= nowMs) return false;
+    if (this.state(nowMs) === 'open' && this.openedAt + this.options.openMs >= untilMs) return false;
+    this.probing = false;
+    this.current = 'open';
+    this.openedAt = untilMs - this.options.openMs;
+    this.buckets = [];
+    return true;
+  }
+
   private open(nowMs: number): void {
     this.current = 'open';
     this.openedAt = nowMs;

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TokenBucket } from './token-bucket.js';
 import { CircuitBreaker } from './circuit-breaker.js';
+import { burstFor, rateShare } from './provider-limits.js';
 
 describe('token bucket', () => {
   test('allows the burst, then the rate', () => {
@@ -71,5 +72,47 @@ describe('circuit breaker', () => {
     // Ten seconds later those failures no longer count.
     for (let i = 0; i < 5; i++) breaker.record(i === 0, 20_000 + i);
     assert.equal(breaker.state(20_010), 'closed');
+  });
+});
+
+describe('deployment-wide limits', () => {
+  test("a worker's share is the limit divided among the workers calling the key", () => {
+    assert.equal(rateShare(100, 4), 25);
+    assert.equal(rateShare(100, 0), 100);
+    assert.equal(burstFor(25), 3);
+    assert.equal(burstFor(0.5), 1);
+  });
+
+  test('a bucket whose rate changes keeps what it earned, up to the new burst', () => {
+    const bucket = new TokenBucket(10, 1, 0);
+    assert.ok(bucket.take(0).ok);
+    bucket.setRate(5, 1, 0);
+    assert.deepEqual(bucket.take(100), { ok: false, waitMs: 100 });
+    assert.ok(bucket.take(200).ok);
+  });
+
+  test('reserving paces callers one token apart, up to the longest wait', () => {
+    const bucket = new TokenBucket(10, 1, 0);
+    assert.deepEqual(bucket.reserve(0, 250), { ok: true, waitMs: 0 });
+    assert.deepEqual(bucket.reserve(0, 250), { ok: true, waitMs: 100 });
+    assert.deepEqual(bucket.reserve(0, 250), { ok: true, waitMs: 200 });
+    assert.deepEqual(bucket.reserve(0, 250), { ok: false, waitMs: 300 });
+    assert.deepEqual(bucket.reserve(300, 250), { ok: true, waitMs: 0 });
+  });
+
+  test('a circuit held open by another worker stays open until then, then half-opens', () => {
+    const breaker = new CircuitBreaker({
+      windowMs: 10_000,
+      minimumCalls: 5,
+      failureRatio: 0.5,
+      openMs: 1000,
+    });
+    assert.equal(breaker.holdOpenUntil(5000, 100), true);
+    assert.equal(breaker.state(4999), 'open');
+    assert.deepEqual(breaker.admit(4000), { ok: false, retryInMs: 1000 });
+    assert.equal(breaker.holdOpenUntil(4500, 4000), false, 'never shortened');
+    assert.equal(breaker.state(5000), 'half_open');
+    assert.ok(breaker.admit(5000).ok);
+    assert.equal(breaker.admit(5001).ok, false, 'one probe per worker');
   });
 });

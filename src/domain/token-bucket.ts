@@ -6,8 +6,8 @@ export class TokenBucket {
   private updatedAt: number;
 
   constructor(
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
+    private ratePerSecond: number,
+    private burst: number,
     nowMs: number,
   ) {
     if (ratePerSecond <= 0 || burst < 1)
@@ -22,9 +22,33 @@ export class TokenBucket {
     this.updatedAt = nowMs;
   }
 
+  /** Changes the rate and burst from now on (tokens already earned are kept, up to the new burst). */
+  setRate(ratePerSecond: number, burst: number, nowMs: number): void {
+    if (ratePerSecond === this.ratePerSecond && burst === this.burst) return;
+    if (ratePerSecond <= 0 || burst < 1)
+      throw new RangeError('a token bucket needs a positive rate and a burst of at least 1');
+    this.refill(nowMs);
+    this.ratePerSecond = ratePerSecond;
+    this.burst = burst;
+    this.tokens = Math.min(this.tokens, burst);
+  }
+
   isFull(nowMs: number): boolean {
     this.refill(nowMs);
     return this.tokens >= this.burst;
+  }
+
+  /**
+   * Reserves the next token if it will be there within `maxWaitMs`: the caller waits `waitMs`,
+   * then calls (reserved tokens are owed: the bucket goes below zero, so callers are paced one
+   * token apart). Otherwise nothing is taken and `waitMs` says when to ask again.
+   */
+  reserve(nowMs: number, maxWaitMs: number): { ok: true; waitMs: number } | { ok: false; waitMs: number } {
+    this.refill(nowMs);
+    const waitMs = this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
+    if (waitMs > maxWaitMs) return { ok: false, waitMs };
+    this.tokens -= 1;
+    return { ok: true, waitMs };
   }
 
   /** Takes a token if one is there; otherwise returns how many ms until one will be. */

@@ -36,6 +36,9 @@ export interface PipelineMetrics {
   deliveriesDeferred: Counter<'channel' | 'reason'>;
   deliveriesSuppressed: Counter<'channel' | 'reason'>;
   circuitsOpened: Counter<'provider'>;
+  providerRateShare: Gauge<'provider'>;
+  providerSharingWorkers: Gauge<'provider'>;
+  providerCircuitsOpen: Gauge<'provider'>;
   deliveriesCreated: Counter<'channel'>;
   leasesRescued: Counter;
   providerSendSeconds: Histogram<'channel' | 'provider'>;
@@ -214,7 +217,25 @@ function pipelineMetrics(registry: Registry): PipelineMetrics {
     }),
     circuitsOpened: new Counter({
       name: 'herald_circuits_opened_total',
-      help: 'Times a provider circuit (for webhooks: one receiving origin) opened, per provider.',
+      help: 'Times a provider circuit (for webhooks: one receiving origin) opened in this worker, per provider.',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    providerRateShare: new Gauge({
+      name: 'herald_provider_rate_share_per_second',
+      help: "This worker's share of its rate-limited providers' deployment-wide limits, per provider (for webhooks: summed over the receiving origins it calls). Summed over the workers: the deployment's allowed rate.",
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    providerSharingWorkers: new Gauge({
+      name: 'herald_provider_sharing_workers',
+      help: "Worker processes sharing a rate-limited provider's limit as this worker last counted them (for webhooks: the most for any origin), per provider.",
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    providerCircuitsOpen: new Gauge({
+      name: 'herald_provider_circuits_open',
+      help: 'Provider circuits (for webhooks: receiving origins) open deployment-wide as this worker last read them, per provider.',
       labelNames: ['provider'],
       registers: [registry],
     }),

@@ -5,18 +5,41 @@
 // waiting, one key holds at most `maxHeldPerKey` of a worker's slots, so a slow or hanging
 // provider always leaves room for the others. A call the guard holds back is deferred: the
 // delivery goes back to the queue without spending an attempt.
-import type { KeyLimits } from '../domain/provider-limits.js';
+//
+// With `shared`, the rate limit and the circuits hold for the whole deployment: this worker's
+// bucket refills at its share of the limit (the limit divided by the workers calling the key),
+// and a circuit another worker opened is held open here too (see shared-limits.ts). Half-open
+// probing stays per worker: when an opened circuit's time is up, each worker lets one probe
+// through.
+import { burstFor, rateShare, type KeyLimits } from '../domain/provider-limits.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../domain/circuit-breaker.js';
 import type { DeliveryOutcome } from '../domain/outcome.js';
 import { TokenBucket } from '../domain/token-bucket.js';
 
+/** What the guard needs from the deployment-wide view (SharedLimits in shared-limits.ts). */
+export interface SharedKeyView {
+  readonly refreshMs: number;
+  /** Workers sharing the key's rate (this one included), undefined until known. */
+  workersFor(key: string): number | undefined;
+  /** Until when (this process's clock) the deployment holds the key's circuit open. */
+  circuitOpenUntil(key: string): number | undefined;
+}
+
 export interface ProviderGuardOptions {
   breaker: BreakerOptions;
   limitsFor?: (key: string) => KeyLimits;
+  /** The deployment-wide view; without it limits and circuits hold per process. */
+  shared?: SharedKeyView;
   now: () => number;
   onOpen?: (key: string) => void;
   /** Longest a call waits for a free slot under the cap before it is deferred (default 1000). */
   maxWaitMs?: number;
+  /**
+   * Longest a call holding a slot waits for its key's next rate token (paced one token apart)
+   * before it is deferred instead (default 500: a call reserved at a share that then shrinks
+   * goes out at the old pace for at most this long).
+   */
+  maxRateWaitMs?: number;
   /** Slots one key may hold, in flight plus waiting (default: twice its cap). */
   maxHeldPerKey?: number;
 }
@@ -69,6 +92,8 @@ export class ProviderGuard {
   async acquire(key: string, signal?: AbortSignal): Promise<Admission> {
     const now = this.options.now();
     const breaker = this.breakerFor(key);
+    const openUntil = this.options.shared?.circuitOpenUntil(key);
+    if (openUntil !== undefined) breaker.holdOpenUntil(openUntil, now);
     if (breaker.state(now) === 'open') return this.circuitOpen(breaker, now);
     const limits = this.options.limitsFor?.(key) ?? {};
     const busy = this.inFlight.get(key) ?? 0;
@@ -90,18 +115,13 @@ export class ProviderGuard {
     const at = this.options.now();
     const rate = limits.ratePerSecond;
     if (rate !== undefined) {
-      let bucket = this.buckets.get(key);
-      if (bucket === undefined) {
-        bucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)), at);
-        this.buckets.set(key, bucket);
-      }
-      const token = bucket.take(at);
-      if (!token.ok) {
+      const taken = this.takeToken(key, rate, at);
+      if (!taken.ok || !(await pause(taken.waitMs, signal))) {
         this.release(key);
-        return { ok: false, reason: 'rate_limited', delayMs: token.waitMs };
+        return { ok: false, reason: 'rate_limited', delayMs: Math.max(1, taken.waitMs) };
       }
     }
-    const admitted = breaker.admit(at);
+    const admitted = breaker.admit(rate === undefined ? at : this.options.now());
     if (!admitted.ok) {
       this.release(key);
       return { ok: false, reason: 'circuit_open', delayMs: admitted.retryInMs };
@@ -162,6 +182,26 @@ export class ProviderGuard {
     }));
   }
 
+  /**
+   * A token from the key's bucket, which refills at this worker's share of the rate. Until the
+   * share is known (the first refresh after the key is first called), nothing is sent.
+   */
+  private takeToken(key: string, rate: number, at: number): { ok: boolean; waitMs: number } {
+    const shared = this.options.shared;
+    let share = rate;
+    if (shared !== undefined) {
+      const workers = shared.workersFor(key);
+      if (workers === undefined) return { ok: false, waitMs: shared.refreshMs };
+      share = rateShare(rate, workers);
+    }
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(share, burstFor(share), at);
+      this.buckets.set(key, bucket);
+    } else bucket.setRate(share, burstFor(share), at);
+    return bucket.reserve(at, this.options.maxRateWaitMs ?? 500);
+  }
+
   private circuitOpen(breaker: CircuitBreaker, now: number): Admission {
     const admitted = breaker.admit(now);
     return { ok: false, reason: 'circuit_open', delayMs: admitted.ok ? 1 : admitted.retryInMs };
@@ -210,6 +250,22 @@ export class ProviderGuard {
     }
     return breaker;
   }
+}
+
+/** Waits `ms` (none: at once); false if the signal aborts first. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted === true) return Promise.resolve(false);
+  if (ms <= 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+      resolve(ok);
+    };
+    const abort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal?.addEventListener('abort', abort, { once: true });
+  });
 }
 
 /** The key a delivery's provider health is judged by. */
