@@ -49,6 +49,8 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   overview_counts: local,
   provider_health: local,
   early_receipts: local,
+  provider_workers: local,
+  provider_circuits: local,
 };
 
 /**
