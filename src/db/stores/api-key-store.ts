@@ -257,5 +257,5 @@ export async function findServiceIds(pool: Pool, names: readonly string[]): Prom
     'SELECT id, name FROM services WHERE name = ANY($1::text[])',
     [names],
   );
-  return new Map(result.rows.map((row) => [row.name, Number(row.id)]));
+  return new Map(result.rows.map((row) => [row.name, row.id]));
 }
