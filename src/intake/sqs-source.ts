@@ -95,7 +95,8 @@ export class SqsSource implements IntakeSource {
         httpAgent: { keepAlive: true, maxSockets: sockets },
         httpsAgent: { keepAlive: true, maxSockets: sockets },
       },
-      maxAttempts: 1, // the loops back off and retry themselves
+      // The SDK's standard retries (3 attempts, throttling aware) for every call; a receive loop
+      // that still fails backs off on its own and polls again.
     });
   }
 
@@ -120,6 +121,10 @@ export class SqsSource implements IntakeSource {
     this.client.destroy();
   }
 
+  private isStopping(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
   /** Resolves (or creates) the service's queues, then runs its receive loops until stop. */
   private async runService(service: string, ready: () => void): Promise<void> {
     const signal = this.stopping.signal;
@@ -133,7 +138,7 @@ export class SqsSource implements IntakeSource {
         if (ended.every((reason) => reason === 'stopped')) return;
         attempt = -1;
       } catch (error) {
-        if (signal.aborted) return;
+        if (this.isStopping()) return;
         this.options.logger.warn({ err: error, service }, 'intake: SQS queues not reachable, retrying');
         await sleep(reconnectDelayMs(attempt), signal);
       }
@@ -164,7 +169,9 @@ export class SqsSource implements IntakeSource {
   ): Promise<string> {
     const abortSignal = this.stopping.signal;
     try {
-      const { QueueUrl } = await this.client.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal });
+      const { QueueUrl } = await this.client.send(new GetQueueUrlCommand({ QueueName: name }), {
+        abortSignal,
+      });
       if (QueueUrl !== undefined) return QueueUrl;
     } catch (error) {
       if (!(error instanceof QueueDoesNotExist)) throw error;
@@ -185,7 +192,7 @@ export class SqsSource implements IntakeSource {
     while (!signal.aborted) {
       const want = await this.takeCredit();
       if (want === 0) break;
-      let messages: Message[] = [];
+      let messages: Message[];
       try {
         const answer = await this.client.send(
           new ReceiveMessageCommand({
@@ -202,7 +209,7 @@ export class SqsSource implements IntakeSource {
         failures = 0;
       } catch (error) {
         this.releaseCredit(want);
-        if (signal.aborted) break;
+        if (this.isStopping()) break;
         if (error instanceof QueueDoesNotExist) return 'queue gone';
         this.options.logger.warn({ err: error, service }, 'intake: SQS receive failed, backing off');
         await sleep(reconnectDelayMs(failures), signal);
@@ -252,7 +259,10 @@ export class SqsSource implements IntakeSource {
       };
       const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
       if (receiveCount > 1) {
-        this.options.logger.debug({ service, messageId: message.MessageId, receiveCount }, 'intake: SQS redelivery');
+        this.options.logger.debug(
+          { service, messageId: message.MessageId, receiveCount },
+          'intake: SQS redelivery',
+        );
       }
       let lastBeat = Date.now();
       const heartbeat = (): void => {
@@ -287,7 +297,10 @@ export class SqsSource implements IntakeSource {
         }),
       );
     } catch (error) {
-      this.options.logger.warn({ err: error, service: held.service }, 'intake: could not change SQS visibility');
+      this.options.logger.warn(
+        { err: error, service: held.service },
+        'intake: could not change SQS visibility',
+      );
     }
   }
 

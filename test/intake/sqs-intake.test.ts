@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CreateQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
@@ -17,9 +18,15 @@ import {
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { badBodies, httpProblemCode, titlesOf, uniqueService, validRequest } from '../helpers/intake-cases.js';
+import {
+  badBodies,
+  httpProblemCode,
+  titlesOf,
+  uniqueService,
+  validRequest,
+} from '../helpers/intake-cases.js';
 import { sqsMaxReceiveCount, sqsQueues } from '../../src/intake/sqs-source.js';
-import { SqsStandIn } from '../stand-ins/sqs-stand-in.js';
+import { md5OfMessageAttributes, SqsStandIn } from '../stand-ins/sqs-stand-in.js';
 
 const service = uniqueService('sqs');
 const sqs = new SqsStandIn();
@@ -47,8 +54,10 @@ before(async () => {
       INTAKE_PREFETCH: '50',
     },
   });
-  intakeUrl = (await client.send(new GetQueueUrlCommand({ QueueName: sqsQueues.intake(service) }))).QueueUrl ?? '';
-  deadUrl = (await client.send(new GetQueueUrlCommand({ QueueName: sqsQueues.dead(service) }))).QueueUrl ?? '';
+  intakeUrl =
+    (await client.send(new GetQueueUrlCommand({ QueueName: sqsQueues.intake(service) }))).QueueUrl ?? '';
+  deadUrl =
+    (await client.send(new GetQueueUrlCommand({ QueueName: sqsQueues.dead(service) }))).QueueUrl ?? '';
 });
 after(async () => {
   await h.stop();
@@ -102,7 +111,9 @@ test('Herald created the intake queue with a redrive policy to the dead queue', 
   const { Attributes } = await client.send(
     new GetQueueAttributesCommand({ QueueUrl: intakeUrl, AttributeNames: ['All'] }),
   );
-  const dead = await client.send(new GetQueueAttributesCommand({ QueueUrl: deadUrl, AttributeNames: ['QueueArn'] }));
+  const dead = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: deadUrl, AttributeNames: ['QueueArn'] }),
+  );
   const policy = JSON.parse(Attributes?.RedrivePolicy ?? '{}') as Record<string, unknown>;
   assert.equal(policy['deadLetterTargetArn'], dead.Attributes?.QueueArn);
   assert.equal(Number(policy['maxReceiveCount']), sqsMaxReceiveCount);
@@ -147,7 +158,11 @@ test('published requests are accepted once each and delivered; bad ones are dead
     return dead.size === badBodies.length;
   });
   for (const bad of badBodies) {
-    assert.equal(dead.get(bad.name)?.['herald-problem-code'], expected.get(bad.name), `${bad.name}: same code as over HTTP`);
+    assert.equal(
+      dead.get(bad.name)?.['herald-problem-code'],
+      expected.get(bad.name),
+      `${bad.name}: same code as over HTTP`,
+    );
     assert.match(dead.get(bad.name)?.['herald-problem-status'] ?? '', /^4\d\d$/);
   }
   await waitFor('the intake queue empty', () => sqs.messages(sqsQueues.intake(service)).length === 0);
@@ -160,7 +175,9 @@ test('a message received again after its delete was lost is accepted once', asyn
   const messageId = await publish(JSON.stringify(validRequest('user-r', 'redelivered')));
   await waitFor('accepted', async () => (await titlesOf(h, service)).includes('redelivered'));
   // The delete failed: the message is in flight until its visibility timeout; end it now.
-  await waitFor('in flight', () => sqs.messages(sqsQueues.intake(service)).some((m) => m.messageId === messageId));
+  await waitFor('in flight', () =>
+    sqs.messages(sqsQueues.intake(service)).some((m) => m.messageId === messageId),
+  );
   await waitFor('its visibility expired', () => sqs.expireVisibility(sqsQueues.intake(service)) > 0);
   await waitFor('received again and deleted', () => sqs.messages(sqsQueues.intake(service)).length === 0);
   assert.equal((await titlesOf(h, service)).filter((t) => t === 'redelivered').length, 1);
@@ -172,6 +189,66 @@ test('an SQS outage ends and intake resumes by itself', async () => {
   await new Promise((resolve) => setTimeout(resolve, 1500)); // Herald's polls fail and back off
   await sqs.start(); // the same port, the same queues
   await publish(JSON.stringify(validRequest('user-o', 'after outage')));
-  await waitFor('accepted after the outage', async () => (await titlesOf(h, service)).includes('after outage'));
+  await waitFor('accepted after the outage', async () =>
+    (await titlesOf(h, service)).includes('after outage'),
+  );
   await waitFor('deleted', () => sqs.messages(sqsQueues.intake(service)).length === 0);
+});
+
+test('the stand-in: SigV4 checked, MD5 of attributes as SQS computes it, long polls, redrive', async () => {
+  const forged = new SQSClient({
+    endpoint: sqs.endpoint,
+    region: sqs.region,
+    credentials: { accessKeyId: sqs.credentials.accessKeyId, secretAccessKey: 'not-the-secret' },
+  });
+  await assert.rejects(forged.send(new GetQueueUrlCommand({ QueueName: sqsQueues.intake(service) })), {
+    name: 'SignatureDoesNotMatch',
+  });
+  forged.destroy();
+  // Known answers of SQS's attribute digest.
+  assert.equal(
+    md5OfMessageAttributes({ timestamp: { DataType: 'Number', StringValue: '1493147359900' } }),
+    '235c5c510d26fb653d073faed50ae77c',
+  );
+  assert.equal(
+    md5OfMessageAttributes({
+      ordinal: { DataType: 'Number', StringValue: '1' },
+      category: { DataType: 'String', StringValue: 'test' },
+    }),
+    'd21ae90c49061e927f57df5f5d72be1f',
+  );
+  const dlq = (await client.send(new CreateQueueCommand({ QueueName: `${service}-t-dead` }))).QueueUrl ?? '';
+  const dlqArn = `arn:aws:sqs:${sqs.region}:${sqs.accountId}:${service}-t-dead`;
+  const queue =
+    (
+      await client.send(
+        new CreateQueueCommand({
+          QueueName: `${service}-t`,
+          Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) },
+        }),
+      )
+    ).QueueUrl ?? '';
+  // A long poll is held until a message arrives.
+  const started = Date.now();
+  const polled = client.send(
+    new ReceiveMessageCommand({ QueueUrl: queue, WaitTimeSeconds: 5, VisibilityTimeout: 0 }),
+  );
+  setTimeout(() => void client.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: 'x' })), 300);
+  const first = await polled;
+  const firstId = first.Messages?.[0]?.MessageId;
+  assert.equal(first.Messages?.length, 1);
+  assert.ok(Date.now() - started >= 250);
+  // Received twice without a delete: the third receive finds it in the dead-letter queue.
+  const receive = (url: string) =>
+    client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        VisibilityTimeout: 0,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      }),
+    );
+  const second = await receive(queue);
+  assert.equal(second.Messages?.[0]?.Attributes?.ApproximateReceiveCount, '2');
+  assert.equal((await receive(queue)).Messages?.length ?? 0, 0);
+  assert.equal((await receive(dlq)).Messages?.[0]?.MessageId, firstId);
 });

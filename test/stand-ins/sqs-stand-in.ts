@@ -193,7 +193,7 @@ export class SqsStandIn {
       if (req.method !== 'POST' || (req.url ?? '/') !== '/') {
         throw new SqsError('InvalidAction', 'The JSON protocol is POST /.');
       }
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.0')) {
+      if (!(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.0')) {
         throw new SqsError('UnsupportedOperation', 'Content-Type must be application/x-amz-json-1.0.');
       }
       await this.checkSignature(req, raw);
@@ -207,10 +207,19 @@ export class SqsStandIn {
       if (output === undefined) return; // the client went away during a long poll
       this.answer(res, action, 200, output);
     } catch (error) {
-      const e = error instanceof SqsError ? error : new SqsError('InternalError', String(error), 500, 'InternalError;Receiver');
-      this.answer(res, action, e.status, { __type: `com.amazonaws.sqs#${e.code}`, message: e.message }, {
-        'x-amzn-query-error': e.queryError,
-      });
+      const e =
+        error instanceof SqsError
+          ? error
+          : new SqsError('InternalError', String(error), 500, 'InternalError;Receiver');
+      this.answer(
+        res,
+        action,
+        e.status,
+        { __type: `com.amazonaws.sqs#${e.code}`, message: e.message },
+        {
+          'x-amzn-query-error': e.queryError,
+        },
+      );
     }
   }
 
@@ -245,7 +254,11 @@ export class SqsStandIn {
     }
     const [, accessKeyId, , region, service, signedHeaders, signature] = parts as unknown as string[];
     if (accessKeyId !== this.credentials.accessKeyId) {
-      throw new SqsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+      throw new SqsError(
+        'InvalidClientTokenId',
+        'The security token included in the request is invalid.',
+        403,
+      );
     }
     const headers: Record<string, string> = {};
     for (const name of (signedHeaders ?? '').split(';')) {
@@ -291,7 +304,7 @@ export class SqsStandIn {
       case 'CreateQueue':
         return this.createQueue(input);
       case 'GetQueueUrl': {
-        const queue = this.queues.get(String(input['QueueName']));
+        const queue = this.queues.get(text(input['QueueName']));
         if (queue === undefined) throw nonExistent();
         return { QueueUrl: queue.url };
       }
@@ -304,7 +317,7 @@ export class SqsStandIn {
       case 'ReceiveMessage':
         return this.receive(this.queueOf(input), input, res);
       case 'DeleteMessage':
-        this.deleteOne(this.queueOf(input), String(input['ReceiptHandle']));
+        this.deleteOne(this.queueOf(input), text(input['ReceiptHandle']));
         return {};
       case 'DeleteMessageBatch':
         return this.deleteBatch(this.queueOf(input), input);
@@ -320,9 +333,12 @@ export class SqsStandIn {
   }
 
   private createQueue(input: Record<string, unknown>): unknown {
-    const name = String(input['QueueName'] ?? '');
+    const name = text(input['QueueName']);
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) {
-      throw new SqsError('InvalidParameterValue', 'Can only include alphanumeric characters, hyphens, or underscores.');
+      throw new SqsError(
+        'InvalidParameterValue',
+        'Can only include alphanumeric characters, hyphens, or underscores.',
+      );
     }
     const attributes: Record<string, string> = {
       VisibilityTimeout: '30',
@@ -332,11 +348,20 @@ export class SqsStandIn {
     const existing = this.queues.get(name);
     if (existing !== undefined) {
       const differs = Object.entries(attributes).some(([k, v]) => existing.attributes[k] !== v);
-      if (differs) throw new SqsError('QueueAlreadyExists', `A queue already exists with the same name and a different value for attribute(s).`, 400, 'QueueAlreadyExists;Sender');
+      if (differs)
+        throw new SqsError(
+          'QueueAlreadyExists',
+          `A queue already exists with the same name and a different value for attribute(s).`,
+          400,
+          'QueueAlreadyExists;Sender',
+        );
       return { QueueUrl: existing.url };
     }
     if (attributes.RedrivePolicy !== undefined) {
-      const policy = JSON.parse(attributes.RedrivePolicy) as { deadLetterTargetArn?: string; maxReceiveCount?: unknown };
+      const policy = JSON.parse(attributes.RedrivePolicy) as {
+        deadLetterTargetArn?: string;
+        maxReceiveCount?: unknown;
+      };
       const target = [...this.queues.values()].find((q) => q.arn === policy.deadLetterTargetArn);
       if (target === undefined || !(Number(policy.maxReceiveCount) >= 1)) {
         throw new SqsError('InvalidParameterValue', 'Value for parameter RedrivePolicy is invalid.');
@@ -355,7 +380,7 @@ export class SqsStandIn {
   }
 
   private queueOf(input: Record<string, unknown>): Queue {
-    const url = String(input['QueueUrl'] ?? '');
+    const url = text(input['QueueUrl']);
     const queue = this.queues.get(url.slice(url.lastIndexOf('/') + 1));
     if (queue === undefined) throw nonExistent();
     return queue;
@@ -395,7 +420,9 @@ export class SqsStandIn {
     return {
       MessageId: message.messageId,
       MD5OfMessageBody: md5(body),
-      ...(Object.keys(attributes).length === 0 ? {} : { MD5OfMessageAttributes: md5OfMessageAttributes(attributes) }),
+      ...(Object.keys(attributes).length === 0
+        ? {}
+        : { MD5OfMessageAttributes: md5OfMessageAttributes(attributes) }),
     };
   }
 
@@ -424,13 +451,20 @@ export class SqsStandIn {
     const policy =
       queue.attributes.RedrivePolicy === undefined
         ? undefined
-        : (JSON.parse(queue.attributes.RedrivePolicy) as { deadLetterTargetArn: string; maxReceiveCount: unknown });
+        : (JSON.parse(queue.attributes.RedrivePolicy) as {
+            deadLetterTargetArn: string;
+            maxReceiveCount: unknown;
+          });
     const taken: SqsStoredMessage[] = [];
     for (const message of [...queue.messages]) {
       if (taken.length >= max) break;
       if (message.visibleAt > now) continue;
       const dead = [...this.queues.values()].find((q) => q.arn === policy?.deadLetterTargetArn);
-      if (policy !== undefined && dead !== undefined && message.receiveCount >= Number(policy.maxReceiveCount)) {
+      if (
+        policy !== undefined &&
+        dead !== undefined &&
+        message.receiveCount >= Number(policy.maxReceiveCount)
+      ) {
         queue.messages.splice(queue.messages.indexOf(message), 1);
         dead.messages.push({ ...message, visibleAt: 0, receiptHandles: new Set() });
         continue;
@@ -454,15 +488,16 @@ export class SqsStandIn {
     const visibility = Number(input['VisibilityTimeout'] ?? queue.attributes.VisibilityTimeout ?? 30);
     const deadline = Date.now() + wait * 1000;
     let taken = this.take(queue, max, visibility);
-    let gone = false;
-    res.once('close', () => (gone = true));
-    while (taken.length === 0 && Date.now() < deadline && !gone) {
+    let closed = false;
+    res.once('close', () => (closed = true));
+    const gone = (): boolean => closed;
+    while (taken.length === 0 && Date.now() < deadline && !gone()) {
       await this.nextWake(res, deadline);
-      if (gone || !this.queues.has(queue.name)) return undefined;
+      if (gone() || !this.queues.has(queue.name)) return undefined;
       taken = this.take(queue, max, visibility);
     }
     // A poll cut short (the client aborted it, or the stand-in stopped) answers nothing.
-    if (gone) return undefined;
+    if (gone()) return undefined;
     return { Messages: taken.map((m) => this.wire(m, input)) };
   }
 
@@ -494,11 +529,16 @@ export class SqsStandIn {
       ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? m.sentAt),
       SenderId: this.credentials.accessKeyId,
     };
-    const attributes = Object.fromEntries(Object.entries(system).filter(([k]) => all || systemNames.includes(k)));
+    const attributes = Object.fromEntries(
+      Object.entries(system).filter(([k]) => all || systemNames.includes(k)),
+    );
     const wanted = (input['MessageAttributeNames'] ?? []) as string[];
     const messageAttributes = Object.fromEntries(
       Object.entries(m.attributes).filter(
-        ([k]) => wanted.includes('All') || wanted.includes('.*') || wanted.includes(k) ||
+        ([k]) =>
+          wanted.includes('All') ||
+          wanted.includes('.*') ||
+          wanted.includes(k) ||
           wanted.some((w) => w.endsWith('.*') && k.startsWith(w.slice(0, -1))),
       ),
     );
@@ -510,7 +550,10 @@ export class SqsStandIn {
       Body: m.body,
       ...(Object.keys(attributes).length === 0 ? {} : { Attributes: attributes }),
       ...(hasAttributes
-        ? { MessageAttributes: messageAttributes, MD5OfMessageAttributes: md5OfMessageAttributes(messageAttributes) }
+        ? {
+            MessageAttributes: messageAttributes,
+            MD5OfMessageAttributes: md5OfMessageAttributes(messageAttributes),
+          }
         : {}),
     };
   }
@@ -521,11 +564,19 @@ export class SqsStandIn {
 
   private deleteOne(queue: Queue, handle: string): void {
     if (!/^[0-9a-f-]{36}#/.test(handle)) {
-      throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not a valid receipt handle.`);
+      throw new SqsError(
+        'ReceiptHandleIsInvalid',
+        `The input receipt handle "${handle}" is not a valid receipt handle.`,
+      );
     }
     if (this.failingDeletes > 0) {
       this.failingDeletes -= 1;
-      throw new SqsError('InternalError', 'We encountered an internal error. Please try again.', 500, 'InternalError;Receiver');
+      throw new SqsError(
+        'InternalError',
+        'We encountered an internal error. Please try again.',
+        500,
+        'InternalError;Receiver',
+      );
     }
     const message = this.findByHandle(queue, handle);
     // Deleting a message already deleted succeeds, as on SQS.
@@ -552,10 +603,15 @@ export class SqsStandIn {
   }
 
   private changeVisibility(queue: Queue, input: Record<string, unknown>): void {
-    const handle = String(input['ReceiptHandle']);
+    const handle = text(input['ReceiptHandle']);
     const message = this.findByHandle(queue, handle);
     if (message === undefined || message.currentHandle !== handle || message.visibleAt <= Date.now()) {
-      throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.', 400, 'AWS.SimpleQueueService.MessageNotInflight;Sender');
+      throw new SqsError(
+        'MessageNotInflight',
+        'The message referred to is not in flight.',
+        400,
+        'AWS.SimpleQueueService.MessageNotInflight;Sender',
+      );
     }
     message.visibleAt = Date.now() + Number(input['VisibilityTimeout'] ?? 0) * 1000;
     if (message.visibleAt <= Date.now()) this.wakePolls();
@@ -569,4 +625,8 @@ function nonExistent(): SqsError {
     400,
     'AWS.SimpleQueueService.NonExistentQueue;Sender',
   );
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }
