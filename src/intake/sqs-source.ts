@@ -52,8 +52,6 @@ const waitTimeSeconds = 20;
 const batchSize = 10;
 /** SQS carries at most 10 message attributes. */
 const maxAttributes = 10;
-/** Extend a waiting message's visibility at most this often. */
-const heartbeatEveryMs = 15_000;
 
 interface Queues {
   intakeUrl: string;
@@ -81,6 +79,8 @@ export class SqsSource implements IntakeSource {
     endpoint: string,
     region: string,
     private readonly options: SourceOptions,
+    /** Extend a waiting message's visibility at most this often (a test shortens it). */
+    private readonly heartbeatEveryMs = 15_000,
   ) {
     const services = options.services.length;
     this.loopsPerService = Math.min(8, Math.max(1, Math.ceil(options.prefetch / batchSize / services)));
@@ -266,7 +266,7 @@ export class SqsSource implements IntakeSource {
       }
       let lastBeat = Date.now();
       const heartbeat = (): void => {
-        if (Date.now() - lastBeat < heartbeatEveryMs) return;
+        if (Date.now() - lastBeat < this.heartbeatEveryMs) return;
         lastBeat = Date.now();
         void this.setVisibility(held, sqsVisibilityTimeoutSeconds);
       };
