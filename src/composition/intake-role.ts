@@ -7,6 +7,7 @@ import { isConnectionError } from '../db/pg-errors.js';
 import { IntakeProcessor } from '../intake/intake-processor.js';
 import type { IntakeSource, SourceOptions } from '../intake/intake-source.js';
 import { RabbitMqSource } from '../intake/rabbitmq-source.js';
+import { SqsSource } from '../intake/sqs-source.js';
 import type { Infrastructure } from './infrastructure.js';
 import { openIngest } from './ingest-deps.js';
 
@@ -43,6 +44,9 @@ export async function startIntakeRole(infra: Infrastructure, config: Config): Pr
   });
   if (config.INTAKE_RABBITMQ_URL !== undefined) {
     sources.push(new RabbitMqSource(config.INTAKE_RABBITMQ_URL, optionsFor('rabbitmq')));
+  }
+  if (config.INTAKE_SQS_ENDPOINT !== undefined) {
+    sources.push(new SqsSource(config.INTAKE_SQS_ENDPOINT, config.INTAKE_SQS_REGION, optionsFor('sqs')));
   }
   for (const source of sources) {
     await source.start();
