@@ -1,7 +1,10 @@
 // The brokers bench:intake publishes to, each on its real client: declare the service's
 // queue, publish confirmed messages with their own ids, remove what the run made.
+import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { connect, type ChannelModel } from 'amqplib';
 import { rabbitMqQueueArguments, rabbitMqQueues } from '../src/intake/rabbitmq-source.js';
+import { sqsQueues } from '../src/intake/sqs-source.js';
+import { SqsStandIn } from '../test/stand-ins/sqs-stand-in.js';
 
 export interface BenchBroker {
   name: string;
@@ -66,6 +69,68 @@ function rabbitMq(): BenchBroker {
   };
 }
 
+/** SQS is the stand-in (test/stand-ins), served from the bench process: no AWS is reached. */
+function sqs(): BenchBroker {
+  const standIn = new SqsStandIn();
+  let client: SQSClient | undefined;
+  const started = async () => {
+    if (client !== undefined) return client;
+    await standIn.start();
+    client = new SQSClient({
+      endpoint: standIn.endpoint,
+      region: standIn.region,
+      credentials: standIn.credentials,
+    });
+    return client;
+  };
+  const broker: BenchBroker = {
+    name: 'SQS (stand-in)',
+    configuration: 'the JSON-protocol stand-in in the bench process, long polling, batch deletes',
+    env: {},
+    async prepare(service) {
+      const sqsClient = await started();
+      Object.assign(broker.env, {
+        INTAKE_SQS_ENDPOINT: standIn.endpoint,
+        INTAKE_SQS_REGION: standIn.region,
+        AWS_ACCESS_KEY_ID: standIn.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: standIn.credentials.secretAccessKey,
+      });
+      await sqsClient.send(new CreateQueueCommand({ QueueName: sqsQueues.intake(service) }));
+    },
+    async publish(service, body, count, prefix) {
+      const sqsClient = await started();
+      const { QueueUrl } = await sqsClient.send(
+        new CreateQueueCommand({ QueueName: sqsQueues.intake(service) }),
+      );
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < count) {
+            const first = next;
+            next = Math.min(count, next + 10);
+            const entries = Array.from({ length: next - first }, (_, i) => ({
+              Id: String(i),
+              MessageBody: body,
+              MessageAttributes: {
+                'Idempotency-Key': { DataType: 'String', StringValue: `${prefix}-${String(first + i)}` },
+              },
+            }));
+            await sqsClient.send(new SendMessageBatchCommand({ QueueUrl, Entries: entries }));
+          }
+        }),
+      );
+    },
+    async cleanup() {
+      // The stand-in's queues end with it (close).
+    },
+    async close() {
+      client?.destroy();
+      await standIn.stop();
+    },
+  };
+  return broker;
+}
+
 export function benchBrokers(): BenchBroker[] {
-  return [rabbitMq()];
+  return [rabbitMq(), sqs()];
 }

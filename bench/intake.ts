@@ -92,7 +92,13 @@ async function http(db: BenchDatabase): Promise<Row> {
 async function intake(db: BenchDatabase, broker: BenchBroker): Promise<Row> {
   await broker.prepare('bench');
   const published = Date.now();
-  await broker.publish('bench', request, messages, `${broker.name}-${String(published)}`);
+  // Keys are visible ASCII (as an Idempotency-Key over HTTP): no spaces from the broker's name.
+  await broker.publish(
+    'bench',
+    request,
+    messages,
+    `${broker.name.replace(/\W+/g, '-')}-${String(published)}`,
+  );
   const publishSeconds = (Date.now() - published) / 1000;
   const base = await notifications(db);
   const child = await startChild(['src/main.ts', 'intake'], {
