@@ -71,6 +71,12 @@ const ackWaitMs = 30_000;
 const maxDeliver = 50;
 /** How long one fetch waits for messages before asking again. */
 const fetchExpiresMs = 5_000;
+/**
+ * The server's heartbeat while a fetch waits: a fetch that misses two ends with an error. Well
+ * under half the expiry, so an idle fetch is not given up just as the server ends it (a message
+ * delivered to a fetch given up on waits for the ack wait before it is handed out again).
+ */
+const fetchHeartbeatMs = 1_000;
 
 /** The consumer of one service's subject: durable, pull, explicit acks (nats-server 2.9 and later). */
 export function natsConsumerConfig(service: string, maxAckPending: number) {
@@ -90,7 +96,8 @@ function header(headers: MsgHdrs | undefined, name: string): string | undefined 
   if (value !== undefined && value !== '') return value;
   // Header names are case-insensitive for a caller used to HTTP.
   for (const [key, values] of headers ?? []) {
-    if (key.toLowerCase() === name.toLowerCase() && values[0] !== undefined && values[0] !== '') return values[0];
+    if (key.toLowerCase() === name.toLowerCase() && values[0] !== undefined && values[0] !== '')
+      return values[0];
   }
   return undefined;
 }
@@ -127,6 +134,9 @@ export class NatsSource implements IntakeSource {
           name: 'herald-intake',
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
+          // A server cut off by the network is noticed within ~30 s, not after the default 4 min.
+          pingInterval: 10_000,
+          maxPingOut: 2,
         });
         break;
       } catch (error) {
@@ -152,16 +162,16 @@ export class NatsSource implements IntakeSource {
   /** The fetch loop of one service: survives a server restart, a lost stream or consumer. */
   private async consume(nc: NatsConnection, js: JetStreamClient, service: string): Promise<void> {
     let keyPrefix: string | undefined;
-    for (let attempt = 0; !this.stopping.signal.aborted; ) {
+    for (let attempt = 0; !this.stopped();) {
       try {
         keyPrefix ??= await this.declare(await jetstreamManager(nc), service);
         const consumer = await js.consumers.get(natsNames.stream, natsNames.consumer(service));
-        while (!this.stopping.signal.aborted) {
+        while (!this.stopped()) {
           await this.fetchOnce(js, consumer, service, keyPrefix);
           attempt = 0;
         }
       } catch (error) {
-        if (this.stopping.signal.aborted) break;
+        if (this.stopped()) break;
         this.options.logger.warn({ err: error, service }, 'intake: NATS fetch failed, retrying');
         // The stream or consumer may have been lost with a server's state: declare them again.
         keyPrefix = undefined;
@@ -178,7 +188,11 @@ export class NatsSource implements IntakeSource {
     service: string,
     keyPrefix: string,
   ): Promise<void> {
-    const batch = await consumer.fetch({ max_messages: this.perService, expires: fetchExpiresMs });
+    const batch = await consumer.fetch({
+      max_messages: this.perService,
+      expires: fetchExpiresMs,
+      idle_heartbeat: fetchHeartbeatMs,
+    });
     this.fetches.add(batch);
     const work: Promise<void>[] = [];
     try {
@@ -230,7 +244,8 @@ export class NatsSource implements IntakeSource {
           if (key.toLowerCase().startsWith('nats-')) continue;
           for (const value of values) deadHeaders.append(key, value);
         }
-        for (const [key, value] of Object.entries(problemHeaders(outcome.problem))) deadHeaders.set(key, value);
+        for (const [key, value] of Object.entries(problemHeaders(outcome.problem)))
+          deadHeaders.set(key, value);
         deadHeaders.set('herald-intake-sequence', String(msg.seq));
         await js.publish(natsNames.dead(service), msg.data, {
           headers: deadHeaders,
@@ -245,6 +260,10 @@ export class NatsSource implements IntakeSource {
       // Not settled: JetStream hands it out again after the ack wait, its key dedups it.
       this.options.logger.warn({ err: error, service }, 'intake: could not settle a NATS message');
     }
+  }
+
+  private stopped(): boolean {
+    return this.stopping.signal.aborted;
   }
 
   async stop(): Promise<void> {

@@ -58,15 +58,34 @@ function startNode(node: ClusterNode): void {
   // `ip netns exec` execs the server: the child's pid is the server's.
   node.process = spawn(
     'ip',
-    ['netns', 'exec', node.ns, natsServer, '-a', node.ip, '-p', '4222', '-n', node.name, '-js', '-sd',
-      join(dir, node.name), '--cluster_name', `herald-${run}`, '--cluster', `nats://${node.ip}:6222`,
-      '--routes', routes.join(',')],
+    [
+      'netns',
+      'exec',
+      node.ns,
+      natsServer,
+      '-a',
+      node.ip,
+      '-p',
+      '4222',
+      '-n',
+      node.name,
+      '-js',
+      '-sd',
+      join(dir, node.name),
+      '--cluster_name',
+      `herald-${run}`,
+      '--cluster',
+      `nats://${node.ip}:6222`,
+      '--routes',
+      routes.join(','),
+    ],
     { stdio: ['ignore', log, log] },
   );
 }
 
 function killNode(node: ClusterNode): void {
-  if (node.process?.pid !== undefined && node.process.exitCode === null) process.kill(node.process.pid, 'SIGKILL');
+  if (node.process?.pid !== undefined && node.process.exitCode === null)
+    process.kill(node.process.pid, 'SIGKILL');
 }
 
 function teardown(): void {
@@ -112,15 +131,30 @@ before(async () => {
     ip('netns', 'exec', node.ns, 'ip', 'link', 'set', 'lo', 'up');
     startNode(node);
   }
-  nc = await connect({ servers: nodes.map((n) => n.url), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-  const jsm = await jetstreamManager(nc);
-  // The operator's stream, three replicas; Herald uses it as it finds it.
-  await waitFor('the cluster to create an R3 stream', () => jsm.streams.add({ ...natsStreamConfig, num_replicas: 3 }), 30_000);
+  nc = await connect({
+    servers: nodes.map((n) => n.url),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 200,
+    pingInterval: 1000,
+    maxPingOut: 2,
+  });
+  const client = nc;
+  // The operator's stream, three replicas; Herald uses it as it finds it. JetStream answers once
+  // the cluster elected its meta leader.
+  await waitFor(
+    'the cluster to create an R3 stream',
+    async () => (await jetstreamManager(client)).streams.add({ ...natsStreamConfig, num_replicas: 3 }),
+    30_000,
+  );
   db = await createTestDatabase();
   h = await startTestHerald(db, {
     service,
     roles: ['intake'],
-    env: { INTAKE_SERVICES: service, INTAKE_NATS_URL: nodes.map((n) => n.url).join(','), INTAKE_PREFETCH: '100' },
+    env: {
+      INTAKE_SERVICES: service,
+      INTAKE_NATS_URL: nodes.map((n) => n.url).join(','),
+      INTAKE_PREFETCH: '100',
+    },
   });
 });
 
@@ -142,72 +176,80 @@ async function streamLeader(jsm: JetStreamManager): Promise<ClusterNode> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('every acked message becomes one notification through node loss and a partition', { skip: !enabled && 'needs root and network namespaces' }, async (t) => {
-  assert.ok(nc !== undefined && h !== undefined);
-  const js = jetstream(nc, { timeout: 2000 });
-  const jsm = await jetstreamManager(nc);
-  const acked = new Set<string>();
-  let attempts = 0;
-  let publishing = true;
-  const publisher = (async () => {
-    for (let i = 0; publishing; i += 1) {
-      const id = `c-${String(i)}`;
-      // A publisher that retries with the same key until JetStream acks (stored once).
-      for (let tries = 0; tries < 50; tries += 1) {
-        attempts += 1;
-        try {
-          await js.publish(natsNames.intake(service), JSON.stringify(validRequest('u', id)), { msgID: id });
-          acked.add(id);
-          break;
-        } catch {
-          await sleep(100);
+test(
+  'every acked message becomes one notification through node loss and a partition',
+  { skip: !enabled && 'needs root and network namespaces' },
+  async (t) => {
+    assert.ok(nc !== undefined && h !== undefined);
+    const js = jetstream(nc, { timeout: 2000 });
+    const jsm = await jetstreamManager(nc);
+    const acked = new Set<string>();
+    let attempts = 0;
+    const publishing = new AbortController();
+    const publisher = (async () => {
+      for (let i = 0; !publishing.signal.aborted; i += 1) {
+        const id = `c-${String(i)}`;
+        // A publisher that retries with the same key until JetStream acks (stored once).
+        for (let tries = 0; tries < 50; tries += 1) {
+          attempts += 1;
+          try {
+            await js.publish(natsNames.intake(service), JSON.stringify(validRequest('u', id)), { msgID: id });
+            acked.add(id);
+            break;
+          } catch {
+            await sleep(100);
+          }
         }
+        await sleep(15);
       }
-      await sleep(15);
-    }
-  })();
-  const events: string[] = [];
-  const note = (what: string) => events.push(`${String(acked.size)} acked: ${what}`);
-  await sleep(3000);
-  const victim = await streamLeader(jsm);
-  killNode(victim);
-  note(`kill -9 ${victim.name} (stream leader)`);
-  await sleep(5000);
-  startNode(victim);
-  note(`restart ${victim.name}`);
-  await sleep(5000);
-  const cut = await streamLeader(jsm).catch(() => nodes[1]!);
-  ip('link', 'set', cut.hostLink, 'down');
-  note(`partition ${cut.name} (link down)`);
-  await sleep(6000);
-  ip('link', 'set', cut.hostLink, 'up');
-  note(`heal ${cut.name}`);
-  await sleep(3000);
-  publishing = false;
-  await publisher;
-  note('publisher stopped');
+    })();
+    const events: string[] = [];
+    const note = (what: string) => events.push(`${String(acked.size)} acked: ${what}`);
+    await sleep(3000);
+    const victim = await streamLeader(jsm);
+    killNode(victim);
+    note(`kill -9 ${victim.name} (stream leader)`);
+    await sleep(5000);
+    startNode(victim);
+    note(`restart ${victim.name}`);
+    await sleep(5000);
+    const cut = await streamLeader(jsm).catch(() => nodes[1]!);
+    ip('link', 'set', cut.hostLink, 'down');
+    note(`partition ${cut.name} (link down)`);
+    await sleep(6000);
+    ip('link', 'set', cut.hostLink, 'up');
+    note(`heal ${cut.name}`);
+    await sleep(3000);
+    publishing.abort();
+    await publisher;
+    note('publisher stopped');
 
-  const pool = h.herald.pool;
-  const count = async () => {
-    const { rows } = await pool.query<{ title: string; n: string }>(
-      `SELECT n.content->'default'->>'title' AS title, count(*) AS n
+    const pool = h.herald.pool;
+    const count = async () => {
+      const { rows } = await pool.query<{ title: string; n: string }>(
+        `SELECT n.content->'default'->>'title' AS title, count(*) AS n
          FROM notifications n JOIN services s ON s.id = n.service_id WHERE s.name = $1 GROUP BY 1`,
-      [service],
-    );
-    return new Map(rows.map((r) => [r.title, Number(r.n)]));
-  };
-  await waitFor('every acked message accepted', async () => {
+        [service],
+      );
+      return new Map(rows.map((r) => [r.title, Number(r.n)]));
+    };
+    await waitFor(
+      'every acked message accepted',
+      async () => {
+        const seen = await count();
+        return [...acked].every((id) => seen.has(id));
+      },
+      45_000,
+    ).catch(() => undefined);
     const seen = await count();
-    return [...acked].every((id) => seen.has(id));
-  }, 45_000).catch(() => undefined);
-  const seen = await count();
-  const lost = [...acked].filter((id) => !seen.has(id));
-  const duplicates = [...seen.values()].reduce((sum, n) => sum + n - 1, 0);
-  const figures = `published (acked) ${String(acked.size)}, publish attempts ${String(attempts)}, accepted ${String(seen.size)}, lost ${String(lost.length)}, duplicates ${String(duplicates)}`;
-  for (const event of events) t.diagnostic(event);
-  t.diagnostic(figures);
-  process.stdout.write(`nats cluster: ${events.join('; ')}\nnats cluster: ${figures}\n`);
-  assert.deepEqual(lost, [], 'no acked message lost');
-  assert.equal(duplicates, 0, 'no message accepted twice');
-  assert.ok(acked.size > 100, 'the publisher got through the faults');
-});
+    const lost = [...acked].filter((id) => !seen.has(id));
+    const duplicates = [...seen.values()].reduce((sum, n) => sum + n - 1, 0);
+    const figures = `published (acked) ${String(acked.size)}, publish attempts ${String(attempts)}, accepted ${String(seen.size)}, lost ${String(lost.length)}, duplicates ${String(duplicates)}`;
+    for (const event of events) t.diagnostic(event);
+    t.diagnostic(figures);
+    process.stdout.write(`nats cluster: ${events.join('; ')}\nnats cluster: ${figures}\n`);
+    assert.deepEqual(lost, [], 'no acked message lost');
+    assert.equal(duplicates, 0, 'no message accepted twice');
+    assert.ok(acked.size > 100, 'the publisher got through the faults');
+  },
+);

@@ -108,7 +108,8 @@ test('published requests are accepted once each and delivered; bad ones are dead
       msgID: `m-${String(i)}`,
     });
     const bad = badBodies[i];
-    if (bad !== undefined) await publish(bad.body, { msgID: `bad-${String(i)}`, headers: { 'x-case': bad.name } });
+    if (bad !== undefined)
+      await publish(bad.body, { msgID: `bad-${String(i)}`, headers: { 'x-case': bad.name } });
   }
   // The same Nats-Msg-Id again: stored once by JetStream (within its duplicate window).
   const again = await publish(JSON.stringify(validRequest('user-0', 'good 0')), { msgID: 'm-0' });
@@ -140,7 +141,11 @@ test('published requests are accepted once each and delivered; bad ones are dead
   const dead = await readDead(badBodies.length);
   for (const bad of badBodies) {
     const fields = dead.get(bad.name);
-    assert.equal(fields?.['herald-problem-code'], expected.get(bad.name), `${bad.name}: same code as over HTTP`);
+    assert.equal(
+      fields?.['herald-problem-code'],
+      expected.get(bad.name),
+      `${bad.name}: same code as over HTTP`,
+    );
     assert.match(fields?.['herald-problem-status'] ?? '', /^4\d\d$/);
     assert.ok((fields?.['herald-problem-detail'] ?? '') !== '');
   }
@@ -164,7 +169,9 @@ test('published requests are accepted once each and delivered; bad ones are dead
 
 test('a message without a Nats-Msg-Id is keyed by its stream sequence, so a redelivery is accepted once', async () => {
   const ack = await publish(JSON.stringify(validRequest('user-s', 'by sequence')), {});
-  await waitFor('the unkeyed message accepted', async () => (await titlesOf(h, service)).includes('by sequence'));
+  await waitFor('the unkeyed message accepted', async () =>
+    (await titlesOf(h, service)).includes('by sequence'),
+  );
   const { rows } = await h.herald.pool.query<{ key: string }>(
     `SELECT k.key FROM idempotency_keys k JOIN services s ON s.id = k.service_id
       WHERE s.name = $1 AND k.key LIKE $2`,
