@@ -38,7 +38,6 @@ export const IdempotencyHeaders = Type.Object({
   ),
 });
 
-
 /** 400 for a malformed id, 403 for another service's (its name is in the id, so this leaks nothing). */
 export function ownNotificationId(caller: Caller, text: string): string {
   const parsed = parseNotificationId(text);

@@ -253,7 +253,8 @@ export async function revokeApiKeyById(pool: Pool, id: number): Promise<boolean>
 
 /** The ids of the named services that exist (broker intake binds its queues to services by name). */
 export async function findServiceIds(pool: Pool, names: readonly string[]): Promise<Map<string, number>> {
-  const result = await pool.query<{ id: number; name: string }>(
+  // bigint: node-postgres returns it as a string.
+  const result = await pool.query<{ id: string; name: string }>(
     'SELECT id, name FROM services WHERE name = ANY($1::text[])',
     [names],
   );
