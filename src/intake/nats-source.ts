@@ -106,6 +106,7 @@ export class NatsSource implements IntakeSource {
   readonly broker = 'nats' as const;
   private connection: NatsConnection | undefined;
   private readonly stopping = new AbortController();
+  private connecting: Promise<void> = Promise.resolve();
   private readonly loops: Promise<void>[] = [];
   private readonly fetches = new Set<ConsumerMessages>();
   private readonly perService: number;
@@ -119,7 +120,7 @@ export class NatsSource implements IntakeSource {
 
   async start(): Promise<void> {
     const connected = this.connect();
-    this.loops.push(connected.then(() => undefined));
+    this.connecting = connected;
     // The first connection is waited for only briefly: a server that is down when Herald starts
     // is reached later, and the other roles of the process start meanwhile.
     const waited = await Promise.race([connected.then(() => true), sleep(5000).then(() => false)]);
@@ -194,6 +195,7 @@ export class NatsSource implements IntakeSource {
       idle_heartbeat: fetchHeartbeatMs,
     });
     this.fetches.add(batch);
+    if (this.stopped()) batch.stop();
     const work: Promise<void>[] = [];
     try {
       for await (const msg of batch) work.push(this.handle(js, service, keyPrefix, msg));
@@ -269,6 +271,8 @@ export class NatsSource implements IntakeSource {
   async stop(): Promise<void> {
     this.stopping.abort();
     for (const batch of this.fetches) batch.stop();
+    // The fetch loops start once connected: wait for that, then for them to settle what they hold.
+    await this.connecting;
     await Promise.allSettled(this.loops);
     await this.connection?.drain().catch(() => this.connection?.close());
   }
