@@ -6,6 +6,7 @@ import { findServiceIds } from '../db/stores/api-key-store.js';
 import { isConnectionError } from '../db/pg-errors.js';
 import { IntakeProcessor } from '../intake/intake-processor.js';
 import type { IntakeSource, SourceOptions } from '../intake/intake-source.js';
+import { NatsSource } from '../intake/nats-source.js';
 import { RabbitMqSource } from '../intake/rabbitmq-source.js';
 import { SqsSource } from '../intake/sqs-source.js';
 import type { Infrastructure } from './infrastructure.js';
@@ -47,6 +48,10 @@ export async function startIntakeRole(infra: Infrastructure, config: Config): Pr
   }
   if (config.INTAKE_SQS_ENDPOINT !== undefined) {
     sources.push(new SqsSource(config.INTAKE_SQS_ENDPOINT, config.INTAKE_SQS_REGION, optionsFor('sqs')));
+  }
+  if (config.INTAKE_NATS_URL !== undefined) {
+    const servers = config.INTAKE_NATS_URL.split(',').map((s) => s.trim());
+    sources.push(new NatsSource(servers, optionsFor('nats')));
   }
   for (const source of sources) {
     await source.start();

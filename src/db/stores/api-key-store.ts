@@ -253,6 +253,7 @@ export async function revokeApiKeyById(pool: Pool, id: number): Promise<boolean>
 
 /** The ids of the named services that exist (broker intake binds its queues to services by name). */
 export async function findServiceIds(pool: Pool, names: readonly string[]): Promise<Map<string, number>> {
+  // bigint arrives as a number (pools.ts sets the parser).
   const result = await pool.query<{ id: number; name: string }>(
     'SELECT id, name FROM services WHERE name = ANY($1::text[])',
     [names],
