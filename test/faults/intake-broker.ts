@@ -200,7 +200,8 @@ export class PrivateRabbitMq {
     return `amqp://guest:guest@127.0.0.1:${String(this.amqpPort)}`;
   }
 
-  async start(timeoutMs = 120_000): Promise<void> {
+  /** Picks the node's ports and writes its configuration (so its URL is known before it runs). */
+  async allocate(): Promise<void> {
     if (this.amqpPort === 0) {
       this.amqpPort = await freePort();
       this.distPort = await freePort();
@@ -211,6 +212,10 @@ export class PrivateRabbitMq {
         `listeners.tcp.1 = 127.0.0.1:${String(this.amqpPort)}\n`,
       );
     }
+  }
+
+  async start(timeoutMs = 120_000): Promise<void> {
+    await this.allocate();
     this.output = '';
     // The script under /usr/lib (the one in /usr/sbin switches to the rabbitmq user).
     const script = spawn('/usr/lib/rabbitmq/bin/rabbitmq-server', [], {

@@ -291,13 +291,21 @@ export const intakeBrokerRestart: Scenario = async ({ seed, smoke }) => {
   const run = new IntakeRun('intake-broker-restart', seed, smoke ? 1000 : 10000);
   const node = new PrivateRabbitMq();
   try {
-    const [nodeStart] = await Promise.allSettled([node.start(), run.h.setup()]);
-    if (nodeStart.status === 'rejected') throw nodeStart.reason;
-    // h.setup ran already (concurrently with the node); the rest of IntakeRun.setup here.
-    run.serviceId = await ensureService(run.h.db, run.service);
+    // The node starts while Herald does: the intake finds no broker at first and connects once
+    // the node is up (the publisher's queue declaration waits for it).
+    await node.allocate();
     run.broker = new RabbitMqIntakeBroker(node.url, run.service, node);
+    const [nodeStart, heraldStart] = await Promise.allSettled([
+      node.start(),
+      (async () => {
+        await run.h.setup();
+        run.serviceId = await ensureService(run.h.db, run.service);
+        await run.spawnAll();
+      })(),
+    ]);
+    if (nodeStart.status === 'rejected') throw nodeStart.reason;
+    if (heraldStart.status === 'rejected') throw heraldStart.reason;
     await run.b.prepare();
-    await run.spawnAll();
     if (run.intake === undefined) throw new Error('no intake process');
     const intakePid = run.intake.child.pid;
     const publishing = run.publish(32);
