@@ -79,20 +79,43 @@ class IntakeRun {
     return this.h.spawn(['intake'], { ...this.b.heraldEnv(), INTAKE_PREFETCH: '200', API_PORT: '0' });
   }
 
-  /** Publishes every item (`concurrency` at once), recording each confirmed one. */
-  async publish(concurrency: number, deadlineMs = 300_000): Promise<void> {
+  /**
+   * Publishes every item (`concurrency` at once), recording each confirmed one. With `maxAhead`
+   * a publisher starts a message only while fewer than that many confirmed valid ones are not
+   * yet committed, so publishing lasts as long as the intake's work and goes on across a fault.
+   */
+  async publish(concurrency: number, maxAhead = Infinity, deadlineMs = 300_000): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     let next = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < this.items.length) {
-          const item = this.items[next++];
-          if (item === undefined) break;
-          if (await this.b.publish(item.key, item.body, deadline)) this.retried += 1;
-          this.confirmed.set(item.key, item.poison ?? '');
-        }
-      }),
-    );
+    let committed = 0;
+    let validConfirmed = 0;
+    const state = { done: false };
+    const watching = (async () => {
+      while (!state.done && Number.isFinite(maxAhead)) {
+        committed = (await this.committed()) ?? committed;
+        await sleep(100);
+      }
+    })();
+    try {
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < this.items.length) {
+            while (validConfirmed - committed > maxAhead) {
+              if (Date.now() > deadline) throw new Error('the intake fell behind past the deadline');
+              await sleep(50);
+            }
+            const item = this.items[next++];
+            if (item === undefined) break;
+            if (await this.b.publish(item.key, item.body, deadline)) this.retried += 1;
+            this.confirmed.set(item.key, item.poison ?? '');
+            if (item.poison === undefined) validConfirmed += 1;
+          }
+        }),
+      );
+    } finally {
+      state.done = true;
+      await watching;
+    }
   }
 
   /** Valid keys committed so far (undefined while PostgreSQL cannot be reached). */
@@ -308,7 +331,8 @@ export const intakeBrokerRestart: Scenario = async ({ seed, smoke }) => {
     await run.b.prepare();
     if (run.intake === undefined) throw new Error('no intake process');
     const intakePid = run.intake.child.pid;
-    const publishing = run.publish(32);
+    // Kept at most 400 messages ahead of the commits, so the publisher meets the outage too.
+    const publishing = run.publish(32, 400);
     const valid = run.items.filter((i) => i.poison === undefined).length;
     const committed = await run.waitCommitted(Math.floor(valid * (0.25 + 0.15 * run.h.random())));
     const downMs = smoke
