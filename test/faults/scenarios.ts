@@ -12,6 +12,7 @@ import { FaultHarness, faultsDataDir, freePort, sleep, type Figures } from './ha
 import { FaultReceiver } from './fault-receiver.js';
 import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 import { providerOutage } from './provider-outage.js';
+import { intakeScenarios } from './intake-scenarios.js';
 
 export interface ScenarioOptions {
   seed: number;
@@ -408,4 +409,5 @@ export const scenarios: Record<string, Scenario> = {
   'eight-workers': eightWorkers,
   'npm-start-kill-9': npmStartKill,
   'provider-outage': providerOutage,
+  ...intakeScenarios,
 };
