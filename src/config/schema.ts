@@ -365,7 +365,7 @@ export const ConfigSchema = Type.Object({
   INTAKE_NATS_URL: Type.Optional(
     setting(Type.String({ pattern: '^(nats|tls)://\\S+$' }), {
       description:
-        'Broker intake from NATS JetStream: server URLs, comma-separated (e.g. `nats://n1:4222,nats://n2:4222`). Stream `HERALD_INTAKE` (work queue, created if missing) on subjects `herald.intake.<service>`, one durable pull consumer `herald-intake-<service>` per service; dead letters on `herald.dead.<service>` in stream `HERALD_INTAKE_DEAD` (docs/intake.md).',
+        'Broker intake from NATS JetStream: server URLs, comma-separated (e.g. `nats://n1:4222,nats://n2:4222`). A stream per service, `HERALD_INTAKE_<service>` (work queue, created if missing) on the subject `herald.intake.<service>`, one durable pull consumer `herald-intake-<service>` per service; dead letters on `herald.dead.<service>` in stream `HERALD_INTAKE_DEAD` (docs/intake.md).',
       secret: true,
     }),
   ),

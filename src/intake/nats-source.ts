@@ -36,7 +36,12 @@ const nanos = (ms: number): number => ms * 1_000_000;
 
 /** The names Herald uses on the server (docs/intake.md). */
 export const natsNames = {
-  stream: 'HERALD_INTAKE',
+  /**
+   * A stream per service: JetStream deduplicates Nats-Msg-Id across a whole stream, so in a
+   * shared one a service could make JetStream drop another service's messages by reusing
+   * their ids.
+   */
+  stream: (service: string) => `HERALD_INTAKE_${service}`,
   deadStream: 'HERALD_INTAKE_DEAD',
   intake: (service: string) => `herald.intake.${service}`,
   dead: (service: string) => `herald.dead.${service}`,
@@ -44,19 +49,21 @@ export const natsNames = {
 };
 
 /**
- * The stream settings Herald creates HERALD_INTAKE with when it does not exist (an existing
+ * The settings Herald creates a service's stream with when it does not exist (an existing
  * stream, e.g. one an operator created with three replicas, is used as it is). Work-queue
  * retention removes a message once it is acked. Publishes with the same Nats-Msg-Id within
  * the duplicate window are stored once; Herald's own idempotency (the key is kept for
  * IDEMPOTENCY_KEY_RETENTION_DAYS) covers a re-publish after it.
  */
-export const natsStreamConfig = {
-  name: natsNames.stream,
-  subjects: ['herald.intake.*'],
-  storage: StorageType.File,
-  retention: RetentionPolicy.Workqueue,
-  duplicate_window: nanos(2 * 60_000),
-};
+export function natsStreamConfig(service: string) {
+  return {
+    name: natsNames.stream(service),
+    subjects: [natsNames.intake(service)],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Workqueue,
+    duplicate_window: nanos(2 * 60_000),
+  };
+}
 
 export const natsDeadStreamConfig = {
   name: natsNames.deadStream,
@@ -166,7 +173,7 @@ export class NatsSource implements IntakeSource {
     for (let attempt = 0; !this.stopped();) {
       try {
         keyPrefix ??= await this.declare(await jetstreamManager(nc), service);
-        const consumer = await js.consumers.get(natsNames.stream, natsNames.consumer(service));
+        const consumer = await js.consumers.get(natsNames.stream(service), natsNames.consumer(service));
         while (!this.stopped()) {
           await this.fetchOnce(js, consumer, service, keyPrefix);
           attempt = 0;
@@ -211,22 +218,22 @@ export class NatsSource implements IntakeSource {
    * stream sequence that follows it never repeats, not even in a stream created again.
    */
   private async declare(jsm: JetStreamManager, service: string): Promise<string> {
-    const info = await ensureStream(jsm, natsStreamConfig);
+    const info = await ensureStream(jsm, natsStreamConfig(service));
     await ensureStream(jsm, natsDeadStreamConfig);
     const config = natsConsumerConfig(service, this.perService);
     try {
-      await jsm.consumers.info(natsNames.stream, config.durable_name);
+      await jsm.consumers.info(natsNames.stream(service), config.durable_name);
       // Existing: bring the settings that may change (the prefetch) up to date.
-      await jsm.consumers.update(natsNames.stream, config.durable_name, {
+      await jsm.consumers.update(natsNames.stream(service), config.durable_name, {
         ack_wait: config.ack_wait,
         max_deliver: config.max_deliver,
         max_ack_pending: config.max_ack_pending,
       });
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      await jsm.consumers.add(natsNames.stream, config);
+      await jsm.consumers.add(natsNames.stream(service), config);
     }
-    return `${natsNames.stream}:${String(Date.parse(info.created))}:`;
+    return `${natsNames.stream(service)}:${String(Date.parse(info.created))}:`;
   }
 
   private async handle(js: JetStreamClient, service: string, keyPrefix: string, msg: JsMsg): Promise<void> {
@@ -280,7 +287,7 @@ export class NatsSource implements IntakeSource {
 
 async function ensureStream(
   jsm: JetStreamManager,
-  config: typeof natsStreamConfig | typeof natsDeadStreamConfig,
+  config: ReturnType<typeof natsStreamConfig> | typeof natsDeadStreamConfig,
 ): Promise<{ created: string }> {
   try {
     return await jsm.streams.info(config.name);

@@ -143,7 +143,8 @@ before(async () => {
   // the cluster elected its meta leader.
   await waitFor(
     'the cluster to create an R3 stream',
-    async () => (await jetstreamManager(client)).streams.add({ ...natsStreamConfig, num_replicas: 3 }),
+    async () =>
+      (await jetstreamManager(client)).streams.add({ ...natsStreamConfig(service), num_replicas: 3 }),
     30_000,
   );
   db = await createTestDatabase();
@@ -170,7 +171,7 @@ after(async () => {
 });
 
 async function streamLeader(jsm: JetStreamManager): Promise<ClusterNode> {
-  const info = await jsm.streams.info(natsNames.stream);
+  const info = await jsm.streams.info(natsNames.stream(service));
   return nodes.find((n) => n.name === info.cluster?.leader) ?? nodes[0]!;
 }
 

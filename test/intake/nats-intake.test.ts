@@ -46,7 +46,7 @@ before(async () => {
   });
   // Herald declared the streams as it started; read this service's dead letters.
   await waitFor('the consumer declared', () =>
-    jsm.consumers.info(natsNames.stream, natsNames.consumer(service)).then(() => true),
+    jsm.consumers.info(natsNames.stream(service), natsNames.consumer(service)).then(() => true),
   );
   await jsm.consumers.add(natsNames.deadStream, {
     durable_name: deadReader,
@@ -56,10 +56,10 @@ before(async () => {
 });
 after(async () => {
   await h.stop();
-  // Only what this run created: the streams are shared with other runs.
-  await jsm.consumers.delete(natsNames.stream, natsNames.consumer(service)).catch(() => undefined);
+  // Only what this run created: the service's own stream, its part of the shared dead stream.
+  await jsm.consumers.delete(natsNames.stream(service), natsNames.consumer(service)).catch(() => undefined);
   await jsm.consumers.delete(natsNames.deadStream, deadReader).catch(() => undefined);
-  await jsm.streams.purge(natsNames.stream, { filter: natsNames.intake(service) }).catch(() => undefined);
+  await jsm.streams.delete(natsNames.stream(service)).catch(() => undefined);
   await jsm.streams.purge(natsNames.deadStream, { filter: natsNames.dead(service) }).catch(() => undefined);
   await nc.close();
   await db.drop();
@@ -92,12 +92,12 @@ async function readDead(count: number): Promise<Map<string, Record<string, strin
 }
 
 test('Herald declared the stream and a durable explicit-ack consumer filtered to the service', async () => {
-  const info = await jsm.consumers.info(natsNames.stream, natsNames.consumer(service));
+  const info = await jsm.consumers.info(natsNames.stream(service), natsNames.consumer(service));
   assert.equal(info.config.filter_subject, natsNames.intake(service));
   assert.equal(info.config.ack_policy, AckPolicy.Explicit);
   assert.equal(info.config.max_ack_pending, 50);
-  const stream = await jsm.streams.info(natsNames.stream);
-  assert.ok(stream.config.subjects.includes('herald.intake.*'));
+  const stream = await jsm.streams.info(natsNames.stream(service));
+  assert.deepEqual(stream.config.subjects, [natsNames.intake(service)]);
 });
 
 test('published requests are accepted once each and delivered; bad ones are dead-lettered with the HTTP problem code', async () => {
@@ -151,7 +151,9 @@ test('published requests are accepted once each and delivered; bad ones are dead
   }
   // Acked messages leave the work queue: nothing of this service is left in the stream.
   await waitFor('the intake subject empty', async () => {
-    const info = await jsm.streams.info(natsNames.stream, { subjects_filter: natsNames.intake(service) });
+    const info = await jsm.streams.info(natsNames.stream(service), {
+      subjects_filter: natsNames.intake(service),
+    });
     return (info.state.subjects?.[natsNames.intake(service)] ?? 0) === 0;
   });
   const metrics = await (await fetch(`${h.herald.apiUrl ?? ''}/metrics`)).text();
@@ -175,8 +177,11 @@ test('a message without a Nats-Msg-Id is keyed by its stream sequence, so a rede
   const { rows } = await h.herald.pool.query<{ key: string }>(
     `SELECT k.key FROM idempotency_keys k JOIN services s ON s.id = k.service_id
       WHERE s.name = $1 AND k.key LIKE $2`,
-    [service, `header:${natsNames.stream}:%`],
+    [service, `header:${natsNames.stream(service)}:%`],
   );
   assert.equal(rows.length, 1);
-  assert.match(rows[0]?.key ?? '', new RegExp(`^header:${natsNames.stream}:\\d+:${String(ack.seq)}$`));
+  assert.match(
+    rows[0]?.key ?? '',
+    new RegExp(`^header:${natsNames.stream(service)}:\\d+:${String(ack.seq)}$`),
+  );
 });
