@@ -2,6 +2,9 @@
 // queue, publish confirmed messages with their own ids, remove what the run made.
 import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { connect, type ChannelModel } from 'amqplib';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
+import { natsNames, natsStreamConfig } from '../src/intake/nats-source.js';
 import { rabbitMqQueueArguments, rabbitMqQueues } from '../src/intake/rabbitmq-source.js';
 import { sqsQueues } from '../src/intake/sqs-source.js';
 import { SqsStandIn } from '../test/stand-ins/sqs-stand-in.js';
@@ -69,6 +72,44 @@ function rabbitMq(): BenchBroker {
   };
 }
 
+const natsUrl = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+
+function nats(): BenchBroker {
+  let nc: NatsConnection | undefined;
+  const connected = async () => (nc ??= await connectNats({ servers: natsUrl }));
+  return {
+    name: 'NATS JetStream',
+    configuration: 'R1 file stream per service, durable pull consumer, fetch = prefetch',
+    env: { INTAKE_NATS_URL: natsUrl },
+    async prepare(service) {
+      const jsm = await jetstreamManager(await connected());
+      await jsm.streams.delete(natsNames.stream(service)).catch(() => undefined);
+      await jsm.streams.add(natsStreamConfig(service));
+    },
+    async publish(service, body, count, prefix) {
+      const js = jetstream(await connected());
+      const data = new TextEncoder().encode(body);
+      // 200 publishes in flight, each awaited for its PubAck.
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 200 }, async () => {
+          while (next < count) {
+            const i = next++;
+            await js.publish(natsNames.intake(service), data, { msgID: `${prefix}-${String(i)}` });
+          }
+        }),
+      );
+    },
+    async cleanup(service) {
+      const jsm = await jetstreamManager(await connected());
+      await jsm.streams.delete(natsNames.stream(service)).catch(() => undefined);
+    },
+    async close() {
+      await nc?.close();
+    },
+  };
+}
+
 /** SQS is the stand-in (test/stand-ins), served from the bench process: no AWS is reached. */
 function sqs(): BenchBroker {
   const standIn = new SqsStandIn();
@@ -132,5 +173,5 @@ function sqs(): BenchBroker {
 }
 
 export function benchBrokers(): BenchBroker[] {
-  return [rabbitMq(), sqs()];
+  return [rabbitMq(), nats(), sqs()];
 }
