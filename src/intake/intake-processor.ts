@@ -15,6 +15,7 @@ import { compileBodyValidator } from '../http/body-validator.js';
 import { acceptNotifications, type AcceptDeps } from '../ingest/accept-notifications.js';
 import { NotificationRequestSchema, type NotificationRequestBody } from '../ingest/notification-request.js';
 import type { Logger } from '../observability/logger.js';
+import { sleep } from './intake-source.js';
 
 export type Broker = 'rabbitmq' | 'nats' | 'sqs';
 
@@ -174,16 +175,4 @@ function idempotencyKeyOf(message: IntakeMessage, request: NotificationRequestBo
     ]);
   }
   return key;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -51,3 +51,17 @@ export function problemHeaders(problem: IntakeProblem): Record<string, string> {
 export function reconnectDelayMs(attempt: number): number {
   return Math.min(250 * 2 ** attempt, 5000);
 }
+
+/** Waits `ms`, or less if `signal` aborts first; never keeps the process alive by itself. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -30,6 +30,7 @@ import {
   reconnectDelayMs,
   type IntakeSource,
   type SourceOptions,
+  sleep,
 } from './intake-source.js';
 
 const nanos = (ms: number): number => ms * 1_000_000;
@@ -304,17 +305,4 @@ async function ensureStream(
 
 function isNotFound(error: unknown): boolean {
   return error instanceof Error && /not found/i.test(error.message);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -13,6 +13,7 @@ import {
   reconnectDelayMs,
   type IntakeSource,
   type SourceOptions,
+  sleep,
 } from './intake-source.js';
 
 export const rabbitMqQueues = {
@@ -162,8 +163,4 @@ function publishConfirmed(
           : reject(new Error('dead letter not confirmed', { cause: error })),
     );
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

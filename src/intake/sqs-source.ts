@@ -29,6 +29,7 @@ import {
   reconnectDelayMs,
   type IntakeSource,
   type SourceOptions,
+  sleep,
 } from './intake-source.js';
 
 export const sqsQueues = {
@@ -376,17 +377,4 @@ function attributeText(attributes: Record<string, MessageAttributeValue>, name: 
 
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -5,32 +5,10 @@
 // documented SendEmail error in AWS's restJson1 error shape, or to hang. It also posts SES event
 // notifications (Delivery, Bounce, Complaint) wrapped in SNS envelopes to a callback URL.
 import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
-import { createHash, createHmac, randomUUID, timingSafeEqual, type BinaryLike } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { HttpRequest, SourceData } from '@smithy/types';
+import { checkSigV4 } from './sigv4.js';
 import { simpleParser, type ParsedMail } from 'mailparser';
-
-function bytes(data: SourceData): BinaryLike {
-  if (typeof data === 'string') return data;
-  return data instanceof ArrayBuffer
-    ? new Uint8Array(data)
-    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** SigV4's hash and HMAC over node:crypto, in the shape SignatureV4 expects (@aws-crypto's Sha256). */
-class NodeSha256 {
-  private readonly hash;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
 
 /** The SendEmail errors AWS documents, with the status each comes with. */
 export const sesErrors = {
@@ -134,64 +112,28 @@ export class SesStandIn {
     req: IncomingMessage,
     body: Buffer,
   ): Promise<{ error: string; message: string } | null> {
-    const auth = req.headers.authorization ?? '';
-    const parts =
-      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
-        auth,
-      );
-    const amzDate = req.headers['x-amz-date'];
-    if (parts === null || typeof amzDate !== 'string') {
-      return {
+    const refusal = await checkSigV4(req, body, {
+      credentials: this.credentials,
+      region: this.region,
+      service: 'ses',
+    });
+    if (refusal === null) return null;
+    return {
+      malformed: {
         error: 'IncompleteSignatureException',
         message: 'Authorization header is missing or malformed.',
-      };
-    }
-    const [, accessKeyId, , region, service, signedHeaders, signature] = parts as unknown as string[];
-    if (accessKeyId !== this.credentials.accessKeyId) {
-      return {
+      },
+      unknown_key: {
         error: 'UnrecognizedClientException',
         message: 'The security token included in the request is invalid.',
-      };
-    }
-    const headers: Record<string, string> = {};
-    for (const name of (signedHeaders ?? '').split(';')) {
-      const value = req.headers[name];
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
-    }
-    const url = new URL(req.url ?? '/', 'http://placeholder');
-    const request: HttpRequest = {
-      method: req.method ?? 'POST',
-      protocol: 'http:',
-      hostname: '127.0.0.1',
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      headers,
-      body,
-    };
-    const signer = new SignatureV4({
-      credentials: this.credentials,
-      region: region ?? '',
-      service: service ?? '',
-      sha256: NodeSha256,
-    });
-    const signingDate = new Date(
-      amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
-    );
-    const signed = await signer.sign(request, { signingDate });
-    const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1] ?? '';
-    const matches =
-      region === this.region &&
-      service === 'ses' &&
-      expected.length === signature?.length &&
-      timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
-    return matches
-      ? null
-      : {
-          error: 'SignatureDoesNotMatch',
-          message:
-            'The request signature we calculated does not match the signature you provided. ' +
-            'Check your AWS Secret Access Key and signing method.',
-        };
+      },
+      mismatch: {
+        error: 'SignatureDoesNotMatch',
+        message:
+          'The request signature we calculated does not match the signature you provided. ' +
+          'Check your AWS Secret Access Key and signing method.',
+      },
+    }[refusal];
   }
 
   private async handle(req: IncomingMessage, raw: Buffer, res: ServerResponse): Promise<void> {

@@ -10,33 +10,11 @@
 // MD5OfMessageAttributes as SQS computes them, DeleteMessage(Batch), ChangeMessageVisibility,
 // PurgeQueue, and the redrive to a dead-letter queue after maxReceiveCount receives. State
 // survives stop() and start(port) on the same port: an SQS outage and its end.
-import { createHash, createHmac, randomUUID, timingSafeEqual, type BinaryLike } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { HttpRequest, SourceData } from '@smithy/types';
+import { checkSigV4 } from './sigv4.js';
 import { closeServer } from '../helpers/loopback-server.js';
-
-function bytes(data: SourceData): BinaryLike {
-  if (typeof data === 'string') return data;
-  return data instanceof ArrayBuffer
-    ? new Uint8Array(data)
-    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** SigV4's hash and HMAC over node:crypto, in the shape SignatureV4 expects. */
-class NodeSha256 {
-  private readonly hash;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
 
 export interface SqsAttributeValue {
   DataType: string;
@@ -243,60 +221,25 @@ export class SqsStandIn {
 
   /** Recomputes the SigV4 signature of what arrived; throws the refusal AWS would answer. */
   private async checkSignature(req: IncomingMessage, body: Buffer): Promise<void> {
-    const auth = req.headers.authorization ?? '';
-    const parts =
-      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
-        auth,
-      );
-    const amzDate = req.headers['x-amz-date'];
-    if (parts === null || typeof amzDate !== 'string') {
+    const refusal = await checkSigV4(req, body, {
+      credentials: this.credentials,
+      region: this.region,
+      service: 'sqs',
+    });
+    if (refusal === 'malformed')
       throw new SqsError('MissingAuthenticationToken', 'Authorization header is missing or malformed.', 403);
-    }
-    const [, accessKeyId, , region, service, signedHeaders, signature] = parts as unknown as string[];
-    if (accessKeyId !== this.credentials.accessKeyId) {
+    if (refusal === 'unknown_key')
       throw new SqsError(
         'InvalidClientTokenId',
         'The security token included in the request is invalid.',
         403,
       );
-    }
-    const headers: Record<string, string> = {};
-    for (const name of (signedHeaders ?? '').split(';')) {
-      const value = req.headers[name];
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
-    }
-    const request: HttpRequest = {
-      method: req.method ?? 'POST',
-      protocol: 'http:',
-      hostname: '127.0.0.1',
-      path: '/',
-      query: {},
-      headers,
-      body,
-    };
-    const signer = new SignatureV4({
-      credentials: this.credentials,
-      region: region ?? '',
-      service: service ?? '',
-      sha256: NodeSha256,
-    });
-    const signingDate = new Date(
-      amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
-    );
-    const signed = await signer.sign(request, { signingDate });
-    const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1] ?? '';
-    const matches =
-      region === this.region &&
-      service === 'sqs' &&
-      expected.length === signature?.length &&
-      timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
-    if (!matches) {
+    if (refusal === 'mismatch')
       throw new SqsError(
         'SignatureDoesNotMatch',
         'The request signature we calculated does not match the signature you provided.',
         403,
       );
-    }
   }
 
   private dispatch(action: string, input: Record<string, unknown>, res: ServerResponse): unknown {
