@@ -2,6 +2,7 @@
 // the broker must equal the code POST /v1/notifications answers the same body with.
 import assert from 'node:assert/strict';
 import type { TestHerald } from './test-herald.js';
+import { waitFor } from './wait-for.js';
 
 export function validRequest(user: string, title: string): Record<string, unknown> {
   return { recipients: [user], channels: ['in_app'], content: { default: { title, body: `${title} body` } } };
@@ -47,4 +48,28 @@ export async function titlesOf(h: TestHerald, service: string): Promise<string[]
     [service],
   );
   return rows.map((r) => r.title);
+}
+
+/**
+ * Waits until the service has exactly the notifications `titles` names (one each: a duplicate
+ * fails) and every one of them is delivered in the inbox.
+ */
+export async function expectDelivered(
+  h: TestHerald,
+  service: string,
+  titles: readonly string[],
+): Promise<void> {
+  const stored = await waitFor(`${String(titles.length)} notifications`, async () => {
+    const t = await titlesOf(h, service);
+    return t.length >= titles.length ? t : undefined;
+  });
+  assert.deepEqual(stored, [...titles].sort());
+  await waitFor('in-app deliveries', async () => {
+    const { rows } = await h.herald.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+         JOIN services s ON s.id = n.service_id WHERE s.name = $1 AND d.state = 'delivered'`,
+      [service],
+    );
+    return Number(rows[0]?.n) === titles.length;
+  });
 }

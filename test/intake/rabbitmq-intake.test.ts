@@ -11,6 +11,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import {
   badBodies,
   httpProblemCode,
+  expectDelivered,
   titlesOf,
   uniqueService,
   validRequest,
@@ -83,19 +84,7 @@ test('published requests are accepted once each and delivered; bad ones are dead
     headers: { 'idempotency-key': 'order-9' },
   });
 
-  const titles = await waitFor('7 notifications', async () => {
-    const t = await titlesOf(h, service);
-    return t.length >= 7 ? t : undefined;
-  });
-  assert.deepEqual(titles, ['good 0', 'good 1', 'good 2', 'good 3', 'good 4', 'good 5', 'keyed']);
-  await waitFor('in-app deliveries', async () => {
-    const { rows } = await h.herald.pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-         JOIN services s ON s.id = n.service_id WHERE s.name = $1 AND d.state = 'delivered'`,
-      [service],
-    );
-    return Number(rows[0]?.n) === 7;
-  });
+  await expectDelivered(h, service, ['good 0', 'good 1', 'good 2', 'good 3', 'good 4', 'good 5', 'keyed']);
 
   const dead = new Map<string, { code: string; status: string; detail: string }>();
   await waitFor('every bad message dead-lettered', async () => {

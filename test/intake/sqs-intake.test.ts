@@ -21,6 +21,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import {
   badBodies,
   httpProblemCode,
+  expectDelivered,
   titlesOf,
   uniqueService,
   validRequest,
@@ -133,19 +134,7 @@ test('published requests are accepted once each and delivered; bad ones are dead
   await publish(JSON.stringify(validRequest('user-9', 'keyed')), { 'Idempotency-Key': 'order-9' });
   await publish(JSON.stringify(validRequest('user-9', 'keyed')), { 'Idempotency-Key': 'order-9' });
 
-  const titles = await waitFor('7 notifications', async () => {
-    const t = await titlesOf(h, service);
-    return t.length >= 7 ? t : undefined;
-  });
-  assert.deepEqual(titles, ['good 0', 'good 1', 'good 2', 'good 3', 'good 4', 'good 5', 'keyed']);
-  await waitFor('in-app deliveries', async () => {
-    const { rows } = await h.herald.pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-         JOIN services s ON s.id = n.service_id WHERE s.name = $1 AND d.state = 'delivered'`,
-      [service],
-    );
-    return Number(rows[0]?.n) === 7;
-  });
+  await expectDelivered(h, service, ['good 0', 'good 1', 'good 2', 'good 3', 'good 4', 'good 5', 'keyed']);
 
   const dead = new Map<string, Record<string, string>>();
   await waitFor('every bad message dead-lettered', async () => {
