@@ -5,7 +5,7 @@ import { connect, type ChannelModel } from 'amqplib';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
 import { natsNames, natsStreamConfig } from '../src/intake/nats-source.js';
-import { rabbitMqQueueArguments, rabbitMqQueues } from '../src/intake/rabbitmq-source.js';
+import { declareRabbitMqQueues, rabbitMqQueues } from '../src/intake/rabbitmq-source.js';
 import { sqsQueues } from '../src/intake/sqs-source.js';
 import { SqsStandIn } from '../test/stand-ins/sqs-stand-in.js';
 
@@ -36,14 +36,7 @@ function rabbitMq(): BenchBroker {
     env: { INTAKE_RABBITMQ_URL: rabbitUrl },
     async prepare(service) {
       const ch = await channel();
-      await ch.assertQueue(rabbitMqQueues.dead(service), {
-        durable: true,
-        arguments: { 'x-queue-type': 'quorum' },
-      });
-      await ch.assertQueue(rabbitMqQueues.intake(service), {
-        durable: true,
-        arguments: rabbitMqQueueArguments(service),
-      });
+      await declareRabbitMqQueues(ch, service);
       await ch.purgeQueue(rabbitMqQueues.intake(service));
       await ch.close();
     },

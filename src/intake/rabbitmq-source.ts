@@ -36,6 +36,18 @@ export function rabbitMqQueueArguments(service: string): Record<string, unknown>
   };
 }
 
+/** Declares a service's intake queue and its dead-letter queue, as Herald uses them. */
+export async function declareRabbitMqQueues(channel: Channel, service: string): Promise<void> {
+  await channel.assertQueue(rabbitMqQueues.dead(service), {
+    durable: true,
+    arguments: { 'x-queue-type': 'quorum' },
+  });
+  await channel.assertQueue(rabbitMqQueues.intake(service), {
+    durable: true,
+    arguments: rabbitMqQueueArguments(service),
+  });
+}
+
 function headerText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (Buffer.isBuffer(value)) return value.toString('utf8');
@@ -73,16 +85,7 @@ export class RabbitMqSource implements IntakeSource {
     const confirm = await model.createConfirmChannel();
     // Quorum queues apply the prefetch per consumer: share it out over the services' queues.
     await channel.prefetch(Math.max(1, Math.floor(this.options.prefetch / this.options.services.length)));
-    for (const service of this.options.services) {
-      await channel.assertQueue(rabbitMqQueues.dead(service), {
-        durable: true,
-        arguments: { 'x-queue-type': 'quorum' },
-      });
-      await channel.assertQueue(rabbitMqQueues.intake(service), {
-        durable: true,
-        arguments: rabbitMqQueueArguments(service),
-      });
-    }
+    for (const service of this.options.services) await declareRabbitMqQueues(channel, service);
     if (this.stopping.signal.aborted) return;
     for (const service of this.options.services) {
       await channel.consume(rabbitMqQueues.intake(service), (delivery) => {
