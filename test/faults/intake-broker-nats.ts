@@ -31,6 +31,8 @@ const keyHeader = 'herald-faults-key';
 
 export class NatsIntakeBroker implements IntakeBroker {
   readonly name = 'nats';
+  /** The consumer's ack wait (nats-source.ts). */
+  readonly redeliveryMs = 30_000;
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;

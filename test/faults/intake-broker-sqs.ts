@@ -25,6 +25,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class SqsIntakeBroker implements IntakeBroker {
   readonly name = 'sqs';
+  /** The intake queue's visibility timeout. */
+  readonly redeliveryMs = sqsVisibilityTimeoutSeconds * 1000;
   private client: SQSClient | undefined;
   private intakeUrl = '';
   private deadUrl = '';

@@ -24,6 +24,12 @@ export interface DeadLetter {
 
 export interface IntakeBroker {
   readonly name: string;
+  /**
+   * How long a message fetched by a consumer that went away (killed, cut off) may stay
+   * invisible before the broker hands it out again: the checker waits that much longer for the
+   * last dead letters.
+   */
+  readonly redeliveryMs: number;
   /** The environment that points Herald's intake role at this broker for `service`. */
   heraldEnv(): Record<string, string>;
   /** Declares what Herald would (so nothing published before Herald is up is dropped). */
@@ -48,6 +54,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class RabbitMqIntakeBroker implements IntakeBroker {
   readonly name = 'rabbitmq';
+  /** Unacknowledged messages are requeued as soon as the consumer's channel closes. */
+  readonly redeliveryMs = 0;
   private model: ChannelModel | undefined;
   private channel: ConfirmChannel | undefined;
   private connecting: Promise<ConfirmChannel> | undefined;

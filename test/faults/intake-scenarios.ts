@@ -162,7 +162,9 @@ class IntakeRun {
 
   /**
    * Waits until every valid confirmed key is committed and the dead-letter queue holds every
-   * poison key (or 30 s more have passed), lets deliveries finish, then counts.
+   * poison key (or 30 s more have passed, plus the broker's redelivery delay: a poison message
+   * held when its dead-lettering failed comes back only after it), lets deliveries finish, then
+   * counts.
    */
   async check(faults: string, recovery: string): Promise<Figures & { extraFailures: string[] }> {
     const valid = [...this.confirmed].filter(([, p]) => p === '').map(([k]) => k);
@@ -175,7 +177,7 @@ class IntakeRun {
     }
     const letters: Awaited<ReturnType<IntakeBroker['readDead']>> = [];
     const deadKeys = () => new Set(letters.map((l) => l.key));
-    const deadDeadline = Date.now() + 30_000;
+    const deadDeadline = Date.now() + 30_000 + this.b.redeliveryMs;
     for (;;) {
       letters.push(...(await this.b.readDead()));
       if ([...poison.keys()].every((k) => deadKeys().has(k)) || Date.now() > deadDeadline) break;
@@ -416,3 +418,15 @@ export const intakeScenarios: Record<string, Scenario> = Object.fromEntries(
     [`intake-postgres-restart${kind.suffix}`, intakePostgresRestart(kind)],
   ]),
 );
+
+/**
+ * Left out of `--smoke` without `--only` (CI): one scenario per added broker runs there
+ * (intake-broker-restart-nats, intake-postgres-restart-sqs), the others only when named. An SQS
+ * kill waits out the 60 s visibility timeout of the messages the killed process held.
+ */
+export const intakeSmokeSkipped = new Set([
+  'intake-kill-nats',
+  'intake-postgres-restart-nats',
+  'intake-kill-sqs',
+  'intake-broker-restart-sqs',
+]);
