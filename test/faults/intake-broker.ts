@@ -1,5 +1,6 @@
-// The broker side of the intake fault scenarios, behind one small interface so another broker
-// (NATS JetStream, SQS) can be added next to RabbitMQ: a publisher that counts a message only
+// The broker side of the intake fault scenarios, behind one small interface (RabbitMQ here,
+// NATS JetStream in intake-broker-nats.ts, SQS in intake-broker-sqs.ts, the list of them in
+// intake-brokers.ts): a publisher that counts a message only
 // once the broker confirmed it (retrying with the same message id until it does), a reader of
 // the dead-letter queue, and, for a broker the suite owns, a restart.
 //

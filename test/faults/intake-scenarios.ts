@@ -1,6 +1,8 @@
 // Broker intake under faults: services publish notification requests to a broker and Herald's
 // intake role (a real process) accepts them, while the intake process is killed, the broker
-// restarts or PostgreSQL crashes. Poison messages (bodies Herald refuses) sit at seeded
+// restarts or PostgreSQL crashes. Each scenario runs on every broker of intake-brokers.ts:
+// `intake-kill` etc. on RabbitMQ, `intake-kill-nats` on NATS JetStream, `intake-kill-sqs` on SQS
+// (the stand-in). Poison messages (bodies Herald refuses) sit at seeded
 // positions in every stream.
 //
 // The count is independent of Herald: the publisher records each message the broker confirmed,
