@@ -1,5 +1,6 @@
-// The broker side of the intake fault scenarios, behind one small interface so another broker
-// (NATS JetStream, SQS) can be added next to RabbitMQ: a publisher that counts a message only
+// The broker side of the intake fault scenarios, behind one small interface (RabbitMQ here,
+// NATS JetStream in intake-broker-nats.ts, SQS in intake-broker-sqs.ts, the list of them in
+// intake-brokers.ts): a publisher that counts a message only
 // once the broker confirmed it (retrying with the same message id until it does), a reader of
 // the dead-letter queue, and, for a broker the suite owns, a restart.
 //
@@ -24,6 +25,12 @@ export interface DeadLetter {
 
 export interface IntakeBroker {
   readonly name: string;
+  /**
+   * How long a message fetched by a consumer that went away (killed, cut off) may stay
+   * invisible before the broker hands it out again: the checker waits that much longer for the
+   * last dead letters.
+   */
+  readonly redeliveryMs: number;
   /** The environment that points Herald's intake role at this broker for `service`. */
   heraldEnv(): Record<string, string>;
   /** Declares what Herald would (so nothing published before Herald is up is dropped). */
@@ -48,6 +55,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class RabbitMqIntakeBroker implements IntakeBroker {
   readonly name = 'rabbitmq';
+  /** Unacknowledged messages are requeued as soon as the consumer's channel closes. */
+  readonly redeliveryMs = 0;
   private model: ChannelModel | undefined;
   private channel: ConfirmChannel | undefined;
   private connecting: Promise<ConfirmChannel> | undefined;

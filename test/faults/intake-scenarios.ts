@@ -1,6 +1,8 @@
 // Broker intake under faults: services publish notification requests to a broker and Herald's
 // intake role (a real process) accepts them, while the intake process is killed, the broker
-// restarts or PostgreSQL crashes. Poison messages (bodies Herald refuses) sit at seeded
+// restarts or PostgreSQL crashes. Each scenario runs on every broker of intake-brokers.ts:
+// `intake-kill` etc. on RabbitMQ, `intake-kill-nats` on NATS JetStream, `intake-kill-sqs` on SQS
+// (the stand-in). Poison messages (bodies Herald refuses) sit at seeded
 // positions in every stream.
 //
 // The count is independent of Herald: the publisher records each message the broker confirmed,
@@ -12,7 +14,8 @@
 // problem code POST /v1/notifications answers the same body with.
 import { FaultHarness, sleep, type Figures } from './harness.js';
 import type { Scenario } from './scenarios.js';
-import { PrivateRabbitMq, RabbitMqIntakeBroker, type IntakeBroker } from './intake-broker.js';
+import type { IntakeBroker } from './intake-broker.js';
+import { intakeBrokerKinds, type IntakeBrokerKind } from './intake-brokers.js';
 import { badBodies, uniqueService, validRequest } from '../helpers/intake-cases.js';
 import { ensureService } from '../../src/db/stores/api-key-store.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
@@ -20,7 +23,6 @@ import { createLogger } from '../../src/observability/logger.js';
 import type { HeraldProcess } from '../helpers/spawn-herald.js';
 import { faultsDataDir } from './harness.js';
 
-const machineRabbitUrl = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 /** Share of the stream that is poison. */
 const poisonRate = 0.05;
 
@@ -62,10 +64,10 @@ class IntakeRun {
     return this.broker;
   }
 
-  async setup(broker: (service: string) => IntakeBroker): Promise<void> {
+  async setup(kind: IntakeBrokerKind): Promise<void> {
     await this.h.setup();
     this.serviceId = await ensureService(this.h.db, this.service);
-    this.broker = broker(this.service);
+    this.broker = await kind.open(this.service);
     await this.broker.prepare();
     await this.spawnAll();
   }
@@ -162,7 +164,9 @@ class IntakeRun {
 
   /**
    * Waits until every valid confirmed key is committed and the dead-letter queue holds every
-   * poison key (or 30 s more have passed), lets deliveries finish, then counts.
+   * poison key (or 30 s more have passed, plus the broker's redelivery delay: a poison message
+   * held when its dead-lettering failed comes back only after it), lets deliveries finish, then
+   * counts.
    */
   async check(faults: string, recovery: string): Promise<Figures & { extraFailures: string[] }> {
     const valid = [...this.confirmed].filter(([, p]) => p === '').map(([k]) => k);
@@ -175,7 +179,7 @@ class IntakeRun {
     }
     const letters: Awaited<ReturnType<IntakeBroker['readDead']>> = [];
     const deadKeys = () => new Set(letters.map((l) => l.key));
-    const deadDeadline = Date.now() + 30_000;
+    const deadDeadline = Date.now() + 30_000 + this.b.redeliveryMs;
     for (;;) {
       letters.push(...(await this.b.readDead()));
       if ([...poison.keys()].every((k) => deadKeys().has(k)) || Date.now() > deadDeadline) break;
@@ -279,131 +283,152 @@ async function nextCommitMs(run: IntakeRun, before: number | undefined, since: n
 const at = (run: IntakeRun) => `${String(Math.round((Date.now() - run.started) / 100) / 10)}s`;
 
 /** kill -9 of the intake process while it holds unacknowledged messages; a new one starts. */
-export const intakeKill: Scenario = async ({ seed, smoke }) => {
-  const run = new IntakeRun('intake-kill', seed, smoke ? 2000 : 20000);
-  try {
-    await run.setup((service) => new RabbitMqIntakeBroker(machineRabbitUrl, service));
-    const kills = smoke ? 1 : 3;
-    const publishing = run.publish(32);
-    const schedule: string[] = [];
-    const valid = run.items.filter((i) => i.poison === undefined).length;
-    for (let k = 0; k < kills; k++) {
-      // Somewhere in the (k+1)-th slice of the stream.
-      const target = Math.floor((valid * (k + 0.3 + 0.5 * run.h.random())) / (kills + 1));
-      const committed = await run.waitCommitted(target);
-      const ready = await run.b.ready();
-      const held = Math.max(0, run.confirmed.size - committed - ready);
-      if (run.intake === undefined) throw new Error('no intake process');
-      const pid = run.intake.child.pid ?? 0;
-      await run.h.kill(run.intake);
-      schedule.push(`${at(run)} pid ${String(pid)} at ${String(committed)} committed, ≈${String(held)} held`);
-      run.intake = await run.spawnIntake();
+const intakeKill =
+  (kind: IntakeBrokerKind): Scenario =>
+  async ({ seed, smoke }) => {
+    const run = new IntakeRun(`intake-kill${kind.suffix}`, seed, smoke ? 2000 : 20000);
+    try {
+      await run.setup(kind);
+      const kills = smoke ? 1 : 3;
+      const publishing = run.publish(32);
+      const schedule: string[] = [];
+      const valid = run.items.filter((i) => i.poison === undefined).length;
+      for (let k = 0; k < kills; k++) {
+        // Somewhere in the (k+1)-th slice of the stream.
+        const target = Math.floor((valid * (k + 0.3 + 0.5 * run.h.random())) / (kills + 1));
+        const committed = await run.waitCommitted(target);
+        const ready = await run.b.ready();
+        const held = Math.max(0, run.confirmed.size - committed - ready);
+        if (run.intake === undefined) throw new Error('no intake process');
+        const pid = run.intake.child.pid ?? 0;
+        await run.h.kill(run.intake);
+        schedule.push(
+          `${at(run)} pid ${String(pid)} at ${String(committed)} committed, ≈${String(held)} held`,
+        );
+        run.intake = await run.spawnIntake();
+      }
+      await publishing;
+      return await run.check(
+        `${String(kills)} intake kill -9 (${schedule.join('; ')})`,
+        'new intake process; redeliveries deduplicated by message id',
+      );
+    } finally {
+      await run.teardown();
     }
-    await publishing;
-    return await run.check(
-      `${String(kills)} intake kill -9 (${schedule.join('; ')})`,
-      'new intake process; redeliveries deduplicated by message id',
-    );
-  } finally {
-    await run.teardown();
-  }
-};
+  };
 
-/** A private RabbitMQ node stopped and started again mid-stream; the publisher retries. */
-export const intakeBrokerRestart: Scenario = async ({ seed, smoke }) => {
-  const run = new IntakeRun('intake-broker-restart', seed, smoke ? 1000 : 10000);
-  const node = new PrivateRabbitMq();
-  try {
-    // The node starts while Herald does: the intake finds no broker at first and connects once
-    // the node is up (the publisher's queue declaration waits for it).
-    await node.allocate();
-    run.broker = new RabbitMqIntakeBroker(node.url, run.service, node);
-    const [nodeStart, heraldStart] = await Promise.allSettled([
-      node.start(),
-      (async () => {
-        await run.h.setup();
-        run.serviceId = await ensureService(run.h.db, run.service);
-        await run.spawnAll();
-      })(),
-    ]);
-    if (nodeStart.status === 'rejected') throw nodeStart.reason;
-    if (heraldStart.status === 'rejected') throw heraldStart.reason;
-    await run.b.prepare();
-    if (run.intake === undefined) throw new Error('no intake process');
-    const intakePid = run.intake.child.pid;
-    // Kept at most 400 messages ahead of the commits, so the publisher meets the outage too.
-    const publishing = run.publish(32, 400);
-    const valid = run.items.filter((i) => i.poison === undefined).length;
-    const committed = await run.waitCommitted(Math.floor(valid * (0.25 + 0.15 * run.h.random())));
-    const downMs = smoke
-      ? 2000 + Math.floor(run.h.random() * 2000)
-      : 5000 + Math.floor(run.h.random() * 5000);
-    const stoppedAt = at(run);
-    const broker = run.b;
-    if (broker.restartBroker === undefined) throw new Error('the broker cannot restart');
-    const times = await broker.restartBroker(downMs);
-    const upAt = Date.now();
-    const before = await run.committed();
-    await publishing;
-    // The first commit after the broker is back, as seen from PostgreSQL.
-    const resumedMs = await nextCommitMs(run, before, upAt);
-    const figures = await run.check(
-      `private RabbitMQ stopped at ${stoppedAt} (${String(committed)} committed), down ${String(times.stopMs + downMs + times.startMs)} ms (stop ${String(times.stopMs)}, start ${String(times.startMs)})`,
-      resumedMs >= 0
-        ? `same intake process reconnected; next commit ≤ ${String(resumedMs)} ms after the broker was up`
-        : 'no commit after the broker came back',
-    );
-    if (run.intake.child.pid !== intakePid || run.intake.child.exitCode !== null)
-      figures.extraFailures.push('the intake process did not survive the broker restart');
-    return figures;
-  } finally {
-    await run.teardown();
-    await node.destroy();
-  }
-};
+/** A broker of the suite's own stopped and started again mid-stream; the publisher retries. */
+const intakeBrokerRestart =
+  (kind: IntakeBrokerKind): Scenario =>
+  async ({ seed, smoke }) => {
+    const run = new IntakeRun(`intake-broker-restart${kind.suffix}`, seed, smoke ? 1000 : 10000);
+    try {
+      // The broker starts while Herald does: the intake finds no broker at first and connects once
+      // it is up (the publisher's queue declaration waits for it).
+      const own = await kind.own(run.service);
+      run.broker = own.broker;
+      const [nodeStart, heraldStart] = await Promise.allSettled([
+        own.start(),
+        (async () => {
+          await run.h.setup();
+          run.serviceId = await ensureService(run.h.db, run.service);
+          await run.spawnAll();
+        })(),
+      ]);
+      if (nodeStart.status === 'rejected') throw nodeStart.reason;
+      if (heraldStart.status === 'rejected') throw heraldStart.reason;
+      await run.b.prepare();
+      if (run.intake === undefined) throw new Error('no intake process');
+      const intakePid = run.intake.child.pid;
+      // Kept at most 400 messages ahead of the commits, so the publisher meets the outage too.
+      const publishing = run.publish(32, 400);
+      const valid = run.items.filter((i) => i.poison === undefined).length;
+      const committed = await run.waitCommitted(Math.floor(valid * (0.25 + 0.15 * run.h.random())));
+      const downMs = smoke
+        ? 2000 + Math.floor(run.h.random() * 2000)
+        : 5000 + Math.floor(run.h.random() * 5000);
+      const stoppedAt = at(run);
+      const broker = run.b;
+      if (broker.restartBroker === undefined) throw new Error('the broker cannot restart');
+      const times = await broker.restartBroker(downMs);
+      const upAt = Date.now();
+      const before = await run.committed();
+      await publishing;
+      // The first commit after the broker is back, as seen from PostgreSQL.
+      const resumedMs = await nextCommitMs(run, before, upAt);
+      const figures = await run.check(
+        `${kind.privateName} stopped at ${stoppedAt} (${String(committed)} committed), down ${String(times.stopMs + downMs + times.startMs)} ms (stop ${String(times.stopMs)}, start ${String(times.startMs)})`,
+        resumedMs >= 0
+          ? `same intake process reconnected; next commit ≤ ${String(resumedMs)} ms after the broker was up`
+          : 'no commit after the broker came back',
+      );
+      if (run.intake.child.pid !== intakePid || run.intake.child.exitCode !== null)
+        figures.extraFailures.push('the intake process did not survive the broker restart');
+      return figures;
+    } finally {
+      await run.teardown();
+    }
+  };
 
 /** PostgreSQL stopped in immediate mode for a few seconds mid-stream, then restarted. */
-export const intakePostgresRestart: Scenario = async ({ seed, smoke }) => {
-  const run = new IntakeRun('intake-postgres-restart', seed, smoke ? 2000 : 20000);
-  try {
-    await run.setup((service) => new RabbitMqIntakeBroker(machineRabbitUrl, service));
-    const publishing = run.publish(32);
-    const valid = run.items.filter((i) => i.poison === undefined).length;
-    const committedBefore = await run.waitCommitted(Math.floor(valid * (0.25 + 0.15 * run.h.random())));
-    const downMs = 2000 + Math.floor(run.h.random() * 3000);
-    const stoppedAt = at(run);
-    const readyBefore = await run.b.ready();
-    await run.h.embedded?.stop('immediate');
-    await sleep(downMs);
-    // While PostgreSQL is down nothing can commit, so nothing may be acked: the queue keeps
-    // what it held (it may only grow as the publisher goes on).
-    const readyDuring = await run.b.ready();
-    run.h.embedded = await startEmbeddedPostgres({
-      dataDir: faultsDataDir,
-      port: 54349,
-      logger: createLogger('silent'),
-    });
-    const upAt = Date.now();
-    const committedAfterCrash = await run.committed();
-    const resumedMs = await nextCommitMs(run, committedAfterCrash, upAt);
-    await publishing;
-    const waited = (run.intake?.output() ?? '').includes('database unavailable');
-    const figures = await run.check(
-      `PostgreSQL stop -m immediate at ${stoppedAt} (${String(committedBefore)} committed) for ${String(downMs)} ms; queue ready ${String(readyBefore)} → ${String(readyDuring)} while down`,
-      resumedMs >= 0
-        ? `same intake process; next commit ${String(resumedMs)} ms after PostgreSQL was up`
-        : 'no commit after PostgreSQL came back',
-    );
-    if (!waited) figures.extraFailures.push('the intake never reported waiting for the database');
-    if (resumedMs < 0) figures.extraFailures.push('intake did not resume after PostgreSQL came back');
-    return figures;
-  } finally {
-    await run.teardown();
-  }
-};
+const intakePostgresRestart =
+  (kind: IntakeBrokerKind): Scenario =>
+  async ({ seed, smoke }) => {
+    const run = new IntakeRun(`intake-postgres-restart${kind.suffix}`, seed, smoke ? 2000 : 20000);
+    try {
+      await run.setup(kind);
+      const publishing = run.publish(32);
+      const valid = run.items.filter((i) => i.poison === undefined).length;
+      const committedBefore = await run.waitCommitted(Math.floor(valid * (0.25 + 0.15 * run.h.random())));
+      const downMs = 2000 + Math.floor(run.h.random() * 3000);
+      const stoppedAt = at(run);
+      const readyBefore = await run.b.ready();
+      await run.h.embedded?.stop('immediate');
+      await sleep(downMs);
+      // While PostgreSQL is down nothing can commit, so nothing may be acked: the queue keeps
+      // what it held (it may only grow as the publisher goes on).
+      const readyDuring = await run.b.ready();
+      run.h.embedded = await startEmbeddedPostgres({
+        dataDir: faultsDataDir,
+        port: 54349,
+        logger: createLogger('silent'),
+      });
+      const upAt = Date.now();
+      const committedAfterCrash = await run.committed();
+      const resumedMs = await nextCommitMs(run, committedAfterCrash, upAt);
+      await publishing;
+      const waited = (run.intake?.output() ?? '').includes('database unavailable');
+      const figures = await run.check(
+        `PostgreSQL stop -m immediate at ${stoppedAt} (${String(committedBefore)} committed) for ${String(downMs)} ms; queue ready ${String(readyBefore)} → ${String(readyDuring)} while down`,
+        resumedMs >= 0
+          ? `same intake process; next commit ${String(resumedMs)} ms after PostgreSQL was up`
+          : 'no commit after PostgreSQL came back',
+      );
+      if (!waited) figures.extraFailures.push('the intake never reported waiting for the database');
+      if (resumedMs < 0) figures.extraFailures.push('intake did not resume after PostgreSQL came back');
+      return figures;
+    } finally {
+      await run.teardown();
+    }
+  };
 
-export const intakeScenarios: Record<string, Scenario> = {
-  'intake-kill': intakeKill,
-  'intake-broker-restart': intakeBrokerRestart,
-  'intake-postgres-restart': intakePostgresRestart,
-};
+/** intake-kill, intake-broker-restart, intake-postgres-restart (RabbitMQ), then -nats and -sqs. */
+export const intakeScenarios: Record<string, Scenario> = Object.fromEntries(
+  intakeBrokerKinds.flatMap((kind) => [
+    [`intake-kill${kind.suffix}`, intakeKill(kind)],
+    [`intake-broker-restart${kind.suffix}`, intakeBrokerRestart(kind)],
+    [`intake-postgres-restart${kind.suffix}`, intakePostgresRestart(kind)],
+  ]),
+);
+
+/**
+ * Left out of `--smoke` without `--only` (CI): one scenario per added broker runs there
+ * (intake-broker-restart-nats, intake-postgres-restart-sqs), the others only when named. An SQS
+ * kill waits out the 60 s visibility timeout of the messages the killed process held.
+ */
+export const intakeSmokeSkipped = new Set([
+  'intake-kill-nats',
+  'intake-postgres-restart-nats',
+  'intake-kill-sqs',
+  'intake-broker-restart-sqs',
+]);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../../src/db/package-root.js';
 import type { Figures } from './harness.js';
-import { scenarios } from './scenarios.js';
+import { scenarios, smokeSkipped } from './scenarios.js';
 
 const { values } = parseArgs({
   options: {
@@ -18,7 +18,9 @@ const { values } = parseArgs({
   },
 });
 const seed = Number(values.seed);
-const names = values.only?.split(',') ?? Object.keys(scenarios);
+// --smoke alone (CI) leaves out the scenarios kept for full runs (smokeSkipped).
+const names =
+  values.only?.split(',') ?? Object.keys(scenarios).filter((n) => !(values.smoke && smokeSkipped.has(n)));
 
 const rows: Figures[] = [];
 let passed = 0;

@@ -12,7 +12,10 @@ import { FaultHarness, faultsDataDir, freePort, sleep, type Figures } from './ha
 import { FaultReceiver } from './fault-receiver.js';
 import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 import { providerOutage } from './provider-outage.js';
-import { intakeScenarios } from './intake-scenarios.js';
+import { intakeScenarios, intakeSmokeSkipped } from './intake-scenarios.js';
+
+/** Scenarios `--smoke` runs only when named with `--only`. */
+export const smokeSkipped: ReadonlySet<string> = intakeSmokeSkipped;
 
 export interface ScenarioOptions {
   seed: number;
