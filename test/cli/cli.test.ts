@@ -2,7 +2,7 @@
 // (`herald migrate --help` must not migrate), unknown commands refused with the usage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/db/package-root.js';
@@ -32,7 +32,22 @@ test('herald --version prints the package version', () => {
   }
 });
 
-test('every command and role explains itself with --help and does nothing else', () => {
+/** `herald` as a child process, without blocking: several run at once. */
+function heraldAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(tsx, [main, ...args], {
+      timeout: 60_000,
+      env: { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', LOG_LEVEL: 'error' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+test('every command and role explains itself with --help and does nothing else', async () => {
   const commands = [
     ['start'],
     ['api'],
@@ -40,6 +55,7 @@ test('every command and role explains itself with --help and does nothing else',
     ['worker'],
     ['scheduler'],
     ['console'],
+    ['intake'],
     ['worker', 'scheduler'],
     ['migrate'],
     ['retention', '--dry-run'],
@@ -47,8 +63,14 @@ test('every command and role explains itself with --help and does nothing else',
     ['key', 'revoke', 'hk_x'],
     ['console-user', 'create', 'a@example.com'],
   ];
-  for (const command of commands) {
-    const run = herald([...command, '--help']);
+  // Three at a time: each is a Node start-up, and they are independent.
+  const runs = new Map<string[], Awaited<ReturnType<typeof heraldAsync>>>();
+  for (let i = 0; i < commands.length; i += 3) {
+    const group = commands.slice(i, i + 3);
+    const results = await Promise.all(group.map((command) => heraldAsync([...command, '--help'])));
+    group.forEach((command, j) => runs.set(command, results[j] ?? { status: null, stdout: '', stderr: '' }));
+  }
+  for (const [command, run] of runs) {
     assert.equal(run.status, 0, `${command.join(' ')}: ${run.stderr}`);
     assert.match(run.stdout, new RegExp(`^usage: herald ${command[0] ?? ''}`), command.join(' '));
     assert.equal(run.stderr, '', `${command.join(' ')} printed no error: it touched nothing`);

@@ -46,7 +46,10 @@ const rolePort: Partial<Record<string, (c: Config) => number>> = {
 };
 
 test('compose.yaml runs every role, with real settings, on the ports they open', () => {
-  const services = Object.entries(compose.services).filter(([name]) => name !== 'postgres');
+  // Everything but the services Herald depends on runs Herald.
+  const services = Object.entries(compose.services).filter(
+    ([name]) => !['postgres', 'rabbitmq'].includes(name),
+  );
   const roles = services.map(([, s]) => s.command?.[0]);
   assert.deepEqual([...roles].sort(), [...roleNames].sort(), 'one service per role');
 
