@@ -54,6 +54,7 @@ export class SharedLimits {
   private openUntil = new Map<string, number>();
   private opened: { key: string; openMs: number }[] = [];
   private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
   private lastStartedAt = Number.NEGATIVE_INFINITY;
   private lastPrunedAt: number;
   private timer: NodeJS.Timeout | undefined;
@@ -105,11 +106,22 @@ export class SharedLimits {
     );
   }
 
-  /** One refresh; concurrent callers share the one in flight. */
+  /**
+   * A refresh that starts after this call (what a caller means: counts read after what it
+   * just did). One already in flight began earlier, so one more is queued behind it, shared by
+   * every caller meanwhile.
+   */
   refresh(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.running ??= this.runRefresh().finally(() => (this.running = undefined));
-    return this.running;
+    if (this.running === undefined) {
+      this.running = this.runRefresh().finally(() => (this.running = undefined));
+      return this.running;
+    }
+    this.queued ??= this.running.then(() => {
+      this.queued = undefined;
+      return this.refresh();
+    });
+    return this.queued;
   }
 
   private refreshSoon(): void {
