@@ -65,3 +65,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Waits at most 5 s for a source's first connection: a broker that is down when Herald starts
+ * is reached later (the source keeps trying), and the process's other roles start meanwhile.
+ */
+export async function waitBrieflyFor(
+  connected: Promise<unknown>,
+  logger: Logger,
+  broker: string,
+): Promise<void> {
+  const waited = await Promise.race([connected.then(() => true), sleep(5000).then(() => false)]);
+  if (!waited) logger.warn(`intake: ${broker} not reachable yet, still trying`);
+}

@@ -31,6 +31,7 @@ import {
   type IntakeSource,
   type SourceOptions,
   sleep,
+  waitBrieflyFor,
 } from './intake-source.js';
 
 const nanos = (ms: number): number => ms * 1_000_000;
@@ -129,10 +130,7 @@ export class NatsSource implements IntakeSource {
   async start(): Promise<void> {
     const connected = this.connect();
     this.connecting = connected;
-    // The first connection is waited for only briefly: a server that is down when Herald starts
-    // is reached later, and the other roles of the process start meanwhile.
-    const waited = await Promise.race([connected.then(() => true), sleep(5000).then(() => false)]);
-    if (!waited) this.options.logger.warn('intake: NATS not reachable yet, still trying');
+    await waitBrieflyFor(connected, this.options.logger, 'NATS');
   }
 
   private async connect(): Promise<void> {

@@ -13,7 +13,7 @@ import {
   reconnectDelayMs,
   type IntakeSource,
   type SourceOptions,
-  sleep,
+  waitBrieflyFor,
 } from './intake-source.js';
 
 export const rabbitMqQueues = {
@@ -73,11 +73,7 @@ export class RabbitMqSource implements IntakeSource {
     this.model.on('error', (error: Error) =>
       this.options.logger.warn({ err: error }, 'intake: RabbitMQ error'),
     );
-    // The first connection is waited for only briefly: a broker that is down when Herald starts
-    // is reached later, and the other roles of the process start meanwhile.
-    const connected = this.model.waitForConnect().then(() => true);
-    const waited = await Promise.race([connected, sleep(5000).then(() => false)]);
-    if (!waited) this.options.logger.warn('intake: RabbitMQ not reachable yet, still trying');
+    await waitBrieflyFor(this.model.waitForConnect(), this.options.logger, 'RabbitMQ');
   }
 
   private async setup(model: ChannelModel): Promise<void> {

@@ -30,6 +30,7 @@ import {
   type IntakeSource,
   type SourceOptions,
   sleep,
+  waitBrieflyFor,
 } from './intake-source.js';
 
 export const sqsQueues = {
@@ -108,10 +109,7 @@ export class SqsSource implements IntakeSource {
       ready.push(new Promise<void>((resolve) => (resolveReady = resolve)));
       this.loops.push(this.runService(service, resolveReady));
     }
-    // Queues are waited for only briefly: SQS unreachable at start is reached later, and the
-    // other roles of the process start meanwhile.
-    const waited = await Promise.race([Promise.all(ready).then(() => true), sleep(5000).then(() => false)]);
-    if (!waited) this.options.logger.warn('intake: SQS not reachable yet, still trying');
+    await waitBrieflyFor(Promise.all(ready), this.options.logger, 'SQS');
   }
 
   async stop(): Promise<void> {
