@@ -54,6 +54,16 @@ describe('revoked keys', () => {
       [{ credential }],
     );
   });
+  test('a lookup in flight when a revocation is forgotten does not cache what it read before', async () => {
+    const revocations = new CredentialRevocations({ pool: db.pool, cacheMs: 60_000 });
+    const { key, keyId } = await liveKey();
+    const credential = token('ada', keyId, Date.now());
+    const inFlight = revocations.check(credential); // reads "live" while the revocation commits
+    revocations.forget(`key:${String(keyId)}`);
+    assert.equal(await inFlight, undefined);
+    await revokeApiKey(db.pool, key);
+    assert.match((await revocations.check(credential)) ?? '', /key that issued the token was revoked/);
+  });
 });
 
 describe("a user's tokens revoked before a time", () => {

@@ -38,6 +38,8 @@ export class CredentialRevocations {
   private readonly users = new Map<string, Entry<Date | null>>();
   private readonly cacheMs: number;
   private readonly now: () => number;
+  /** Counts forgets, so a lookup that was in flight when one came does not cache what it read. */
+  private forgets = 0;
 
   constructor(private readonly options: CredentialRevocationOptions) {
     this.cacheMs = options.cacheMs ?? 2000;
@@ -79,6 +81,7 @@ export class CredentialRevocations {
 
   /** A herald_auth payload: `key:<id>`, `user:<id>`, or anything else (after a reconnect): all. */
   forget(payload: string): void {
+    this.forgets += 1;
     if (payload.startsWith('key:')) this.keys.delete(Number(payload.slice('key:'.length)));
     else if (payload.startsWith('user:')) this.users.delete(payload.slice('user:'.length));
     else {
@@ -90,16 +93,18 @@ export class CredentialRevocations {
   private async isKeyRevoked(keyId: number): Promise<boolean> {
     const hit = this.keys.get(keyId);
     if (hit !== undefined && hit.until > this.now()) return hit.value;
+    const forgets = this.forgets;
     const revoked = (await revokedKeys(this.options.pool, [keyId])).has(keyId);
-    this.remember(this.keys, keyId, revoked);
+    if (forgets === this.forgets) this.remember(this.keys, keyId, revoked);
     return revoked;
   }
 
   private async userRevokedBefore(userId: string): Promise<Date | null> {
     const hit = this.users.get(userId);
     if (hit !== undefined && hit.until > this.now()) return hit.value;
+    const forgets = this.forgets;
     const before = (await userTokenRevocations(this.options.pool, [userId])).get(userId) ?? null;
-    this.remember(this.users, userId, before);
+    if (forgets === this.forgets) this.remember(this.users, userId, before);
     return before;
   }
 

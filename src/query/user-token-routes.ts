@@ -99,6 +99,8 @@ export function userTokenRoutes(deps: InboxRouteDeps): FastifyPluginAsync {
         const at = before === undefined ? now : new Date(before);
         // A revocation reaches back, never forward: tokens issued later are the user's new sign-ins.
         const revokedBefore = await revokeUserTokens(deps.pool, request.params.userId, at > now ? now : at);
+        // This process refuses the tokens from the answer on; the others when the NOTIFY arrives.
+        deps.revocations.forget(`user:${request.params.userId}`);
         return { user_id: request.params.userId, revoked_before: revokedBefore.toISOString() };
       },
     );
