@@ -9,6 +9,11 @@ import { deviceRoutes } from '../api/users/device-routes.js';
 import { serviceRoutes } from '../api/service/service-routes.js';
 import { deadLetterRoutes } from '../api/dead-letters/dead-letter-routes.js';
 import { callbackRoutes } from '../api/callbacks/callback-routes.js';
+import {
+  subscriptionChangeRoutes,
+  subscriptionRoutes,
+} from '../api/callback-subscriptions/subscription-routes.js';
+import { callbackDeadLetterRoutes } from '../api/callback-subscriptions/callback-dead-letter-routes.js';
 import { categoryRoutes } from '../api/categories/category-routes.js';
 import { directoryPreferenceRoutes } from '../api/users/directory-preference-routes.js';
 import { templateRoutes } from '../api/templates/template-routes.js';
@@ -50,6 +55,15 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
         replayableDays: Math.max(1, config.SERVICE_RETENTION_DAYS - 1),
       }),
       callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
+      ...[subscriptionRoutes, subscriptionChangeRoutes].map((routes) =>
+        routes({
+          pool,
+          authenticate,
+          outbound: infra.outbound,
+          ...(infra.outboundLookup === undefined ? {} : { lookup: infra.outboundLookup }),
+        }),
+      ),
+      callbackDeadLetterRoutes({ pool, authenticate, notifier }),
       categoryRoutes({ pool, authenticate }),
       directoryPreferenceRoutes({ pool, authenticate }),
       ...[templateRoutes, templatePreviewRoutes, templateSheetRoutes, templateImportRoutes].map((routes) =>

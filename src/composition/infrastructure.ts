@@ -9,6 +9,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-pos
 import { migrate, readMigrations, type Migration } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
 import { readBacklog } from '../db/stores/delivery-store.js';
+import { readCallbackBacklog } from '../db/stores/callback-store.js';
 import { readReplicaLag } from '../db/replica-lag.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
 import { ensureSigningKey } from '../db/stores/signing-key-store.js';
@@ -21,6 +22,7 @@ import { UnsubscribeTokens } from '../api/unsubscribe/unsubscribe-token.js';
 import { archiveDatabaseUrl, openArchive } from '../archive/archive-store.js';
 import { ProviderRegistry, type ProviderEntry } from '../channels/provider-registry.js';
 import type { ChannelProvider } from '../channels/channel-provider.js';
+import type { OutboundLookup } from '../channels/outbound-connector.js';
 import { OutboundPolicy } from '../domain/outbound-policy.js';
 import { parseIpNetworkList } from '../domain/ip-address.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
@@ -43,6 +45,8 @@ export interface HeraldOptions {
   providers?: (ChannelProvider | ProviderEntry)[];
   /** Where provider credentials referenced as {"env": …} are read (main passes process.env). */
   env?: Record<string, string | undefined>;
+  /** Replaces DNS for the status callbacks (tests of names that resolve to refused addresses). */
+  outboundLookup?: OutboundLookup;
 }
 
 export interface Infrastructure {
@@ -67,6 +71,8 @@ export interface Infrastructure {
   readonly events: PipelineEvents;
   readonly providers: ProviderRegistry;
   readonly outbound: OutboundPolicy;
+  /** Replaces DNS for the status callbacks' URL checks and sender (tests); undefined: dns.lookup. */
+  readonly outboundLookup: OutboundLookup | undefined;
   readonly authenticate: Authenticate;
   /** Signs the one-click unsubscribe links (api and worker roles). */
   readonly unsubscribeTokens: UnsubscribeTokens | undefined;
@@ -111,7 +117,9 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
     // The backlog is database-wide: published by scheduler processes only, so a sum over the
     // other processes' metrics does not multiply it. A replica's lag: by the processes reading it.
     const metrics = createMetrics({
-      ...(roles.has('scheduler') ? { readPending: () => readBacklog(pool) } : {}),
+      ...(roles.has('scheduler')
+        ? { readPending: () => readBacklog(pool), readCallbackBacklog: () => readCallbackBacklog(pool) }
+        : {}),
       ...(replica === undefined ? {} : { readReplicaLag: () => readReplicaLag(replica) }),
     });
     const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(pool, key) });
@@ -136,6 +144,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
       events: new PipelineEvents(),
       providers,
       outbound,
+      outboundLookup: options.outboundLookup,
       authenticate,
       unsubscribeTokens:
         roles.has('api') || roles.has('worker')
@@ -287,7 +296,7 @@ async function startListener(
   const heard: Record<RoleName, WakeChannel[]> = {
     api: [wakeChannels.settings, wakeChannels.auth],
     query: [wakeChannels.inbox, wakeChannels.auth],
-    worker: [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings],
+    worker: [wakeChannels.fanOut, wakeChannels.deliveries, wakeChannels.settings, wakeChannels.callbacks],
     scheduler: [],
     console: [],
     intake: [wakeChannels.settings],

@@ -13,6 +13,8 @@ import { SettingsCache, settingsCacheLifetime } from '../pipeline/settings-cache
 import type { RenderedMessage } from '../channels/channel-provider.js';
 import type { Infrastructure } from './infrastructure.js';
 import { maxHeldPerProvider } from './configured-providers.js';
+import { CallbackSender } from '../pipeline/callback-sender.js';
+import { standardWebhookHeaders } from '../channels/webhook/webhook-signature.js';
 
 export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut: FanOutStage } {
   const { pool, listener, notifier, metrics, events, logger, now, random } = infra;
@@ -74,15 +76,44 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     () => writeProviderReports(pool, workerId, guard.report()),
     logger,
   );
+  const callbacks = callbackSender(infra, config);
   shared.start();
   fanOut.start();
+  callbacks.start();
   dispatcher.start();
   healthReport.start();
   infra.onStop(() => shared.stop());
   infra.onStop(() => fanOut.stop());
   infra.onStop(() => dispatcher.stop());
   infra.onStop(() => healthReport.stop());
+  infra.onStop(() => callbacks.stop());
   return { fanOut };
+}
+
+/** The status callback sender (docs/callbacks.md): signs with Standard Webhooks headers. */
+function callbackSender(infra: Infrastructure, config: Config): CallbackSender {
+  return new CallbackSender({
+    pool: infra.pool,
+    listener: infra.listener,
+    metrics: infra.metrics,
+    logger: infra.logger,
+    outbound: infra.outbound,
+    sign: standardWebhookHeaders,
+    concurrency: config.CALLBACK_CONCURRENCY,
+    timeoutMs: config.CALLBACK_TIMEOUT_MS,
+    // Longer than a POST can take, so a live sender's message is never claimed twice.
+    leaseMs: config.CALLBACK_TIMEOUT_MS * 2 + 10_000,
+    pollIntervalMs: config.POLL_INTERVAL_MS,
+    retry: {
+      maxAttempts: config.CALLBACK_MAX_ATTEMPTS,
+      baseMs: config.CALLBACK_RETRY_BASE_MS,
+      maxMs: config.CALLBACK_RETRY_MAX_MS,
+      maxAgeMs: config.CALLBACK_MAX_AGE_HOURS * 3_600_000,
+    },
+    random: infra.random,
+    now: infra.now,
+    ...(infra.outboundLookup === undefined ? {} : { lookup: infra.outboundLookup }),
+  });
 }
 
 /** How often a worker reports its provider health (the overview shows the latest reports). */

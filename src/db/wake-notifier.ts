@@ -14,6 +14,8 @@ export const wakeChannels = {
   inbox: 'herald_inbox',
   /** A key was revoked (`key:<id>`) or a user's tokens were (`user:<id>`): drop cached credentials. */
   auth: 'herald_auth',
+  /** Status callback messages were queued (the triggers of migration 0018 send it) or replayed. */
+  callbacks: 'herald_callbacks',
 } as const;
 
 /** NOTIFY payloads must stay under 8000 bytes; a longer list of users is sent as '*'. */

@@ -44,6 +44,10 @@ export const problems = {
   request_timeout: { status: 408, title: 'The request was not received in time' },
   version_conflict: { status: 409, title: 'A newer version of the notification exists' },
   not_cancelable: { status: 409, title: 'Nothing of the notification is left to cancel' },
+  callback_subscription_limit: {
+    status: 409,
+    title: 'The service has as many callback subscriptions as it may; delete one first',
+  },
   template_import_undo_conflict: {
     status: 409,
     title: 'The import cannot be undone: it was undone already, or its templates changed since',

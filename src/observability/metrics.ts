@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client). One registry per process, built by the composition root
 // and handed to the parts that record into it.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { callbackMetrics, type CallbackMetrics } from './callback-metrics.js';
 
 /** Every metric a process records, grouped by the part of Herald that records it. */
 export interface Metrics
@@ -13,6 +14,7 @@ export interface Metrics
     ReceiptMetrics,
     BacklogMetrics,
     ReplicaMetrics,
+    CallbackMetrics,
     HttpMetrics {
   registry: Registry;
 }
@@ -114,6 +116,8 @@ export interface DatabaseGauges {
    * its reads are, in seconds, read on each scrape; null when unknown.
    */
   readReplicaLag?: () => Promise<number | null>;
+  /** Scheduler processes only: the status callback messages pending and dead. */
+  readCallbackBacklog?: () => Promise<{ pending: number; dead: number }>;
 }
 
 /** Process and Node.js metrics carry their standard names (`process_…`, `nodejs_…`). */
@@ -131,6 +135,7 @@ export function createMetrics(database: DatabaseGauges = {}): Metrics {
     ...receiptMetrics(registry),
     ...backlogMetrics(registry, database.readPending),
     ...replicaMetrics(registry, database.readReplicaLag),
+    ...callbackMetrics(registry, database.readCallbackBacklog),
     ...httpMetrics(registry),
   };
 }

@@ -6,6 +6,7 @@ import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.j
 import { permissions, type Permission } from '../../src/domain/permissions.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import type { ChannelProvider } from '../../src/channels/channel-provider.js';
+import type { OutboundLookup } from '../../src/channels/outbound-connector.js';
 import type { TestDatabase } from './test-database.js';
 import { loopbackNetworks } from './loopback-allowed.js';
 
@@ -33,6 +34,8 @@ export async function startTestHerald(
     now?: () => Date;
     random?: () => number;
     providers?: ChannelProvider[];
+    /** Replaces DNS for the status callbacks' URL checks and sender. */
+    outboundLookup?: OutboundLookup;
     /** Where Herald logs; silent unless given (LOG_LEVEL does not apply to a given logger). */
     logger?: Logger;
   } = {},
@@ -67,6 +70,7 @@ export async function startTestHerald(
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.random === undefined ? {} : { random: options.random }),
     ...(options.providers === undefined ? {} : { providers: options.providers }),
+    ...(options.outboundLookup === undefined ? {} : { outboundLookup: options.outboundLookup }),
   });
   return {
     herald,
