@@ -200,10 +200,12 @@ describe('every event kind reaches the subscriber, signed', () => {
       assert.ok(!verifies(`whsec_${Buffer.alloc(24, 3).toString('base64')}`, r), 'and with no other');
       assert.match(r.id, /^[0-9a-f-]{36}$/);
     }
-    const bounced = seen.at(-1);
-    assert.equal(bounced?.body.data['delivery_id'], deliveryId);
-    assert.equal(bounced?.body.data['user_id'], 'ann');
-    assert.equal(bounced?.body.data['reason'], 'mailbox full');
+    const bounced = await arrived(mail, 'email.bounced');
+    assert.equal(bounced.body.data['delivery_id'], deliveryId);
+    assert.equal(bounced.body.data['user_id'], 'ann');
+    assert.equal(bounced.body.data['state'], 'bounced');
+    assert.equal(bounced.body.data['reason'], 'mailbox full');
+    assert.equal(bounced.body.data['channel'], 'email');
     assert.equal((await arrived(refused, 'delivery.failed')).body.data['reason'], 'HTTP 400');
     assert.equal((await arrived(suppressed, 'delivery.suppressed')).body.data['channel'], 'in_app');
   });
