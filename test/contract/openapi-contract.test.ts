@@ -218,6 +218,21 @@ describe('the OpenAPI documents as the contract', () => {
     await call(api, 'POST', `/v1/notifications/${idPath(later.body.id as string)}/cancel`);
     await call(api, 'GET', '/v1/dead-letters');
     await call(api, 'POST', '/v1/dead-letters/replay', { body: { all: true } });
+    // Status callbacks: a disabled subscription (nothing is sent to it).
+    const subscription = await call(api, 'POST', '/v1/callback-subscriptions', {
+      body: { url: 'https://hooks.example/herald', event_types: ['delivery.sent'], enabled: false },
+    });
+    assert.equal(subscription.status, 201);
+    const subscriptionPath = `/v1/callback-subscriptions/${String(subscription.body.id)}`;
+    await call(api, 'GET', '/v1/callback-subscriptions');
+    await call(api, 'GET', subscriptionPath);
+    await call(api, 'PATCH', subscriptionPath, {
+      body: { event_types: ['delivery.sent', 'delivery.failed'] },
+    });
+    await call(api, 'POST', `${subscriptionPath}/rotate-secret`);
+    await call(api, 'GET', '/v1/callback-dead-letters');
+    await call(api, 'POST', '/v1/callback-dead-letters/replay', { body: { all: true } });
+    await call(api, 'DELETE', subscriptionPath);
 
     // The SMS went out through the gateway stand-in; its signed receipt comes back.
     await waitFor('the SMS reached the gateway', () => gateway.accepted.length > 0);

@@ -297,6 +297,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/callback-subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your service's callback subscriptions */
+        get: operations["listCallbackSubscriptions"];
+        put?: never;
+        /** Subscribe a URL to status callbacks; answers with its signing secret, once */
+        post: operations["createCallbackSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/callback-subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One callback subscription */
+        get: operations["getCallbackSubscription"];
+        put?: never;
+        post?: never;
+        /** Delete a callback subscription with its queued and dead messages */
+        delete: operations["deleteCallbackSubscription"];
+        options?: never;
+        head?: never;
+        /** Change a callback subscription (URL, event types, enabled) */
+        patch: operations["updateCallbackSubscription"];
+        trace?: never;
+    };
+    "/v1/callback-subscriptions/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace the signing secret; the previous one keeps signing beside it for 24 hours */
+        post: operations["rotateCallbackSubscriptionSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/callback-dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your service's status callbacks that were given up on, newest first */
+        get: operations["listCallbackDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/callback-dead-letters/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue dead status callbacks again (by ids, by subscription, or all) */
+        post: operations["replayCallbackDeadLetters"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/categories/{category}": {
         parameters: {
             query?: never;
@@ -488,7 +576,7 @@ export interface components {
              * @description Stable machine-readable code; the title may be reworded, the code never is.
              * @enum {string}
              */
-            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
+            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "callback_subscription_limit" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
             detail?: string;
             /** @description Which inputs are wrong (validation_failed and the like). */
             errors?: {
@@ -1953,6 +2041,416 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listCallbackSubscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        subscriptions: {
+                            id: string;
+                            url: string;
+                            event_types: ("notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained")[];
+                            enabled: boolean;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createCallbackSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    url: string;
+                    event_types: ("notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained")[];
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        event_types: ("notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained")[];
+                        enabled: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** @description Signing secret (whsec_…), shown only now: verify the Standard Webhooks signature with it. */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCallbackSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        event_types: ("notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained")[];
+                        enabled: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteCallbackSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateCallbackSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    url?: string;
+                    event_types?: ("notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained")[];
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        event_types: ("notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained")[];
+                        enabled: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateCallbackSubscriptionSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        event_types: ("notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained")[];
+                        enabled: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** @description Signing secret (whsec_…), shown only now: verify the Standard Webhooks signature with it. */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listCallbackDeadLetters: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        dead_letters: {
+                            /** @description The message id (its webhook-id header; replay by it). */
+                            id: string;
+                            subscription_id: string;
+                            /** @enum {string} */
+                            type: "notification.accepted" | "delivery.sent" | "delivery.delivered" | "delivery.failed" | "delivery.dead" | "delivery.suppressed" | "inbox.read" | "inbox.clicked" | "email.opened" | "email.clicked" | "email.bounced" | "email.complained";
+                            /** @description The event as it was queued. */
+                            payload: {
+                                [key: string]: unknown;
+                            };
+                            attempts: number;
+                            last_error: string | null;
+                            /** Format: date-time */
+                            died_at: string;
+                        }[];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayCallbackDeadLetters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ids?: string[];
+                    subscription_id?: string;
+                    /** @enum {boolean} */
+                    all?: true;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        replayed: number;
+                        /** @description The messages queued again. */
+                        ids: string[];
+                    };
+                };
             };
             /** @description A problem (RFC 9457); `code` says which. */
             "4XX": {
