@@ -39,6 +39,7 @@ test('every metric an alert or a dashboard panel names is one Herald publishes',
   const metrics = createMetrics({
     readPending: () => Promise.resolve([]),
     readReplicaLag: () => Promise.resolve(0),
+    readCallbackBacklog: () => Promise.resolve({ pending: 0, dead: 0 }),
   });
   const published = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
   const rules = metricNames(readFileSync(join(dir, 'herald-alerts.yml'), 'utf8'));
@@ -54,6 +55,7 @@ test('docs/observability.md lists every Herald metric family and every alert, an
   const metrics = createMetrics({
     readPending: () => Promise.resolve([]),
     readReplicaLag: () => Promise.resolve(0),
+    readCallbackBacklog: () => Promise.resolve({ pending: 0, dead: 0 }),
   });
   const families = (await metrics.registry.getMetricsAsJSON())
     .map((m) => m.name)

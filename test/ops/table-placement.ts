@@ -39,6 +39,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   template_versions: reference,
   categories: reference,
   signing_keys: reference,
+  callback_subscriptions: reference,
   // Operators' and the console's own tables, and bookkeeping: stay on the coordinator.
   schema_migrations: local,
   console_users: local,
@@ -51,6 +52,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   early_receipts: local,
   provider_workers: local,
   provider_circuits: local,
+  callback_messages: local,
 };
 
 /**
