@@ -115,7 +115,7 @@ BEGIN
   END IF;
   PERFORM enqueue_callbacks(ARRAY(
     SELECT ROW(t.event_type, e.notification_id, e.delivery_id, d.user_id, e.channel, e.state,
-               CASE WHEN t.event_type IN ('delivery.sent', 'delivery.delivered') THEN NULL ELSE e.detail END,
+               CASE WHEN t.event_type IN ('delivery.sent', 'delivery.delivered') THEN NULL ELSE left(e.detail, 500) END,
                e.created_at)::callback_event
       FROM callback_new_delivery_events e
       CROSS JOIN LATERAL (SELECT CASE e.state

@@ -14,6 +14,7 @@ import type { RenderedMessage } from '../channels/channel-provider.js';
 import type { Infrastructure } from './infrastructure.js';
 import { maxHeldPerProvider } from './configured-providers.js';
 import { CallbackSender } from '../pipeline/callback-sender.js';
+import { expireCallbackDeadLetters } from '../db/stores/callback-store.js';
 import { standardWebhookHeaders } from '../channels/webhook/webhook-signature.js';
 
 export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut: FanOutStage } {
@@ -77,9 +78,19 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     logger,
   );
   const callbacks = callbackSender(infra, config);
+  // Callback dead letters live as long as the deliveries' (SERVICE_RETENTION_DAYS).
+  const callbackExpiry = new PeriodicJob(
+    'callback-dead-letter-expiry',
+    3_600_000,
+    async () => {
+      await expireCallbackDeadLetters(pool, config.SERVICE_RETENTION_DAYS);
+    },
+    logger,
+  );
   shared.start();
   fanOut.start();
   callbacks.start();
+  callbackExpiry.start();
   dispatcher.start();
   healthReport.start();
   infra.onStop(() => shared.stop());
@@ -87,6 +98,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
   infra.onStop(() => dispatcher.stop());
   infra.onStop(() => healthReport.stop());
   infra.onStop(() => callbacks.stop());
+  infra.onStop(() => callbackExpiry.stop());
   return { fanOut };
 }
 

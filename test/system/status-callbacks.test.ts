@@ -15,6 +15,7 @@ import { loopbackAllowed } from '../helpers/loopback-allowed.js';
 import { WebhookProvider } from '../../src/channels/webhook/webhook-provider.js';
 import type { ChannelProvider, RenderedMessage } from '../../src/channels/channel-provider.js';
 import { applyStatusUpdates } from '../../src/db/stores/receipt-store.js';
+import { expireCallbackDeadLetters } from '../../src/db/stores/callback-store.js';
 import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
 import { callbackEventTypes } from '../../src/domain/callbacks.js';
 
@@ -284,6 +285,28 @@ describe('dead letters and replay', () => {
     assert.ok(verifies(secret, delivered));
     const after = await h.call('GET', '/v1/callback-dead-letters');
     assert.ok(!(after.body.dead_letters as { id: string }[]).some((d) => d.id === dead.id));
+  });
+
+  test('dead letters older than the retention are forgotten, newer ones kept', async () => {
+    const insert = (age: string) =>
+      db.pool.query<{ id: string }>(
+        `INSERT INTO callback_messages (id, subscription_id, service_id, order_key, event_type, payload, state, updated_at)
+         SELECT gen_random_uuid(), id, service_id, NULL, 'delivery.sent', '{}', 'dead', now() - $1::interval
+           FROM callback_subscriptions WHERE id = $2 RETURNING id`,
+        [age, subscriptionId],
+      );
+    const old = (await insert('91 days')).rows[0]?.id;
+    const recent = (await insert('89 days')).rows[0]?.id;
+    assert.equal(await expireCallbackDeadLetters(db.pool, 90), 1);
+    const { rows } = await db.pool.query<{ id: string }>(
+      'SELECT id FROM callback_messages WHERE id = ANY($1)',
+      [[old, recent]],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [recent],
+    );
+    await db.pool.query('DELETE FROM callback_messages WHERE id = $1', [recent]);
   });
 });
 

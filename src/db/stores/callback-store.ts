@@ -327,3 +327,22 @@ export async function readCallbackBacklog(pool: Pool): Promise<{ pending: number
   );
   return result.rows[0] ?? { pending: 0, dead: 0 };
 }
+
+/**
+ * Forgets dead messages that died more than `days` ago, in batches of `batch` (a receiver that
+ * stayed down would otherwise leave one row per event for good). Answers how many went.
+ */
+export async function expireCallbackDeadLetters(pool: Pool, days: number, batch = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const result = await pool.query(
+      `DELETE FROM callback_messages WHERE id IN (
+         SELECT id FROM callback_messages
+          WHERE state = 'dead' AND updated_at < now() - make_interval(days => $1)
+          LIMIT $2)`,
+      [days, batch],
+    );
+    total += result.rowCount ?? 0;
+    if ((result.rowCount ?? 0) < batch) return total;
+  }
+}
