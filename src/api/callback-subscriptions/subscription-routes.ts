@@ -79,6 +79,9 @@ const audit = (action: string, serviceName: string, id?: string) => ({
   target: `callback_subscription:${serviceName}${id === undefined ? '' : `/${id}`}`,
 });
 
+/** How long a write waits for a host name's addresses. */
+const dnsWaitMs = 2000;
+
 const notFound = () => new ProblemError('not_found', 'No such callback subscription.');
 
 /**
@@ -94,8 +97,13 @@ async function checkUrl(deps: SubscriptionRouteDeps, url: string): Promise<void>
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
   if (isIP(host) !== 0) return;
   const resolve = deps.lookup ?? ((name: string) => dnsLookup(name, { all: true }));
-  // A name that does not resolve now may later: the sender checks it on every connection.
-  const addresses = await resolve(host).catch(() => []);
+  // A name that does not resolve now (or within 2 seconds) may later: the sender checks it on
+  // every connection.
+  let timer: NodeJS.Timeout | undefined;
+  const addresses = await Promise.race([
+    resolve(host).catch(() => []),
+    new Promise<[]>((done) => (timer = setTimeout(() => done([]), dnsWaitMs))),
+  ]).finally(() => clearTimeout(timer));
   for (const { address } of addresses) {
     const verdict = deps.outbound.checkAddress(address);
     if (!verdict.allowed)
