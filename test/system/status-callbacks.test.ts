@@ -239,6 +239,52 @@ describe('retries and order', () => {
   });
 });
 
+describe('order with two senders', () => {
+  test("each notification's events arrive in order while two workers send and POSTs fail", async () => {
+    const second = await startTestHerald(db, {
+      roles: ['worker'],
+      env: { CALLBACK_MAX_ATTEMPTS: '10', CALLBACK_RETRY_BASE_MS: '20', CALLBACK_RETRY_MAX_MS: '100' },
+      providers: [new WebhookProvider({ timeoutMs: 2000, outbound: loopbackAllowed })],
+    });
+    try {
+      // Each accepted message fails twice (the notification's next event is due meanwhile), and
+      // every third other message fails its first try (the first
+      // Herald gives a message 3 attempts).
+      const tries = new Map<string, number>();
+      let n = 0;
+      sub.respond = (r) => {
+        const seen = (tries.get(r.id) ?? 0) + 1;
+        tries.set(r.id, seen);
+        if (r.body.type === 'notification.accepted') return seen <= 2 ? 500 : 200;
+        return seen === 1 && n++ % 3 === 1 ? 500 : 200;
+      };
+      const ids = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          send('ann', ['in_app'], { id: `shop#${crypto.randomUUID()}` }).then((id) => [id, i] as const),
+        ),
+      );
+      for (const [id] of ids) {
+        const delivered = await arrived(id, 'delivery.delivered');
+        const accepted = sub.of(id, 'notification.accepted');
+        const firstDelivered = sub.log.findIndex(
+          (r) => r.body.type === 'delivery.delivered' && r.body.data['notification_id'] === id,
+        );
+        const lastAccepted = sub.log.lastIndexOf(accepted.at(-1) as Received);
+        assert.equal(accepted.at(-1)?.status, 200, id);
+        assert.ok(
+          lastAccepted < firstDelivered,
+          `${id}: accepted was acknowledged before delivered was first sent`,
+        );
+        assert.equal(new Set(accepted.map((r) => r.id)).size, 1);
+        assert.ok(verifies(secret, delivered));
+      }
+    } finally {
+      sub.respond = () => 200;
+      await second.stop();
+    }
+  });
+});
+
 describe('dead letters and replay', () => {
   test('a message out of attempts is listed to its service only, and replay delivers it', async () => {
     const target = `shop#${crypto.randomUUID()}`;
