@@ -488,7 +488,7 @@ export interface components {
              * @description Stable machine-readable code; the title may be reworded, the code never is.
              * @enum {string}
              */
-            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
+            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "workflow_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
             detail?: string;
             /** @description Which inputs are wrong (validation_failed and the like). */
             errors?: {
@@ -699,6 +699,69 @@ export interface operations {
                     data?: {
                         [key: string]: unknown;
                     };
+                    /** @description Workflow steps, run in order per user (docs/workflows.md). */
+                    steps?: ({
+                        /** @enum {string} */
+                        type: "delay";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        for?: string;
+                        /** @description Next HH:MM in the user's time zone. */
+                        until?: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "digest";
+                        key: string;
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        window: string;
+                        max_items?: number;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "escalation";
+                        first: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        then: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        within: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "send";
+                        channels?: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    })[];
                 };
             };
         };
@@ -838,7 +901,7 @@ export interface operations {
                         recipients: {
                             user_id: string;
                             /** @enum {string} */
-                            state: "pending" | "fanned_out" | "canceled";
+                            state: "pending" | "held" | "fanned_out" | "canceled";
                             /** @description Channels this user was not sent on, and why: no contact for it, or no such user. */
                             skipped: {
                                 /** @enum {string} */
@@ -1045,7 +1108,7 @@ export interface operations {
                         recipients: {
                             user_id: string;
                             /** @enum {string} */
-                            state: "pending" | "fanned_out" | "canceled";
+                            state: "pending" | "held" | "fanned_out" | "canceled";
                             /** @description Channels this user was not sent on, and why: no contact for it, or no such user. */
                             skipped: {
                                 /** @enum {string} */
@@ -1164,6 +1227,10 @@ export interface operations {
                         phone: string | null;
                         locale: string;
                         time_zone: string;
+                        /** @description What workflow conditions test. */
+                        attributes: {
+                            [key: string]: unknown;
+                        };
                         webhook_url: string | null;
                         chat_webhook_url: string | null;
                         /** Format: date-time */
@@ -1226,6 +1293,10 @@ export interface operations {
                     time_zone?: string;
                     webhook_url?: string | null;
                     chat_webhook_url?: string | null;
+                    /** @description Replaces the stored attributes; workflow conditions test them (`{}` clears). */
+                    attributes?: {
+                        [key: string]: string | number | boolean;
+                    };
                 };
             };
         };
@@ -1242,6 +1313,10 @@ export interface operations {
                         phone: string | null;
                         locale: string;
                         time_zone: string;
+                        /** @description What workflow conditions test. */
+                        attributes: {
+                            [key: string]: unknown;
+                        };
                         webhook_url: string | null;
                         chat_webhook_url: string | null;
                         /** Format: date-time */
@@ -1383,6 +1458,10 @@ export interface operations {
                         time_zone?: string;
                         webhook_url?: string | null;
                         chat_webhook_url?: string | null;
+                        /** @description Replaces the stored attributes; workflow conditions test them (`{}` clears). */
+                        attributes?: {
+                            [key: string]: string | number | boolean;
+                        };
                     }[];
                 };
             };
