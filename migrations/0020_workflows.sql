@@ -30,6 +30,8 @@ CREATE TABLE workflow_runs (
   CONSTRAINT workflow_runs_pkey PRIMARY KEY (notification_id, user_id, notification_created_at)
 );
 CREATE INDEX workflow_runs_due_idx ON workflow_runs (due_at) WHERE state = 'running';
+-- Finished runs are deleted a week after they finished (src/pipeline/workflow-stage.ts).
+CREATE INDEX workflow_runs_finished_idx ON workflow_runs (updated_at) WHERE state <> 'running';
 
 -- One open digest per (service, user, key): arrivals join it; whoever claims it once it is due
 -- closes it and writes its one summary in the same transaction. A later arrival opens the next.
@@ -49,6 +51,7 @@ CREATE TABLE digests (
 );
 CREATE UNIQUE INDEX digests_open_key ON digests (user_id, service_id, digest_key) WHERE state = 'open';
 CREATE INDEX digests_due_idx ON digests (closes_at) WHERE state = 'open';
+CREATE INDEX digests_sent_idx ON digests (summary_created_at) WHERE state = 'sent';
 
 CREATE TABLE digest_items (
   digest_id               uuid NOT NULL,

@@ -213,6 +213,49 @@ test('escalation is stopped by a cancel', async () => {
   assert.equal(await deliveriesOf(res.body.id, 'sms'), 0);
 });
 
+test('escalation is stopped by a PATCH of the notification', async () => {
+  assert.equal((await h.call('PUT', '/v1/users/esc4', { phone: '+15005550011' })).status, 200);
+  const res = await h.call('POST', '/v1/notifications', escalation('esc4'));
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
+  const patched = await h.call('PATCH', `/v1/notifications/${idPath(res.body.id)}`, {
+    version: 2,
+    content: { default: { title: 'Door', body: 'Never mind, they left' } },
+  });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  await waitFor(async () =>
+    (await count(
+      "SELECT count(*)::int AS n FROM workflow_runs WHERE notification_id = $1 AND state = 'done'",
+      [res.body.id],
+    )) === 1
+      ? true
+      : undefined,
+  );
+  assert.equal(await deliveriesOf(res.body.id, 'sms'), 0);
+});
+
+test('runs and digests finished over a week ago are deleted', async () => {
+  const old = await db.pool.query<{ n: number }>(
+    `WITH r AS (UPDATE workflow_runs SET updated_at = now() - interval '8 days' WHERE state <> 'running' RETURNING 1)
+     SELECT count(*)::int AS n FROM r`,
+  );
+  assert.ok((old.rows[0]?.n ?? 0) > 0);
+  await db.pool.query(
+    "UPDATE digests SET summary_created_at = now() - interval '8 days' WHERE user_id = 'dana'",
+  );
+  await waitFor(async () =>
+    (await count(
+      "SELECT count(*)::int AS n FROM workflow_runs WHERE updated_at < now() - interval '7 days'",
+      [],
+    )) +
+      (await count("SELECT count(*)::int AS n FROM digest_items WHERE user_id = 'dana'", [])) ===
+    0
+      ? true
+      : undefined,
+  );
+  assert.equal(await count("SELECT count(*)::int AS n FROM digests WHERE user_id = 'dana'", []), 0);
+  assert.ok((await count("SELECT count(*)::int AS n FROM digests WHERE user_id = 'erin'", [])) > 0);
+});
+
 test('a delay: nothing is sent before the time, it is sent after', async () => {
   assert.equal((await h.call('PUT', '/v1/users/del1', {})).status, 200);
   const res = await h.call('POST', '/v1/notifications', {

@@ -264,3 +264,33 @@ export async function cancelWorkflowRuns(client: PoolClient, id: string, created
   );
   return result.rowCount ?? 0;
 }
+
+/**
+ * Deletes up to `limit` runs that finished before `before`, and as many digests sent before it
+ * with their items: nothing reads them once done, and they would otherwise grow without bound.
+ */
+export async function deleteFinishedWorkflows(
+  client: PoolClient,
+  before: Date,
+  limit: number,
+): Promise<number> {
+  const runs = await client.query(
+    `DELETE FROM workflow_runs w USING (
+       SELECT notification_id, notification_created_at, user_id FROM workflow_runs
+        WHERE state <> 'running' AND updated_at < $1 LIMIT $2) AS old
+      WHERE w.notification_id = old.notification_id AND w.notification_created_at = old.notification_created_at
+        AND w.user_id = old.user_id`,
+    [before, limit],
+  );
+  const digests = await client.query(
+    `WITH d AS (
+       DELETE FROM digests g USING (
+         SELECT id, user_id FROM digests WHERE state = 'sent' AND summary_created_at < $1 LIMIT $2) AS old
+        WHERE g.id = old.id AND g.user_id = old.user_id
+        RETURNING g.id, g.user_id
+     )
+     DELETE FROM digest_items i USING d WHERE i.digest_id = d.id AND i.user_id = d.user_id`,
+    [before, limit],
+  );
+  return (runs.rowCount ?? 0) + (digests.rowCount ?? 0);
+}
