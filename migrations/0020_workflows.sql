@@ -5,6 +5,9 @@
 
 ALTER TABLE users ADD COLUMN IF NOT EXISTS attributes jsonb;
 
+-- A template version may carry steps, used by requests naming it that give none themselves.
+ALTER TABLE template_versions ADD COLUMN steps jsonb;
+
 ALTER TABLE recipients DROP CONSTRAINT recipients_state_check;
 ALTER TABLE recipients ADD CONSTRAINT recipients_state_check
   CHECK (state IN ('pending', 'fanned_out', 'canceled', 'held'));

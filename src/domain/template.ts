@@ -1,6 +1,7 @@
 // Templates: what a version declares (parameters, fallback locale, a variant per channel and
 // locale), parameter checks, and the locale a user gets. No I/O here; rendering is in
 // template-renderer.ts, storage in db/stores/template-store.ts.
+import type { Step } from './workflow.js';
 import type { Channel, Lane } from './notification.js';
 import { ProblemError } from './problems.js';
 
@@ -28,6 +29,11 @@ export interface TemplateVersionBody {
   params: Record<string, ParamType>;
   fallbackLocale: string;
   variants: Variants;
+  /**
+   * Workflow steps for requests that give none (docs/workflows.md); null: none. Left out of
+   * a definition being saved (a sheet import, the console's form): the current version's.
+   */
+  steps?: Step[] | null;
 }
 
 /** A template as written by PUT or an import row set: the version body plus category and lane. */
@@ -280,8 +286,8 @@ export function normalizeDefinition(definition: TemplateDefinition): TemplateDef
 /** Whether two version bodies are the same (key order does not matter). */
 export function sameVersionBody(a: TemplateVersionBody, b: TemplateVersionBody): boolean {
   return (
-    sortedJson({ p: a.params, f: a.fallbackLocale, v: a.variants }) ===
-    sortedJson({ p: b.params, f: b.fallbackLocale, v: b.variants })
+    sortedJson({ p: a.params, f: a.fallbackLocale, v: a.variants, s: a.steps ?? null }) ===
+    sortedJson({ p: b.params, f: b.fallbackLocale, v: b.variants, s: b.steps ?? null })
   );
 }
 

@@ -135,7 +135,9 @@ export async function acceptNotifications(
   } else {
     await checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
   }
-  if (request.steps !== undefined) checkSteps(request.steps, request.channels, template !== undefined);
+  // The request's own steps, else its template's.
+  const steps = request.steps ?? template?.steps ?? undefined;
+  if (steps !== undefined) checkSteps(steps, request.channels, template !== undefined);
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
   // RFC 3339 allows a leap second (":60") that Date cannot represent.
@@ -163,7 +165,7 @@ export async function acceptNotifications(
       isScheduled,
       recipients,
       template: template === undefined ? null : templateRef(template, request.params ?? {}),
-      steps: request.steps ?? null,
+      steps: steps ?? null,
       // A request without a valid traceparent still starts a trace, so its deliveries can be followed.
       trace: notificationTraceFor(trace, () => ({ traceId: newTraceId(), spanId: newSpanId() })),
     },

@@ -322,6 +322,46 @@ test('conditions: a step is skipped when the user attribute does not match', asy
   assert.deepEqual(user.body.attributes, { plan: 'pro' });
 });
 
+test("a template's steps run for requests that give none; a new version without steps drops them", async () => {
+  const reminder = {
+    params: {},
+    fallback_locale: 'en',
+    variants: { in_app: { en: { title: 'Reminder' } } },
+    steps: [{ type: 'delay', for: '2s' }],
+  };
+  const refused = await h.call('PUT', '/v1/templates/reminder.later', {
+    ...reminder,
+    steps: [{ type: 'delay', for: '40d' }],
+  });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.body.code, 'workflow_invalid');
+  const put = await h.call('PUT', '/v1/templates/reminder.later', reminder);
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const got = await h.call('GET', '/v1/templates/reminder.later');
+  assert.deepEqual(got.body.steps, reminder.steps);
+  const res = await h.call('POST', '/v1/notifications', {
+    recipients: ['del1'],
+    channels: ['in_app'],
+    template: 'reminder.later',
+  });
+  assert.equal(res.status, 202);
+  const view = await h.call('GET', `/v1/notifications/${idPath(res.body.id)}`);
+  assert.equal(view.body.recipients[0].state, 'held');
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
+  const plain = await h.call('PUT', '/v1/templates/reminder.later', { ...reminder, steps: undefined });
+  assert.equal(plain.status, 200);
+  assert.equal(plain.body.version, 2);
+  const now = await h.call('POST', '/v1/notifications', {
+    recipients: ['del1'],
+    channels: ['in_app'],
+    template: 'reminder.later',
+  });
+  assert.equal(
+    await count('SELECT count(*)::int AS n FROM workflow_runs WHERE notification_id = $1', [now.body.id]),
+    0,
+  );
+});
+
 test('invalid step definitions are refused with a problem and change nothing', async () => {
   const before = await count('SELECT count(*)::int AS n FROM notifications', []);
   const base = {

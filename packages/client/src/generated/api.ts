@@ -2569,6 +2569,10 @@ export interface operations {
                             [key: string]: "string" | "number" | "integer" | "boolean" | "date";
                         };
                         fallback_locale: string;
+                        /** @description Workflow steps for requests that give none (docs/workflows.md). */
+                        steps: {
+                            [key: string]: unknown;
+                        }[] | null;
                         /** @description Per channel, per locale: the Liquid text of each part. */
                         variants: {
                             [key: string]: {
@@ -2664,6 +2668,69 @@ export interface operations {
                             };
                         };
                     };
+                    /** @description Workflow steps, run in order per user (docs/workflows.md). */
+                    steps?: ({
+                        /** @enum {string} */
+                        type: "delay";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        for?: string;
+                        /** @description Next HH:MM in the user's time zone. */
+                        until?: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "digest";
+                        key: string;
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        window: string;
+                        max_items?: number;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "escalation";
+                        first: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        then: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        within: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "send";
+                        channels?: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    })[];
                 };
             };
         };
