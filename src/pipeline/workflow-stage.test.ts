@@ -347,6 +347,7 @@ test("a template's steps run for requests that give none; a new version without 
   assert.equal(res.status, 202);
   const view = await h.call('GET', `/v1/notifications/${idPath(res.body.id)}`);
   assert.equal(view.body.recipients[0].state, 'held');
+  assert.equal(view.body.status, 'scheduled');
   await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
   const plain = await h.call('PUT', '/v1/templates/reminder.later', { ...reminder, steps: undefined });
   assert.equal(plain.status, 200);
