@@ -36,14 +36,15 @@ CREATE INDEX workflow_runs_due_idx ON workflow_runs (due_at) WHERE state = 'runn
 -- Finished runs are deleted a week after they finished (src/pipeline/workflow-stage.ts).
 CREATE INDEX workflow_runs_finished_idx ON workflow_runs (updated_at) WHERE state <> 'running';
 
--- One open digest per (service, user, key): arrivals join it; whoever claims it once it is due
+-- One open digest per (service, user, key): arrivals join it; the arrival that fills it
+-- (max_items) makes it 'full', out of the open key. Whoever claims it once it is due (or full)
 -- closes it and writes its one summary in the same transaction. A later arrival opens the next.
 CREATE TABLE digests (
   id                      uuid NOT NULL,
   service_id              bigint NOT NULL,
   user_id                 text NOT NULL,
   digest_key              text NOT NULL,
-  state                   text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'sent')),
+  state                   text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'full', 'sent')),
   opened_at               timestamptz NOT NULL,
   closes_at               timestamptz NOT NULL,
   max_items               integer NOT NULL,
@@ -53,7 +54,7 @@ CREATE TABLE digests (
   CONSTRAINT digests_pkey PRIMARY KEY (id, user_id)
 );
 CREATE UNIQUE INDEX digests_open_key ON digests (user_id, service_id, digest_key) WHERE state = 'open';
-CREATE INDEX digests_due_idx ON digests (closes_at) WHERE state = 'open';
+CREATE INDEX digests_due_idx ON digests (closes_at) WHERE state IN ('open', 'full');
 CREATE INDEX digests_sent_idx ON digests (summary_created_at) WHERE state = 'sent';
 
 CREATE TABLE digest_items (

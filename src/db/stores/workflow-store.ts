@@ -161,9 +161,10 @@ export async function releaseRecipient(
 
 /**
  * Adds the run's notification to the open digest of (service, user, key), opening one if none
- * is open. The upsert locks the digest row until commit, so a closer either sees this item or
- * closed the digest before it (then this opens the next one). The recipient is done: the
- * summary is its send.
+ * is open; the item that fills it (max_items) makes it 'full', so the next opens a new one. The
+ * upsert locks the digest row until commit, so a closer either sees this item or closed the
+ * digest before it (then this opens the next one). The recipient is done: the summary is its
+ * send.
  */
 export async function joinDigest(
   client: PoolClient,
@@ -171,10 +172,12 @@ export async function joinDigest(
   digest: { key: string; windowMs: number; maxItems: number },
 ): Promise<void> {
   const opened = await client.query<{ id: string }>(
-    `INSERT INTO digests (id, service_id, user_id, digest_key, opened_at, closes_at, max_items, item_count)
-     VALUES ($1, $2, $3, $4, now(), CASE WHEN $6 <= 1 THEN now() ELSE now() + $5 * interval '1 millisecond' END, $6, 1)
+    `INSERT INTO digests (id, service_id, user_id, digest_key, state, opened_at, closes_at, max_items, item_count)
+     VALUES ($1, $2, $3, $4, CASE WHEN $6 <= 1 THEN 'full' ELSE 'open' END, now(),
+             CASE WHEN $6 <= 1 THEN now() ELSE now() + $5 * interval '1 millisecond' END, $6, 1)
      ON CONFLICT (user_id, service_id, digest_key) WHERE state = 'open'
      DO UPDATE SET item_count = digests.item_count + 1,
+                   state = CASE WHEN digests.item_count + 1 >= digests.max_items THEN 'full' ELSE 'open' END,
                    closes_at = CASE WHEN digests.item_count + 1 >= digests.max_items
                                     THEN LEAST(digests.closes_at, now()) ELSE digests.closes_at END
      RETURNING id`,
@@ -216,7 +219,7 @@ export async function joinDigest(
 export async function closeDueDigests(client: PoolClient, limit: number, now: Date): Promise<number> {
   const due = await client.query<{ id: string; user_id: string; service_id: string; name: string }>(
     `SELECT d.id, d.user_id, d.service_id, s.name FROM digests d JOIN services s ON s.id = d.service_id
-      WHERE d.state = 'open' AND d.closes_at <= now()
+      WHERE d.state IN ('open', 'full') AND d.closes_at <= now()
       ORDER BY d.closes_at LIMIT $1
       FOR UPDATE OF d SKIP LOCKED`,
     [limit],
