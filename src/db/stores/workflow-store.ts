@@ -247,7 +247,7 @@ export async function closeDueDigests(client: PoolClient, limit: number, now: Da
          RETURNING id, created_at, lane
        )
        INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
-       SELECT id, created_at, $2, lane, 'pending', $4 FROM ins`,
+       SELECT id, created_at, $2, lane, 'pending', now() FROM ins`,
       [d.id, d.user_id, summaryId, now],
     );
     await client.query(
