@@ -27,6 +27,7 @@ CREATE TABLE workflow_runs (
   due_at                  timestamptz NOT NULL,
   last_outcome            text,
   sent_version            bigint,
+  wait_until              timestamptz,
   sent_at                 timestamptz,
   digest_id               uuid,
   updated_at              timestamptz NOT NULL DEFAULT now(),

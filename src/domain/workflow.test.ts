@@ -25,6 +25,7 @@ const run = (steps: Step[], over: Partial<RunState> = {}): RunState => ({
   phase: 'start',
   lastOutcome: null,
   sentVersion: null,
+  waitUntil: null,
   sent: false,
   ...over,
 });
@@ -67,12 +68,42 @@ test('escalation: first channel, then the second unless read or updated in betwe
   const started = advanceRun(run(steps), facts({ version: 3 }));
   assert.deepEqual(started.effects, [{ kind: 'send', channels: ['in_app'] }]);
   assert.equal(started.sentVersion, 3);
-  const waiting = run(steps, { phase: 'waiting', sent: true, sentVersion: 3 });
+  assert.equal(started.waitUntil?.toISOString(), '2026-03-07T12:05:00.000Z');
+  assert.equal(started.dueAt.toISOString(), '2026-03-07T12:00:15.000Z', 'first check after 15 s');
+  const waiting = run(steps, {
+    phase: 'waiting',
+    sent: true,
+    sentVersion: 3,
+    waitUntil: new Date('2026-03-07T12:00:00Z'),
+  });
   assert.deepEqual(advanceRun(waiting, facts({ version: 3, outcome: 'delivered' })).effects, [
     { kind: 'send', channels: ['sms'] },
   ]);
   assert.deepEqual(advanceRun(waiting, facts({ version: 3, outcome: 'read' })).effects, []);
   assert.deepEqual(advanceRun(waiting, facts({ version: 4, outcome: 'delivered' })).effects, []);
+});
+
+test('a waiting escalation: checked early, second channel at once when the first failed', () => {
+  const steps: Step[] = [{ type: 'escalation', first: 'push', then: 'sms', within: '10m' }];
+  // First sent at 12:00, so the wait ends 12:10; checked at 12:00:15.
+  const waiting = run(steps, {
+    phase: 'waiting',
+    sent: true,
+    sentVersion: 1,
+    waitUntil: new Date('2026-03-07T12:10:00Z'),
+  });
+  const at = (iso: string, outcome: RunFacts['outcome']) =>
+    advanceRun(waiting, facts({ now: new Date(iso), outcome }));
+  const early = at('2026-03-07T12:00:15Z', 'pending');
+  assert.deepEqual(early.effects, []);
+  assert.equal(early.state, 'running');
+  assert.equal(early.dueAt.toISOString(), '2026-03-07T12:00:30.000Z', 'then at twice the time elapsed');
+  assert.equal(at('2026-03-07T12:06:00Z', 'delivered').dueAt.toISOString(), '2026-03-07T12:10:00.000Z');
+  assert.deepEqual(at('2026-03-07T12:00:15Z', 'failed').effects, [{ kind: 'send', channels: ['sms'] }]);
+  const read = at('2026-03-07T12:00:15Z', 'read');
+  assert.deepEqual(read.effects, []);
+  assert.equal(read.state, 'done');
+  assert.deepEqual(at('2026-03-07T12:10:00Z', 'delivered').effects, [{ kind: 'send', channels: ['sms'] }]);
 });
 
 test('conditions on attributes and on the previous outcome skip a step', () => {

@@ -170,6 +170,8 @@ export interface RunState {
   lastOutcome: string | null;
   /** The notification's version when the run's escalation sent its first channel. */
   sentVersion: number | null;
+  /** When the waiting escalation's `within` runs out (it is checked earlier too). */
+  waitUntil: Date | null;
   /** Whether the run has released its recipient to the fan-out at least once. */
   sent: boolean;
 }
@@ -195,6 +197,7 @@ export interface RunResult {
   dueAt: Date;
   lastOutcome: string | null;
   sentVersion: number | null;
+  waitUntil: Date | null;
   effects: Effect[];
 }
 
@@ -216,7 +219,7 @@ export function conditionHolds(condition: StepCondition | undefined, facts: RunF
  * transaction, so a crash leaves the run where it was and the next claim repeats the step.
  */
 export function advanceRun(run: RunState, facts: RunFacts): RunResult {
-  let { step, phase, lastOutcome, sentVersion, sent } = run;
+  let { step, phase, lastOutcome, sentVersion, sent, waitUntil } = run;
   const effects: Effect[] = [];
   const now = facts.now;
   const wait = (dueAt: Date): RunResult => ({
@@ -226,6 +229,7 @@ export function advanceRun(run: RunState, facts: RunFacts): RunResult {
     dueAt,
     lastOutcome,
     sentVersion,
+    waitUntil,
     effects,
   });
   const next = () => {
@@ -271,6 +275,7 @@ export function advanceRun(run: RunState, facts: RunFacts): RunResult {
           dueAt: now,
           lastOutcome: 'digested',
           sentVersion,
+          waitUntil,
           effects,
         };
       case 'escalation':
@@ -278,19 +283,42 @@ export function advanceRun(run: RunState, facts: RunFacts): RunResult {
           effects.push({ kind: 'send', channels: [s.first] });
           sentVersion = facts.version;
           lastOutcome = 'sent';
-          return wait(new Date(now.getTime() + durationMs(s.within)));
+          waitUntil = new Date(now.getTime() + durationMs(s.within));
+          return wait(nextEscalationCheck(now, waitUntil, durationMs(s.within)));
         }
-        // The wait is over: a read or an update of the notification stops the escalation.
-        lastOutcome = facts.outcome;
-        if (facts.outcome !== 'read' && facts.version === sentVersion) {
-          effects.push({ kind: 'send', channels: [s.then] });
-          lastOutcome = 'escalated';
+        {
+          // A read or an update of the notification stops the escalation; a failed first
+          // channel, or the end of `within`, sends the second.
+          lastOutcome = facts.outcome;
+          const stopped = facts.outcome === 'read' || facts.version !== sentVersion;
+          const end = waitUntil ?? now;
+          if (!stopped && facts.outcome !== 'failed' && now.getTime() < end.getTime())
+            return wait(nextEscalationCheck(now, end, durationMs(s.within)));
+          if (!stopped) {
+            effects.push({ kind: 'send', channels: [s.then] });
+            lastOutcome = 'escalated';
+          }
+          waitUntil = null;
+          next();
+          continue;
         }
-        next();
-        continue;
     }
   }
   // Steps that never sent (delays, skipped steps) end with the notification's own send.
   if (!sent) effects.push({ kind: 'send', channels: null });
-  return { step, phase: 'start', state: 'done', dueAt: now, lastOutcome, sentVersion, effects };
+  return { step, phase: 'start', state: 'done', dueAt: now, lastOutcome, sentVersion, waitUntil, effects };
+}
+
+/** The first check of a waiting escalation comes after this long (then ever less often). */
+export const escalationFirstCheckMs = 15_000;
+
+/**
+ * When a waiting escalation is looked at next: checks for a read or a failed first channel
+ * come at 15 s after the first send, then at twice the time elapsed, and at the end of
+ * `within` at the latest, so a long wait costs a handful of checks.
+ */
+function nextEscalationCheck(now: Date, end: Date, withinMs: number): Date {
+  const elapsed = now.getTime() - (end.getTime() - withinMs);
+  const next = now.getTime() + Math.max(escalationFirstCheckMs, elapsed);
+  return new Date(Math.min(end.getTime(), next));
 }

@@ -22,6 +22,18 @@ class RecordingSms implements ChannelProvider {
   }
 }
 
+/** An email provider that refuses every message for good. */
+class RefusingEmail implements ChannelProvider {
+  readonly name = 'refusing-mail';
+  readonly channel = 'email' as const;
+  send(): Promise<DeliveryOutcome> {
+    return Promise.resolve({ kind: 'failed', reason: 'mailbox closed' });
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 let db: TestDatabase;
 let h: TestHerald;
 const extraWorkers: TestHerald[] = [];
@@ -41,9 +53,14 @@ const digestTemplate = {
 before(async () => {
   db = await createTestDatabase();
   // One Herald with api, query and a worker; three more worker roles on the same database.
-  h = await startTestHerald(db, { providers: [sms], env: { RENDER_ITEM_LIMIT_MS: '1000' } });
+  h = await startTestHerald(db, {
+    providers: [sms, new RefusingEmail()],
+    env: { RENDER_ITEM_LIMIT_MS: '1000' },
+  });
   for (let i = 0; i < 3; i += 1)
-    extraWorkers.push(await startTestHerald(db, { roles: ['worker'], providers: [sms] }));
+    extraWorkers.push(
+      await startTestHerald(db, { roles: ['worker'], providers: [sms, new RefusingEmail()] }),
+    );
   const put = await h.call('PUT', '/v1/templates/digest.updates', digestTemplate);
   assert.equal(put.status, 200, JSON.stringify(put.body));
 });
@@ -201,6 +218,27 @@ test('escalation: SMS when the in-app copy is not read in time, none when it is 
   assert.equal(await deliveriesOf(read.body.id, 'sms'), 0, 'read in time: no SMS');
   await waitFor(async () => (sms.calls.some((c) => c.notificationId === unread.body.id) ? true : undefined));
   assert.ok(!sms.calls.some((c) => c.notificationId === read.body.id));
+});
+
+test('escalation: a failed first channel sends the second long before the wait ends', async () => {
+  assert.equal(
+    (await h.call('PUT', '/v1/users/esc5', { email: 'esc5@example.com', phone: '+15005550012' })).status,
+    200,
+  );
+  const res = await h.call('POST', '/v1/notifications', {
+    recipients: ['esc5'],
+    channels: ['email', 'sms'],
+    content: { default: { title: 'Invoice', body: 'Your invoice' } },
+    steps: [{ type: 'escalation', first: 'email', then: 'sms', within: '1h' }],
+  });
+  assert.equal(res.status, 202);
+  // The first check comes 15 s after the first send; an hour is far off.
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'sms')) === 1 ? true : undefined), 40_000);
+  const email = await db.pool.query<{ state: string }>(
+    "SELECT state FROM deliveries WHERE notification_id = $1 AND channel = 'email'",
+    [res.body.id],
+  );
+  assert.deepEqual(email.rows, [{ state: 'failed' }]);
 });
 
 test('escalation is stopped by a cancel', async () => {

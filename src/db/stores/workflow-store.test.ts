@@ -43,6 +43,7 @@ test('items racing closers: each item in exactly one summary, one summary per di
     phase: 'start',
     lastOutcome: null,
     sentVersion: null,
+    waitUntil: null,
     sent: false,
     timeZone: 'UTC',
     attributes: {},

@@ -43,6 +43,7 @@ export interface ClaimedRun {
   phase: 'start' | 'waiting';
   lastOutcome: string | null;
   sentVersion: number | null;
+  waitUntil: Date | null;
   sent: boolean;
   timeZone: string;
   attributes: Record<string, unknown>;
@@ -61,13 +62,14 @@ export async function claimDueRuns(client: PoolClient, limit: number): Promise<C
     phase: 'start' | 'waiting';
     last_outcome: string | null;
     sent_version: string | null;
+    wait_until: Date | null;
     sent_at: Date | null;
     time_zone: string | null;
     attributes: Record<string, unknown> | null;
     version: string;
   }>(
     `SELECT w.notification_id, w.notification_created_at, w.user_id, w.service_id, w.steps, w.step, w.phase,
-            w.last_outcome, w.sent_version, w.sent_at, u.time_zone, u.attributes, n.version
+            w.last_outcome, w.sent_version, w.wait_until, w.sent_at, u.time_zone, u.attributes, n.version
        FROM workflow_runs w
        JOIN notifications n ON n.id = w.notification_id AND n.created_at = w.notification_created_at
        LEFT JOIN users u ON u.id = w.user_id
@@ -87,6 +89,7 @@ export async function claimDueRuns(client: PoolClient, limit: number): Promise<C
     phase: r.phase,
     lastOutcome: r.last_outcome,
     sentVersion: r.sent_version === null ? null : Number(r.sent_version),
+    waitUntil: r.wait_until,
     sent: r.sent_at !== null,
     timeZone: r.time_zone ?? 'UTC',
     attributes: r.attributes ?? {},
@@ -119,7 +122,7 @@ export async function writeRunResult(client: PoolClient, run: ClaimedRun, result
   const sends = result.effects.some((e) => e.kind === 'send');
   await client.query(
     `UPDATE workflow_runs
-        SET step = $4, phase = $5, state = $6, due_at = $7, last_outcome = $8, sent_version = $9,
+        SET step = $4, phase = $5, state = $6, due_at = $7, last_outcome = $8, sent_version = $9, wait_until = $11,
             sent_at = CASE WHEN $10 THEN COALESCE(sent_at, now()) ELSE sent_at END, updated_at = now()
       WHERE notification_id = $1 AND notification_created_at = $2 AND user_id = $3`,
     [
@@ -133,6 +136,7 @@ export async function writeRunResult(client: PoolClient, run: ClaimedRun, result
       result.lastOutcome,
       result.sentVersion,
       sends,
+      result.waitUntil,
     ],
   );
 }
