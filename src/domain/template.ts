@@ -283,11 +283,16 @@ export function normalizeDefinition(definition: TemplateDefinition): TemplateDef
   return { ...definition, variants };
 }
 
-/** Whether two version bodies are the same (key order does not matter). */
+/**
+ * Whether two version bodies are the same (key order does not matter). Steps left out of either
+ * (a definition that does not say, as a sheet import's) are not compared: they are kept.
+ */
 export function sameVersionBody(a: TemplateVersionBody, b: TemplateVersionBody): boolean {
+  const steps = (x: TemplateVersionBody) =>
+    a.steps === undefined || b.steps === undefined ? null : (x.steps ?? null);
   return (
-    sortedJson({ p: a.params, f: a.fallbackLocale, v: a.variants, s: a.steps ?? null }) ===
-    sortedJson({ p: b.params, f: b.fallbackLocale, v: b.variants, s: b.steps ?? null })
+    sortedJson({ p: a.params, f: a.fallbackLocale, v: a.variants, s: steps(a) }) ===
+    sortedJson({ p: b.params, f: b.fallbackLocale, v: b.variants, s: steps(b) })
   );
 }
 
