@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { writeProviderReports } from '../db/stores/overview-store.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
+import { runWorkflowTick } from '../pipeline/workflow-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
 import { SharedLimits, type SharedView } from '../pipeline/shared-limits.js';
@@ -87,14 +88,22 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     },
     logger,
   );
+  const workflows = new PeriodicJob(
+    'workflows',
+    config.POLL_INTERVAL_MS,
+    () => runWorkflowTick({ pool, notifier, metrics, logger, batchSize: config.CLAIM_BATCH_SIZE, now }),
+    logger,
+  );
   shared.start();
   fanOut.start();
   callbacks.start();
   callbackExpiry.start();
+  workflows.start();
   dispatcher.start();
   healthReport.start();
   infra.onStop(() => shared.stop());
   infra.onStop(() => fanOut.stop());
+  infra.onStop(() => workflows.stop());
   infra.onStop(() => dispatcher.stop());
   infra.onStop(() => healthReport.stop());
   infra.onStop(() => callbacks.stop());

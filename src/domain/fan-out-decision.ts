@@ -26,6 +26,8 @@ export interface DueRecipient {
   notificationCreatedAt: Date;
   userId: string;
   lane: Lane;
+  /** A workflow step's channels (docs/workflows.md); absent: all the notification's channels. */
+  channels?: readonly Channel[];
 }
 
 export interface FanOutNotification {
@@ -135,8 +137,9 @@ function planRecipient(recipient: DueRecipient, inputs: FanOutInputs): PlannedRe
   const notification = inputs.notifications.get(recipient.notificationId);
   if (notification === undefined)
     throw new Error(`recipient of missing notification ${recipient.notificationId}`);
+  const only = recipient.channels;
   const plan = planDeliveries(
-    notification.channels,
+    only === undefined ? notification.channels : notification.channels.filter((c) => only.includes(c)),
     inputs.users.get(recipient.userId),
     inputs.devices.get(recipient.userId) ?? [],
     { webhookUrl: notification.serviceWebhookUrl, chatWebhookUrl: notification.serviceChatUrl },

@@ -17,5 +17,7 @@ export function notificationStatus(facts: StatusFacts, now: Date): NotificationS
   const openDeliveries = facts.deliveries.some((d) => ['pending', 'retrying', 'sending'].includes(d.state));
   if (facts.canceledAt !== null && !pendingRecipients && !openDeliveries) return 'canceled';
   if (pendingRecipients) return facts.sendAt !== null && facts.sendAt > now ? 'scheduled' : 'accepted';
+  // Held by a workflow step that has not sent yet (docs/workflows.md): it will be sent later.
+  if (facts.recipients.some((r) => r.state === 'held')) return 'scheduled';
   return openDeliveries ? 'processing' : 'completed';
 }

@@ -22,6 +22,7 @@ export const problems = {
   template_not_found: { status: 400, title: 'The request names a template this service does not have' },
   template_params_invalid: { status: 400, title: 'A template parameter is missing or of the wrong type' },
   template_invalid: { status: 400, title: 'The template cannot be saved as written' },
+  workflow_invalid: { status: 400, title: 'The workflow steps cannot run as written' },
   cursor_invalid: { status: 400, title: 'The cursor is not one this listing gave out' },
   template_import_invalid: { status: 400, title: 'The template file has bad rows; nothing was imported' },
   template_import_suspect_text: {

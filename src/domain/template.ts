@@ -1,6 +1,7 @@
 // Templates: what a version declares (parameters, fallback locale, a variant per channel and
 // locale), parameter checks, and the locale a user gets. No I/O here; rendering is in
 // template-renderer.ts, storage in db/stores/template-store.ts.
+import type { Step } from './workflow.js';
 import type { Channel, Lane } from './notification.js';
 import { ProblemError } from './problems.js';
 
@@ -28,6 +29,11 @@ export interface TemplateVersionBody {
   params: Record<string, ParamType>;
   fallbackLocale: string;
   variants: Variants;
+  /**
+   * Workflow steps for requests that give none (docs/workflows.md); null: none. Left out of
+   * a definition being saved (a sheet import, the console's form): the current version's.
+   */
+  steps?: Step[] | null;
 }
 
 /** A template as written by PUT or an import row set: the version body plus category and lane. */
@@ -277,11 +283,16 @@ export function normalizeDefinition(definition: TemplateDefinition): TemplateDef
   return { ...definition, variants };
 }
 
-/** Whether two version bodies are the same (key order does not matter). */
+/**
+ * Whether two version bodies are the same (key order does not matter). Steps left out of either
+ * (a definition that does not say, as a sheet import's) are not compared: they are kept.
+ */
 export function sameVersionBody(a: TemplateVersionBody, b: TemplateVersionBody): boolean {
+  const steps = (x: TemplateVersionBody) =>
+    a.steps === undefined || b.steps === undefined ? null : (x.steps ?? null);
   return (
-    sortedJson({ p: a.params, f: a.fallbackLocale, v: a.variants }) ===
-    sortedJson({ p: b.params, f: b.fallbackLocale, v: b.variants })
+    sortedJson({ p: a.params, f: a.fallbackLocale, v: a.variants, s: steps(a) }) ===
+    sortedJson({ p: b.params, f: b.fallbackLocale, v: b.variants, s: steps(b) })
   );
 }
 

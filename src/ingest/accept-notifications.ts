@@ -22,6 +22,7 @@ import { notificationTraceFor, type TraceContext } from '../domain/trace-context
 import type { Metrics } from '../observability/metrics.js';
 import { newSpanId, newTraceId } from '../observability/tracing.js';
 import { checkParams, type StoredTemplateVersion } from '../domain/template.js';
+import { checkSteps, type Step } from '../domain/workflow.js';
 import { renderVariantChecked, TemplateRenderError } from '../templates/template-renderer.js';
 
 export interface AcceptDeps {
@@ -62,6 +63,8 @@ export interface NotificationRequest {
   /** A template key, instead of content: rendered per user locale at send time. */
   template?: string;
   params?: Record<string, unknown>;
+  /** Workflow steps (docs/workflows.md): each user's send runs through them. */
+  steps?: Step[];
 }
 
 export interface AcceptResult {
@@ -132,6 +135,9 @@ export async function acceptNotifications(
   } else {
     await checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
   }
+  // The request's own steps, else its template's.
+  const steps = request.steps ?? template?.steps ?? undefined;
+  if (steps !== undefined) checkSteps(steps, request.channels, template !== undefined);
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
   // RFC 3339 allows a leap second (":60") that Date cannot represent.
@@ -159,6 +165,7 @@ export async function acceptNotifications(
       isScheduled,
       recipients,
       template: template === undefined ? null : templateRef(template, request.params ?? {}),
+      steps: steps ?? null,
       // A request without a valid traceparent still starts a trace, so its deliveries can be followed.
       trace: notificationTraceFor(trace, () => ({ traceId: newTraceId(), spanId: newSpanId() })),
     },

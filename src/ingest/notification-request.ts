@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox';
 import { channels, lanes } from '../domain/notification.js';
 import { templateKeyPattern } from '../domain/template.js';
+import { StepsSchema } from '../domain/workflow.js';
 
 const ChannelContent = Type.Object(
   {
@@ -59,6 +60,7 @@ export const NotificationRequestSchema = Type.Object(
     data: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form data passed to the channels.' }),
     ),
+    steps: Type.Optional(StepsSchema),
   },
   { additionalProperties: false },
 );

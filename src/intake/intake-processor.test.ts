@@ -116,10 +116,32 @@ test('refuses what HTTP refuses, with the same codes, and unkeyed or oversized m
     ),
     'foreign_notification_id',
   );
+  assert.equal(
+    await codeOf(
+      message({ brokerMessageId: 'x6', body: body('t', { steps: [{ type: 'delay', for: '99d' }] }) }),
+    ),
+    'workflow_invalid',
+  );
   const { rows } = await db.pool.query<{ n: string }>(
     "SELECT count(*) AS n FROM notifications WHERE content->'default'->>'title' = 't'",
   );
   assert.equal(Number(rows[0]?.n), 0, 'nothing refused was stored');
+});
+
+test('steps in a message start workflow runs as over HTTP', async () => {
+  const processor = processorOn(db.pool);
+  const outcome = await processor.process(
+    message({ brokerMessageId: 'wf-1', body: body('later', { steps: [{ type: 'delay', for: '10m' }] }) }),
+    new AbortController().signal,
+  );
+  assert.equal(outcome.kind, 'accepted');
+  const { rows } = await db.pool.query<{ state: string; steps: unknown }>(
+    `SELECT r.state, w.steps FROM recipients r JOIN workflow_runs w
+        ON w.notification_id = r.notification_id AND w.user_id = r.user_id
+      WHERE r.notification_id = $1`,
+    [outcome.id],
+  );
+  assert.deepEqual(rows, [{ state: 'held', steps: [{ type: 'delay', for: '10m' }] }]);
 });
 
 test('while the database is unreachable it holds the message, extends its lease, and releases it on stop', async () => {

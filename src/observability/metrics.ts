@@ -26,6 +26,10 @@ export interface HttpMetrics {
 
 export interface IngestMetrics {
   recipientsAccepted: Counter<'lane'>;
+  /** Workflow runs moved forward, by the state they were left in (running, done). */
+  workflowSteps: Counter<'state'>;
+  /** Digests closed into their one summary. */
+  workflowDigests: Counter;
   idempotentReplays: Counter<'service'>;
   /** Broker intake: messages settled per broker, service and outcome. */
   intakeMessages: Counter<'broker' | 'service' | 'outcome'>;
@@ -162,6 +166,17 @@ function httpMetrics(registry: Registry): HttpMetrics {
 /** The api role: the notifications it accepted. */
 function ingestMetrics(registry: Registry): IngestMetrics {
   return {
+    workflowSteps: new Counter({
+      name: 'herald_workflow_steps_total',
+      help: 'Workflow runs moved forward by a worker, per state they were left in (running: waiting again; done).',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    workflowDigests: new Counter({
+      name: 'herald_workflow_digests_total',
+      help: 'Digests closed into their one summary notification.',
+      registers: [registry],
+    }),
     recipientsAccepted: new Counter({
       name: 'herald_recipients_accepted_total',
       help: 'Recipients of accepted (committed) notifications, per lane: one per user addressed.',

@@ -189,7 +189,8 @@ function renderParsed(
     return engineFor(part).renderSync(
       templates,
       { ...params },
-      { globals: { locale }, renderLimit },
+      // items and item_count: a digest's summary passes its collected items (docs/workflows.md).
+      { globals: { locale, items: [], item_count: 0 }, renderLimit },
     ) as string;
   } catch (error) {
     // liquidjs fails a render only after its deadline, which is at or after ours: past it, the

@@ -60,6 +60,8 @@ export interface SendOptions {
   lane?: 'transactional' | 'bulk';
   /** Called after each accepted request (fault schedules hook in here). */
   onAccepted?: (accepted: number) => void;
+  /** Workflow steps each request carries (docs/workflows.md). */
+  steps?: unknown[];
 }
 
 export class FaultHarness {
@@ -164,6 +166,7 @@ export class FaultHarness {
             channels: ['webhook'],
             lane: options.lane ?? 'transactional',
             content: { default: { title: `Fault test ${String(n)}` } },
+            ...(options.steps === undefined ? {} : { steps: options.steps }),
           });
           let failedBefore = false;
           for (;;) {

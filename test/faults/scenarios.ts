@@ -12,6 +12,7 @@ import { FaultHarness, faultsDataDir, freePort, sleep, type Figures } from './ha
 import { FaultReceiver } from './fault-receiver.js';
 import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 import { providerOutage } from './provider-outage.js';
+import { workflowDelayKill } from './workflow-delay-kill.js';
 import { intakeScenarios, intakeSmokeSkipped } from './intake-scenarios.js';
 
 /** Scenarios `--smoke` runs only when named with `--only`. */
@@ -412,5 +413,6 @@ export const scenarios: Record<string, Scenario> = {
   'eight-workers': eightWorkers,
   'npm-start-kill-9': npmStartKill,
   'provider-outage': providerOutage,
+  'workflow-delay-kill': workflowDelayKill,
   ...intakeScenarios,
 };

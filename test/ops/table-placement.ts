@@ -28,6 +28,9 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   inbox_items: byUser(),
   inbox_streams: byUser(),
   inbox_events: byUser(),
+  workflow_runs: byUser(),
+  digests: byUser(),
+  digest_items: byUser(),
   // One row per request, addressed to many users: distributed by its own id.
   notifications: { kind: 'distributed', group: 'notification', column: 'id' },
   // Unique per calling service, not per user: distributed by the key itself.

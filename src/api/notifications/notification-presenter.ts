@@ -35,7 +35,7 @@ const notificationProperties = {
   recipients: Type.Array(
     Answer({
       user_id: Type.String(),
-      state: Enum(['pending', 'fanned_out', 'canceled']),
+      state: Enum(['pending', 'held', 'fanned_out', 'canceled']),
       skipped: Type.Array(Answer({ channel: ChannelName, reason: Enum(skipReasons) }), {
         description: 'Channels this user was not sent on, and why: no contact for it, or no such user.',
       }),

@@ -32,6 +32,9 @@ export const TemplateVersionSchema = Answer({
   version: Type.Integer(),
   params: Type.Record(Type.String(), Enum(paramTypes)),
   fallback_locale: Type.String(),
+  steps: Type.Union([Type.Array(Type.Record(Type.String(), Type.Unknown())), Type.Null()], {
+    description: 'Workflow steps for requests that give none (docs/workflows.md).',
+  }),
   variants: Type.Record(
     Type.String(),
     Type.Record(Type.String(), Type.Record(Type.String(), Type.String())),

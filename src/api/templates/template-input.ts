@@ -13,6 +13,7 @@ import {
   type StoredTemplateVersion,
   type TemplateDefinition,
 } from '../../domain/template.js';
+import { checkSteps, StepsSchema } from '../../domain/workflow.js';
 
 /** A union of string literals, typed as their union (TypeBox types a mapped array as never). */
 export function oneOf<T extends string>(values: readonly T[], options: { default?: T } = {}) {
@@ -57,6 +58,7 @@ export const TemplateBody = Type.Object(
     params: Type.Optional(ParamsSchema),
     fallback_locale: LocaleTag,
     variants: VariantsSchema,
+    steps: Type.Optional(StepsSchema),
   },
   { additionalProperties: false },
 );
@@ -74,12 +76,16 @@ export const PreviewBody = Type.Object(
 );
 
 export function definitionOf(body: Static<typeof TemplateBody>): TemplateDefinition {
+  // Bounds and order now; the channels are checked against each request that uses them.
+  if (body.steps !== undefined) checkSteps(body.steps, channels, true);
   return normalizeDefinition({
     category: body.category ?? 'general',
     lane: body.lane ?? 'transactional',
     params: body.params ?? {},
     fallbackLocale: body.fallback_locale,
     variants: body.variants,
+    // A PUT says it all: no steps given is none.
+    steps: body.steps ?? null,
   });
 }
 
@@ -103,5 +109,6 @@ export function presentVersion(v: StoredTemplateVersion) {
     params: v.params,
     fallback_locale: v.fallbackLocale,
     variants: v.variants,
+    steps: v.steps ?? null,
   };
 }

@@ -24,6 +24,16 @@ export const UserBody = Type.Object(
     chat_webhook_url: Type.Optional(
       Nullable(Type.String({ maxLength: 2048, description: 'Slack incoming webhook URL for this user.' })),
     ),
+    attributes: Type.Optional(
+      Type.Record(
+        Type.String({ minLength: 1, maxLength: 64 }),
+        Type.Union([Type.String({ maxLength: 256 }), Type.Number(), Type.Boolean()]),
+        {
+          maxProperties: 50,
+          description: 'Replaces the stored attributes; workflow conditions test them (`{}` clears).',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -119,6 +129,7 @@ export function userFields(
     if (problem !== undefined) errors.push({ ...problem, field: `${prefix}/chat_webhook_url` });
     fields.chatWebhookUrl = body.chat_webhook_url;
   }
+  if (body.attributes !== undefined) fields.attributes = body.attributes;
   return { fields, errors };
 }
 

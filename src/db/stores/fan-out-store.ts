@@ -25,8 +25,9 @@ export async function claimDueRecipients(
     notification_created_at: Date;
     user_id: string;
     lane: Lane;
+    channels: Channel[] | null;
   }>(
-    `SELECT notification_id, notification_created_at, user_id, lane FROM recipients
+    `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
       WHERE state = 'pending' AND lane = $1 AND send_at <= now()
       ORDER BY send_at
       LIMIT $2
@@ -38,6 +39,7 @@ export async function claimDueRecipients(
     notificationCreatedAt: r.notification_created_at,
     userId: r.user_id,
     lane: r.lane,
+    ...(r.channels === null ? {} : { channels: r.channels }),
   }));
 }
 

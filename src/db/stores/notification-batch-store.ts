@@ -6,6 +6,8 @@ import type { PoolClient } from '../pools.js';
 import type { NotificationTemplateRef } from './notification-store.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { NotificationTrace } from '../../domain/trace-context.js';
+import type { Step } from '../../domain/workflow.js';
+import { insertWorkflowRuns } from './workflow-store.js';
 import {
   decideAgainstHeldKeys,
   decideIdempotency,
@@ -32,6 +34,8 @@ export interface NewNotification {
   template?: NotificationTemplateRef | null;
   /** The trace its deliveries continue (the accepting request's, or a new one). */
   trace?: NotificationTrace | undefined;
+  /** Workflow steps: its recipients wait ('held') for their workflow runs (docs/workflows.md). */
+  steps?: readonly Step[] | null;
 }
 
 export interface IdempotencyClaim {
@@ -215,14 +219,32 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
   const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
   await client.query(
     `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
-     SELECT n, c, u, l, 'pending', sa FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[]) AS t(n, c, u, l, sa)`,
+     SELECT n, c, u, l, s, sa FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS t(n, c, u, l, sa, s)`,
     [
       recipients.map((r) => r.n.id),
       recipients.map((r) => r.n.createdAt),
       recipients.map((r) => r.user),
       recipients.map((r) => r.n.lane),
       recipients.map((r) => r.n.sendAt),
+      recipients.map((r) => (r.n.steps == null ? 'pending' : 'held')),
     ],
+  );
+  await insertWorkflowRuns(
+    client,
+    recipients.flatMap(({ n, user }) =>
+      n.steps == null
+        ? []
+        : [
+            {
+              notificationId: n.id,
+              notificationCreatedAt: n.createdAt,
+              userId: user,
+              serviceId: n.serviceId,
+              steps: n.steps,
+              dueAt: n.sendAt,
+            },
+          ],
+    ),
   );
 }
 

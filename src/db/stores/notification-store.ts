@@ -1,6 +1,7 @@
 // Accepted notifications: read back with their recipients and deliveries, updated (versioned)
 // and canceled. They are written by the group commit, in notification-batch-store.ts.
 import { withTransaction, type Pool, type PoolClient } from '../pools.js';
+import { cancelWorkflowRuns } from './workflow-store.js';
 import { appendInboxEvents } from './inbox-store.js';
 import type { Channel, Lane, NotificationContent } from '../../domain/notification.js';
 import type { SkippedChannel } from '../../domain/fan-out.js';
@@ -28,7 +29,11 @@ export interface NotificationView {
   /** The template, version and params the notification was accepted with; null for inline content. */
   template: NotificationTemplateRef | null;
   /** `skipped`: the channels fan-out found no way to send this user on. */
-  recipients: { userId: string; state: 'pending' | 'fanned_out' | 'canceled'; skipped: SkippedChannel[] }[];
+  recipients: {
+    userId: string;
+    state: 'pending' | 'held' | 'fanned_out' | 'canceled';
+    skipped: SkippedChannel[];
+  }[];
   deliveries: {
     id: string;
     userId: string;
@@ -80,7 +85,7 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
   const [recipients, deliveries] = await Promise.all([
     pool.query<{
       user_id: string;
-      state: 'pending' | 'fanned_out' | 'canceled';
+      state: 'pending' | 'held' | 'fanned_out' | 'canceled';
       skipped: SkippedChannel[] | null;
     }>(
       `SELECT user_id, state, skipped FROM recipients
@@ -217,9 +222,11 @@ export async function cancelNotification(
 ): Promise<CancelResult> {
   const recipients = await client.query(
     `UPDATE recipients SET state = 'canceled'
-      WHERE notification_id = $1 AND notification_created_at = $2 AND state = 'pending'`,
+      WHERE notification_id = $1 AND notification_created_at = $2 AND state IN ('pending', 'held')`,
     [id, createdAt],
   );
+  // A workflow stops where it is: no later step (delay, escalation) sends.
+  const runs = await cancelWorkflowRuns(client, id, createdAt);
   const deliveries = await client.query(
     `WITH c AS (
        UPDATE deliveries SET state = 'canceled', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL
@@ -230,7 +237,8 @@ export async function cancelNotification(
      SELECT id, notification_id, channel, lane, 'canceled', attempts, 'canceled by caller', $3 FROM c`,
     [id, createdAt, now],
   );
-  const total = (recipients.rowCount ?? 0) + (deliveries.rowCount ?? 0);
+  const canceledRecipients = Math.max(recipients.rowCount ?? 0, runs);
+  const total = canceledRecipients + (deliveries.rowCount ?? 0);
   if (total > 0) {
     await client.query('UPDATE notifications SET canceled_at = $3 WHERE id = $1 AND created_at = $2', [
       id,
@@ -238,5 +246,5 @@ export async function cancelNotification(
       now,
     ]);
   }
-  return { recipients: recipients.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
+  return { recipients: canceledRecipients, deliveries: deliveries.rowCount ?? 0 };
 }

@@ -26,7 +26,7 @@ export interface HistoryPosition {
   id: string;
 }
 
-export type RecipientState = 'pending' | 'fanned_out' | 'canceled';
+export type RecipientState = 'pending' | 'held' | 'fanned_out' | 'canceled';
 
 export interface SkippedChannel {
   channel: Channel;

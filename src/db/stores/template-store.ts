@@ -2,6 +2,7 @@
 import { notifySettingsChanged, settingsChange } from '../settings-change.js';
 import type { Pool, PoolClient } from '../pools.js';
 import type { Lane } from '../../domain/notification.js';
+import type { Step } from '../../domain/workflow.js';
 import {
   sameVersionBody,
   type ParamType,
@@ -19,9 +20,10 @@ interface VersionRow {
   params: Record<string, ParamType>;
   fallback_locale: string;
   variants: Variants;
+  steps: Step[] | null;
 }
 
-const versionColumns = `t.service_id, t.key, t.category, t.lane, v.version, v.params, v.fallback_locale, v.variants`;
+const versionColumns = `t.service_id, t.key, t.category, t.lane, v.version, v.params, v.fallback_locale, v.variants, v.steps`;
 
 function toVersion(row: VersionRow): StoredTemplateVersion {
   return {
@@ -33,6 +35,7 @@ function toVersion(row: VersionRow): StoredTemplateVersion {
     params: row.params,
     fallbackLocale: row.fallback_locale,
     variants: row.variants,
+    steps: row.steps,
   };
 }
 
@@ -205,6 +208,8 @@ export async function saveTemplate(
   const { withdrawn, last_version: lastVersion } = locked.rows[0] ?? { withdrawn: false, last_version: 0 };
   const current = withdrawn ? undefined : await findTemplateVersion(client, serviceId, key);
   if (!withdrawn && current === undefined) throw new Error(`template ${key} has no current version`);
+  // A definition that does not say (an import, the console's form) keeps the current steps.
+  if (definition.steps === undefined) definition = { ...definition, steps: current?.steps ?? null };
   const sameBody = current !== undefined && sameVersionBody(current, definition);
   const sameSettings = current?.category === definition.category && current.lane === definition.lane;
   if (current !== undefined && sameBody && sameSettings)
@@ -289,8 +294,8 @@ async function insertVersion(
   definition: TemplateDefinition,
 ): Promise<void> {
   await client.query(
-    `INSERT INTO template_versions (service_id, key, version, params, fallback_locale, variants)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
+    `INSERT INTO template_versions (service_id, key, version, params, fallback_locale, variants, steps)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
     [
       serviceId,
       key,
@@ -298,6 +303,7 @@ async function insertVersion(
       JSON.stringify(definition.params),
       definition.fallbackLocale,
       JSON.stringify(definition.variants),
+      definition.steps == null ? null : JSON.stringify(definition.steps),
     ],
   );
 }

@@ -45,6 +45,8 @@ export interface UserFields {
   timeZone?: string;
   webhookUrl?: string | null;
   chatWebhookUrl?: string | null;
+  /** Attributes workflow conditions test (docs/workflows.md); given: replaces the stored ones. */
+  attributes?: Record<string, unknown>;
 }
 
 export interface User {
@@ -55,6 +57,7 @@ export interface User {
   timeZone: string;
   webhookUrl: string | null;
   chatWebhookUrl: string | null;
+  attributes: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -85,6 +88,7 @@ interface UserRow {
   time_zone: string;
   webhook_url: string | null;
   chat_webhook_url: string | null;
+  attributes: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -102,7 +106,7 @@ interface DeviceRow {
 }
 
 const userColumns =
-  'id, email, phone, locale, time_zone, webhook_url, chat_webhook_url, created_at, updated_at';
+  'id, email, phone, locale, time_zone, webhook_url, chat_webhook_url, attributes, created_at, updated_at';
 const deviceColumns =
   'id, user_id, platform, app_id, token, enabled, disabled_reason, created_at, updated_at';
 
@@ -115,6 +119,7 @@ function toUser(r: UserRow): User {
     timeZone: r.time_zone,
     webhookUrl: r.webhook_url,
     chatWebhookUrl: r.chat_webhook_url,
+    attributes: r.attributes ?? {},
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -184,11 +189,12 @@ export async function upsertUsers(
        time_zone = CASE WHEN t.has_tz THEN t.time_zone ELSE u.time_zone END,
        webhook_url = CASE WHEN t.has_webhook THEN t.webhook_url ELSE u.webhook_url END,
        chat_webhook_url = CASE WHEN t.has_chat THEN t.chat_webhook_url ELSE u.chat_webhook_url END,
+       attributes = COALESCE(t.attributes, u.attributes),
        updated_at = now()
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                 $8::bool[], $9::bool[], $10::bool[], $11::bool[], $12::bool[], $13::bool[])
+                 $8::bool[], $9::bool[], $10::bool[], $11::bool[], $12::bool[], $13::bool[], $14::jsonb[])
        AS t(id, email, phone, locale, time_zone, webhook_url, chat_webhook_url,
-            has_email, has_phone, has_locale, has_tz, has_webhook, has_chat)
+            has_email, has_phone, has_locale, has_tz, has_webhook, has_chat, attributes)
      WHERE u.id = t.id
      RETURNING ${userColumns
        .split(', ')
@@ -208,6 +214,7 @@ export async function upsertUsers(
       present.map((p) => p.timeZone),
       present.map((p) => p.webhookUrl),
       present.map((p) => p.chatWebhookUrl),
+      users.map((u) => (u.attributes === undefined ? null : JSON.stringify(u.attributes))),
     ],
   );
   const previous = new Map(before.rows.map((r) => [r.id, r]));

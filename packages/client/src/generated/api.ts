@@ -576,7 +576,7 @@ export interface components {
              * @description Stable machine-readable code; the title may be reworded, the code never is.
              * @enum {string}
              */
-            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "callback_subscription_limit" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
+            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "workflow_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "callback_subscription_limit" | "template_import_undo_conflict" | "unsubscribe_link_used" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
             detail?: string;
             /** @description Which inputs are wrong (validation_failed and the like). */
             errors?: {
@@ -787,6 +787,69 @@ export interface operations {
                     data?: {
                         [key: string]: unknown;
                     };
+                    /** @description Workflow steps, run in order per user (docs/workflows.md). */
+                    steps?: ({
+                        /** @enum {string} */
+                        type: "delay";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        for?: string;
+                        /** @description Next HH:MM in the user's time zone. */
+                        until?: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "digest";
+                        key: string;
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        window: string;
+                        max_items?: number;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "escalation";
+                        first: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        then: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        within: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "send";
+                        channels?: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    })[];
                 };
             };
         };
@@ -926,7 +989,7 @@ export interface operations {
                         recipients: {
                             user_id: string;
                             /** @enum {string} */
-                            state: "pending" | "fanned_out" | "canceled";
+                            state: "pending" | "held" | "fanned_out" | "canceled";
                             /** @description Channels this user was not sent on, and why: no contact for it, or no such user. */
                             skipped: {
                                 /** @enum {string} */
@@ -1133,7 +1196,7 @@ export interface operations {
                         recipients: {
                             user_id: string;
                             /** @enum {string} */
-                            state: "pending" | "fanned_out" | "canceled";
+                            state: "pending" | "held" | "fanned_out" | "canceled";
                             /** @description Channels this user was not sent on, and why: no contact for it, or no such user. */
                             skipped: {
                                 /** @enum {string} */
@@ -1252,6 +1315,10 @@ export interface operations {
                         phone: string | null;
                         locale: string;
                         time_zone: string;
+                        /** @description What workflow conditions test. */
+                        attributes: {
+                            [key: string]: unknown;
+                        };
                         webhook_url: string | null;
                         chat_webhook_url: string | null;
                         /** Format: date-time */
@@ -1314,6 +1381,10 @@ export interface operations {
                     time_zone?: string;
                     webhook_url?: string | null;
                     chat_webhook_url?: string | null;
+                    /** @description Replaces the stored attributes; workflow conditions test them (`{}` clears). */
+                    attributes?: {
+                        [key: string]: string | number | boolean;
+                    };
                 };
             };
         };
@@ -1330,6 +1401,10 @@ export interface operations {
                         phone: string | null;
                         locale: string;
                         time_zone: string;
+                        /** @description What workflow conditions test. */
+                        attributes: {
+                            [key: string]: unknown;
+                        };
                         webhook_url: string | null;
                         chat_webhook_url: string | null;
                         /** Format: date-time */
@@ -1471,6 +1546,10 @@ export interface operations {
                         time_zone?: string;
                         webhook_url?: string | null;
                         chat_webhook_url?: string | null;
+                        /** @description Replaces the stored attributes; workflow conditions test them (`{}` clears). */
+                        attributes?: {
+                            [key: string]: string | number | boolean;
+                        };
                     }[];
                 };
             };
@@ -2988,6 +3067,10 @@ export interface operations {
                             [key: string]: "string" | "number" | "integer" | "boolean" | "date";
                         };
                         fallback_locale: string;
+                        /** @description Workflow steps for requests that give none (docs/workflows.md). */
+                        steps: {
+                            [key: string]: unknown;
+                        }[] | null;
                         /** @description Per channel, per locale: the Liquid text of each part. */
                         variants: {
                             [key: string]: {
@@ -3083,6 +3166,69 @@ export interface operations {
                             };
                         };
                     };
+                    /** @description Workflow steps, run in order per user (docs/workflows.md). */
+                    steps?: ({
+                        /** @enum {string} */
+                        type: "delay";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        for?: string;
+                        /** @description Next HH:MM in the user's time zone. */
+                        until?: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "digest";
+                        key: string;
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        window: string;
+                        max_items?: number;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "escalation";
+                        first: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        then: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                        /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                        within: string;
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    } | {
+                        /** @enum {string} */
+                        type: "send";
+                        channels?: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
+                        /** @description The step runs only when all of these hold; else it is skipped. */
+                        if?: {
+                            /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                            attributes?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description The outcome of the run's sends so far (read counts as delivered). */
+                            previous?: "delivered" | "read" | "failed";
+                        };
+                    })[];
                 };
             };
         };

@@ -1,0 +1,444 @@
+// Workflows end to end through the public API, on a real database with real worker roles:
+// a digest under four concurrent workers, escalation in-app → SMS, a delay, conditions,
+// refused step definitions, and one service's digest key against another's.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
+import { idPath, startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
+import { waitFor as waitForWhat } from '../../test/helpers/wait-for.js';
+import type { ChannelProvider, RenderedMessage } from '../channels/channel-provider.js';
+import type { DeliveryOutcome } from '../domain/outcome.js';
+
+class RecordingSms implements ChannelProvider {
+  readonly name = 'sms-recorder';
+  readonly channel = 'sms' as const;
+  readonly calls: RenderedMessage[] = [];
+  send(message: RenderedMessage): Promise<DeliveryOutcome> {
+    this.calls.push(message);
+    return Promise.resolve({ kind: 'sent', providerMessageId: `sms-${message.deliveryId}` });
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** An email provider that refuses every message for good. */
+class RefusingEmail implements ChannelProvider {
+  readonly name = 'refusing-mail';
+  readonly channel = 'email' as const;
+  send(): Promise<DeliveryOutcome> {
+    return Promise.resolve({ kind: 'failed', reason: 'mailbox closed' });
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+let db: TestDatabase;
+let h: TestHerald;
+const extraWorkers: TestHerald[] = [];
+const sms = new RecordingSms();
+
+const digestTemplate = {
+  category: 'updates',
+  params: { what: 'string' },
+  fallback_locale: 'en',
+  variants: {
+    in_app: {
+      en: { title: '{{ item_count }} updates', body: '{% for i in items %}{{ i.what }};{% endfor %}' },
+    },
+  },
+};
+
+before(async () => {
+  db = await createTestDatabase();
+  // One Herald with api, query and a worker; three more worker roles on the same database.
+  h = await startTestHerald(db, {
+    providers: [sms, new RefusingEmail()],
+    env: { RENDER_ITEM_LIMIT_MS: '1000' },
+  });
+  for (let i = 0; i < 3; i += 1)
+    extraWorkers.push(
+      await startTestHerald(db, { roles: ['worker'], providers: [sms, new RefusingEmail()] }),
+    );
+  const put = await h.call('PUT', '/v1/templates/digest.updates', digestTemplate);
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+});
+after(async () => {
+  for (const w of extraWorkers) await w.stop();
+  await h.stop();
+  await db.drop();
+});
+
+const waitFor = <T>(check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> =>
+  waitForWhat('the workflow to get there', check, timeoutMs);
+
+async function count(sql: string, params: unknown[]): Promise<number> {
+  return (await db.pool.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0;
+}
+
+const deliveriesOf = (id: string, channel: string) =>
+  count('SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND channel = $2', [
+    id,
+    channel,
+  ]);
+
+test('a digest of 50 events in one window gives exactly one summary with 50 items, under four workers', async () => {
+  assert.equal((await h.call('PUT', '/v1/users/dana', {})).status, 200);
+  const steps = [{ type: 'digest', key: 'comments', window: '3s' }];
+  const posts = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      h.call('POST', '/v1/notifications', {
+        recipients: ['dana'],
+        channels: ['in_app'],
+        template: 'digest.updates',
+        params: { what: `c${String(i)}` },
+        steps,
+      }),
+    ),
+  );
+  assert.deepEqual(new Set(posts.map((p) => p.status)), new Set([202]));
+  const summaries = await waitFor(async () => {
+    const r = await db.pool.query<{ summary_id: string; item_count: number }>(
+      "SELECT summary_id, item_count FROM digests WHERE user_id = 'dana' AND state = 'sent'",
+    );
+    const open = await count(
+      "SELECT count(*)::int AS n FROM digests WHERE user_id = 'dana' AND state IN ('open', 'full')",
+      [],
+    );
+    return r.rows.length > 0 && open === 0 ? r.rows : undefined;
+  }, 20_000);
+  assert.equal(summaries.length, 1, 'one summary');
+  const summary = summaries[0]!;
+  assert.equal(summary.item_count, 50);
+  const items = await db.pool.query<{ params: { items: { what: string }[]; item_count: number } }>(
+    'SELECT params FROM notifications WHERE id = $1',
+    [summary.summary_id],
+  );
+  const params = items.rows[0]!.params;
+  assert.equal(params.item_count, 50);
+  assert.deepEqual(
+    new Set(params.items.map((i) => i.what)),
+    new Set(Array.from({ length: 50 }, (_, i) => `c${String(i)}`)),
+  );
+  await waitFor(async () => ((await deliveriesOf(summary.summary_id, 'in_app')) === 1 ? true : undefined));
+  // The 50 notifications themselves sent nothing: the summary is the only thing in the inbox.
+  assert.equal(await count("SELECT count(*)::int AS n FROM inbox_items WHERE user_id = 'dana'", []), 1);
+  // A late arrival opens the next window.
+  const late = await h.call('POST', '/v1/notifications', {
+    recipients: ['dana'],
+    channels: ['in_app'],
+    template: 'digest.updates',
+    params: { what: 'late' },
+    steps,
+  });
+  assert.equal(late.status, 202);
+  await waitFor(
+    async () =>
+      (await count(
+        "SELECT count(*)::int AS n FROM digests WHERE user_id = 'dana' AND state = 'sent'",
+        [],
+      )) === 2
+        ? true
+        : undefined,
+    20_000,
+  );
+  const second = await db.pool.query<{ item_count: number }>(
+    "SELECT item_count FROM digests WHERE user_id = 'dana' ORDER BY opened_at DESC LIMIT 1",
+  );
+  assert.equal(second.rows[0]?.item_count, 1);
+});
+
+test("one service's digest key does not collect another service's notifications", async () => {
+  const other = await startTestHerald(db, { roles: ['api'], service: 'rival' });
+  try {
+    assert.equal((await h.call('PUT', '/v1/users/erin', {})).status, 200);
+    assert.equal((await other.call('PUT', '/v1/templates/digest.updates', digestTemplate)).status, 200);
+    const body = (what: string) => ({
+      recipients: ['erin'],
+      channels: ['in_app'],
+      template: 'digest.updates',
+      params: { what },
+      steps: [{ type: 'digest', key: 'shared-key', window: '2s' }],
+    });
+    assert.equal((await h.call('POST', '/v1/notifications', body('mine'))).status, 202);
+    assert.equal((await other.call('POST', '/v1/notifications', body('theirs'))).status, 202);
+    const rows = await waitFor(async () => {
+      const r = await db.pool.query<{ service_id: string; summary_id: string; item_count: number }>(
+        "SELECT service_id, summary_id, item_count FROM digests WHERE user_id = 'erin' AND state = 'sent'",
+      );
+      return r.rows.length === 2 ? r.rows : undefined;
+    }, 20_000);
+    assert.deepEqual(
+      rows.map((r) => r.item_count),
+      [1, 1],
+    );
+    const summaries = await db.pool.query<{ id: string; items: string[] }>(
+      `SELECT id, ARRAY(SELECT jsonb_array_elements(params->'items')->>'what') AS items FROM notifications
+        WHERE id = ANY($1::text[]) ORDER BY id`,
+      [rows.map((r) => r.summary_id)],
+    );
+    const byService = new Map(summaries.rows.map((r) => [r.id.split('#')[0], r.items]));
+    assert.deepEqual(byService.get('shop'), ['mine']);
+    assert.deepEqual(byService.get('rival'), ['theirs']);
+  } finally {
+    await other.stop();
+  }
+});
+
+const escalation = (user: string) => ({
+  recipients: [user],
+  channels: ['in_app', 'sms'],
+  content: { default: { title: 'Door', body: 'Someone is at the door' } },
+  steps: [{ type: 'escalation', first: 'in_app', then: 'sms', within: '2s' }],
+});
+
+test('escalation: SMS when the in-app copy is not read in time, none when it is read', async () => {
+  assert.equal((await h.call('PUT', '/v1/users/esc1', { phone: '+15005550006' })).status, 200);
+  assert.equal((await h.call('PUT', '/v1/users/esc2', { phone: '+15005550007' })).status, 200);
+  const unread = await h.call('POST', '/v1/notifications', escalation('esc1'));
+  const read = await h.call('POST', '/v1/notifications', escalation('esc2'));
+  assert.equal(unread.status, 202);
+  assert.equal(read.status, 202);
+  await waitFor(async () => ((await deliveriesOf(read.body.id, 'in_app')) === 1 ? true : undefined));
+  assert.equal(await deliveriesOf(read.body.id, 'sms'), 0, 'only the first channel at first');
+  const marked = await h.call('POST', `/v1/users/esc2/inbox/${idPath(read.body.id)}/read`, undefined, {
+    base: h.herald.queryUrl ?? '',
+  });
+  assert.equal(marked.status, 200, JSON.stringify(marked.body));
+  await waitFor(async () => ((await deliveriesOf(unread.body.id, 'sms')) === 1 ? true : undefined), 15_000);
+  await waitFor(async () =>
+    (await count(
+      "SELECT count(*)::int AS n FROM workflow_runs WHERE notification_id = $1 AND state = 'done'",
+      [read.body.id],
+    )) === 1
+      ? true
+      : undefined,
+  );
+  assert.equal(await deliveriesOf(read.body.id, 'sms'), 0, 'read in time: no SMS');
+  await waitFor(async () => (sms.calls.some((c) => c.notificationId === unread.body.id) ? true : undefined));
+  assert.ok(!sms.calls.some((c) => c.notificationId === read.body.id));
+});
+
+test('escalation: a failed first channel sends the second long before the wait ends', async () => {
+  assert.equal(
+    (await h.call('PUT', '/v1/users/esc5', { email: 'esc5@example.com', phone: '+15005550012' })).status,
+    200,
+  );
+  const res = await h.call('POST', '/v1/notifications', {
+    recipients: ['esc5'],
+    channels: ['email', 'sms'],
+    content: { default: { title: 'Invoice', body: 'Your invoice' } },
+    steps: [{ type: 'escalation', first: 'email', then: 'sms', within: '1h' }],
+  });
+  assert.equal(res.status, 202);
+  // The first check comes 15 s after the first send; an hour is far off.
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'sms')) === 1 ? true : undefined), 40_000);
+  const email = await db.pool.query<{ state: string }>(
+    "SELECT state FROM deliveries WHERE notification_id = $1 AND channel = 'email'",
+    [res.body.id],
+  );
+  assert.deepEqual(email.rows, [{ state: 'failed' }]);
+});
+
+test('escalation is stopped by a cancel', async () => {
+  assert.equal((await h.call('PUT', '/v1/users/esc3', { phone: '+15005550008' })).status, 200);
+  const res = await h.call('POST', '/v1/notifications', escalation('esc3'));
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
+  const canceled = await h.call('POST', `/v1/notifications/${idPath(res.body.id)}/cancel`);
+  assert.equal(canceled.status, 200, JSON.stringify(canceled.body));
+  await new Promise((r) => setTimeout(r, 3500));
+  assert.equal(await deliveriesOf(res.body.id, 'sms'), 0);
+});
+
+test('escalation is stopped by a PATCH of the notification', async () => {
+  assert.equal((await h.call('PUT', '/v1/users/esc4', { phone: '+15005550011' })).status, 200);
+  const res = await h.call('POST', '/v1/notifications', escalation('esc4'));
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
+  const patched = await h.call('PATCH', `/v1/notifications/${idPath(res.body.id)}`, {
+    version: 2,
+    content: { default: { title: 'Door', body: 'Never mind, they left' } },
+  });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  await waitFor(async () =>
+    (await count(
+      "SELECT count(*)::int AS n FROM workflow_runs WHERE notification_id = $1 AND state = 'done'",
+      [res.body.id],
+    )) === 1
+      ? true
+      : undefined,
+  );
+  assert.equal(await deliveriesOf(res.body.id, 'sms'), 0);
+});
+
+test('runs and digests finished over a week ago are deleted', async () => {
+  const old = await db.pool.query<{ n: number }>(
+    `WITH r AS (UPDATE workflow_runs SET updated_at = now() - interval '8 days' WHERE state <> 'running' RETURNING 1)
+     SELECT count(*)::int AS n FROM r`,
+  );
+  assert.ok((old.rows[0]?.n ?? 0) > 0);
+  await db.pool.query(
+    "UPDATE digests SET summary_created_at = now() - interval '8 days' WHERE user_id = 'dana'",
+  );
+  await waitFor(async () =>
+    (await count(
+      "SELECT count(*)::int AS n FROM workflow_runs WHERE updated_at < now() - interval '7 days'",
+      [],
+    )) +
+      (await count("SELECT count(*)::int AS n FROM digest_items WHERE user_id = 'dana'", [])) ===
+    0
+      ? true
+      : undefined,
+  );
+  assert.equal(await count("SELECT count(*)::int AS n FROM digests WHERE user_id = 'dana'", []), 0);
+  assert.ok((await count("SELECT count(*)::int AS n FROM digests WHERE user_id = 'erin'", [])) > 0);
+});
+
+test('a delay: nothing is sent before the time, it is sent after', async () => {
+  assert.equal((await h.call('PUT', '/v1/users/del1', {})).status, 200);
+  const res = await h.call('POST', '/v1/notifications', {
+    recipients: ['del1'],
+    channels: ['in_app'],
+    content: { default: { title: 'Later' } },
+    steps: [{ type: 'delay', for: '3s' }],
+  });
+  assert.equal(res.status, 202);
+  const accepted = Date.now();
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(await deliveriesOf(res.body.id, 'in_app'), 0, 'nothing before the time');
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined), 15_000);
+  const at = await db.pool.query<{ created_at: Date }>(
+    'SELECT created_at FROM deliveries WHERE notification_id = $1',
+    [res.body.id],
+  );
+  assert.ok(at.rows[0]!.created_at.getTime() >= accepted + 2900);
+});
+
+test('conditions: a step is skipped when the user attribute does not match', async () => {
+  assert.equal(
+    (await h.call('PUT', '/v1/users/pro1', { phone: '+15005550009', attributes: { plan: 'pro' } })).status,
+    200,
+  );
+  assert.equal(
+    (await h.call('PUT', '/v1/users/free1', { phone: '+15005550010', attributes: { plan: 'free' } })).status,
+    200,
+  );
+  const res = await h.call('POST', '/v1/notifications', {
+    recipients: ['pro1', 'free1'],
+    channels: ['in_app', 'sms'],
+    content: { default: { title: 'Invoice', body: 'Your invoice is ready' } },
+    steps: [
+      { type: 'send', channels: ['in_app'] },
+      { type: 'send', channels: ['sms'], if: { attributes: { plan: 'pro' } } },
+    ],
+  });
+  assert.equal(res.status, 202);
+  await waitFor(async () =>
+    (await count(
+      "SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND channel = 'in_app'",
+      [res.body.id],
+    )) === 2
+      ? true
+      : undefined,
+  );
+  await waitFor(async () =>
+    (await count(
+      "SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND channel = 'sms' AND user_id = 'pro1'",
+      [res.body.id],
+    )) === 1
+      ? true
+      : undefined,
+  );
+  assert.equal(
+    await count(
+      "SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND user_id = 'free1' AND channel = 'sms'",
+      [res.body.id],
+    ),
+    0,
+  );
+  const user = await h.call('GET', '/v1/users/pro1');
+  assert.deepEqual(user.body.attributes, { plan: 'pro' });
+});
+
+test("a template's steps run for requests that give none; a new version without steps drops them", async () => {
+  const reminder = {
+    params: {},
+    fallback_locale: 'en',
+    variants: { in_app: { en: { title: 'Reminder' } } },
+    steps: [{ type: 'delay', for: '2s' }],
+  };
+  const refused = await h.call('PUT', '/v1/templates/reminder.later', {
+    ...reminder,
+    steps: [{ type: 'delay', for: '40d' }],
+  });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.body.code, 'workflow_invalid');
+  const put = await h.call('PUT', '/v1/templates/reminder.later', reminder);
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const got = await h.call('GET', '/v1/templates/reminder.later');
+  assert.deepEqual(got.body.steps, reminder.steps);
+  const res = await h.call('POST', '/v1/notifications', {
+    recipients: ['del1'],
+    channels: ['in_app'],
+    template: 'reminder.later',
+  });
+  assert.equal(res.status, 202);
+  const view = await h.call('GET', `/v1/notifications/${idPath(res.body.id)}`);
+  assert.equal(view.body.recipients[0].state, 'held');
+  assert.equal(view.body.status, 'scheduled');
+  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
+  const plain = await h.call('PUT', '/v1/templates/reminder.later', { ...reminder, steps: undefined });
+  assert.equal(plain.status, 200);
+  assert.equal(plain.body.version, 2);
+  const now = await h.call('POST', '/v1/notifications', {
+    recipients: ['del1'],
+    channels: ['in_app'],
+    template: 'reminder.later',
+  });
+  assert.equal(
+    await count('SELECT count(*)::int AS n FROM workflow_runs WHERE notification_id = $1', [now.body.id]),
+    0,
+  );
+});
+
+test('invalid step definitions are refused with a problem and change nothing', async () => {
+  const before = await count('SELECT count(*)::int AS n FROM notifications', []);
+  const base = {
+    recipients: ['del1'],
+    channels: ['in_app'],
+    template: 'digest.updates',
+    params: { what: 'x' },
+  };
+  const cases: [string, unknown, string][] = [
+    ['too many steps', Array.from({ length: 11 }, () => ({ type: 'delay', for: '1s' })), 'validation_failed'],
+    ['unknown type', [{ type: 'teleport' }], 'validation_failed'],
+    ['absurd delay', [{ type: 'delay', for: '9999999d' }], 'workflow_invalid'],
+    ['delay over 30 days', [{ type: 'delay', for: '31d' }], 'workflow_invalid'],
+    ['delay with both', [{ type: 'delay', for: '1m', until: '09:00' }], 'workflow_invalid'],
+    ['bad clock time', [{ type: 'delay', until: '25:00' }], 'validation_failed'],
+    [
+      'digest not last',
+      [
+        { type: 'digest', key: 'k', window: '1h' },
+        { type: 'delay', for: '1m' },
+      ],
+      'workflow_invalid',
+    ],
+    [
+      'escalation off the request channels',
+      [{ type: 'escalation', first: 'in_app', then: 'sms', within: '1m' }],
+      'workflow_invalid',
+    ],
+    [
+      'digest huge max_items',
+      [{ type: 'digest', key: 'k', window: '1h', max_items: 10_000_000 }],
+      'validation_failed',
+    ],
+  ];
+  for (const [name, steps, code] of cases) {
+    const res = await h.call('POST', '/v1/notifications', { ...base, steps });
+    assert.equal(res.status, 400, name);
+    assert.equal(res.body.code, code, `${name}: ${JSON.stringify(res.body)}`);
+  }
+  assert.equal(await count('SELECT count(*)::int AS n FROM notifications', []), before);
+});
