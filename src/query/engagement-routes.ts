@@ -164,11 +164,16 @@ export function trackingLinkRoutes(deps: EngagementRouteDeps): FastifyPluginAsyn
       {
         schema: {
           summary: 'A tracked link of an email: records the click once and redirects to the link',
+          description:
+            'Answers 302 to the link. A client that accepts application/json and not text/html (an app resolving the link itself) gets 200 with the link instead.',
           operationId: 'trackClick',
           tags: ['engagement'],
           security: [],
           params: TokenParams,
-          response: answers({ 302: null }),
+          response: answers({
+            200: Answer({ url: Type.String({ description: 'The link as written in the message.' }) }),
+            302: null,
+          }),
         },
       },
       async (request, reply) => {
@@ -190,7 +195,10 @@ export function trackingLinkRoutes(deps: EngagementRouteDeps): FastifyPluginAsyn
           linkUrl: claim.url,
           userAgent: request.headers['user-agent'],
         });
-        return reply.header('cache-control', 'no-store, private').redirect(claim.url, 302);
+        reply.header('cache-control', 'no-store, private');
+        const accept = request.headers.accept ?? '';
+        if (accept.includes('application/json') && !accept.includes('text/html')) return { url: claim.url };
+        return reply.redirect(claim.url, 302);
       },
     );
   };

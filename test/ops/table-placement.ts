@@ -28,6 +28,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   inbox_items: byUser(),
   inbox_streams: byUser(),
   inbox_events: byUser(),
+  engagement_events: byUser(),
   // One row per request, addressed to many users: distributed by its own id.
   notifications: { kind: 'distributed', group: 'notification', column: 'id' },
   // Unique per calling service, not per user: distributed by the key itself.
@@ -38,6 +39,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   templates: reference,
   template_versions: reference,
   categories: reference,
+  tracking_opt_outs: reference,
   signing_keys: reference,
   // Operators' and the console's own tables, and bookkeeping: stay on the coordinator.
   schema_migrations: local,
@@ -47,6 +49,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   template_imports: local,
   template_import_templates: local,
   overview_counts: local,
+  engagement_counts: local,
   provider_health: local,
   early_receipts: local,
   provider_workers: local,
