@@ -11,7 +11,7 @@ import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald
 import { waitFor } from '../../test/helpers/wait-for.js';
 import type { ChannelProvider, RenderedMessage } from '../channels/channel-provider.js';
 import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
-import { rebuildEngagementCounts } from '../db/stores/engagement-store.js';
+import { engagementCommand } from '../composition/engagement-command.js';
 import { permissions } from '../domain/permissions.js';
 import { TrackingLinks } from '../templates/tracking-links.js';
 
@@ -282,8 +282,14 @@ describe('figures', () => {
       return lines.sort();
     };
     assert.deepEqual(await apiLines(), expected);
-    await rebuildEngagementCounts(db.pool, { from: today, to: today });
+    // The rebuild recomputes from the raw rows: a lost figure comes back, the others stay.
+    await db.pool.query("DELETE FROM engagement_counts WHERE metric = 'sent'");
+    assert.notDeepEqual(await apiLines(), expected);
+    assert.equal(await engagementCommand(['rebuild', '--from', today, '--to', today], db.pool), 0);
     assert.deepEqual(await apiLines(), expected);
+    assert.equal(await engagementCommand(['rebuild'], db.pool), 0);
+    assert.deepEqual(await apiLines(), expected);
+    assert.equal(await engagementCommand(['rebuild', '--from', 'yesterday'], db.pool), 2);
 
     const rival = await h.call('GET', `/v1/engagement?from=${today}&to=${today}`, undefined, {
       key: otherKey,
