@@ -188,6 +188,12 @@ describe('email tracking', () => {
     assert.equal(message.trackingPixelUrl, undefined);
     const tracked = await h.call('GET', '/v1/tracking/categories/private');
     assert.equal(tracked.body.tracked, false);
+    // Another service's settings are its own: it sees the category tracked, and its change of
+    // a category leaves this service's alone.
+    const rival = await h.call('GET', '/v1/tracking/categories/private', undefined, { key: otherKey });
+    assert.equal(rival.body.tracked, true);
+    await h.call('PUT', '/v1/tracking/templates/welcome', { tracked: false }, { key: otherKey });
+    assert.equal((await h.call('GET', '/v1/tracking/templates/welcome')).body.tracked, true);
   });
 });
 
