@@ -53,6 +53,11 @@ export function engagementRoutes(deps: EngagementRouteDeps): FastifyPluginAsync 
   const occurredAt = (given: string | undefined): Date | undefined => {
     if (given === undefined) return undefined;
     const at = new Date(given);
+    // The schema's date-time format admits a leap second (…:60), which Date cannot hold.
+    if (Number.isNaN(at.getTime()))
+      throw new ProblemError('validation_failed', 'occurred_at is not a time.', [
+        { field: 'body/occurred_at', message: 'must be a valid date-time' },
+      ]);
     if (at.getTime() > deps.now().getTime() + maxFutureSkewMs)
       throw new ProblemError('validation_failed', 'occurred_at is in the future.', [
         { field: 'body/occurred_at', message: 'must not be in the future' },

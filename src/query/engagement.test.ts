@@ -244,6 +244,13 @@ describe('reports from apps and the inbox', () => {
       { base: query },
     );
     assert.equal(future.status, 400);
+    const leap = await h.call(
+      'POST',
+      `/v1/users/ann/deliveries/${delivery}/opened`,
+      { occurred_at: '2016-12-31T23:59:60Z' },
+      { base: query },
+    );
+    assert.equal(leap.body.code, 'validation_failed');
   });
 });
 
