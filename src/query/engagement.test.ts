@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-d
 import { startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { waitFor } from '../../test/helpers/wait-for.js';
 import type { ChannelProvider, RenderedMessage } from '../channels/channel-provider.js';
+import { composeEmail } from '../channels/email/compose-email.js';
 import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
 import { engagementCommand } from '../composition/engagement-command.js';
 import { permissions } from '../domain/permissions.js';
@@ -269,6 +270,11 @@ describe('figures', () => {
       );
       return sent.rowCount === 2;
     });
+    // Plain content (no html part): the pixel goes at the end of the HTML the adapter generates.
+    const plain = email.sent.find((m) => m.notificationId === p);
+    assert.ok(plain?.trackingPixelUrl?.startsWith(`${query}/v1/track/open/`) === true);
+    const composed = (await composeEmail(plain, { from: 'shop@example.com' })).raw.toString();
+    assert.match(composed.replace(/=\r\n/g, ''), /<img src=3D"http:\/\/127\.0\.0\.1:\d+\/v1\/track\/open\//);
     const raw = await db.pool.query<{ line: string }>(
       `SELECT concat_ws(' ', channel, metric, n) AS line FROM (
          SELECT e.channel, CASE WHEN e.state IN ('failed', 'target_invalid', 'dead', 'bounced') THEN 'failed' ELSE e.state END AS metric, count(*) AS n
