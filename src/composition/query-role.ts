@@ -78,6 +78,7 @@ export async function startQueryRole(infra: Infrastructure, config: Config): Pro
           access,
           links: infra.trackingLinks,
           prefetchWindowSeconds: config.TRACKING_PREFETCH_SECONDS,
+          metrics,
           now,
         }),
       ),

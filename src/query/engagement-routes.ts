@@ -6,6 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from '../db/pools.js';
+import type { Metrics } from '../observability/metrics.js';
 import { recordEngagement, type EngagementReport } from '../db/stores/engagement-store.js';
 import { isPrefetchUserAgent, type EngagementKind } from '../domain/engagement.js';
 import { uuidPatternText } from '../domain/ids.js';
@@ -37,6 +38,7 @@ export interface EngagementRouteDeps {
   links: TrackingLinks | undefined;
   /** An email open this soon after the send is flagged as a prefetch (TRACKING_PREFETCH_SECONDS). */
   prefetchWindowSeconds: number;
+  metrics: Pick<Metrics, 'engagementReports'>;
   now: () => Date;
 }
 
@@ -47,6 +49,7 @@ export function engagementRoutes(deps: EngagementRouteDeps): FastifyPluginAsync 
   const guard = requireInboxAccess(deps.access, ['inbox']);
   const record = async (report: EngagementReport): Promise<{ recorded: boolean }> => {
     const result = await recordEngagement(deps.pool, report);
+    deps.metrics.engagementReports.inc({ kind: report.kind, source: 'app', result });
     if (result === 'not_found') throw new ProblemError('not_found', 'No such delivery for this user.');
     return { recorded: result === 'recorded' };
   };
@@ -147,15 +150,18 @@ export function trackingLinkRoutes(deps: EngagementRouteDeps): FastifyPluginAsyn
         const verdict = links.verify(request.params.token);
         // An altered or expired pixel still gets its image (a broken image helps no one), but
         // records nothing.
-        if (verdict.ok && verdict.claim.kind === 'open') {
+        if (!verdict.ok || verdict.claim.kind !== 'open')
+          deps.metrics.engagementReports.inc({ kind: 'opened', source: 'pixel', result: 'refused' });
+        else {
           const userAgent = request.headers['user-agent'];
-          await recordEngagement(deps.pool, {
+          const result = await recordEngagement(deps.pool, {
             delivery: { id: verdict.claim.deliveryId },
             kind: 'opened',
             userAgent,
             prefetchAgent: isPrefetchUserAgent(userAgent),
             prefetchWindowSeconds: deps.prefetchWindowSeconds,
           });
+          deps.metrics.engagementReports.inc({ kind: 'opened', source: 'pixel', result });
         }
         return reply
           .header('content-type', 'image/gif')
@@ -183,6 +189,8 @@ export function trackingLinkRoutes(deps: EngagementRouteDeps): FastifyPluginAsyn
       },
       async (request, reply) => {
         const verdict = links.verify(request.params.token);
+        if (!verdict.ok || verdict.claim.kind !== 'click')
+          deps.metrics.engagementReports.inc({ kind: 'clicked', source: 'link', result: 'refused' });
         if (!verdict.ok)
           throw new ProblemError(
             verdict.reason === 'expired' ? 'tracking_link_expired' : 'tracking_link_invalid',
@@ -193,13 +201,14 @@ export function trackingLinkRoutes(deps: EngagementRouteDeps): FastifyPluginAsyn
         const { claim } = verdict;
         if (claim.kind !== 'click')
           throw new ProblemError('tracking_link_invalid', 'The link is altered, forged or malformed.');
-        await recordEngagement(deps.pool, {
+        const result = await recordEngagement(deps.pool, {
           delivery: { id: claim.deliveryId },
           kind: 'clicked',
           linkIndex: claim.index,
           linkUrl: claim.url,
           userAgent: request.headers['user-agent'],
         });
+        deps.metrics.engagementReports.inc({ kind: 'clicked', source: 'link', result });
         reply.header('cache-control', 'no-store, private');
         const accept = request.headers.accept ?? '';
         if (accept.includes('application/json') && !accept.includes('text/html')) return { url: claim.url };

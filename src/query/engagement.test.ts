@@ -174,6 +174,15 @@ describe('email tracking', () => {
     // An expired pixel still answers its image but records nothing.
     assert.equal((await fetch(past.pixelUrl(message.deliveryId))).status, 200);
     assert.deepEqual(await events(message.deliveryId), []);
+    const metrics = await (await fetch(`${query}/metrics`)).text();
+    assert.match(
+      metrics,
+      /herald_engagement_reports_total\{kind="clicked",source="link",result="refused"\} 4/,
+    );
+    assert.match(
+      metrics,
+      /herald_engagement_reports_total\{kind="opened",source="pixel",result="refused"\} 1/,
+    );
   });
 
   test('a category with tracking off gets the html untouched: no pixel, links as written', async () => {
