@@ -131,10 +131,24 @@ describe('email tracking', () => {
       assert.equal(click.headers.get('location'), 'https://shop.example/a?x=1&y=2');
     }
     assert.deepEqual(await events(message.deliveryId), ['clicked 0 false', 'opened -1 false']);
+    // Ten clicks of the second link at once: still one row.
+    const clicks = await Promise.all(
+      Array.from({ length: 10 }, () => fetch(links[1] ?? '', { redirect: 'manual' })),
+    );
+    assert.deepEqual(
+      new Set(clicks.map((c) => c.headers.get('location'))),
+      new Set(['https://shop.example/b']),
+    );
+    assert.deepEqual(await events(message.deliveryId), [
+      'clicked 0 false',
+      'clicked 1 false',
+      'opened -1 false',
+    ]);
     // A proxy's prefetch is kept apart from the person's open.
     await fetch(pixel, { headers: { 'user-agent': 'Mozilla/5.0' } });
     assert.deepEqual(await events(message.deliveryId), [
       'clicked 0 false',
+      'clicked 1 false',
       'opened -1 false',
       'opened -1 true',
     ]);
