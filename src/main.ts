@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `herald <command>`: start | api | query | worker | scheduler | console | intake | migrate | retention | service create <name> | key revoke <key> | console-user create <email>.
+// `herald <command>`: start | api | query | worker | scheduler | console | intake | migrate | retention | service create <name> | key revoke <key> | console-user create <email> | engagement rebuild.
 // Loads config once, composes, runs, and stops cleanly on SIGINT/SIGTERM.
 import { loadConfig, ConfigError } from './config/load-config.js';
 import { createLogger } from './observability/logger.js';
@@ -19,6 +19,8 @@ const usage = `usage: herald <command>   (herald <command> --help explains one; 
   key revoke <key>      revoke an API key (its streams close, the user tokens it issued stop working)
   console-user create <email> --role admin|operator|support|viewer [--name …]
                         create a console account and print its password once
+  engagement rebuild [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+                        recompute the engagement figures from the raw events
   --roles: a comma-separated list of permissions (send, notifications:read, users:read, users:write,
            templates, inbox, user_tokens, support, admin) or sender (= send,notifications:read,
            the default) or all`;
@@ -56,7 +58,8 @@ async function main(argv: string[]): Promise<number> {
     command === 'service' ||
     command === 'key' ||
     command === 'retention' ||
-    command === 'console-user'
+    command === 'console-user' ||
+    command === 'engagement'
   ) {
     return runAdminCommand(command, rest, config, logger);
   }

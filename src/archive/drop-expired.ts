@@ -63,9 +63,13 @@ export async function dropArchiveMonths(deps: LifecycleDeps, report: LifecycleRe
   }
 }
 
-/** The realtime stream is not archived: its months past service retention are dropped. */
+/** The realtime stream and engagement events are not archived: their months past service retention are dropped. */
 export async function dropInboxEvents(deps: LifecycleDeps, report: LifecycleReport): Promise<void> {
-  const due = await partitionsEndingBy(deps.pool, ['inbox_events'], report.serviceCutoff);
+  const due = await partitionsEndingBy(
+    deps.pool,
+    ['inbox_events', 'engagement_events'],
+    report.serviceCutoff,
+  );
   for (const p of due) {
     const rows = await countRows(deps.pool, p.name);
     const state = p.detachPending ? 'detach_pending' : 'attached';

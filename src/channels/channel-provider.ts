@@ -42,6 +42,11 @@ export interface RenderedMessage {
    */
   unsubscribeUrl?: string | undefined;
   /**
+   * For email without an html part, when opens are tracked: the open pixel's URL, which the
+   * adapter's generated HTML body ends with. (A template's html part has it already.)
+   */
+  trackingPixelUrl?: string | undefined;
+  /**
    * The W3C `traceparent` of this provider call (docs/tracing.md): the notification's trace id,
    * a span id new for each call. HTTP adapters send it as a request header. Built by Herald
    * from validated ids only, never a caller's header copied through.

@@ -1,5 +1,5 @@
 // One-shot commands: migrate, create services and keys, revoke keys, run retention once, create
-// console accounts.
+// console accounts, rebuild the engagement figures.
 import type { Config } from '../config/schema.js';
 import { createPool, type Pool } from '../db/pools.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
@@ -14,6 +14,7 @@ import { runLifecycle } from '../archive/lifecycle.js';
 import { formatLifecycleReport } from '../archive/lifecycle-report.js';
 import { lifecycleSettings } from './scheduler-role.js';
 import { consoleUserCommand } from './console-user-command.js';
+import { engagementCommand } from './engagement-command.js';
 
 /** `--roles a,b`: permissions and the aliases `sender` and `all`; without it, `sender`. */
 function parseRoles(args: string[]): Permission[] | undefined {
@@ -28,7 +29,7 @@ const usage = `usage: herald service create <name> [--roles …] | herald key cr
   (sender = send,notifications:read; all = every permission)`;
 
 export async function runAdminCommand(
-  command: 'migrate' | 'service' | 'key' | 'retention' | 'console-user',
+  command: 'migrate' | 'service' | 'key' | 'retention' | 'console-user' | 'engagement',
   args: string[],
   config: Config,
   logger: Logger,
@@ -52,6 +53,7 @@ export async function runAdminCommand(
     }
     if (command === 'retention') return await retentionCommand(args, config, databaseUrl, pool, logger);
     if (command === 'console-user') return await consoleUserCommand(args, pool);
+    if (command === 'engagement') return await engagementCommand(args, pool);
     const [verb, subject] = args;
     const roles = parseRoles(args);
     if (roles === undefined) {

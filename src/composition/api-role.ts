@@ -21,6 +21,7 @@ import { templateSheetRoutes } from '../api/templates/template-sheet-routes.js';
 import { templateImportRoutes } from '../api/templates/template-import-routes.js';
 import { templatePreviewRoutes } from '../api/templates/template-preview-routes.js';
 import { unsubscribeRoutes } from '../api/unsubscribe/unsubscribe-routes.js';
+import { engagementRoutes } from '../api/engagement/engagement-routes.js';
 import { openIngest } from './ingest-deps.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve, type StartedHttpRole } from './ops-server.js';
@@ -65,6 +66,7 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       ),
       callbackDeadLetterRoutes({ pool, authenticate, notifier }),
       categoryRoutes({ pool, authenticate }),
+      engagementRoutes({ pool, authenticate }),
       directoryPreferenceRoutes({ pool, authenticate }),
       ...[templateRoutes, templatePreviewRoutes, templateSheetRoutes, templateImportRoutes].map((routes) =>
         routes({

@@ -23,6 +23,7 @@ const help: Record<string, string> = {
   retention: `usage: herald retention [--dry-run]\n  Copies months past SERVICE_RETENTION_DAYS to the archive, verifies and drops them, and drops archive\n  months past ARCHIVE_RETENTION_MONTHS, once. --dry-run prints the plan and changes nothing.\n  ${settings}`,
   service: `usage: herald service create <name> [--roles …]\n  Creates a calling service and prints an API key for it once.\n  --roles: comma-separated permissions, sender (the default) or all.`,
   key: `usage: herald key create <service> [--roles …]\n       herald key grant <key> --roles …\n       herald key revoke <key>\n  Prints a new API key once, adds permissions to a key, or revokes one.`,
+  engagement: `usage: herald engagement rebuild [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n  Recomputes the engagement figures of those UTC days (default: every day with events) from the raw\n  delivery and engagement events; writers to those tables wait while it runs.\n  ${settings}`,
   'console-user': `usage: herald console-user create <email> --role admin|operator|support|viewer [--name …]\n  Creates a console account and prints its password once.`,
 };
 

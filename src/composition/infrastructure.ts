@@ -13,6 +13,7 @@ import { readCallbackBacklog } from '../db/stores/callback-store.js';
 import { readReplicaLag } from '../db/replica-lag.js';
 import { WakeNotifier, wakeChannels, type WakeChannel } from '../db/wake-notifier.js';
 import { ensureSigningKey } from '../db/stores/signing-key-store.js';
+import { TrackingLinks } from '../templates/tracking-links.js';
 import { createApiKeyAuth, type Authenticate } from '../http/api-key-auth.js';
 import { findCallerByKey } from '../db/stores/api-key-store.js';
 import type { ServerOptions } from '../http/build-server.js';
@@ -76,6 +77,8 @@ export interface Infrastructure {
   readonly authenticate: Authenticate;
   /** Signs the one-click unsubscribe links (api and worker roles). */
   readonly unsubscribeTokens: UnsubscribeTokens | undefined;
+  /** Email open and click links (TRACKING_URL set; worker and query roles). */
+  readonly trackingLinks: TrackingLinks | undefined;
   /** One per process: what blew its render limit is remembered for the inbox and the worker alike. */
   readonly renderer: BudgetedRenderer;
   readonly devApiKey: string | undefined;
@@ -153,6 +156,18 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
                 ? Buffer.from(config.UNSUBSCRIBE_SECRET, 'utf8')
                 : await ensureSigningKey(pool, 'unsubscribe'),
             )
+          : undefined,
+      trackingLinks:
+        config.TRACKING_URL !== undefined && (roles.has('worker') || roles.has('query'))
+          ? new TrackingLinks({
+              key:
+                config.TRACKING_SECRET !== undefined
+                  ? Buffer.from(config.TRACKING_SECRET, 'utf8')
+                  : await ensureSigningKey(pool, 'tracking'),
+              baseUrl: config.TRACKING_URL,
+              ttlSeconds: config.TRACKING_LINK_TTL_DAYS * 86_400,
+              now,
+            })
           : undefined,
       renderer: new BudgetedRenderer({
         budgetMs: config.RENDER_BUDGET_MS,

@@ -13,6 +13,7 @@ import { requireInboxAccess, UserTokens } from '../query/user-auth.js';
 import { CredentialRevocations } from '../query/credential-revocations.js';
 import { supportRoutes } from '../query/support-routes.js';
 import { inboxPageRoutes } from '../query/inbox-page-routes.js';
+import { engagementRoutes, trackingLinkRoutes } from '../query/engagement-routes.js';
 import type { Infrastructure } from './infrastructure.js';
 import { operationsRoutes, serve, type StartedHttpRole } from './ops-server.js';
 
@@ -71,6 +72,16 @@ export async function startQueryRole(infra: Infrastructure, config: Config): Pro
         },
       }),
       supportRoutes({ readPool, archivePool: infra.archivePool, authenticate, now }),
+      ...[engagementRoutes, trackingLinkRoutes].map((routes) =>
+        routes({
+          pool,
+          access,
+          links: infra.trackingLinks,
+          prefetchWindowSeconds: config.TRACKING_PREFETCH_SECONDS,
+          metrics,
+          now,
+        }),
+      ),
       inboxPageRoutes(),
     ],
   );

@@ -70,6 +70,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     random,
     renderer: infra.renderer,
     unsubscribeUrl: (message) => unsubscribeUrl(infra, config, message),
+    tracking: infra.trackingLinks,
     tracer: infra.tracer,
   });
   const healthReport = new PeriodicJob(

@@ -313,6 +313,27 @@ export const ConfigSchema = Type.Object({
       secret: true,
     }),
   ),
+  TRACKING_URL: Type.Optional(
+    setting(Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$' }), {
+      description:
+        "Where recipients' mail clients reach the query role, e.g. https://herald.example.com. Set: emails get an open pixel and click-through links (docs/tracking.md). Unset: emails are not tracked.",
+    }),
+  ),
+  TRACKING_SECRET: Type.Optional(
+    setting(Type.String({ minLength: 32 }), {
+      description:
+        'HMAC-SHA256 key of the open pixel and click links. Unset: Herald generates one on first start and keeps it in the database (table signing_keys), shared by every process.',
+      secret: true,
+    }),
+  ),
+  TRACKING_LINK_TTL_DAYS: setting(Type.Integer({ minimum: 1, maximum: 3650, default: 90 }), {
+    description:
+      'How long the open pixel and click links of an email work; an expired click link is refused (410) and an expired pixel records nothing.',
+  }),
+  TRACKING_PREFETCH_SECONDS: setting(Type.Integer({ minimum: 0, maximum: 3600, default: 60 }), {
+    description:
+      "An email open within this many seconds of the send is flagged as a prefetch (a mail privacy proxy or a receiving system fetching images on arrival), counted apart from opens. 0: only the proxy's User-Agent flags one.",
+  }),
   USER_TOKEN_TTL_SECONDS: setting(Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }), {
     description:
       'Default lifetime of the user tokens POST /v1/users/:userId/token issues (a caller may ask for less or more, up to 24 h).',

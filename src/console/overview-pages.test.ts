@@ -118,6 +118,15 @@ test('the figures equal counts of the rows for the same window, in total, per se
   assert.equal(page.status, 200);
   assert.match(page.text, /<span class="figure" data-total="delivered">5<\/span>/);
   assert.match(page.text, /<script src="\/assets\/uplot.js"><\/script>/);
+  // The engagement table: the same deliveries per channel, from the engagement figures.
+  assert.deepEqual(
+    all.engagement.map((e) => [e.channel, e.sent, e.delivered, e.opened, e.clicked, e.read]),
+    [
+      ['in_app', 0, 5, 0, 0, 0],
+      ['webhook', 3, 0, 0, 0, 0],
+    ],
+  );
+  assert.match(page.text, /<tr data-channel="in_app"><td>in_app<\/td><td>0<\/td><td>5<\/td>/);
 });
 
 test('counts move only with committed rows, exactly, under concurrent writers', async () => {

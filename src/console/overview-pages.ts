@@ -18,6 +18,7 @@ import {
 } from '../db/stores/overview-store.js';
 import { readBacklog, type PendingByLane } from '../db/stores/delivery-store.js';
 import { overdueAfterMs, readOverdue } from '../db/stores/overdue-store.js';
+import { readChannelFunnel } from '../db/stores/engagement-store.js';
 import { channels as deliveryChannels } from '../domain/notification.js';
 import { requireConsole, sessionOf, type SessionGuardDeps } from './console-session.js';
 import { consoleTime, layoutData, type RenderView } from './console-views.js';
@@ -82,7 +83,30 @@ export interface Overview {
     reportedAt: string;
   })[];
   deadLetters: number;
+  /** Per channel, over the UTC days the range touches: sent → delivered → opened → clicked (and read). */
+  engagement: EngagementFunnel[];
   generatedAt: string;
+}
+
+const funnelMetrics = ['sent', 'delivered', 'opened', 'clicked', 'read'] as const;
+export type EngagementFunnel = { channel: string } & Record<(typeof funnelMetrics)[number], number>;
+
+/** The engagement figures of every service per channel (src/db/stores/engagement-store.ts). */
+function funnelOf(rows: readonly { channel: string; metric: string; count: number }[]): EngagementFunnel[] {
+  const byChannel = new Map<string, EngagementFunnel>();
+  for (const r of rows) {
+    if (!(funnelMetrics as readonly string[]).includes(r.metric)) continue;
+    const entry = byChannel.get(r.channel) ?? {
+      channel: r.channel,
+      ...(Object.fromEntries(funnelMetrics.map((m) => [m, 0])) as Record<
+        (typeof funnelMetrics)[number],
+        number
+      >),
+    };
+    entry[r.metric as (typeof funnelMetrics)[number]] += r.count;
+    byChannel.set(r.channel, entry);
+  }
+  return [...byChannel.values()].sort((a, b) => a.channel.localeCompare(b.channel));
 }
 
 /** The range's window: `to` is the end of the current step, `from` one span before it. */
@@ -135,12 +159,14 @@ export async function readOverview(pool: Pool, now: Date, query: Query): Promise
   const lane = query.lane ?? '';
   const channel = query.channel ?? '';
   const { from, to, stepSeconds } = windowOf(range, now);
-  const [rows, waiting, overdue, health, deadLetters] = await Promise.all([
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  const [rows, waiting, overdue, health, deadLetters, funnel] = await Promise.all([
     readOverviewCounts(pool, from, to, stepSeconds),
     readBacklog(pool),
     readOverdue(pool, new Date(now.getTime() - overdueAfterMs), 0),
     readProviderHealth(pool, reportFreshMs),
     countDeadLetters(pool),
+    readChannelFunnel(pool, { from: day(from), to: day(new Date(to.getTime() - 1)) }),
   ]);
   return {
     range,
@@ -159,6 +185,7 @@ export async function readOverview(pool: Pool, now: Date, query: Query): Promise
       reportedAt: consoleTime(p.reportedAt),
     })),
     deadLetters,
+    engagement: funnelOf(funnel),
     generatedAt: now.toISOString(),
   };
 }

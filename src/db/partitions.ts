@@ -9,6 +9,7 @@ export const partitionedTables = [
   { table: 'inbox_items' },
   { table: 'delivery_events' },
   { table: 'inbox_events' },
+  { table: 'engagement_events' },
 ] as const;
 
 const partitionLockKey = 7_261_002;

@@ -19,6 +19,8 @@ export const problems = {
   callback_invalid: { status: 400, title: 'The provider status report cannot be read' },
   too_many_recipients: { status: 400, title: 'The request addresses more recipients than allowed' },
   unsubscribe_link_invalid: { status: 400, title: 'The unsubscribe link is not valid' },
+  tracking_link_invalid: { status: 400, title: 'The tracked link is not valid' },
+  engagement_range_invalid: { status: 400, title: 'The figures range is reversed or too long' },
   template_not_found: { status: 400, title: 'The request names a template this service does not have' },
   template_params_invalid: { status: 400, title: 'A template parameter is missing or of the wrong type' },
   template_invalid: { status: 400, title: 'The template cannot be saved as written' },
@@ -54,6 +56,7 @@ export const problems = {
     title: 'The import cannot be undone: it was undone already, or its templates changed since',
   },
   unsubscribe_link_used: { status: 410, title: 'The unsubscribe link was already used' },
+  tracking_link_expired: { status: 410, title: 'The tracked link has expired' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   rate_limited: { status: 429, title: 'The caller is over a rate limit; retry later' },
   stream_limit_reached: {

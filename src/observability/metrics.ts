@@ -54,6 +54,8 @@ export interface PipelineMetrics {
 export interface InboxMetrics {
   inboxStreamsOpen: Gauge;
   inboxStreamEvents: Counter<'event'>;
+  /** Opens and clicks that reached the query role (pixel, links, app reports), by result. */
+  engagementReports: Counter<'kind' | 'source' | 'result'>;
 }
 
 export interface TemplateMetrics {
@@ -298,6 +300,12 @@ function inboxMetrics(registry: Registry): InboxMetrics {
       name: 'herald_inbox_stream_events_total',
       help: 'Events written to realtime inbox streams, per event (created, read, ready, reset, …); one per connection.',
       labelNames: ['event'],
+      registers: [registry],
+    }),
+    engagementReports: new Counter({
+      name: 'herald_engagement_reports_total',
+      help: 'Opens and clicks reaching the query role, per kind, source (pixel, link, app) and result (recorded, repeated, not_found, refused).',
+      labelNames: ['kind', 'source', 'result'],
       registers: [registry],
     }),
   };

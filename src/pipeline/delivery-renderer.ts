@@ -13,6 +13,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { BudgetedRenderer, RenderBudget } from '../templates/budgeted-renderer.js';
 import type { RenderedVariant } from '../templates/template-renderer.js';
 import { TemplateVersionCache } from '../templates/template-versions.js';
+import type { TrackingLinks } from '../templates/tracking-links.js';
+import { TrackingOptOuts } from './tracking-opt-outs.js';
 
 /** A delivery ready to send through its provider chain, or one whose result needs no call. */
 export type Prepared =
@@ -28,12 +30,17 @@ export interface DeliveryRendererDeps {
   renderer: BudgetedRenderer;
   /** The one-click unsubscribe link for a message (email, PUBLIC_URL set), or undefined. */
   unsubscribeUrl?: ((message: RenderedMessage) => string | undefined) | undefined;
+  /** Email open and click tracking (TRACKING_URL set), or undefined. */
+  tracking?: TrackingLinks | undefined;
 }
 
 export class DeliveryRenderer {
   private readonly templates = new TemplateVersionCache();
+  private readonly optOuts: TrackingOptOuts;
 
-  constructor(private readonly deps: DeliveryRendererDeps) {}
+  constructor(private readonly deps: DeliveryRendererDeps) {
+    this.optOuts = new TrackingOptOuts(deps.pool);
+  }
 
   /** A fresh render budget for one claimed batch. */
   budget(): RenderBudget {
@@ -46,6 +53,12 @@ export class DeliveryRenderer {
       await this.templates.prepare(this.deps.pool, deliveries);
     } catch (error) {
       this.deps.logger.warn({ err: error }, 'loading template versions failed');
+    }
+    if (this.deps.tracking === undefined) return;
+    try {
+      await this.optOuts.refresh(deliveries.filter((d) => d.channel === 'email').map((d) => d.serviceId));
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'loading tracking opt-outs failed');
     }
   }
 
@@ -73,6 +86,7 @@ export class DeliveryRenderer {
     const send = (rendered: RenderedVariant | undefined): Prepared => {
       const message = messageFor(delivery, rendered);
       message.unsubscribeUrl = deps.unsubscribeUrl?.(message);
+      this.track(delivery, message);
       return { kind: 'send', message, chain };
     };
     const template = delivery.template ?? null;
@@ -105,6 +119,18 @@ export class DeliveryRenderer {
         // Params are checked against the version at ingest, so this is rare; retrying cannot help.
         return done({ kind: 'failed', reason: `template: ${rendered.message}` });
     }
+  }
+
+  /**
+   * An email's open pixel and click links (docs/tracking.md), unless its category or template
+   * has tracking switched off, or the opt-outs could not be loaded (then nothing is tracked).
+   */
+  private track(delivery: ClaimedDelivery, message: RenderedMessage): void {
+    const { tracking } = this.deps;
+    if (tracking === undefined || message.channel !== 'email') return;
+    if (!this.optOuts.tracks(delivery.serviceId, delivery.category, delivery.template?.key)) return;
+    if (message.html !== undefined) message.html = tracking.trackHtml(message.html, message.deliveryId);
+    else message.trackingPixelUrl = tracking.pixelUrl(message.deliveryId);
   }
 }
 

@@ -23,6 +23,7 @@ import type { PipelineEvents } from './pipeline-events.js';
 import type { ProviderGuard } from './provider-guard.js';
 import { sendThroughChain, type Sent } from './send-chain.js';
 import type { WakeListener } from '../db/wake-listener.js';
+import type { TrackingLinks } from '../templates/tracking-links.js';
 import type { BudgetedRenderer } from '../templates/budgeted-renderer.js';
 
 export interface DispatcherDeps {
@@ -43,6 +44,8 @@ export interface DispatcherDeps {
   renderer: BudgetedRenderer;
   /** The one-click unsubscribe link for a message (email, PUBLIC_URL set), or undefined. */
   unsubscribeUrl?: (message: RenderedMessage) => string | undefined;
+  /** Email open and click tracking (TRACKING_URL set), or undefined. */
+  tracking?: TrackingLinks | undefined;
   /** Set when tracing is on: a client span per provider call. */
   tracer?: Tracer | undefined;
 }
@@ -85,6 +88,7 @@ export class Dispatcher {
       logger: deps.logger,
       renderer: deps.renderer,
       unsubscribeUrl: deps.unsubscribeUrl,
+      tracking: deps.tracking,
     });
   }
 

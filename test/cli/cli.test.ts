@@ -62,6 +62,7 @@ test('every command and role explains itself with --help and does nothing else',
     ['service', 'create', 'billing'],
     ['key', 'revoke', 'hk_x'],
     ['console-user', 'create', 'a@example.com'],
+    ['engagement', 'rebuild'],
   ];
   // Three at a time: each is a Node start-up, and they are independent.
   const runs = new Map<string[], Awaited<ReturnType<typeof heraldAsync>>>();

@@ -21,6 +21,7 @@ import { idPath, startTestHerald, type TestHerald } from '../helpers/test-herald
 import { waitFor } from '../helpers/wait-for.js';
 import { acmeSmsProvider, SmsGatewayStandIn } from '../stand-ins/sms-gateway.js';
 import { UnsubscribeTokens } from '../../src/api/unsubscribe/unsubscribe-token.js';
+import { TrackingLinks } from '../../src/templates/tracking-links.js';
 import { templateCsv } from '../helpers/template-workbook.js';
 import { packageRoot } from '../../src/db/package-root.js';
 
@@ -35,6 +36,7 @@ interface Document {
 }
 
 const unsubscribeSecret = 'u'.repeat(40);
+const trackingSecret = 't'.repeat(40);
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -84,7 +86,12 @@ async function call(
     body = JSON.stringify(init.body);
   }
   const url = `${base}${path}`;
-  const response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body }) });
+  const response = await fetch(url, {
+    method,
+    headers,
+    redirect: 'manual',
+    ...(body === undefined ? {} : { body }),
+  });
   const bytes = Buffer.from(await response.arrayBuffer());
   const { template, op } = operationOf(doc, method, url);
   const where = `${method} ${template} → ${String(response.status)}`;
@@ -102,7 +109,7 @@ async function call(
       assert.ok(validate(parsed), `${where}: ${ajv.errorsText(validate.errors)}\n${bytes.toString('utf8')}`);
     }
   }
-  if (response.status < 300) reached.add(`${doc.info.title} ${method} ${template}`);
+  if (response.status < 400) reached.add(`${doc.info.title} ${method} ${template}`);
   return { status: response.status, body: parsed, type };
 }
 
@@ -113,7 +120,12 @@ before(async () => {
   writeFileSync(join(dir, 'herald.json'), JSON.stringify({ providers: [acmeSmsProvider(gateway, dir)] }));
   db = await createTestDatabase();
   h = await startTestHerald(db, {
-    env: { HERALD_CONFIG_FILE: join(dir, 'herald.json'), UNSUBSCRIBE_SECRET: unsubscribeSecret },
+    env: {
+      HERALD_CONFIG_FILE: join(dir, 'herald.json'),
+      UNSUBSCRIBE_SECRET: unsubscribeSecret,
+      TRACKING_URL: 'http://127.0.0.1:9',
+      TRACKING_SECRET: trackingSecret,
+    },
   });
   for (const base of [h.herald.apiUrl ?? '', h.herald.queryUrl ?? '']) {
     const response = await fetch(`${base}/openapi.json`);
@@ -159,6 +171,10 @@ describe('the OpenAPI documents as the contract', () => {
     });
     await call(api, 'PUT', '/v1/categories/news', { body: { marketing: true } });
     await call(api, 'GET', '/v1/categories/news');
+    await call(api, 'PUT', '/v1/tracking/categories/news', { body: { tracked: false } });
+    await call(api, 'GET', '/v1/tracking/templates/welcome');
+    const today = new Date().toISOString().slice(0, 10);
+    await call(api, 'GET', `/v1/engagement?from=${today}&to=${today}&group_by=channel`);
 
     const template = {
       fallback_locale: 'en',
@@ -283,6 +299,34 @@ describe('the OpenAPI documents as the contract', () => {
     await call(query, 'GET', '/v1/users/ana/inbox/count', { token: user });
     await call(query, 'GET', `/v1/users/ana/inbox/${item}`, { token: user });
     await call(query, 'POST', `/v1/users/ana/inbox/${item}/read`, { token: user });
+    await call(query, 'POST', `/v1/users/ana/inbox/${item}/clicked`, { token: user, body: {} });
+    const delivery = await db.pool.query<{ id: string }>(
+      "SELECT id FROM deliveries WHERE user_id = 'ana' AND channel = 'in_app' LIMIT 1",
+    );
+    const deliveryId = delivery.rows[0]?.id ?? '';
+    await call(query, 'POST', `/v1/users/ana/deliveries/${deliveryId}/opened`, { token: user, body: {} });
+    await call(query, 'POST', `/v1/users/ana/deliveries/${deliveryId}/clicked`, {
+      token: user,
+      body: { occurred_at: new Date().toISOString() },
+    });
+    const links = new TrackingLinks({
+      key: Buffer.from(trackingSecret, 'utf8'),
+      baseUrl: '',
+      ttlSeconds: 600,
+      now: () => new Date(),
+    });
+    const pixel = await call(query, 'GET', links.pixelUrl(deliveryId), { token: null });
+    assert.equal(pixel.type, 'image/gif');
+    const click = await call(query, 'GET', links.clickUrl(deliveryId, 0, 'https://example.com/'), {
+      token: null,
+    });
+    assert.equal(click.status, 302);
+    const resolved = await fetch(`${query}${links.clickUrl(deliveryId, 1, 'https://example.com/b')}`, {
+      headers: { accept: 'application/json' },
+    });
+    assert.deepEqual(await resolved.json(), { url: 'https://example.com/b' });
+    const forged = await call(query, 'GET', '/v1/track/click/t1.e30.abc', { token: null });
+    assert.equal(forged.body.code, 'tracking_link_invalid');
     await call(query, 'POST', '/v1/users/ana/inbox/read-all', { token: user, body: {} });
     await call(query, 'POST', '/v1/users/ana/inbox/seen-all', { token: user, body: {} });
     await call(query, 'GET', '/v1/users/ana/preferences', { token: user });

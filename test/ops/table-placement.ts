@@ -31,6 +31,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   workflow_runs: byUser(),
   digests: byUser(),
   digest_items: byUser(),
+  engagement_events: byUser(),
   // One row per request, addressed to many users: distributed by its own id.
   notifications: { kind: 'distributed', group: 'notification', column: 'id' },
   // Unique per calling service, not per user: distributed by the key itself.
@@ -41,6 +42,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   templates: reference,
   template_versions: reference,
   categories: reference,
+  tracking_opt_outs: reference,
   signing_keys: reference,
   callback_subscriptions: reference,
   // Operators' and the console's own tables, and bookkeeping: stay on the coordinator.
@@ -51,6 +53,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   template_imports: local,
   template_import_templates: local,
   overview_counts: local,
+  engagement_counts: local,
   provider_health: local,
   early_receipts: local,
   provider_workers: local,

@@ -29,6 +29,7 @@ let shopWebhook: { url: string; secret: string };
 /** Routes anyone may call; everything else needs an API key. */
 // Callbacks carry no API key: each provider's signature is checked instead (test/system/channels.test.ts).
 // Unsubscribe links carry no API key: the link is signed (src/pipeline/preferences.test.ts).
+// Tracked email links neither: the link is signed (src/query/engagement.test.ts).
 const openPaths = [
   /^\/healthz$/,
   /^\/readyz$/,
@@ -37,6 +38,7 @@ const openPaths = [
   /^\/docs/,
   /^\/v1\/callbacks\//,
   /^\/v1\/unsubscribe\//,
+  /^\/v1\/track\//,
   // The inbox page is static; it calls the API with the user's token.
   /^\/inbox(\/|$)/,
 ];
@@ -63,6 +65,7 @@ const validBodies: Record<string, unknown> = {
   'POST /v1/callback-dead-letters/replay': { all: true },
   'PUT /v1/users/{userId}/preferences': { preferences: [{ channel: '*', category: '*', enabled: false }] },
   'PUT /v1/categories/{category}': { critical: true },
+  'PUT /v1/tracking/{scope}/{name}': { tracked: false },
 };
 
 /**
@@ -99,6 +102,9 @@ const requiredPermissions: Record<string, readonly Permission[]> = {
   'POST /v1/callback-dead-letters/replay': ['admin'],
   'GET /v1/categories/{category}': ['send', 'templates', 'admin'],
   'PUT /v1/categories/{category}': ['admin'],
+  'GET /v1/engagement': ['notifications:read', 'admin'],
+  'GET /v1/tracking/{scope}/{name}': ['send', 'templates', 'admin'],
+  'PUT /v1/tracking/{scope}/{name}': ['admin'],
   'Herald API GET /v1/users/{userId}/preferences': ['users:read', 'users:write'],
   'Herald API PUT /v1/users/{userId}/preferences': ['users:write'],
   'GET /v1/templates': ['send', 'templates'],
@@ -119,6 +125,9 @@ const requiredPermissions: Record<string, readonly Permission[]> = {
   'DELETE /v1/users/{userId}/inbox/{notificationId}': ['inbox'],
   'POST /v1/users/{userId}/inbox/read-all': ['inbox'],
   'POST /v1/users/{userId}/inbox/seen-all': ['inbox'],
+  'POST /v1/users/{userId}/inbox/{notificationId}/clicked': ['inbox'],
+  'POST /v1/users/{userId}/deliveries/{deliveryId}/opened': ['inbox'],
+  'POST /v1/users/{userId}/deliveries/{deliveryId}/clicked': ['inbox'],
   'Herald query API GET /v1/users/{userId}/preferences': ['users:read', 'users:write'],
   'Herald query API PUT /v1/users/{userId}/preferences': ['users:write'],
   'GET /v1/support/users/{userId}/notifications': ['support'],
@@ -171,7 +180,7 @@ const bearer = (key: string) => `Bearer ${key}`;
 before(async () => {
   db = await createTestDatabase();
   // No worker: nothing is delivered, so the dead delivery below stays as written.
-  h = await startTestHerald(db, { roles: ['api', 'query'] });
+  h = await startTestHerald(db, { roles: ['api', 'query'], env: { TRACKING_URL: 'http://127.0.0.1:9' } });
   shopServiceId = await ensureService(db.pool, 'shop');
   billingKey = await createApiKey(db.pool, await ensureService(db.pool, 'billing'), permissions);
 
@@ -211,6 +220,8 @@ function concretePath(route: PublicRoute): string {
     id: idPath(shopNotification.id),
     userId: 'alice',
     deviceId: randomUUID(),
+    deliveryId: randomUUID(),
+    scope: 'categories',
   };
   return route.path.replace(/\{(\w+)\}/g, (_, name: string) => values[name] ?? 'x');
 }

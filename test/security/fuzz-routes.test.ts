@@ -831,7 +831,7 @@ async function ensureFixtures(): Promise<void> {
 
 before(async () => {
   db = await createTestDatabase();
-  h = await startTestHerald(db, { roles: ['api', 'query'] });
+  h = await startTestHerald(db, { roles: ['api', 'query'], env: { TRACKING_URL: 'http://127.0.0.1:9' } });
   const webhook = await h.call('PUT', '/v1/service/webhook', { url: 'http://127.0.0.1:9/hook' });
   assert.equal(webhook.status, 200);
   routes = await publicRoutes([h.herald.apiUrl ?? '', h.herald.queryUrl ?? '']);

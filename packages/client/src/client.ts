@@ -211,6 +211,35 @@ export class HeraldClient {
       unwrap(this.api.PUT('/v1/categories/{category}', { params: { path: { category } }, body })),
   };
 
+  /** Engagement (docs/tracking.md): the service's figures, and opens and clicks reported for a user. */
+  readonly engagement = {
+    figures: (query: NonNullable<ApiPaths['/v1/engagement']['get']['parameters']['query']>) =>
+      unwrap(this.api.GET('/v1/engagement', { params: { query } })),
+    /** Reports that the user opened a delivery (query role; a key with inbox or the user's token). */
+    opened: (userId: string, deliveryId: string, occurredAt?: Date) =>
+      unwrap(
+        this.query.POST('/v1/users/{userId}/deliveries/{deliveryId}/opened', {
+          params: { path: { userId, deliveryId } },
+          body: occurredAt === undefined ? {} : { occurred_at: occurredAt.toISOString() },
+        }),
+      ),
+    clicked: (userId: string, deliveryId: string, occurredAt?: Date) =>
+      unwrap(
+        this.query.POST('/v1/users/{userId}/deliveries/{deliveryId}/clicked', {
+          params: { path: { userId, deliveryId } },
+          body: occurredAt === undefined ? {} : { occurred_at: occurredAt.toISOString() },
+        }),
+      ),
+    /** Reports that the user clicked an inbox item. */
+    inboxClicked: (userId: string, notificationId: string) =>
+      unwrap(
+        this.query.POST('/v1/users/{userId}/inbox/{notificationId}/clicked', {
+          params: { path: { userId, notificationId } },
+          body: {},
+        }),
+      ),
+  };
+
   readonly service = {
     get: () => unwrap(this.api.GET('/v1/service')),
     setWebhook: (url: string | null) => unwrap(this.api.PUT('/v1/service/webhook', { body: { url } })),

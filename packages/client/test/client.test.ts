@@ -202,6 +202,14 @@ describe('@herald/client', () => {
     assert.equal(newest.title, 'n4');
     const read = await asUser.inbox.mark('pages', newest.id, 'read');
     assert.equal(read.read, true);
+    // Engagement: the user's click is recorded once; the service's figures count it.
+    assert.deepEqual(await asUser.engagement.inboxClicked('pages', newest.id), { recorded: true });
+    assert.deepEqual(await asUser.engagement.inboxClicked('pages', newest.id), { recorded: false });
+    const today = new Date().toISOString().slice(0, 10);
+    const figures = await client.engagement.figures({ from: today, to: today, group_by: 'channel' });
+    const inApp = figures.groups.find((g) => g.key === 'in_app');
+    assert.equal(inApp?.clicked, 1);
+    assert.equal(inApp.read, 1);
     // Another user's inbox is as unknown to this token as one that does not exist.
     await assert.rejects(asUser.inbox.list('someone-else'), { code: 'not_found' });
 

@@ -73,6 +73,10 @@ function htmlOf(message: RenderedMessage, subject: string): string {
     const shown = escapeHtml(url);
     paragraphs.push(linkable(url) ? `<p><a href="${shown}">${shown}</a></p>` : `<p>${shown}</p>`);
   }
+  if (message.trackingPixelUrl !== undefined)
+    paragraphs.push(
+      `<img src="${escapeHtml(message.trackingPixelUrl)}" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">`,
+    );
   return (
     '<!doctype html>\n<html><head><meta charset="utf-8">' +
     `<title>${escapeHtml(subject)}</title></head>\n<body>\n${paragraphs.join('\n')}\n</body></html>\n`
