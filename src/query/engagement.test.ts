@@ -2,7 +2,7 @@
 // redirected only to the message's own links, refused when altered or expired), the tracking
 // opt-out, opens and clicks reported by a user's app and the inbox's read, the attacks (user
 // against user, service against service), and the figures API equal to a raw recount and to a
-// rebuild of the same rows.
+// rebuild of the same rows; each open and click reaches a status callback subscriber once.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../../test/helpers/free-port.js';
@@ -15,6 +15,7 @@ import { createApiKey, ensureService } from '../db/stores/api-key-store.js';
 import { engagementCommand } from '../composition/engagement-command.js';
 import { permissions } from '../domain/permissions.js';
 import { TrackingLinks } from '../templates/tracking-links.js';
+import { Subscriber, verifies } from '../../test/helpers/status-subscriber.js';
 
 class RecordingProvider implements ChannelProvider {
   readonly sent: RenderedMessage[] = [];
@@ -46,6 +47,8 @@ let otherKey: string;
 const email = new RecordingProvider('mail', 'email');
 const push = new RecordingProvider('apns', 'push');
 const today = new Date().toISOString().slice(0, 10);
+const subscriber = new Subscriber();
+let callbackSecret = '';
 
 before(async () => {
   db = await createTestDatabase();
@@ -69,11 +72,19 @@ before(async () => {
     variants: { email: { en: { subject: 'Welcome', html } } },
   });
   assert.equal(template.status, 200, JSON.stringify(template.body));
+  await subscriber.start();
+  const subscribed = await h.call('POST', '/v1/callback-subscriptions', {
+    url: subscriber.url,
+    event_types: ['email.opened', 'email.clicked', 'inbox.clicked'],
+  });
+  assert.equal(subscribed.status, 201, JSON.stringify(subscribed.body));
+  callbackSecret = subscribed.body.secret as string;
   const off = await h.call('PUT', '/v1/tracking/categories/private', { tracked: false });
   assert.deepEqual(off.body, { scope: 'categories', name: 'private', tracked: false });
 });
 after(async () => {
   await h.stop();
+  await subscriber.stop();
   await db.drop();
 });
 
@@ -341,5 +352,36 @@ describe('figures', () => {
     assert.equal(reversed.body.code, 'engagement_range_invalid');
     const long = await h.call('GET', '/v1/engagement?from=2000-01-01&to=2020-01-01');
     assert.equal(long.body.code, 'engagement_range_invalid');
+  });
+});
+
+describe('status callbacks', () => {
+  test('each stored open and click is one signed callback; reads and refused links are none', async () => {
+    const stored = await db.pool.query<{ line: string }>(
+      `SELECT concat_ws(' ', CASE WHEN channel = 'email' THEN 'email.' || kind ELSE 'inbox.clicked' END,
+                        notification_id, delivery_id, CASE WHEN prefetch THEN 'prefetch' END) AS line
+         FROM engagement_events
+        WHERE service_id = (SELECT id FROM services WHERE name = 'shop')
+          AND (channel = 'email' OR (channel = 'in_app' AND kind = 'clicked'))`,
+    );
+    const expected = stored.rows.map((r) => r.line).sort();
+    assert.ok(
+      expected.some((l) => l.startsWith('email.clicked ')) &&
+        expected.some((l) => l.startsWith('inbox.clicked ')),
+    );
+    await waitFor('a callback per stored event', () => subscriber.log.length >= expected.length || undefined);
+    const received = subscriber.log.map((r) => {
+      const d = r.body.data;
+      return [r.body.type, d['notification_id'], d['delivery_id'], d['reason']]
+        .filter((v) => v !== undefined)
+        .map(String)
+        .join(' ');
+    });
+    assert.deepEqual(received.sort(), expected);
+    assert.ok(subscriber.log.every((r) => verifies(callbackSecret, r)));
+    assert.ok(
+      subscriber.log.every((r) => !r.raw.includes('shop.example')),
+      'no clicked address is sent',
+    );
   });
 });

@@ -6,59 +6,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { Webhook } from 'standardwebhooks';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 import { loopbackAllowed } from '../helpers/loopback-allowed.js';
+import { Subscriber, verifies } from '../helpers/status-subscriber.js';
 import { WebhookProvider } from '../../src/channels/webhook/webhook-provider.js';
 import type { ChannelProvider, RenderedMessage } from '../../src/channels/channel-provider.js';
 import { applyStatusUpdates } from '../../src/db/stores/receipt-store.js';
 import { expireCallbackDeadLetters } from '../../src/db/stores/callback-store.js';
 import { createApiKey, ensureService } from '../../src/db/stores/api-key-store.js';
 import { callbackEventTypes } from '../../src/domain/callbacks.js';
-
-interface Received {
-  id: string;
-  raw: string;
-  headers: Record<string, string>;
-  body: { type: string; timestamp: string; data: Record<string, unknown> };
-  status: number;
-}
-
-/** A subscriber: answers what `respond` says (200 unless), and keeps every request in order. */
-class Subscriber {
-  readonly log: Received[] = [];
-  respond: (r: Omit<Received, 'status'>) => number = () => 200;
-  private server: Server | undefined;
-  url = '';
-  async start(): Promise<void> {
-    this.server = bodyServer((req, res, body) => {
-      const raw = body.toString('utf8');
-      const headers = Object.fromEntries(
-        Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string'),
-      );
-      const seen = {
-        id: headers['webhook-id'] ?? '',
-        raw,
-        headers,
-        body: JSON.parse(raw) as Received['body'],
-      };
-      const status = this.respond(seen);
-      this.log.push({ ...seen, status });
-      res.writeHead(status).end();
-    });
-    this.url = `${await listenOnLoopback(this.server)}/hooks`;
-  }
-  of(notificationId: string, type?: string): Received[] {
-    return this.log.filter(
-      (r) =>
-        r.body.data['notification_id'] === notificationId && (type === undefined || r.body.type === type),
-    );
-  }
-  stop = () => closeServer(this.server);
-}
 
 /** The notification webhook's receiver: 400 for fay, 500 for dan, 200 for everyone else. */
 async function channelReceiver(): Promise<{ server: Server; url: string }> {
@@ -77,15 +36,6 @@ class CaptureEmail implements ChannelProvider {
   }
   close() {
     return Promise.resolve();
-  }
-}
-
-function verifies(secret: string, r: Received): boolean {
-  try {
-    new Webhook(secret).verify(r.raw, r.headers);
-    return true;
-  } catch {
-    return false;
   }
 }
 
