@@ -1,38 +1,12 @@
 // Workflows end to end through the public API, on a real database with real worker roles:
-// a digest under four concurrent workers, escalation in-app → SMS, a delay, conditions,
+// a digest under four concurrent workers, a delay, conditions (escalation: workflow-escalation.test.ts),
 // refused step definitions, and one service's digest key against another's.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { idPath, startTestHerald, type TestHerald } from '../../test/helpers/test-herald.js';
 import { waitFor as waitForWhat } from '../../test/helpers/wait-for.js';
-import type { ChannelProvider, RenderedMessage } from '../channels/channel-provider.js';
-import type { DeliveryOutcome } from '../domain/outcome.js';
-
-class RecordingSms implements ChannelProvider {
-  readonly name = 'sms-recorder';
-  readonly channel = 'sms' as const;
-  readonly calls: RenderedMessage[] = [];
-  send(message: RenderedMessage): Promise<DeliveryOutcome> {
-    this.calls.push(message);
-    return Promise.resolve({ kind: 'sent', providerMessageId: `sms-${message.deliveryId}` });
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/** An email provider that refuses every message for good. */
-class RefusingEmail implements ChannelProvider {
-  readonly name = 'refusing-mail';
-  readonly channel = 'email' as const;
-  send(): Promise<DeliveryOutcome> {
-    return Promise.resolve({ kind: 'failed', reason: 'mailbox closed' });
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { AcceptingPush, RecordingSms, RefusingEmail } from '../../test/helpers/workflow-providers.js';
 
 let db: TestDatabase;
 let h: TestHerald;
@@ -54,12 +28,15 @@ before(async () => {
   db = await createTestDatabase();
   // One Herald with api, query and a worker; three more worker roles on the same database.
   h = await startTestHerald(db, {
-    providers: [sms, new RefusingEmail()],
+    providers: [sms, new RefusingEmail(), new AcceptingPush()],
     env: { RENDER_ITEM_LIMIT_MS: '1000' },
   });
   for (let i = 0; i < 3; i += 1)
     extraWorkers.push(
-      await startTestHerald(db, { roles: ['worker'], providers: [sms, new RefusingEmail()] }),
+      await startTestHerald(db, {
+        roles: ['worker'],
+        providers: [sms, new RefusingEmail(), new AcceptingPush()],
+      }),
     );
   const put = await h.call('PUT', '/v1/templates/digest.updates', digestTemplate);
   assert.equal(put.status, 200, JSON.stringify(put.body));
@@ -184,91 +161,6 @@ test("one service's digest key does not collect another service's notifications"
   } finally {
     await other.stop();
   }
-});
-
-const escalation = (user: string) => ({
-  recipients: [user],
-  channels: ['in_app', 'sms'],
-  content: { default: { title: 'Door', body: 'Someone is at the door' } },
-  steps: [{ type: 'escalation', first: 'in_app', then: 'sms', within: '2s' }],
-});
-
-test('escalation: SMS when the in-app copy is not read in time, none when it is read', async () => {
-  assert.equal((await h.call('PUT', '/v1/users/esc1', { phone: '+15005550006' })).status, 200);
-  assert.equal((await h.call('PUT', '/v1/users/esc2', { phone: '+15005550007' })).status, 200);
-  const unread = await h.call('POST', '/v1/notifications', escalation('esc1'));
-  const read = await h.call('POST', '/v1/notifications', escalation('esc2'));
-  assert.equal(unread.status, 202);
-  assert.equal(read.status, 202);
-  await waitFor(async () => ((await deliveriesOf(read.body.id, 'in_app')) === 1 ? true : undefined));
-  assert.equal(await deliveriesOf(read.body.id, 'sms'), 0, 'only the first channel at first');
-  const marked = await h.call('POST', `/v1/users/esc2/inbox/${idPath(read.body.id)}/read`, undefined, {
-    base: h.herald.queryUrl ?? '',
-  });
-  assert.equal(marked.status, 200, JSON.stringify(marked.body));
-  await waitFor(async () => ((await deliveriesOf(unread.body.id, 'sms')) === 1 ? true : undefined), 15_000);
-  await waitFor(async () =>
-    (await count(
-      "SELECT count(*)::int AS n FROM workflow_runs WHERE notification_id = $1 AND state = 'done'",
-      [read.body.id],
-    )) === 1
-      ? true
-      : undefined,
-  );
-  assert.equal(await deliveriesOf(read.body.id, 'sms'), 0, 'read in time: no SMS');
-  await waitFor(async () => (sms.calls.some((c) => c.notificationId === unread.body.id) ? true : undefined));
-  assert.ok(!sms.calls.some((c) => c.notificationId === read.body.id));
-});
-
-test('escalation: a failed first channel sends the second long before the wait ends', async () => {
-  assert.equal(
-    (await h.call('PUT', '/v1/users/esc5', { email: 'esc5@example.com', phone: '+15005550012' })).status,
-    200,
-  );
-  const res = await h.call('POST', '/v1/notifications', {
-    recipients: ['esc5'],
-    channels: ['email', 'sms'],
-    content: { default: { title: 'Invoice', body: 'Your invoice' } },
-    steps: [{ type: 'escalation', first: 'email', then: 'sms', within: '1h' }],
-  });
-  assert.equal(res.status, 202);
-  // The first check comes 15 s after the first send; an hour is far off.
-  await waitFor(async () => ((await deliveriesOf(res.body.id, 'sms')) === 1 ? true : undefined), 40_000);
-  const email = await db.pool.query<{ state: string }>(
-    "SELECT state FROM deliveries WHERE notification_id = $1 AND channel = 'email'",
-    [res.body.id],
-  );
-  assert.deepEqual(email.rows, [{ state: 'failed' }]);
-});
-
-test('escalation is stopped by a cancel', async () => {
-  assert.equal((await h.call('PUT', '/v1/users/esc3', { phone: '+15005550008' })).status, 200);
-  const res = await h.call('POST', '/v1/notifications', escalation('esc3'));
-  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
-  const canceled = await h.call('POST', `/v1/notifications/${idPath(res.body.id)}/cancel`);
-  assert.equal(canceled.status, 200, JSON.stringify(canceled.body));
-  await new Promise((r) => setTimeout(r, 3500));
-  assert.equal(await deliveriesOf(res.body.id, 'sms'), 0);
-});
-
-test('escalation is stopped by a PATCH of the notification', async () => {
-  assert.equal((await h.call('PUT', '/v1/users/esc4', { phone: '+15005550011' })).status, 200);
-  const res = await h.call('POST', '/v1/notifications', escalation('esc4'));
-  await waitFor(async () => ((await deliveriesOf(res.body.id, 'in_app')) === 1 ? true : undefined));
-  const patched = await h.call('PATCH', `/v1/notifications/${idPath(res.body.id)}`, {
-    version: 2,
-    content: { default: { title: 'Door', body: 'Never mind, they left' } },
-  });
-  assert.equal(patched.status, 200, JSON.stringify(patched.body));
-  await waitFor(async () =>
-    (await count(
-      "SELECT count(*)::int AS n FROM workflow_runs WHERE notification_id = $1 AND state = 'done'",
-      [res.body.id],
-    )) === 1
-      ? true
-      : undefined,
-  );
-  assert.equal(await deliveriesOf(res.body.id, 'sms'), 0);
 });
 
 test('runs and digests finished over a week ago are deleted', async () => {

@@ -11,7 +11,7 @@ import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { bodyServer, closeServer, listenOnLoopback } from '../helpers/loopback-server.js';
 import { loopbackAllowed } from '../helpers/loopback-allowed.js';
-import { Subscriber, verifies } from '../helpers/status-subscriber.js';
+import { Subscriber, verifies, type Received } from '../helpers/status-subscriber.js';
 import { WebhookProvider } from '../../src/channels/webhook/webhook-provider.js';
 import type { ChannelProvider, RenderedMessage } from '../../src/channels/channel-provider.js';
 import { applyStatusUpdates } from '../../src/db/stores/receipt-store.js';

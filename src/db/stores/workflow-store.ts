@@ -97,13 +97,20 @@ export async function claimDueRuns(client: PoolClient, limit: number): Promise<C
   }));
 }
 
-/** What the run's sends came to: read (its inbox item), delivered, failed, or still pending. */
+/**
+ * What the run's sends came to: read (its inbox item read, or a delivery of it opened, clicked or
+ * read as the app or a tracked email reported it: a mail proxy's prefetch does not count),
+ * delivered, failed, or still pending.
+ */
 export async function loadSendOutcome(client: PoolClient, run: ClaimedRun): Promise<SendOutcome | null> {
   if (!run.sent) return null;
   const result = await client.query<{ read: boolean; delivered: boolean; failed: boolean; n: number }>(
     `SELECT EXISTS (SELECT 1 FROM inbox_items i
                      WHERE i.user_id = $3 AND i.notification_id = $1 AND i.notification_created_at = $2
-                       AND i.read_at IS NOT NULL) AS read,
+                       AND i.read_at IS NOT NULL)
+            OR EXISTS (SELECT 1 FROM engagement_events e
+                        WHERE e.user_id = $3 AND e.notification_id = $1
+                          AND e.notification_created_at = $2 AND NOT e.prefetch) AS read,
             COALESCE(bool_or(d.state IN ('sent', 'delivered')), false) AS delivered,
             COALESCE(bool_and(d.state IN ('failed', 'dead', 'target_invalid', 'canceled', 'suppressed')), false) AS failed,
             count(d.*)::int AS n
