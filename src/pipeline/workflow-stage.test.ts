@@ -1,6 +1,7 @@
-// Workflows end to end through the public API, on a real database with real worker roles:
-// a digest under four concurrent workers, a delay, conditions (escalation: workflow-escalation.test.ts),
-// refused step definitions, and one service's digest key against another's.
+// Workflows end to end through the public API, on a real database with a real worker role: a
+// delay, conditions, steps on templates, cleanup, refused step definitions, and one service's
+// digest key against another's (escalation: workflow-escalation.test.ts; a digest under four
+// worker processes: test/system/digest-workers.test.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
@@ -10,7 +11,6 @@ import { AcceptingPush, RecordingSms, RefusingEmail } from '../../test/helpers/w
 
 let db: TestDatabase;
 let h: TestHerald;
-const extraWorkers: TestHerald[] = [];
 const sms = new RecordingSms();
 
 const digestTemplate = {
@@ -26,23 +26,14 @@ const digestTemplate = {
 
 before(async () => {
   db = await createTestDatabase();
-  // One Herald with api, query and a worker; three more worker roles on the same database.
   h = await startTestHerald(db, {
     providers: [sms, new RefusingEmail(), new AcceptingPush()],
     env: { RENDER_ITEM_LIMIT_MS: '1000' },
   });
-  for (let i = 0; i < 3; i += 1)
-    extraWorkers.push(
-      await startTestHerald(db, {
-        roles: ['worker'],
-        providers: [sms, new RefusingEmail(), new AcceptingPush()],
-      }),
-    );
   const put = await h.call('PUT', '/v1/templates/digest.updates', digestTemplate);
   assert.equal(put.status, 200, JSON.stringify(put.body));
 });
 after(async () => {
-  for (const w of extraWorkers) await w.stop();
   await h.stop();
   await db.drop();
 });
@@ -59,72 +50,6 @@ const deliveriesOf = (id: string, channel: string) =>
     id,
     channel,
   ]);
-
-test('a digest of 50 events in one window gives exactly one summary with 50 items, under four workers', async () => {
-  assert.equal((await h.call('PUT', '/v1/users/dana', {})).status, 200);
-  const steps = [{ type: 'digest', key: 'comments', window: '3s' }];
-  const posts = await Promise.all(
-    Array.from({ length: 50 }, (_, i) =>
-      h.call('POST', '/v1/notifications', {
-        recipients: ['dana'],
-        channels: ['in_app'],
-        template: 'digest.updates',
-        params: { what: `c${String(i)}` },
-        steps,
-      }),
-    ),
-  );
-  assert.deepEqual(new Set(posts.map((p) => p.status)), new Set([202]));
-  const summaries = await waitFor(async () => {
-    const r = await db.pool.query<{ summary_id: string; item_count: number }>(
-      "SELECT summary_id, item_count FROM digests WHERE user_id = 'dana' AND state = 'sent'",
-    );
-    const open = await count(
-      "SELECT count(*)::int AS n FROM digests WHERE user_id = 'dana' AND state IN ('open', 'full')",
-      [],
-    );
-    return r.rows.length > 0 && open === 0 ? r.rows : undefined;
-  }, 20_000);
-  assert.equal(summaries.length, 1, 'one summary');
-  const summary = summaries[0]!;
-  assert.equal(summary.item_count, 50);
-  const items = await db.pool.query<{ params: { items: { what: string }[]; item_count: number } }>(
-    'SELECT params FROM notifications WHERE id = $1',
-    [summary.summary_id],
-  );
-  const params = items.rows[0]!.params;
-  assert.equal(params.item_count, 50);
-  assert.deepEqual(
-    new Set(params.items.map((i) => i.what)),
-    new Set(Array.from({ length: 50 }, (_, i) => `c${String(i)}`)),
-  );
-  await waitFor(async () => ((await deliveriesOf(summary.summary_id, 'in_app')) === 1 ? true : undefined));
-  // The 50 notifications themselves sent nothing: the summary is the only thing in the inbox.
-  assert.equal(await count("SELECT count(*)::int AS n FROM inbox_items WHERE user_id = 'dana'", []), 1);
-  // A late arrival opens the next window.
-  const late = await h.call('POST', '/v1/notifications', {
-    recipients: ['dana'],
-    channels: ['in_app'],
-    template: 'digest.updates',
-    params: { what: 'late' },
-    steps,
-  });
-  assert.equal(late.status, 202);
-  await waitFor(
-    async () =>
-      (await count(
-        "SELECT count(*)::int AS n FROM digests WHERE user_id = 'dana' AND state = 'sent'",
-        [],
-      )) === 2
-        ? true
-        : undefined,
-    20_000,
-  );
-  const second = await db.pool.query<{ item_count: number }>(
-    "SELECT item_count FROM digests WHERE user_id = 'dana' ORDER BY opened_at DESC LIMIT 1",
-  );
-  assert.equal(second.rows[0]?.item_count, 1);
-});
 
 test("one service's digest key does not collect another service's notifications", async () => {
   const other = await startTestHerald(db, { roles: ['api'], service: 'rival' });

@@ -3,7 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/db/package-root.js';
+import type { Pool } from '../../src/db/pools.js';
 import { loopbackNetworks } from './loopback-allowed.js';
+import { waitFor } from './wait-for.js';
 
 export interface HeraldProcess {
   child: ChildProcess;
@@ -34,4 +36,31 @@ export function spawnHerald(args: string[], env: Record<string, string>): Herald
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
+}
+
+async function listening(pool: Pool): Promise<number> {
+  const r = await pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'herald-listen'",
+  );
+  return r.rows[0]?.n ?? 0;
+}
+
+/**
+ * Starts `count` worker processes on the database of `pool` (`env` names it in DATABASE_URL) and
+ * waits until each listens for work; a worker that fails to start fails with its output.
+ */
+export async function startWorkerProcesses(
+  pool: Pool,
+  count: number,
+  env: Record<string, string>,
+): Promise<HeraldProcess[]> {
+  const base = await listening(pool);
+  const started = Array.from({ length: count }, () => spawnHerald(['worker'], env));
+  await waitFor('workers to start', async () => (await listening(pool)) >= base + count, 60_000).catch(
+    (error: unknown) => {
+      for (const w of started) w.kill('SIGKILL');
+      throw new Error(`${String(error)}; workers said: ${started.map((w) => w.output()).join('\n')}`);
+    },
+  );
+  return started;
 }

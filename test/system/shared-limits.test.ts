@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { startTestHerald, type TestHerald } from '../helpers/test-herald.js';
-import { spawnHerald, type HeraldProcess } from '../helpers/spawn-herald.js';
+import { startWorkerProcesses, type HeraldProcess } from '../helpers/spawn-herald.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { WebhookReceiver } from '../stand-ins/webhook-receiver.js';
 
@@ -49,23 +49,10 @@ after(async () => {
   await db.drop();
 });
 
-async function listening(): Promise<number> {
-  const r = await db.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'herald-listen'",
-  );
-  return r.rows[0]?.n ?? 0;
-}
-
 /** Starts worker processes and waits until each listens for work. */
 async function startWorkers(count: number, env: Record<string, string>): Promise<HeraldProcess[]> {
-  const base = await listening();
-  const started = Array.from({ length: count }, () => spawnHerald(['worker'], env));
+  const started = await startWorkerProcesses(db.pool, count, env);
   workers.push(...started);
-  await waitFor('workers to start', async () => (await listening()) >= base + count, 60_000).catch(
-    (error: unknown) => {
-      throw new Error(`${String(error)}; workers said: ${started.map((w) => w.output()).join('\n')}`);
-    },
-  );
   return started;
 }
 
