@@ -15,6 +15,7 @@ import { templateRoutes } from '../api/templates/template-routes.js';
 import { templateSheetRoutes } from '../api/templates/template-sheet-routes.js';
 import { templateImportRoutes } from '../api/templates/template-import-routes.js';
 import { templatePreviewRoutes } from '../api/templates/template-preview-routes.js';
+import { topicOptOutRoutes, topicRoutes, topicSubscriberRoutes } from '../api/topics/topic-routes.js';
 import { unsubscribeRoutes } from '../api/unsubscribe/unsubscribe-routes.js';
 import { openIngest } from './ingest-deps.js';
 import type { Infrastructure } from './infrastructure.js';
@@ -51,6 +52,9 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       }),
       callbackRoutes({ pool, providers, metrics, publicUrl: config.PUBLIC_URL }),
       categoryRoutes({ pool, authenticate }),
+      topicRoutes({ pool, authenticate }),
+      topicSubscriberRoutes({ pool, authenticate }),
+      topicOptOutRoutes({ pool, authenticate }),
       directoryPreferenceRoutes({ pool, authenticate }),
       ...[templateRoutes, templatePreviewRoutes, templateSheetRoutes, templateImportRoutes].map((routes) =>
         routes({

@@ -48,11 +48,22 @@ export interface AcceptDeps {
   /** The current version of a service's template (requests naming `template`); absent: none exist. */
   resolveTemplate?:
     ((serviceId: number, key: string) => Promise<StoredTemplateVersion | undefined>) | undefined;
+  /** A service's topic by key (requests naming `topic`); absent: topics are refused. */
+  resolveTopic?: ((serviceId: number, key: string) => Promise<TopicAudience | undefined>) | undefined;
+}
+
+/** The topic a request names, as ingest needs it: no subscriber row is read. */
+export interface TopicAudience {
+  id: number;
+  subscribers: number;
 }
 
 export interface NotificationRequest {
   id?: string;
-  recipients: string[];
+  /** User ids; exactly one of recipients and topic. */
+  recipients?: string[] | undefined;
+  /** One of the caller's topics: stored with the notification, expanded by the worker. */
+  topic?: string | undefined;
   channels: Channel[];
   lane?: Lane;
   category?: string;
@@ -105,7 +116,8 @@ export async function acceptNotifications(
   deps.quota?.take(caller.serviceId);
   const now = deps.now();
   const template = await resolveTemplate(deps, caller, request);
-  const recipients = [...new Set(request.recipients)];
+  const topic = await resolveAudience(deps, caller, request);
+  const recipients = [...new Set(request.recipients ?? [])];
   if (recipients.length > deps.maxRecipients) {
     throw new ProblemError(
       'too_many_recipients',
@@ -158,6 +170,7 @@ export async function acceptNotifications(
       sendAt,
       isScheduled,
       recipients,
+      topic: topic === undefined ? null : { id: topic.id, subscribers: topic.subscribers, timeZone: null },
       template: template === undefined ? null : templateRef(template, request.params ?? {}),
       // A request without a valid traceparent still starts a trace, so its deliveries can be followed.
       trace: notificationTraceFor(trace, () => ({ traceId: newTraceId(), spanId: newSpanId() })),
@@ -183,16 +196,44 @@ export async function acceptNotifications(
       replayed: true,
     };
   }
-  deps.metrics.recipientsAccepted.inc({ lane }, recipients.length);
+  const addressed = topic === undefined ? recipients.length : topic.subscribers;
+  deps.metrics.recipientsAccepted.inc({ lane }, addressed);
   if (!isScheduled) deps.notifier.notify(wakeChannels.fanOut);
   return {
     id,
     createdAt: now,
-    recipients: recipients.length,
+    recipients: addressed,
     status: isScheduled ? 'scheduled' : 'accepted',
     sendAt: isScheduled ? sendAt : null,
     replayed: false,
   };
+}
+
+/**
+ * The topic a request names (exactly one of recipients and topic); undefined for recipients.
+ * Another service's topic is not found: 404 topic_not_found, as for a key that does not exist.
+ */
+async function resolveAudience(
+  deps: Pick<AcceptDeps, 'resolveTopic'>,
+  caller: Caller,
+  request: NotificationRequest,
+): Promise<TopicAudience | undefined> {
+  if ((request.recipients === undefined) === (request.topic === undefined)) {
+    throw new ProblemError('validation_failed', 'Name either recipients or a topic, exactly one.', [
+      {
+        field: request.topic === undefined ? 'body/recipients' : 'body/topic',
+        message: 'exactly one of recipients, topic',
+      },
+    ]);
+  }
+  if (request.topic === undefined) return undefined;
+  const topic = await deps.resolveTopic?.(caller.serviceId, request.topic);
+  if (topic === undefined) {
+    throw new ProblemError('topic_not_found', `This service has no topic "${request.topic}".`, [
+      { field: 'body/topic', message: 'no such topic' },
+    ]);
+  }
+  return topic;
 }
 
 /** The current version of the template a request names; undefined for inline content. */

@@ -160,6 +160,22 @@ describe('the OpenAPI documents as the contract', () => {
     await call(api, 'PUT', '/v1/categories/news', { body: { marketing: true } });
     await call(api, 'GET', '/v1/categories/news');
 
+    await call(api, 'POST', '/v1/topics', { body: { key: 'deals', name: 'Deals' } });
+    await call(api, 'GET', '/v1/topics');
+    await call(api, 'GET', '/v1/topics/deals');
+    await call(api, 'POST', '/v1/topics/deals/subscribers', { body: { user_ids: ['ana', 'ben'] } });
+    await call(api, 'GET', '/v1/topics/deals/subscribers?limit=1');
+    await call(api, 'POST', '/v1/topics/deals/subscribers/remove', { body: { user_ids: ['ben'] } });
+    await call(api, 'PUT', '/v1/users/ben/topic-opt-outs/deals');
+    await call(api, 'GET', '/v1/users/ben/topic-opt-outs');
+    await call(api, 'DELETE', '/v1/users/ben/topic-opt-outs/deals');
+    const toTopic = await call(api, 'POST', '/v1/notifications', {
+      body: { topic: 'deals', channels: ['in_app'], content: { default: { title: 'Deal' } } },
+    });
+    assert.equal(toTopic.status, 202, JSON.stringify(toTopic.body));
+    await call(api, 'POST', '/v1/topics', { body: { key: 'gone' } });
+    await call(api, 'DELETE', '/v1/topics/gone');
+
     const template = {
       fallback_locale: 'en',
       params: { name: 'string' },
@@ -238,6 +254,7 @@ describe('the OpenAPI documents as the contract', () => {
       await call(api, 'GET', `/v1/notifications/${idPath(`shop#${randomUUID()}`)}`),
       await call(api, 'POST', '/v1/notifications', { body: { recipients: [] } }),
       await call(api, 'GET', '/v1/users/nobody', { token: 'hk_wrong' }),
+      await call(api, 'GET', '/v1/topics/gone'),
       await call(api, 'POST', `/v1/unsubscribe/${link}`, { token: null }),
     ];
     assert.deepEqual(
@@ -247,6 +264,7 @@ describe('the OpenAPI documents as the contract', () => {
         [404, 'not_found'],
         [400, 'validation_failed'],
         [401, 'unauthenticated'],
+        [404, 'topic_not_found'],
         [410, 'unsubscribe_link_used'],
       ],
     );

@@ -28,10 +28,14 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   inbox_items: byUser(),
   inbox_streams: byUser(),
   inbox_events: byUser(),
+  topic_subscribers: byUser(),
+  topic_opt_outs: byUser(),
   // One row per request, addressed to many users: distributed by its own id.
   notifications: { kind: 'distributed', group: 'notification', column: 'id' },
   // Unique per calling service, not per user: distributed by the key itself.
   idempotency_keys: { kind: 'distributed', group: 'idempotency key', column: 'key' },
+  // A topic send until its subscribers are expanded: one row per notification, beside it.
+  topic_sends: { kind: 'distributed', group: 'notification', column: 'notification_id' },
   // Small, read by every stage beside user rows, changed rarely: a copy on every node.
   services: reference,
   api_keys: reference,
@@ -39,6 +43,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   template_versions: reference,
   categories: reference,
   signing_keys: reference,
+  topics: reference,
   // Operators' and the console's own tables, and bookkeeping: stay on the coordinator.
   schema_migrations: local,
   console_users: local,
@@ -51,6 +56,8 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   early_receipts: local,
   provider_workers: local,
   provider_circuits: local,
+  schedules: local,
+  schedule_runs: local,
 };
 
 /**

@@ -215,6 +215,11 @@ export async function cancelNotification(
   createdAt: Date,
   now: Date,
 ): Promise<CancelResult> {
+  // A topic send not fully expanded stops expanding (waits for a chunk being expanded to commit).
+  const expansion = await client.query(
+    'DELETE FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2',
+    [id, createdAt],
+  );
   const recipients = await client.query(
     `UPDATE recipients SET state = 'canceled'
       WHERE notification_id = $1 AND notification_created_at = $2 AND state = 'pending'`,
@@ -230,7 +235,7 @@ export async function cancelNotification(
      SELECT id, notification_id, channel, lane, 'canceled', attempts, 'canceled by caller', $3 FROM c`,
     [id, createdAt, now],
   );
-  const total = (recipients.rowCount ?? 0) + (deliveries.rowCount ?? 0);
+  const total = (expansion.rowCount ?? 0) + (recipients.rowCount ?? 0) + (deliveries.rowCount ?? 0);
   if (total > 0) {
     await client.query('UPDATE notifications SET canceled_at = $3 WHERE id = $1 AND created_at = $2', [
       id,
