@@ -58,7 +58,11 @@ CREATE TABLE schedules (
   -- The notification body each occurrence sends (recipients or topic, channels, content or template).
   request     jsonb NOT NULL,
   topic_id    bigint CONSTRAINT schedules_topic_fkey REFERENCES topics (id) ON DELETE CASCADE,
-  state       text NOT NULL CONSTRAINT schedules_state_check CHECK (state IN ('active', 'paused', 'canceled')),
+  -- Set: every recipient at this zone's times; null: each recipient at their own users.time_zone.
+  time_zone   text,
+  state       text NOT NULL CONSTRAINT schedules_state_check CHECK (state IN ('active', 'paused')),
+  -- When the recipients' time zones were last read into schedule_runs (refreshed hourly as it fires).
+  zones_checked_at timestamptz NOT NULL DEFAULT now(),
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now()
 );

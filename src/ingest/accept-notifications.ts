@@ -115,35 +115,7 @@ export async function acceptNotifications(
   // First, before any work: a request over quota is refused whole, nothing is stored.
   deps.quota?.take(caller.serviceId);
   const now = deps.now();
-  const template = await resolveTemplate(deps, caller, request);
-  const topic = await resolveAudience(deps, caller, request);
-  const recipients = [...new Set(request.recipients ?? [])];
-  if (recipients.length > deps.maxRecipients) {
-    throw new ProblemError(
-      'too_many_recipients',
-      `At most ${String(deps.maxRecipients)} recipients per request.`,
-    );
-  }
-  for (const channel of request.channels) {
-    if (!deps.availableChannels.has(channel)) {
-      throw new ProblemError('channel_unavailable', `No provider is configured for channel "${channel}".`, [
-        { field: 'body/channels', message: `"${channel}" is not available` },
-      ]);
-    }
-    const shown = contentFor(request.content ?? {}, channel);
-    if (template === undefined && shown.title === undefined && shown.body === undefined) {
-      throw new ProblemError(
-        'content_missing',
-        `Channel "${channel}" needs a title or body in content.${channel} or content.default.`,
-        [{ field: `body/content/${channel}`, message: 'needs title or body' }],
-      );
-    }
-  }
-  if (template === undefined) {
-    checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
-  } else {
-    await checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
-  }
+  const { template, topic, recipients } = await checkNotificationRequest(deps, caller, request);
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
   // RFC 3339 allows a leap second (":60") that Date cannot represent.
@@ -210,13 +182,67 @@ export async function acceptNotifications(
 }
 
 /**
+ * The checks every notification request passes, sent now or by a recurring schedule: exactly
+ * one of recipients (at most maxRecipients) and a topic of the caller's; available channels
+ * with content to show, or a template that renders within the providers' limits.
+ */
+export async function checkNotificationRequest(
+  deps: Pick<
+    AcceptDeps,
+    | 'resolveTemplate'
+    | 'resolveTopic'
+    | 'maxRecipients'
+    | 'availableChannels'
+    | 'contentProblems'
+    | 'templateRenderMs'
+  >,
+  caller: Caller,
+  request: Omit<NotificationRequest, 'id' | 'send_at'>,
+): Promise<{
+  template: StoredTemplateVersion | undefined;
+  topic: TopicAudience | undefined;
+  recipients: string[];
+}> {
+  const template = await resolveTemplate(deps, caller, request);
+  const topic = await resolveAudience(deps, caller, request);
+  const recipients = [...new Set(request.recipients ?? [])];
+  if (recipients.length > deps.maxRecipients) {
+    throw new ProblemError(
+      'too_many_recipients',
+      `At most ${String(deps.maxRecipients)} recipients per request.`,
+    );
+  }
+  for (const channel of request.channels) {
+    if (!deps.availableChannels.has(channel)) {
+      throw new ProblemError('channel_unavailable', `No provider is configured for channel "${channel}".`, [
+        { field: 'body/channels', message: `"${channel}" is not available` },
+      ]);
+    }
+    const shown = contentFor(request.content ?? {}, channel);
+    if (template === undefined && shown.title === undefined && shown.body === undefined) {
+      throw new ProblemError(
+        'content_missing',
+        `Channel "${channel}" needs a title or body in content.${channel} or content.default.`,
+        [{ field: `body/content/${channel}`, message: 'needs title or body' }],
+      );
+    }
+  }
+  if (template === undefined) {
+    checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
+  } else {
+    await checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
+  }
+  return { template, topic, recipients };
+}
+
+/**
  * The topic a request names (exactly one of recipients and topic); undefined for recipients.
  * Another service's topic is not found: 404 topic_not_found, as for a key that does not exist.
  */
 async function resolveAudience(
   deps: Pick<AcceptDeps, 'resolveTopic'>,
   caller: Caller,
-  request: NotificationRequest,
+  request: Pick<NotificationRequest, 'recipients' | 'topic'>,
 ): Promise<TopicAudience | undefined> {
   if ((request.recipients === undefined) === (request.topic === undefined)) {
     throw new ProblemError('validation_failed', 'Name either recipients or a topic, exactly one.', [
@@ -240,7 +266,7 @@ async function resolveAudience(
 async function resolveTemplate(
   deps: Pick<AcceptDeps, 'resolveTemplate'>,
   caller: Caller,
-  request: NotificationRequest,
+  request: Pick<NotificationRequest, 'template' | 'params' | 'content'>,
 ): Promise<StoredTemplateVersion | undefined> {
   if (request.template === undefined) {
     if (request.params !== undefined) {

@@ -173,6 +173,19 @@ describe('the OpenAPI documents as the contract', () => {
       body: { topic: 'deals', channels: ['in_app'], content: { default: { title: 'Deal' } } },
     });
     assert.equal(toTopic.status, 202, JSON.stringify(toTopic.body));
+    const schedule = await call(api, 'POST', '/v1/schedules', {
+      body: {
+        cron: '0 9 * * 1-5',
+        notification: { topic: 'deals', channels: ['in_app'], content: { default: { title: 'Daily' } } },
+      },
+    });
+    assert.equal(schedule.status, 201, JSON.stringify(schedule.body));
+    const scheduleId = schedule.body.id as string;
+    await call(api, 'GET', '/v1/schedules');
+    await call(api, 'GET', `/v1/schedules/${scheduleId}`);
+    await call(api, 'POST', `/v1/schedules/${scheduleId}/pause`);
+    await call(api, 'POST', `/v1/schedules/${scheduleId}/resume`);
+    await call(api, 'DELETE', `/v1/schedules/${scheduleId}`);
     await call(api, 'POST', '/v1/topics', { body: { key: 'gone' } });
     await call(api, 'DELETE', '/v1/topics/gone');
 
@@ -255,6 +268,9 @@ describe('the OpenAPI documents as the contract', () => {
       await call(api, 'POST', '/v1/notifications', { body: { recipients: [] } }),
       await call(api, 'GET', '/v1/users/nobody', { token: 'hk_wrong' }),
       await call(api, 'GET', '/v1/topics/gone'),
+      await call(api, 'POST', '/v1/schedules', {
+        body: { cron: '0 25 * * *', notification: { recipients: ['ana'], channels: ['in_app'] } },
+      }),
       await call(api, 'POST', `/v1/unsubscribe/${link}`, { token: null }),
     ];
     assert.deepEqual(
@@ -265,6 +281,7 @@ describe('the OpenAPI documents as the contract', () => {
         [400, 'validation_failed'],
         [401, 'unauthenticated'],
         [404, 'topic_not_found'],
+        [400, 'cron_invalid'],
         [410, 'unsubscribe_link_used'],
       ],
     );

@@ -421,6 +421,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling service's schedules, in id order */
+        get: operations["listSchedules"];
+        put?: never;
+        /** Create a recurring schedule (cron in each recipient's time zone) */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the calling service's schedules, with its next runs */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /** Cancel a schedule: it is deleted; notifications it already sent stay */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause a schedule: no occurrence is sent until it is resumed */
+        post: operations["pauseSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a schedule from its next occurrence (those while paused are not sent) */
+        post: operations["resumeSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{userId}/preferences": {
         parameters: {
             query?: never;
@@ -2827,6 +2897,434 @@ export interface operations {
                 content: {
                     "application/json": {
                         topics: string[];
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        schedules: {
+                            /** Format: uuid */
+                            id: string;
+                            cron: string;
+                            time_zone: string | null;
+                            state: "active" | "paused";
+                            /** @description The notification body each occurrence sends. */
+                            notification: {
+                                [key: string]: unknown;
+                            };
+                            /** @description The next occurrence per time zone of the audience. */
+                            runs: {
+                                time_zone: string;
+                                /** Format: date-time */
+                                next_run_at: string;
+                                last_run_at: string | null;
+                            }[];
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Five fields: minute hour day-of-month month day-of-week. */
+                    cron: string;
+                    /** @description An IANA zone for every recipient; default: each recipient's own time zone. */
+                    time_zone?: string;
+                    /** @description What each occurrence sends: a notification request without id and send_at. */
+                    notification: {
+                        /** @description User ids; or name a `topic`. */
+                        recipients?: string[];
+                        /** @description One of your topics, instead of recipients: every subscriber who has not opted out. */
+                        topic?: string;
+                        channels: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
+                        /** @description Default: the template's lane, else transactional. */
+                        lane?: "transactional" | "bulk";
+                        /** @description Default: the template's category, else general. */
+                        category?: string;
+                        /** @description Content per channel; each channel falls back to `default`. */
+                        content?: {
+                            default?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            in_app?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            webhook?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            push?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            sms?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            email?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            chat?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                        };
+                        /** @description A template key, instead of content; its current version is used. */
+                        template?: string;
+                        /** @description The template's declared parameters. */
+                        params?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description Free-form data passed to the channels. */
+                        data?: {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pauseSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
                     };
                 };
             };
