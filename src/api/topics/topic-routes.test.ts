@@ -132,6 +132,8 @@ describe('topics', () => {
     assert.equal(accepted.body.recipients, 450);
     const id = accepted.body.id as string;
     assert.deepEqual(await recipientsOf(id), [], 'the 202 wrote no recipient rows');
+    const read = await api.call('GET', `/v1/notifications/${encodeURIComponent(id)}`);
+    assert.equal(read.body.status, 'accepted', 'not completed while its subscribers wait to be expanded');
 
     // A worker killed mid-chunk: its transaction rolls back, the cursor stays where it was.
     await assert.rejects(

@@ -29,6 +29,8 @@ export interface NotificationView {
   template: NotificationTemplateRef | null;
   /** `skipped`: the channels fan-out found no way to send this user on. */
   recipients: { userId: string; state: 'pending' | 'fanned_out' | 'canceled'; skipped: SkippedChannel[] }[];
+  /** Sent to a topic whose subscribers the worker has not all expanded into recipients yet. */
+  expanding: boolean;
   deliveries: {
     id: string;
     userId: string;
@@ -77,7 +79,11 @@ export async function findNotificationRow(
 export async function getNotificationView(pool: Pool, id: string): Promise<NotificationView | undefined> {
   const n = await findNotificationRow(pool, id);
   if (n === undefined) return undefined;
-  const [recipients, deliveries] = await Promise.all([
+  const [expanding, recipients, deliveries] = await Promise.all([
+    pool.query('SELECT 1 FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2', [
+      n.id,
+      n.created_at,
+    ]),
     pool.query<{
       user_id: string;
       state: 'pending' | 'fanned_out' | 'canceled';
@@ -123,6 +129,7 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
         ? null
         : { key: n.template, version: n.template_version, params: n.params ?? {} },
     recipients: recipients.rows.map((r) => ({ userId: r.user_id, state: r.state, skipped: r.skipped ?? [] })),
+    expanding: (expanding.rowCount ?? 0) > 0,
     deliveries: deliveries.rows.map((d) => ({
       id: d.id,
       userId: d.user_id,

@@ -281,16 +281,3 @@ export async function expandTopicChunk(
     );
   return { notificationId: send.notification_id, paged, inserted, done };
 }
-
-/** Whether a notification still has subscribers to expand (its status is not final yet). */
-export async function isExpanding(
-  db: Pool | PoolClient,
-  notificationId: string,
-  createdAt: Date,
-): Promise<boolean> {
-  const result = await db.query(
-    'SELECT 1 FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2',
-    [notificationId, createdAt],
-  );
-  return (result.rowCount ?? 0) > 0;
-}
