@@ -214,6 +214,11 @@ describe('topics', () => {
       [id],
     );
     assert.deepEqual(states.rows, [{ state: 'canceled', n: 100 }]);
+    // Canceled before any subscriber was expanded: nothing is left to expand.
+    const early = (await send({ topic: 'cancel' })).body.id as string;
+    const canceledEarly = await api.call('POST', `/v1/notifications/${encodeURIComponent(early)}/cancel`);
+    assert.deepEqual(canceledEarly.body, { id: early, canceled_recipients: 0, canceled_deliveries: 0 });
+    assert.equal(await withTransaction(db.pool, (client) => expandTopicChunk(client, 100)), undefined);
   });
 });
 

@@ -210,6 +210,8 @@ export async function patchNotification(
 export interface CancelResult {
   recipients: number;
   deliveries: number;
+  /** 1 when a topic send's unexpanded subscribers were canceled with it. */
+  topicSends: number;
 }
 
 /**
@@ -250,5 +252,9 @@ export async function cancelNotification(
       now,
     ]);
   }
-  return { recipients: recipients.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
+  return {
+    recipients: recipients.rowCount ?? 0,
+    deliveries: deliveries.rowCount ?? 0,
+    topicSends: expansion.rowCount ?? 0,
+  };
 }
