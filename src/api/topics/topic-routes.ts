@@ -253,21 +253,18 @@ export function topicOptOutRoutes(deps: { pool: Pool; authenticate: Authenticate
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const writer = requirePermission(deps.authenticate, ['users:write']);
     const reader = requirePermission(deps.authenticate, ['users:read', 'users:write']);
-    const params = Type.Object({ user_id: UserId, key: TopicKey });
+    const params = Type.Object({ userId: UserId, key: TopicKey });
     const change = async (
       serviceId: number,
-      p: { user_id: string; key: string },
+      p: { userId: string; key: string },
       optedOut: boolean,
     ): Promise<void> => {
-      if (!(await setTopicOptOut(deps.pool, serviceId, p.key, p.user_id, optedOut)))
-        throw new ProblemError(
-          'not_found',
-          `No user "${p.user_id}", or no topic "${p.key}" of this service.`,
-        );
+      if (!(await setTopicOptOut(deps.pool, serviceId, p.key, p.userId, optedOut)))
+        throw new ProblemError('not_found', `No user "${p.userId}", or no topic "${p.key}" of this service.`);
     };
 
     app.put(
-      '/v1/users/:user_id/topic-opt-outs/:key',
+      '/v1/users/:userId/topic-opt-outs/:key',
       {
         onRequest: writer,
         schema: {
@@ -285,7 +282,7 @@ export function topicOptOutRoutes(deps: { pool: Pool; authenticate: Authenticate
     );
 
     app.delete(
-      '/v1/users/:user_id/topic-opt-outs/:key',
+      '/v1/users/:userId/topic-opt-outs/:key',
       {
         onRequest: writer,
         schema: {
@@ -303,19 +300,19 @@ export function topicOptOutRoutes(deps: { pool: Pool; authenticate: Authenticate
     );
 
     app.get(
-      '/v1/users/:user_id/topic-opt-outs',
+      '/v1/users/:userId/topic-opt-outs',
       {
         onRequest: reader,
         schema: {
           summary: "The calling service's topics the user opted out of",
           operationId: 'listTopicOptOuts',
           tags: ['topics'],
-          params: Type.Object({ user_id: UserId }),
+          params: Type.Object({ userId: UserId }),
           response: answers({ 200: Answer({ topics: Type.Array(Type.String()) }) }),
         },
       },
       async (request) => ({
-        topics: await listTopicOptOuts(deps.pool, callerOf(request).serviceId, request.params.user_id),
+        topics: await listTopicOptOuts(deps.pool, callerOf(request).serviceId, request.params.userId),
       }),
     );
   };

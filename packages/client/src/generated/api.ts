@@ -386,7 +386,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/users/{user_id}/topic-opt-outs/{key}": {
+    "/v1/users/{userId}/topic-opt-outs/{key}": {
         parameters: {
             query?: never;
             header?: never;
@@ -404,7 +404,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/users/{user_id}/topic-opt-outs": {
+    "/v1/users/{userId}/topic-opt-outs": {
         parameters: {
             query?: never;
             header?: never;
@@ -2805,7 +2805,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                user_id: string;
+                userId: string;
                 key: string;
             };
             cookie?: never;
@@ -2844,7 +2844,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                user_id: string;
+                userId: string;
                 key: string;
             };
             cookie?: never;
@@ -2883,7 +2883,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                user_id: string;
+                userId: string;
             };
             cookie?: never;
         };
