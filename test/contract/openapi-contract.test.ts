@@ -310,6 +310,9 @@ describe('the OpenAPI documents as the contract', () => {
       token: user,
       body: { preferences: [], quiet_hours: { start: '22:00', end: '07:00' } },
     });
+    await call(query, 'PUT', '/v1/users/ana/topic-opt-outs/shop/deals', { token: user });
+    await call(query, 'GET', '/v1/users/ana/topic-opt-outs', { token: user });
+    await call(query, 'DELETE', '/v1/users/ana/topic-opt-outs/shop/deals', { token: user });
     const from = new Date(Date.now() - 86_400_000).toISOString();
     const to = new Date(Date.now() + 86_400_000).toISOString();
     await call(query, 'GET', `/v1/support/users/ana/notifications?from=${from}&to=${to}`);

@@ -19,7 +19,7 @@ let otherKey: string;
 before(async () => {
   db = await createTestDatabase();
   // No worker: the tests below expand topic sends themselves, or start one.
-  api = await startTestHerald(db, { roles: ['api'] });
+  api = await startTestHerald(db, { roles: ['api', 'query'] });
   otherKey = await createApiKey(db.pool, await ensureService(db.pool, 'other'), permissions);
 });
 
@@ -275,6 +275,65 @@ describe('attacks', () => {
     const missing = await send({ topic: 'no-such-topic' });
     assert.equal(missing.status, 404);
     assert.deepEqual(await count(), before);
+  });
+
+  test("query role: a user's token opts out of any service's topic; another user's token or service's key cannot", async () => {
+    const [u1, u2] = await makeUsers('tok', 2);
+    await topicWith('tok', [u1 as string, u2 as string]);
+    const query = { base: api.herald.queryUrl ?? '' };
+    const tokenOf = async (user: string) =>
+      (await api.call('POST', `/v1/users/${user}/token`, { ttl_seconds: 600 }, query)).body.token as string;
+    const t1 = await tokenOf(u1 as string);
+    const t2 = await tokenOf(u2 as string);
+    const path = (user: string) => `/v1/users/${user}/topic-opt-outs/shop/tok`;
+    const before = await db.pool.query('SELECT * FROM topic_opt_outs ORDER BY user_id');
+    // u2's token for u1, another service's key, a topic of no such service: all 404, nothing written.
+    for (const [p, key] of [
+      [path(u1 as string), t2],
+      [path(u1 as string), otherKey],
+      [`/v1/users/${u1 as string}/topic-opt-outs/nosuch/tok`, t1],
+    ] as const) {
+      const res = await api.call('PUT', p, undefined, { ...query, key });
+      assert.equal(res.status, 404, `${p} ${res.status}`);
+    }
+    assert.deepEqual(
+      (await db.pool.query('SELECT * FROM topic_opt_outs ORDER BY user_id')).rows,
+      before.rows,
+    );
+    assert.equal((await api.call('PUT', path(u1 as string), undefined, { ...query, key: t1 })).status, 204);
+    const mine = await api.call('GET', `/v1/users/${u1 as string}/topic-opt-outs`, undefined, {
+      ...query,
+      key: t1,
+    });
+    assert.deepEqual(mine.body, { opt_outs: [{ service: 'shop', topic: 'tok' }] });
+    const others = await api.call('GET', `/v1/users/${u1 as string}/topic-opt-outs`, undefined, {
+      ...query,
+      key: otherKey,
+    });
+    assert.deepEqual(others.body, { opt_outs: [] }, "another service's key sees none of shop's topics");
+    assert.equal(
+      (await api.call('GET', `/v1/users/${u1 as string}/topic-opt-outs`, undefined, { ...query, key: t2 }))
+        .status,
+      404,
+    );
+    const id = (await send({ topic: 'tok' })).body.id as string;
+    for (;;) {
+      const chunk = await withTransaction(db.pool, (client) => expandTopicChunk(client, 100));
+      if (chunk === undefined || chunk.done) break;
+    }
+    assert.deepEqual(
+      (await recipientsOf(id)).map((r) => r.user_id),
+      [u2],
+    );
+    assert.equal(
+      (await api.call('DELETE', path(u1 as string), undefined, { ...query, key: t1 })).status,
+      204,
+    );
+    assert.deepEqual(
+      (await api.call('GET', `/v1/users/${u1 as string}/topic-opt-outs`, undefined, { ...query, key: t1 }))
+        .body,
+      { opt_outs: [] },
+    );
   });
 
   test('a key without users:write cannot manage topics; a sender may send to them', async () => {

@@ -281,3 +281,24 @@ export async function expandTopicChunk(
     );
   return { notificationId: send.notification_id, paged, inserted, done };
 }
+
+/** Every topic a user opted out of, across services, for the user's own view (query role). */
+export async function listUserTopicOptOuts(
+  pool: Pool,
+  userId: string,
+): Promise<{ service: string; topic: string }[]> {
+  const result = await pool.query<{ service: string; topic: string }>(
+    `SELECT s.name AS service, t.key AS topic FROM topic_opt_outs o
+       JOIN topics t ON t.id = o.topic_id JOIN services s ON s.id = t.service_id
+      WHERE o.user_id = $1 ORDER BY s.name, t.key`,
+    [userId],
+  );
+  return result.rows;
+}
+
+/** A service's id by name; undefined when there is none. */
+export async function findServiceId(pool: Pool, name: string): Promise<number | undefined> {
+  const result = await pool.query<{ id: string }>('SELECT id FROM services WHERE name = $1', [name]);
+  const row = result.rows[0];
+  return row === undefined ? undefined : Number(row.id);
+}
