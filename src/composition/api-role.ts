@@ -20,6 +20,8 @@ import { templateRoutes } from '../api/templates/template-routes.js';
 import { templateSheetRoutes } from '../api/templates/template-sheet-routes.js';
 import { templateImportRoutes } from '../api/templates/template-import-routes.js';
 import { templatePreviewRoutes } from '../api/templates/template-preview-routes.js';
+import { topicOptOutRoutes, topicRoutes, topicSubscriberRoutes } from '../api/topics/topic-routes.js';
+import { scheduleRoutes, scheduleStateRoutes } from '../api/schedules/schedule-routes.js';
 import { unsubscribeRoutes } from '../api/unsubscribe/unsubscribe-routes.js';
 import { engagementRoutes } from '../api/engagement/engagement-routes.js';
 import { openIngest } from './ingest-deps.js';
@@ -67,6 +69,11 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       callbackDeadLetterRoutes({ pool, authenticate, notifier }),
       categoryRoutes({ pool, authenticate }),
       engagementRoutes({ pool, authenticate }),
+      topicRoutes({ pool, authenticate }),
+      topicSubscriberRoutes({ pool, authenticate }),
+      topicOptOutRoutes({ pool, authenticate }),
+      scheduleRoutes({ pool, authenticate, accept: notificationDeps }),
+      scheduleStateRoutes({ pool, authenticate, accept: notificationDeps }),
       directoryPreferenceRoutes({ pool, authenticate }),
       ...[templateRoutes, templatePreviewRoutes, templateSheetRoutes, templateImportRoutes].map((routes) =>
         routes({

@@ -2,6 +2,7 @@
 // from a broker): its own group commit, drained when the process stops, and the services'
 // current templates, cached and dropped by the herald_settings NOTIFY of a save.
 import type { Config } from '../config/schema.js';
+import { findTopic } from '../db/stores/topic-store.js';
 import { settingsChange } from '../db/settings-change.js';
 import type { AcceptDeps } from '../ingest/accept-notifications.js';
 import { IngestBatcher, ingestBatchSize } from '../ingest/ingest-batcher.js';
@@ -50,6 +51,8 @@ export function openIngest(infra: Infrastructure, config: Config, options: { quo
       maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
       templateRenderMs: templateCheckMs(config),
       resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
+      // Read from the primary: a topic created a moment ago can be sent to at once.
+      resolveTopic: (serviceId, key) => findTopic(pool, serviceId, key),
       quota:
         options.quota && config.INGEST_QUOTA_PER_MINUTE > 0
           ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())

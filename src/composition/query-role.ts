@@ -6,6 +6,7 @@ import { ensureSigningKey } from '../db/stores/signing-key-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import { buildServer } from '../http/build-server.js';
 import { userPreferenceRoutes } from '../preferences/user-preference-routes.js';
+import { userTopicOptOutRoutes } from '../query/topic-opt-out-routes.js';
 import { inboxRoutes } from '../query/inbox-routes.js';
 import { InboxPresenter } from '../query/inbox-presenter.js';
 import { InboxStreams } from '../query/inbox-stream.js';
@@ -71,6 +72,8 @@ export async function startQueryRole(infra: Infrastructure, config: Config): Pro
           write: requireInboxAccess(access, ['users:write']),
         },
       }),
+      // The user's opt-outs of topics (a token for that user), or a key for its own service's topics.
+      userTopicOptOutRoutes({ pool, access }),
       supportRoutes({ readPool, archivePool: infra.archivePool, authenticate, now }),
       ...[engagementRoutes, trackingLinkRoutes].map((routes) =>
         routes({

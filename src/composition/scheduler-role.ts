@@ -10,6 +10,7 @@ import { receiptReconciler, receiptReconcileIntervalMs } from '../scheduler/rece
 import { retention } from '../scheduler/retention.js';
 import { overviewUpkeep, overviewUpkeepIntervalMs } from '../scheduler/overview-upkeep.js';
 import { overdueNotifications, overdueNotificationsIntervalMs } from '../scheduler/overdue-notifications.js';
+import { recurringSchedules, recurringSchedulesIntervalMs } from '../scheduler/recurring-schedules.js';
 import type { Infrastructure } from './infrastructure.js';
 
 /** The retention job's settings (docs/retention.md). */
@@ -63,6 +64,12 @@ export function startSchedulerRole(infra: Infrastructure, config: Config): void 
       'overdue-notifications',
       overdueNotificationsIntervalMs,
       overdueNotifications({ pool, now, metrics, logger }),
+      logger,
+    ),
+    new PeriodicJob(
+      'recurring-schedules',
+      recurringSchedulesIntervalMs,
+      recurringSchedules({ pool, notifier, metrics, logger, now, graceMs: config.SCHEDULE_GRACE_MS }),
       logger,
     ),
   ];

@@ -28,6 +28,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     events,
     logger,
     batchSize: config.CLAIM_BATCH_SIZE,
+    topicChunk: config.TOPIC_FAN_OUT_CHUNK,
     pollIntervalMs: config.POLL_INTERVAL_MS,
     maxAttempts: config.MAX_ATTEMPTS,
     now,

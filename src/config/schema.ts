@@ -165,6 +165,14 @@ export const ConfigSchema = Type.Object({
   CLAIM_BATCH_SIZE: setting(Type.Integer({ minimum: 1, maximum: 5000, default: 200 }), {
     description: 'Most deliveries (or recipients, in fan-out) claimed in one statement.',
   }),
+  TOPIC_FAN_OUT_CHUNK: setting(Type.Integer({ minimum: 100, maximum: 10_000, default: 2000 }), {
+    description:
+      "Subscribers of a topic send the worker expands into recipients per transaction; the send's cursor moves with each.",
+  }),
+  SCHEDULE_GRACE_MS: setting(Type.Integer({ minimum: 0, maximum: 86_400_000, default: 3_600_000 }), {
+    description:
+      'How late a recurring schedule may still send an occurrence it missed (scheduler down): only the latest missed one, and only within this time.',
+  }),
   PROVIDER_MAX_SLOT_SHARE: setting(Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.75 }), {
     description:
       "Share of a worker's WORKER_CONCURRENCY slots one provider (or webhook origin) may hold, in flight plus waiting for its cap, so a slow or hanging provider always leaves the rest to the other channels.",

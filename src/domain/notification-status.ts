@@ -10,10 +10,12 @@ export interface StatusFacts {
   canceledAt: Date | null;
   recipients: readonly { state: string }[];
   deliveries: readonly { state: string }[];
+  /** A topic send whose subscribers are not all expanded into recipients yet. */
+  expanding?: boolean;
 }
 
 export function notificationStatus(facts: StatusFacts, now: Date): NotificationStatus {
-  const pendingRecipients = facts.recipients.some((r) => r.state === 'pending');
+  const pendingRecipients = facts.expanding === true || facts.recipients.some((r) => r.state === 'pending');
   const openDeliveries = facts.deliveries.some((d) => ['pending', 'retrying', 'sending'].includes(d.state));
   if (facts.canceledAt !== null && !pendingRecipients && !openDeliveries) return 'canceled';
   if (pendingRecipients) return facts.sendAt !== null && facts.sendAt > now ? 'scheduled' : 'accepted';

@@ -25,6 +25,7 @@ export const problems = {
   template_params_invalid: { status: 400, title: 'A template parameter is missing or of the wrong type' },
   template_invalid: { status: 400, title: 'The template cannot be saved as written' },
   workflow_invalid: { status: 400, title: 'The workflow steps cannot run as written' },
+  cron_invalid: { status: 400, title: 'The cron expression is not five valid fields' },
   cursor_invalid: { status: 400, title: 'The cursor is not one this listing gave out' },
   template_import_invalid: { status: 400, title: 'The template file has bad rows; nothing was imported' },
   template_import_suspect_text: {
@@ -42,10 +43,12 @@ export const problems = {
     title: "The console request lacks its session's CSRF token or comes from another origin",
   },
   not_found: { status: 404, title: 'No such resource' },
+  topic_not_found: { status: 404, title: 'The calling service has no topic with this key' },
   route_not_found: { status: 404, title: 'No such route' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   request_timeout: { status: 408, title: 'The request was not received in time' },
   version_conflict: { status: 409, title: 'A newer version of the notification exists' },
+  topic_exists: { status: 409, title: 'The calling service already has a topic with this key' },
   not_cancelable: { status: 409, title: 'Nothing of the notification is left to cancel' },
   callback_subscription_limit: {
     status: 409,

@@ -49,11 +49,22 @@ export interface AcceptDeps {
   /** The current version of a service's template (requests naming `template`); absent: none exist. */
   resolveTemplate?:
     ((serviceId: number, key: string) => Promise<StoredTemplateVersion | undefined>) | undefined;
+  /** A service's topic by key (requests naming `topic`); absent: topics are refused. */
+  resolveTopic?: ((serviceId: number, key: string) => Promise<TopicAudience | undefined>) | undefined;
+}
+
+/** The topic a request names, as ingest needs it: no subscriber row is read. */
+export interface TopicAudience {
+  id: number;
+  subscribers: number;
 }
 
 export interface NotificationRequest {
   id?: string;
-  recipients: string[];
+  /** User ids; exactly one of recipients and topic. */
+  recipients?: string[] | undefined;
+  /** One of the caller's topics: stored with the notification, expanded by the worker. */
+  topic?: string | undefined;
   channels: Channel[];
   lane?: Lane;
   category?: string;
@@ -107,37 +118,7 @@ export async function acceptNotifications(
   // First, before any work: a request over quota is refused whole, nothing is stored.
   deps.quota?.take(caller.serviceId);
   const now = deps.now();
-  const template = await resolveTemplate(deps, caller, request);
-  const recipients = [...new Set(request.recipients)];
-  if (recipients.length > deps.maxRecipients) {
-    throw new ProblemError(
-      'too_many_recipients',
-      `At most ${String(deps.maxRecipients)} recipients per request.`,
-    );
-  }
-  for (const channel of request.channels) {
-    if (!deps.availableChannels.has(channel)) {
-      throw new ProblemError('channel_unavailable', `No provider is configured for channel "${channel}".`, [
-        { field: 'body/channels', message: `"${channel}" is not available` },
-      ]);
-    }
-    const shown = contentFor(request.content ?? {}, channel);
-    if (template === undefined && shown.title === undefined && shown.body === undefined) {
-      throw new ProblemError(
-        'content_missing',
-        `Channel "${channel}" needs a title or body in content.${channel} or content.default.`,
-        [{ field: `body/content/${channel}`, message: 'needs title or body' }],
-      );
-    }
-  }
-  if (template === undefined) {
-    checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
-  } else {
-    await checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
-  }
-  // The request's own steps, else its template's.
-  const steps = request.steps ?? template?.steps ?? undefined;
-  if (steps !== undefined) checkSteps(steps, request.channels, template !== undefined);
+  const { template, topic, recipients, steps } = await checkNotificationRequest(deps, caller, request);
   const id = notificationIdFor(caller, request.id, now);
   const sendAt = request.send_at === undefined ? now : new Date(request.send_at);
   // RFC 3339 allows a leap second (":60") that Date cannot represent.
@@ -164,6 +145,7 @@ export async function acceptNotifications(
       sendAt,
       isScheduled,
       recipients,
+      topic: topic === undefined ? null : { id: topic.id, subscribers: topic.subscribers, timeZone: null },
       template: template === undefined ? null : templateRef(template, request.params ?? {}),
       steps: steps ?? null,
       // A request without a valid traceparent still starts a trace, so its deliveries can be followed.
@@ -190,23 +172,115 @@ export async function acceptNotifications(
       replayed: true,
     };
   }
-  deps.metrics.recipientsAccepted.inc({ lane }, recipients.length);
+  const addressed = topic === undefined ? recipients.length : topic.subscribers;
+  deps.metrics.recipientsAccepted.inc({ lane }, addressed);
   if (!isScheduled) deps.notifier.notify(wakeChannels.fanOut);
   return {
     id,
     createdAt: now,
-    recipients: recipients.length,
+    recipients: addressed,
     status: isScheduled ? 'scheduled' : 'accepted',
     sendAt: isScheduled ? sendAt : null,
     replayed: false,
   };
 }
 
+/**
+ * The checks every notification request passes, sent now or by a recurring schedule: exactly
+ * one of recipients (at most maxRecipients) and a topic of the caller's; available channels
+ * with content to show, or a template that renders within the providers' limits.
+ */
+export async function checkNotificationRequest(
+  deps: Pick<
+    AcceptDeps,
+    | 'resolveTemplate'
+    | 'resolveTopic'
+    | 'maxRecipients'
+    | 'availableChannels'
+    | 'contentProblems'
+    | 'templateRenderMs'
+  >,
+  caller: Caller,
+  request: Omit<NotificationRequest, 'id' | 'send_at'>,
+): Promise<{
+  template: StoredTemplateVersion | undefined;
+  topic: TopicAudience | undefined;
+  recipients: string[];
+  steps: readonly Step[] | undefined;
+}> {
+  const template = await resolveTemplate(deps, caller, request);
+  const topic = await resolveAudience(deps, caller, request);
+  const recipients = [...new Set(request.recipients ?? [])];
+  if (recipients.length > deps.maxRecipients) {
+    throw new ProblemError(
+      'too_many_recipients',
+      `At most ${String(deps.maxRecipients)} recipients per request.`,
+    );
+  }
+  for (const channel of request.channels) {
+    if (!deps.availableChannels.has(channel)) {
+      throw new ProblemError('channel_unavailable', `No provider is configured for channel "${channel}".`, [
+        { field: 'body/channels', message: `"${channel}" is not available` },
+      ]);
+    }
+    const shown = contentFor(request.content ?? {}, channel);
+    if (template === undefined && shown.title === undefined && shown.body === undefined) {
+      throw new ProblemError(
+        'content_missing',
+        `Channel "${channel}" needs a title or body in content.${channel} or content.default.`,
+        [{ field: `body/content/${channel}`, message: 'needs title or body' }],
+      );
+    }
+  }
+  if (template === undefined) {
+    checkProviderLimits(deps, request.channels, request.content ?? {}, request.data ?? null);
+  } else {
+    await checkTemplateRenders(deps, template, request.channels, request.params ?? {}, request.data ?? null);
+  }
+  if (topic !== undefined && request.steps !== undefined) {
+    // A workflow runs per recipient from the accept on; a topic's recipients come later.
+    throw new ProblemError('workflow_invalid', 'A send to a topic cannot carry steps.', [
+      { field: 'body/steps', message: 'not with a topic' },
+    ]);
+  }
+  // The request's own steps, else its template's (not for a topic, whose recipients come later).
+  const steps = topic === undefined ? (request.steps ?? template?.steps ?? undefined) : undefined;
+  if (steps !== undefined) checkSteps(steps, request.channels, template !== undefined);
+  return { template, topic, recipients, steps };
+}
+
+/**
+ * The topic a request names (exactly one of recipients and topic); undefined for recipients.
+ * Another service's topic is not found: 404 topic_not_found, as for a key that does not exist.
+ */
+async function resolveAudience(
+  deps: Pick<AcceptDeps, 'resolveTopic'>,
+  caller: Caller,
+  request: Pick<NotificationRequest, 'recipients' | 'topic'>,
+): Promise<TopicAudience | undefined> {
+  if ((request.recipients === undefined) === (request.topic === undefined)) {
+    throw new ProblemError('validation_failed', 'Name either recipients or a topic, exactly one.', [
+      {
+        field: request.topic === undefined ? 'body/recipients' : 'body/topic',
+        message: 'exactly one of recipients, topic',
+      },
+    ]);
+  }
+  if (request.topic === undefined) return undefined;
+  const topic = await deps.resolveTopic?.(caller.serviceId, request.topic);
+  if (topic === undefined) {
+    throw new ProblemError('topic_not_found', `This service has no topic "${request.topic}".`, [
+      { field: 'body/topic', message: 'no such topic' },
+    ]);
+  }
+  return topic;
+}
+
 /** The current version of the template a request names; undefined for inline content. */
 async function resolveTemplate(
   deps: Pick<AcceptDeps, 'resolveTemplate'>,
   caller: Caller,
-  request: NotificationRequest,
+  request: Pick<NotificationRequest, 'template' | 'params' | 'content'>,
 ): Promise<StoredTemplateVersion | undefined> {
   if (request.template === undefined) {
     if (request.params !== undefined) {

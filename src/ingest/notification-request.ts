@@ -4,6 +4,7 @@ import { Type, type Static } from 'typebox';
 import { channels, lanes } from '../domain/notification.js';
 import { templateKeyPattern } from '../domain/template.js';
 import { StepsSchema } from '../domain/workflow.js';
+import { topicKeyPattern } from '../domain/topic.js';
 
 const ChannelContent = Type.Object(
   {
@@ -28,7 +29,15 @@ const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' 
 export const NotificationRequestSchema = Type.Object(
   {
     id: Type.Optional(Type.String({ maxLength: 200, description: 'Your own id, `<service>#<uuid>`.' })),
-    recipients: Type.Array(UserId, { minItems: 1, maxItems: 100_000, description: 'User ids.' }),
+    recipients: Type.Optional(
+      Type.Array(UserId, { minItems: 1, maxItems: 100_000, description: 'User ids; or name a `topic`.' }),
+    ),
+    topic: Type.Optional(
+      Type.String({
+        pattern: topicKeyPattern,
+        description: 'One of your topics, instead of recipients: every subscriber who has not opted out.',
+      }),
+    ),
     channels: Type.Array(Type.Union(channels.map((c) => Type.Literal(c))), {
       minItems: 1,
       uniqueItems: true,

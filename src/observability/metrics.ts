@@ -46,6 +46,8 @@ export interface PipelineMetrics {
   providerSharingWorkers: Gauge<'provider'>;
   providerCircuitsOpen: Gauge<'provider'>;
   deliveriesCreated: Counter<'channel'>;
+  topicRecipientsExpanded: Counter;
+  schedulesFired: Counter<'outcome'>;
   leasesRescued: Counter;
   providerSendSeconds: Histogram<'channel' | 'provider'>;
   providerFallbacks: Counter<'from' | 'to'>;
@@ -210,6 +212,17 @@ function pipelineMetrics(registry: Registry): PipelineMetrics {
       name: 'herald_delivery_outcomes_total',
       help: 'Delivery attempts by channel and outcome (sent, retry, target_invalid, failed, dead, delivered).',
       labelNames: ['channel', 'outcome'],
+      registers: [registry],
+    }),
+    topicRecipientsExpanded: new Counter({
+      name: 'herald_topic_recipients_expanded_total',
+      help: "Recipients created from topic sends' subscribers by the worker (opted-out users not counted).",
+      registers: [registry],
+    }),
+    schedulesFired: new Counter({
+      name: 'herald_schedule_occurrences_total',
+      help: 'Occurrences of recurring schedules per time zone, by outcome (sent, skipped: missed beyond the grace period or nobody to send to).',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     claimBatchSize: new Histogram({

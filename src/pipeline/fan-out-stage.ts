@@ -22,6 +22,7 @@ import { isConnectionError } from '../db/pg-errors.js';
 import { loadUserDeliverySettings } from '../db/stores/preference-store.js';
 import { lockAndCountCapUsage } from '../db/stores/cap-usage-store.js';
 import type { SettingsCache } from './settings-cache.js';
+import { expandTopicChunk } from '../db/stores/topic-store.js';
 
 export interface FanOutStageDeps {
   pool: Pool;
@@ -31,6 +32,8 @@ export interface FanOutStageDeps {
   events: PipelineEvents;
   logger: Logger;
   batchSize: number;
+  /** Topic subscribers expanded into recipients per transaction (TOPIC_FAN_OUT_CHUNK). */
+  topicChunk: number;
   pollIntervalMs: number;
   maxAttempts: number;
   now: () => Date;
@@ -70,9 +73,10 @@ export class FanOutStage {
     let failures = 0;
     while (this.running) {
       try {
+        const expanded = await this.expandTopicChunk();
         const claimed = await this.fanOutBatch();
         failures = 0;
-        if (claimed < this.deps.batchSize)
+        if (claimed < this.deps.batchSize && !expanded)
           await this.deps.listener.wait(wakeChannels.fanOut, this.deps.pollIntervalMs);
       } catch (error) {
         failures += 1;
@@ -84,6 +88,19 @@ export class FanOutStage {
         );
       }
     }
+  }
+
+  /**
+   * Expands the next chunk of one due topic send into recipients rows (they are fanned out by
+   * the batches that follow); true when there was one.
+   */
+  async expandTopicChunk(): Promise<boolean> {
+    const chunk = await withTransaction(this.deps.pool, (client) =>
+      expandTopicChunk(client, this.deps.topicChunk),
+    );
+    if (chunk === undefined) return false;
+    this.deps.metrics.topicRecipientsExpanded.inc(chunk.inserted);
+    return true;
   }
 
   /** Fans out one batch; returns how many recipients it claimed. */

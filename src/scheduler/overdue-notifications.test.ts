@@ -150,3 +150,25 @@ test('the count is per notification, not per row; the log names at most five', a
   assert.deepEqual(await gauge(metrics), { transactional: 0, bulk: 7 });
   assert.equal((lines[0]?.['sample'] as unknown[]).length, 5);
 });
+
+test('a topic send whose subscribers are still not expanded an hour after its send time is overdue', async () => {
+  await db.pool.query('TRUNCATE topic_sends');
+  const topic = await db.pool.query<{ id: string }>(
+    `INSERT INTO topics (service_id, key) VALUES ($1, 'overdue-news') RETURNING id`,
+    [serviceId],
+  );
+  const stuck = await notification('bulk');
+  const recent = await notification('bulk', new Date(clock.getTime() - 60_000));
+  for (const [id, createdAt] of [
+    [stuck, acceptedAt],
+    [recent, new Date(clock.getTime() - 60_000)],
+  ] as const)
+    await db.pool.query(
+      `INSERT INTO topic_sends (notification_id, notification_created_at, topic_id, lane, send_at)
+       VALUES ($1, $2, $3, 'bulk', $2)`,
+      [id, createdAt, topic.rows[0]?.id],
+    );
+  const { metrics, lines } = await runJob();
+  assert.deepEqual(await gauge(metrics), { transactional: 0, bulk: 1 });
+  assert.deepEqual(lines[0]?.['sample'], [{ id: stuck, stage: 'fan_out' }]);
+});

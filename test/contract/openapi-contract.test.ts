@@ -176,6 +176,35 @@ describe('the OpenAPI documents as the contract', () => {
     const today = new Date().toISOString().slice(0, 10);
     await call(api, 'GET', `/v1/engagement?from=${today}&to=${today}&group_by=channel`);
 
+    await call(api, 'POST', '/v1/topics', { body: { key: 'deals', name: 'Deals' } });
+    await call(api, 'GET', '/v1/topics');
+    await call(api, 'GET', '/v1/topics/deals');
+    await call(api, 'POST', '/v1/topics/deals/subscribers', { body: { user_ids: ['ana', 'ben'] } });
+    await call(api, 'GET', '/v1/topics/deals/subscribers?limit=1');
+    await call(api, 'POST', '/v1/topics/deals/subscribers/remove', { body: { user_ids: ['ben'] } });
+    await call(api, 'PUT', '/v1/users/ben/topic-opt-outs/deals');
+    await call(api, 'GET', '/v1/users/ben/topic-opt-outs');
+    await call(api, 'DELETE', '/v1/users/ben/topic-opt-outs/deals');
+    const toTopic = await call(api, 'POST', '/v1/notifications', {
+      body: { topic: 'deals', channels: ['in_app'], content: { default: { title: 'Deal' } } },
+    });
+    assert.equal(toTopic.status, 202, JSON.stringify(toTopic.body));
+    const schedule = await call(api, 'POST', '/v1/schedules', {
+      body: {
+        cron: '0 9 * * 1-5',
+        notification: { topic: 'deals', channels: ['in_app'], content: { default: { title: 'Daily' } } },
+      },
+    });
+    assert.equal(schedule.status, 201, JSON.stringify(schedule.body));
+    const scheduleId = schedule.body.id as string;
+    await call(api, 'GET', '/v1/schedules');
+    await call(api, 'GET', `/v1/schedules/${scheduleId}`);
+    await call(api, 'POST', `/v1/schedules/${scheduleId}/pause`);
+    await call(api, 'POST', `/v1/schedules/${scheduleId}/resume`);
+    await call(api, 'DELETE', `/v1/schedules/${scheduleId}`);
+    await call(api, 'POST', '/v1/topics', { body: { key: 'gone' } });
+    await call(api, 'DELETE', '/v1/topics/gone');
+
     const template = {
       fallback_locale: 'en',
       params: { name: 'string' },
@@ -269,6 +298,10 @@ describe('the OpenAPI documents as the contract', () => {
       await call(api, 'GET', `/v1/notifications/${idPath(`shop#${randomUUID()}`)}`),
       await call(api, 'POST', '/v1/notifications', { body: { recipients: [] } }),
       await call(api, 'GET', '/v1/users/nobody', { token: 'hk_wrong' }),
+      await call(api, 'GET', '/v1/topics/gone'),
+      await call(api, 'POST', '/v1/schedules', {
+        body: { cron: '0 25 * * *', notification: { recipients: ['ana'], channels: ['in_app'] } },
+      }),
       await call(api, 'POST', `/v1/unsubscribe/${link}`, { token: null }),
     ];
     assert.deepEqual(
@@ -278,6 +311,8 @@ describe('the OpenAPI documents as the contract', () => {
         [404, 'not_found'],
         [400, 'validation_failed'],
         [401, 'unauthenticated'],
+        [404, 'topic_not_found'],
+        [400, 'cron_invalid'],
         [410, 'unsubscribe_link_used'],
       ],
     );
@@ -334,6 +369,9 @@ describe('the OpenAPI documents as the contract', () => {
       token: user,
       body: { preferences: [], quiet_hours: { start: '22:00', end: '07:00' } },
     });
+    await call(query, 'PUT', '/v1/users/ana/topic-opt-outs/shop/deals', { token: user });
+    await call(query, 'GET', '/v1/users/ana/topic-opt-outs', { token: user });
+    await call(query, 'DELETE', '/v1/users/ana/topic-opt-outs/shop/deals', { token: user });
     const from = new Date(Date.now() - 86_400_000).toISOString();
     const to = new Date(Date.now() + 86_400_000).toISOString();
     await call(query, 'GET', `/v1/support/users/ana/notifications?from=${from}&to=${to}`);

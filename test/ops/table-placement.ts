@@ -32,10 +32,14 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   digests: byUser(),
   digest_items: byUser(),
   engagement_events: byUser(),
+  topic_subscribers: byUser(),
+  topic_opt_outs: byUser(),
   // One row per request, addressed to many users: distributed by its own id.
   notifications: { kind: 'distributed', group: 'notification', column: 'id' },
   // Unique per calling service, not per user: distributed by the key itself.
   idempotency_keys: { kind: 'distributed', group: 'idempotency key', column: 'key' },
+  // A topic send until its subscribers are expanded: one row per notification, beside it.
+  topic_sends: { kind: 'distributed', group: 'notification', column: 'notification_id' },
   // Small, read by every stage beside user rows, changed rarely: a copy on every node.
   services: reference,
   api_keys: reference,
@@ -45,6 +49,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   tracking_opt_outs: reference,
   signing_keys: reference,
   callback_subscriptions: reference,
+  topics: reference,
   // Operators' and the console's own tables, and bookkeeping: stay on the coordinator.
   schema_migrations: local,
   console_users: local,
@@ -59,6 +64,8 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   provider_workers: local,
   provider_circuits: local,
   callback_messages: local,
+  schedules: local,
+  schedule_runs: local,
 };
 
 /**

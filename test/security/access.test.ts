@@ -66,6 +66,13 @@ const validBodies: Record<string, unknown> = {
   'PUT /v1/users/{userId}/preferences': { preferences: [{ channel: '*', category: '*', enabled: false }] },
   'PUT /v1/categories/{category}': { critical: true },
   'PUT /v1/tracking/{scope}/{name}': { tracked: false },
+  'POST /v1/topics': { key: 'stolen' },
+  'POST /v1/topics/{key}/subscribers': { user_ids: ['alice'] },
+  'POST /v1/topics/{key}/subscribers/remove': { user_ids: ['alice'] },
+  'POST /v1/schedules': {
+    cron: '0 9 * * *',
+    notification: { recipients: ['alice'], channels: ['in_app'], content: { default: { title: 'Hi' } } },
+  },
 };
 
 /**
@@ -131,6 +138,25 @@ const requiredPermissions: Record<string, readonly Permission[]> = {
   'Herald query API GET /v1/users/{userId}/preferences': ['users:read', 'users:write'],
   'Herald query API PUT /v1/users/{userId}/preferences': ['users:write'],
   'GET /v1/support/users/{userId}/notifications': ['support'],
+  'POST /v1/topics': ['users:write'],
+  'GET /v1/topics': ['users:read', 'users:write', 'send'],
+  'GET /v1/topics/{key}': ['users:read', 'users:write', 'send'],
+  'DELETE /v1/topics/{key}': ['users:write'],
+  'POST /v1/topics/{key}/subscribers': ['users:write'],
+  'POST /v1/topics/{key}/subscribers/remove': ['users:write'],
+  'GET /v1/topics/{key}/subscribers': ['users:read', 'users:write', 'send'],
+  'Herald API GET /v1/users/{userId}/topic-opt-outs': ['users:read', 'users:write'],
+  'Herald query API GET /v1/users/{userId}/topic-opt-outs': ['users:read', 'users:write'],
+  'PUT /v1/users/{userId}/topic-opt-outs/{service}/{key}': ['users:write'],
+  'DELETE /v1/users/{userId}/topic-opt-outs/{service}/{key}': ['users:write'],
+  'PUT /v1/users/{userId}/topic-opt-outs/{key}': ['users:write'],
+  'DELETE /v1/users/{userId}/topic-opt-outs/{key}': ['users:write'],
+  'POST /v1/schedules': ['send'],
+  'GET /v1/schedules': ['send', 'notifications:read'],
+  'GET /v1/schedules/{id}': ['send', 'notifications:read'],
+  'POST /v1/schedules/{id}/pause': ['send'],
+  'POST /v1/schedules/{id}/resume': ['send'],
+  'DELETE /v1/schedules/{id}': ['send'],
 };
 
 /** The matrix entry of a route: by server, method and path where a path is on both roles. */

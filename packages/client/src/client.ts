@@ -240,6 +240,76 @@ export class HeraldClient {
       ),
   };
 
+  /** A service's topics and their subscribers; send to one with notifications.send({ topic }). */
+  readonly topics = {
+    create: (key: string, name?: string) =>
+      unwrap(this.api.POST('/v1/topics', { body: { key, ...(name === undefined ? {} : { name }) } })),
+    get: (key: string) => unwrap(this.api.GET('/v1/topics/{key}', { params: { path: { key } } })),
+    delete: (key: string): Promise<void> =>
+      unwrap(this.api.DELETE('/v1/topics/{key}', { params: { path: { key } } })),
+    /** Every topic, in key order, fetched a page at a time as you iterate. */
+    all: (pageSize = 100) =>
+      pages(async (after) => {
+        const page = await unwrap(
+          this.api.GET('/v1/topics', {
+            params: { query: { limit: pageSize, ...(after === undefined ? {} : { after }) } },
+          }),
+        );
+        return { items: page.topics, next_cursor: page.next_after };
+      }),
+    /** Subscribes up to 10,000 users per call; ids of no user come back in `unknown`. */
+    subscribe: (key: string, userIds: string[]) =>
+      unwrap(
+        this.api.POST('/v1/topics/{key}/subscribers', {
+          params: { path: { key } },
+          body: { user_ids: userIds },
+        }),
+      ),
+    unsubscribe: (key: string, userIds: string[]) =>
+      unwrap(
+        this.api.POST('/v1/topics/{key}/subscribers/remove', {
+          params: { path: { key } },
+          body: { user_ids: userIds },
+        }),
+      ),
+    /** Every subscriber, in user id order, fetched a page at a time as you iterate. */
+    subscribers: (key: string, pageSize = 1000) =>
+      pages(async (after) => {
+        const page = await unwrap(
+          this.api.GET('/v1/topics/{key}/subscribers', {
+            params: { path: { key }, query: { limit: pageSize, ...(after === undefined ? {} : { after }) } },
+          }),
+        );
+        return { items: page.subscribers, next_cursor: page.next_after };
+      }),
+    optOut: (userId: string, key: string): Promise<void> =>
+      unwrap(this.api.PUT('/v1/users/{userId}/topic-opt-outs/{key}', { params: { path: { userId, key } } })),
+    optIn: (userId: string, key: string): Promise<void> =>
+      unwrap(
+        this.api.DELETE('/v1/users/{userId}/topic-opt-outs/{key}', { params: { path: { userId, key } } }),
+      ),
+  };
+
+  /** Recurring schedules: a cron expression in each recipient's time zone. */
+  readonly schedules = {
+    create: (body: Body<'/v1/schedules', 'post'>) => unwrap(this.api.POST('/v1/schedules', { body })),
+    get: (id: string) => unwrap(this.api.GET('/v1/schedules/{id}', { params: { path: { id } } })),
+    /** Every schedule, fetched a page at a time as you iterate. */
+    all: (pageSize = 50) =>
+      pages(async (after) => {
+        const page = await unwrap(
+          this.api.GET('/v1/schedules', {
+            params: { query: { limit: pageSize, ...(after === undefined ? {} : { after }) } },
+          }),
+        );
+        return { items: page.schedules, next_cursor: page.next_after };
+      }),
+    pause: (id: string) => unwrap(this.api.POST('/v1/schedules/{id}/pause', { params: { path: { id } } })),
+    resume: (id: string) => unwrap(this.api.POST('/v1/schedules/{id}/resume', { params: { path: { id } } })),
+    delete: (id: string): Promise<void> =>
+      unwrap(this.api.DELETE('/v1/schedules/{id}', { params: { path: { id } } })),
+  };
+
   readonly service = {
     get: () => unwrap(this.api.GET('/v1/service')),
     setWebhook: (url: string | null) => unwrap(this.api.PUT('/v1/service/webhook', { body: { url } })),

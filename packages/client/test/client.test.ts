@@ -217,4 +217,41 @@ describe('@herald/client', () => {
     for await (const letter of client.deadLetters.all(10)) dead.push(letter.id);
     assert.deepEqual(dead, []);
   });
+
+  test('topics and schedules: subscribe, page through subscribers, send to a topic, schedule and cancel', async () => {
+    await client.users.upsert('topic-a', {});
+    await client.users.upsert('topic-b', {});
+    await client.topics.create('sdk-news', 'SDK news');
+    assert.deepEqual(await client.topics.subscribe('sdk-news', ['topic-a', 'topic-b', 'nobody']), {
+      added: 2,
+      unknown: ['nobody'],
+    });
+    const subscribers: string[] = [];
+    for await (const s of client.topics.subscribers('sdk-news', 1)) subscribers.push(s.user_id);
+    assert.deepEqual(subscribers, ['topic-a', 'topic-b']);
+    await client.topics.optOut('topic-b', 'sdk-news');
+    const sent = await client.notifications.send({
+      topic: 'sdk-news',
+      channels: ['in_app'],
+      content: { default: { title: 'News' } },
+    });
+    assert.equal(sent.recipients, 2);
+    const schedule = await client.schedules.create({
+      cron: '0 9 * * *',
+      notification: { topic: 'sdk-news', channels: ['in_app'], content: { default: { title: 'Daily' } } },
+    });
+    assert.equal((await client.schedules.pause(schedule.id)).state, 'paused');
+    const ids: string[] = [];
+    for await (const s of client.schedules.all()) ids.push(s.id);
+    assert.ok(ids.includes(schedule.id));
+    await client.schedules.delete(schedule.id);
+    await assert.rejects(client.schedules.get(schedule.id), { code: 'not_found' });
+    await assert.rejects(
+      client.schedules.create({
+        cron: 'nope',
+        notification: { recipients: ['topic-a'], channels: ['in_app'], content: { default: { title: 'x' } } },
+      }),
+      { code: 'cron_invalid' },
+    );
+  });
 });

@@ -111,7 +111,7 @@ export function notificationChangeRoutes(deps: NotificationRouteDeps): FastifyPl
         const result = await withTransaction(pool, (client) =>
           cancelNotification(client, row.id, row.created_at, deps.now()),
         );
-        if (result.recipients + result.deliveries === 0) {
+        if (result.recipients + result.deliveries + result.topicSends === 0) {
           throw new ProblemError(
             'not_cancelable',
             'Every delivery of this notification was already handed to a provider or finished.',

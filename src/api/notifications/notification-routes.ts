@@ -8,6 +8,7 @@ import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { acceptNotifications, type AcceptDeps } from '../../ingest/accept-notifications.js';
 import { findTemplateVersion } from '../../db/stores/template-store.js';
+import { findTopic } from '../../db/stores/topic-store.js';
 import {
   AcceptedSchema,
   IdempotencyHeaders,
@@ -32,6 +33,7 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
       ...deps,
       resolveTemplate:
         deps.resolveTemplate ?? ((serviceId, key) => findTemplateVersion(deps.pool, serviceId, key)),
+      resolveTopic: deps.resolveTopic ?? ((serviceId, key) => findTopic(deps.pool, serviceId, key)),
     };
 
     app.post(

@@ -4,6 +4,7 @@
 // (src/domain/idempotency.ts); this file inserts and reads what that decision needs.
 import type { PoolClient } from '../pools.js';
 import type { NotificationTemplateRef } from './notification-store.js';
+import { insertTopicSends } from './topic-store.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { NotificationTrace } from '../../domain/trace-context.js';
 import type { Step } from '../../domain/workflow.js';
@@ -30,6 +31,12 @@ export interface NewNotification {
   sendAt: Date;
   isScheduled: boolean;
   recipients: string[];
+  /**
+   * For a request naming a topic (recipients empty): the topic, its subscriber count at
+   * acceptance (the answer's `recipients`), and for a schedule's occurrence the one time zone
+   * whose subscribers it addresses. Its subscribers are expanded by the worker.
+   */
+  topic?: { id: number; subscribers: number; timeZone: string | null } | null;
   /** For a request naming a template: its key, the version resolved at ingest, and the params. */
   template?: NotificationTemplateRef | null;
   /** The trace its deliveries continue (the accepting request's, or a new one). */
@@ -129,7 +136,7 @@ function summaryOf(n: NewNotification): ExistingNotification {
   return {
     id: n.id,
     createdAt: n.createdAt,
-    recipients: n.recipients.length,
+    recipients: n.topic == null ? n.recipients.length : n.topic.subscribers,
     sendAt: n.isScheduled ? n.sendAt : null,
   };
 }
@@ -216,7 +223,25 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
       list.map((n) => n.trace?.flags ?? null),
     ],
   );
+  await insertTopicSends(
+    client,
+    list.flatMap((n) =>
+      n.topic == null
+        ? []
+        : [
+            {
+              notificationId: n.id,
+              notificationCreatedAt: n.createdAt,
+              topicId: n.topic.id,
+              lane: n.lane,
+              sendAt: n.sendAt,
+              timeZone: n.topic.timeZone,
+            },
+          ],
+    ),
+  );
   const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
+  if (recipients.length === 0) return;
   await client.query(
     `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
      SELECT n, c, u, l, s, sa FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS t(n, c, u, l, sa, s)`,

@@ -34,6 +34,8 @@ export interface NotificationView {
     state: 'pending' | 'held' | 'fanned_out' | 'canceled';
     skipped: SkippedChannel[];
   }[];
+  /** Sent to a topic whose subscribers the worker has not all expanded into recipients yet. */
+  expanding: boolean;
   deliveries: {
     id: string;
     userId: string;
@@ -82,7 +84,11 @@ export async function findNotificationRow(
 export async function getNotificationView(pool: Pool, id: string): Promise<NotificationView | undefined> {
   const n = await findNotificationRow(pool, id);
   if (n === undefined) return undefined;
-  const [recipients, deliveries] = await Promise.all([
+  const [expanding, recipients, deliveries] = await Promise.all([
+    pool.query('SELECT 1 FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2', [
+      n.id,
+      n.created_at,
+    ]),
     pool.query<{
       user_id: string;
       state: 'pending' | 'held' | 'fanned_out' | 'canceled';
@@ -128,6 +134,7 @@ export async function getNotificationView(pool: Pool, id: string): Promise<Notif
         ? null
         : { key: n.template, version: n.template_version, params: n.params ?? {} },
     recipients: recipients.rows.map((r) => ({ userId: r.user_id, state: r.state, skipped: r.skipped ?? [] })),
+    expanding: (expanding.rowCount ?? 0) > 0,
     deliveries: deliveries.rows.map((d) => ({
       id: d.id,
       userId: d.user_id,
@@ -208,6 +215,8 @@ export async function patchNotification(
 export interface CancelResult {
   recipients: number;
   deliveries: number;
+  /** 1 when a topic send's unexpanded subscribers were canceled with it. */
+  topicSends: number;
 }
 
 /**
@@ -220,6 +229,11 @@ export async function cancelNotification(
   createdAt: Date,
   now: Date,
 ): Promise<CancelResult> {
+  // A topic send not fully expanded stops expanding (waits for a chunk being expanded to commit).
+  const expansion = await client.query(
+    'DELETE FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2',
+    [id, createdAt],
+  );
   const recipients = await client.query(
     `UPDATE recipients SET state = 'canceled'
       WHERE notification_id = $1 AND notification_created_at = $2 AND state IN ('pending', 'held')`,
@@ -238,7 +252,7 @@ export async function cancelNotification(
     [id, createdAt, now],
   );
   const canceledRecipients = Math.max(recipients.rowCount ?? 0, runs);
-  const total = canceledRecipients + (deliveries.rowCount ?? 0);
+  const total = (expansion.rowCount ?? 0) + canceledRecipients + (deliveries.rowCount ?? 0);
   if (total > 0) {
     await client.query('UPDATE notifications SET canceled_at = $3 WHERE id = $1 AND created_at = $2', [
       id,
@@ -246,5 +260,9 @@ export async function cancelNotification(
       now,
     ]);
   }
-  return { recipients: canceledRecipients, deliveries: deliveries.rowCount ?? 0 };
+  return {
+    recipients: canceledRecipients,
+    deliveries: deliveries.rowCount ?? 0,
+    topicSends: expansion.rowCount ?? 0,
+  };
 }

@@ -21,7 +21,8 @@ export interface OverdueByLane {
  * Notifications accepted at or before `cutoff` with a part that has been due since `cutoff`
  * (or longer) and is not final:
  * - a recipient still `pending` whose send time is at or before `cutoff` (a scheduled
- *   notification counts only once its send time is that old);
+ *   notification counts only once its send time is that old), or a topic send whose
+ *   subscribers are not all expanded into recipients by then;
  * - a delivery `pending` or `retrying` whose `run_at` is at or before `cutoff`. A delivery
  *   Herald put off on purpose (quiet hours, a frequency cap, a retry's backoff, an open circuit,
  *   a rate limit) has its `run_at` in the future, so it counts only once that time is as old;
@@ -29,7 +30,7 @@ export interface OverdueByLane {
  *   lease rescuer has not taken it back).
  *
  * Plan: each branch reads only rows that are not final, through the partial indexes made for
- * the claimers (recipients_pending_idx (lane, send_at), deliveries_claimable_idx (lane, run_at),
+ * the claimers (recipients_pending_idx (lane, send_at), topic_sends_due_idx (send_at), deliveries_claimable_idx (lane, run_at),
  * deliveries_leased_idx (lease_expires_at)), with `lane = ANY(…)` and the time bound as index
  * conditions; on a partitioned table each partition's copy of the index is scanned, and months
  * after `cutoff` are pruned. Finished rows, however many, are never read, so no index is added.
@@ -41,6 +42,10 @@ export async function readOverdue(pool: Pool, cutoff: Date, sampleSize: number):
        SELECT lane, notification_id, notification_created_at, 'fan_out' AS stage
          FROM recipients
         WHERE state = 'pending' AND lane = ANY($2::text[]) AND send_at <= $1 AND notification_created_at <= $1
+       UNION ALL
+       SELECT lane, notification_id, notification_created_at, 'fan_out'
+         FROM topic_sends
+        WHERE send_at <= $1 AND notification_created_at <= $1
        UNION ALL
        SELECT lane, notification_id, notification_created_at, 'delivery'
          FROM deliveries

@@ -438,6 +438,182 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/topics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling service's topics, in key order */
+        get: operations["listTopics"];
+        put?: never;
+        /** Create a topic of the calling service */
+        post: operations["createTopic"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/topics/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the calling service's topics */
+        get: operations["getTopic"];
+        put?: never;
+        post?: never;
+        /** Delete a topic, its subscriptions and opt-outs; its sends not yet expanded stop */
+        delete: operations["deleteTopic"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/topics/{key}/subscribers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A page of a topic's subscribers, in user id order */
+        get: operations["listTopicSubscribers"];
+        put?: never;
+        /** Subscribe users to a topic (at most 10000 per request) */
+        post: operations["addTopicSubscribers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/topics/{key}/subscribers/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Unsubscribe users from a topic (at most 10000 per request) */
+        post: operations["removeTopicSubscribers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/topic-opt-outs/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** The user opts out of one of the calling service's topics */
+        put: operations["optOutOfTopic"];
+        post?: never;
+        /** The user opts back into a topic */
+        delete: operations["optIntoTopic"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/topic-opt-outs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling service's topics the user opted out of */
+        get: operations["listTopicOptOuts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling service's schedules, in id order */
+        get: operations["listSchedules"];
+        put?: never;
+        /** Create a recurring schedule (cron in each recipient's time zone) */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the calling service's schedules, with its next runs */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /** Cancel a schedule: it is deleted; notifications it already sent stay */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause a schedule: no occurrence is sent until it is resumed */
+        post: operations["pauseSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a schedule from its next occurrence (those while paused are not sent) */
+        post: operations["resumeSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{userId}/preferences": {
         parameters: {
             query?: never;
@@ -611,7 +787,7 @@ export interface components {
              * @description Stable machine-readable code; the title may be reworded, the code never is.
              * @enum {string}
              */
-            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "tracking_link_invalid" | "engagement_range_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "workflow_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "callback_subscription_limit" | "template_import_undo_conflict" | "unsubscribe_link_used" | "tracking_link_expired" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
+            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "tracking_link_invalid" | "engagement_range_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "workflow_invalid" | "cron_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "topic_not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "topic_exists" | "not_cancelable" | "callback_subscription_limit" | "template_import_undo_conflict" | "unsubscribe_link_used" | "tracking_link_expired" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
             detail?: string;
             /** @description Which inputs are wrong (validation_failed and the like). */
             errors?: {
@@ -748,8 +924,10 @@ export interface operations {
                 "application/json": {
                     /** @description Your own id, `<service>#<uuid>`. */
                     id?: string;
-                    /** @description User ids. */
-                    recipients: string[];
+                    /** @description User ids; or name a `topic`. */
+                    recipients?: string[];
+                    /** @description One of your topics, instead of recipients: every subscriber who has not opted out. */
+                    topic?: string;
                     channels: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
                     /** @description Default: the template's lane, else transactional. */
                     lane?: "transactional" | "bulk";
@@ -3042,6 +3220,956 @@ export interface operations {
                         name: string;
                         /** @description false: no open pixel and no link rewriting for it. */
                         tracked: boolean;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTopics: {
+        parameters: {
+            query?: {
+                /** @description The `next_after` of the previous page. */
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        topics: {
+                            key: string;
+                            name: string | null;
+                            /** @description Subscribed users (opted-out ones included). */
+                            subscribers: number;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    key: string;
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        key: string;
+                        name: string | null;
+                        /** @description Subscribed users (opted-out ones included). */
+                        subscribers: number;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        key: string;
+                        name: string | null;
+                        /** @description Subscribed users (opted-out ones included). */
+                        subscribers: number;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTopicSubscribers: {
+        parameters: {
+            query?: {
+                /** @description The `next_after` of the previous page. */
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        subscribers: {
+                            user_id: string;
+                            /** Format: date-time */
+                            subscribed_at: string;
+                        }[];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addTopicSubscribers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    user_ids: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Newly subscribed (already subscribed ones are not counted). */
+                        added: number;
+                        /** @description Ids of no user: not subscribed. */
+                        unknown: string[];
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeTopicSubscribers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    user_ids: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        removed: number;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    optOutOfTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    optIntoTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTopicOptOuts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        topics: string[];
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        schedules: {
+                            /** Format: uuid */
+                            id: string;
+                            cron: string;
+                            time_zone: string | null;
+                            state: "active" | "paused";
+                            /** @description The notification body each occurrence sends. */
+                            notification: {
+                                [key: string]: unknown;
+                            };
+                            /** @description The next occurrence per time zone of the audience. */
+                            runs: {
+                                time_zone: string;
+                                /** Format: date-time */
+                                next_run_at: string;
+                                last_run_at: string | null;
+                            }[];
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Five fields: minute hour day-of-month month day-of-week. */
+                    cron: string;
+                    /** @description An IANA zone for every recipient; default: each recipient's own time zone. */
+                    time_zone?: string;
+                    /** @description What each occurrence sends: a notification request without id and send_at. */
+                    notification: {
+                        /** @description User ids; or name a `topic`. */
+                        recipients?: string[];
+                        /** @description One of your topics, instead of recipients: every subscriber who has not opted out. */
+                        topic?: string;
+                        channels: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
+                        /** @description Default: the template's lane, else transactional. */
+                        lane?: "transactional" | "bulk";
+                        /** @description Default: the template's category, else general. */
+                        category?: string;
+                        /** @description Content per channel; each channel falls back to `default`. */
+                        content?: {
+                            default?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            in_app?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            webhook?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            push?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            sms?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            email?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                            chat?: {
+                                title?: string;
+                                body?: string;
+                                /** Format: uri */
+                                url?: string;
+                                status?: string;
+                            };
+                        };
+                        /** @description A template key, instead of content; its current version is used. */
+                        template?: string;
+                        /** @description The template's declared parameters. */
+                        params?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description Free-form data passed to the channels. */
+                        data?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description Workflow steps, run in order per user (docs/workflows.md). */
+                        steps?: ({
+                            /** @enum {string} */
+                            type: "delay";
+                            /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                            for?: string;
+                            /** @description Next HH:MM in the user's time zone. */
+                            until?: string;
+                            /** @description The step runs only when all of these hold; else it is skipped. */
+                            if?: {
+                                /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                                attributes?: {
+                                    [key: string]: string | number | boolean;
+                                };
+                                /** @description The outcome of the run's sends so far (read counts as delivered). */
+                                previous?: "delivered" | "read" | "failed";
+                            };
+                        } | {
+                            /** @enum {string} */
+                            type: "digest";
+                            key: string;
+                            /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                            window: string;
+                            max_items?: number;
+                            /** @description The step runs only when all of these hold; else it is skipped. */
+                            if?: {
+                                /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                                attributes?: {
+                                    [key: string]: string | number | boolean;
+                                };
+                                /** @description The outcome of the run's sends so far (read counts as delivered). */
+                                previous?: "delivered" | "read" | "failed";
+                            };
+                        } | {
+                            /** @enum {string} */
+                            type: "escalation";
+                            first: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                            then: "in_app" | "webhook" | "push" | "sms" | "email" | "chat";
+                            /** @description A whole number of seconds, minutes, hours or days: `30s`, `10m`, `1h`, `2d`. */
+                            within: string;
+                            /** @description The step runs only when all of these hold; else it is skipped. */
+                            if?: {
+                                /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                                attributes?: {
+                                    [key: string]: string | number | boolean;
+                                };
+                                /** @description The outcome of the run's sends so far (read counts as delivered). */
+                                previous?: "delivered" | "read" | "failed";
+                            };
+                        } | {
+                            /** @enum {string} */
+                            type: "send";
+                            channels?: ("in_app" | "webhook" | "push" | "sms" | "email" | "chat")[];
+                            /** @description The step runs only when all of these hold; else it is skipped. */
+                            if?: {
+                                /** @description Each named user attribute must equal the value (the user's `attributes`). */
+                                attributes?: {
+                                    [key: string]: string | number | boolean;
+                                };
+                                /** @description The outcome of the run's sends so far (read counts as delivered). */
+                                previous?: "delivered" | "read" | "failed";
+                            };
+                        })[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pauseSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        cron: string;
+                        time_zone: string | null;
+                        state: "active" | "paused";
+                        /** @description The notification body each occurrence sends. */
+                        notification: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The next occurrence per time zone of the audience. */
+                        runs: {
+                            time_zone: string;
+                            /** Format: date-time */
+                            next_run_at: string;
+                            last_run_at: string | null;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
                     };
                 };
             };

@@ -206,6 +206,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/{userId}/topic-opt-outs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The topics the user opted out of (a key: its own service's only) */
+        get: operations["listUserTopicOptOuts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/topic-opt-outs/{service}/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** The user opts out of a service's topic */
+        put: operations["userOptsOutOfTopic"];
+        post?: never;
+        /** The user opts back into a topic */
+        delete: operations["userOptsIntoTopic"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/support/users/{userId}/notifications": {
         parameters: {
             query?: never;
@@ -325,7 +360,7 @@ export interface components {
              * @description Stable machine-readable code; the title may be reworded, the code never is.
              * @enum {string}
              */
-            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "tracking_link_invalid" | "engagement_range_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "workflow_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "not_cancelable" | "callback_subscription_limit" | "template_import_undo_conflict" | "unsubscribe_link_used" | "tracking_link_expired" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
+            code: "validation_failed" | "invalid_json" | "malformed_url" | "malformed_request" | "invalid_notification_id" | "foreign_notification_id" | "invalid_email" | "invalid_phone" | "invalid_url" | "target_blocked" | "channel_unavailable" | "content_missing" | "content_over_limit" | "callback_invalid" | "too_many_recipients" | "unsubscribe_link_invalid" | "tracking_link_invalid" | "engagement_range_invalid" | "template_not_found" | "template_params_invalid" | "template_invalid" | "workflow_invalid" | "cron_invalid" | "cursor_invalid" | "template_import_invalid" | "template_import_suspect_text" | "unauthenticated" | "callback_unauthenticated" | "forbidden" | "csrf_failed" | "not_found" | "topic_not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "version_conflict" | "topic_exists" | "not_cancelable" | "callback_subscription_limit" | "template_import_undo_conflict" | "unsubscribe_link_used" | "tracking_link_expired" | "idempotency_key_reused" | "rate_limited" | "stream_limit_reached" | "payload_too_large" | "headers_too_large" | "unsupported_media_type" | "identity_provider_unavailable" | "too_many_streams" | "service_unavailable" | "internal_error";
             detail?: string;
             /** @description Which inputs are wrong (validation_failed and the like). */
             errors?: {
@@ -1134,6 +1169,133 @@ export interface operations {
                         }[];
                     };
                 };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listUserTopicOptOuts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        opt_outs: {
+                            service: string;
+                            topic: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    userOptsOutOfTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+                /** @description The name of the service whose topic it is. */
+                service: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457); `code` says which. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    userOptsIntoTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+                /** @description The name of the service whose topic it is. */
+                service: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description A problem (RFC 9457); `code` says which. */
             "4XX": {
