@@ -7,11 +7,12 @@
 // outbox message and the statement a NOTIFY). The overview's trigger stays on throughout. CPU is
 // the connection's backend process, read from /proc (PostgreSQL must run on this machine), in
 // clock ticks of 10 ms: the figures are averages over thousands of rows.
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { callbackEventTypes } from '../src/domain/callbacks.js';
+import { cpuSeconds } from './cpu.js';
+import { triggerShapes, type Shape } from './trigger-shapes.js';
 import { benchDatabase, fmt, machine, runBenchmark, stopEmbedded, table } from './bench-lib.js';
 
 const { values } = parseArgs({
@@ -22,40 +23,7 @@ const { values } = parseArgs({
 });
 const statements = Number(values.statements);
 const rounds = Number(values.rounds);
-const ticksPerSecond = 100;
-
-function backendCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
-
-interface Shape {
-  table: 'delivery_events' | 'notifications';
-  trigger: string;
-  rowsPerStatement: number;
-  sql: string;
-}
-
-const shapes: Shape[] = [100, 1].map((n) => ({
-  table: 'delivery_events' as const,
-  trigger: 'delivery_events_callbacks',
-  rowsPerStatement: n,
-  sql: `INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
-        SELECT gen_random_uuid(), 'bench#' || i, (ARRAY['webhook', 'email', 'sms', 'push'])[1 + i % 4],
-               (ARRAY['transactional', 'bulk'])[1 + i % 2], (ARRAY['sending', 'sent', 'delivered'])[1 + i % 3], 1
-          FROM generate_series(1, ${String(n)}) AS i`,
-}));
-for (const n of [50, 1])
-  shapes.push({
-    table: 'notifications',
-    trigger: 'notifications_callbacks',
-    rowsPerStatement: n,
-    sql: `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, updated_at)
-          SELECT 'bench#' || gen_random_uuid(), now(), $1, (ARRAY['transactional', 'bulk'])[1 + i % 2], 'general',
-                 '{in_app}', '{"default": {"title": "t", "body": "b"}}', now()
-            FROM generate_series(1, ${String(n)}) AS i`,
-  });
+const shapes = triggerShapes('callbacks');
 
 const modes = ['off', 'no subscriber', 'subscribed'] as const;
 type Mode = (typeof modes)[number];
@@ -86,11 +54,11 @@ async function main(): Promise<void> {
           await setMode(client, shape, mode, db.serviceId);
           const params = shape.table === 'notifications' ? [db.serviceId] : [];
           const count = Math.max(1, Math.round((statements * 100) / Math.max(shape.rowsPerStatement, 10)));
-          const before = backendCpuSeconds(pid);
+          const before = cpuSeconds(pid);
           for (let i = 0; i < count; i += 1) await client.query(shape.sql, params);
           const key = `${shape.table} ${String(shape.rowsPerStatement)} ${mode}`;
           const entry = cpu.get(key) ?? { seconds: 0, rows: 0, statements: 0 };
-          entry.seconds += backendCpuSeconds(pid) - before;
+          entry.seconds += cpuSeconds(pid) - before;
           entry.rows += count * shape.rowsPerStatement;
           entry.statements += count;
           cpu.set(key, entry);
