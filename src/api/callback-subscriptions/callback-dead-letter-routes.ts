@@ -12,6 +12,7 @@ import { ProblemError } from '../../domain/problems.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { Answer, answers, Enum, FreeForm, Nullable, Timestamp } from '../../http/openapi-contract.js';
 import { auditedChange } from '../audited-change.js';
+import { decodeTimeIdCursor, encodeTimeIdCursor } from '../../http/time-id-cursor.js';
 
 const DeadLetterPage = Answer({
   dead_letters: Type.Array(
@@ -29,27 +30,6 @@ const DeadLetterPage = Answer({
 });
 
 const maxReplay = 10_000;
-
-function encodeCursor(diedAt: Date, id: string): string {
-  return Buffer.from(`${diedAt.toISOString()}|${id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const updatedAt = new Date(iso ?? '');
-  const year = updatedAt.getUTCFullYear();
-  if (
-    id === undefined ||
-    Number.isNaN(year) ||
-    year < 2000 ||
-    year > 9999 ||
-    !new RegExp(uuidPatternText).test(id)
-  )
-    throw new ProblemError('cursor_invalid', 'The cursor is not one this API returned.', [
-      { field: 'querystring/cursor', message: 'invalid' },
-    ]);
-  return { updatedAt, id };
-}
 
 export function callbackDeadLetterRoutes(deps: {
   pool: Pool;
@@ -80,7 +60,8 @@ export function callbackDeadLetterRoutes(deps: {
       },
       async (request) => {
         const limit = request.query.limit ?? 100;
-        const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+        const before =
+          request.query.cursor === undefined ? undefined : decodeTimeIdCursor(request.query.cursor);
         const rows = await listCallbackDeadLetters(deps.pool, callerOf(request).serviceId, limit, before);
         const last = rows.at(-1);
         return {
@@ -94,7 +75,7 @@ export function callbackDeadLetterRoutes(deps: {
             died_at: r.diedAt.toISOString(),
           })),
           next_cursor:
-            rows.length === limit && last !== undefined ? encodeCursor(last.diedAt, last.id) : null,
+            rows.length === limit && last !== undefined ? encodeTimeIdCursor(last.diedAt, last.id) : null,
         };
       },
     );

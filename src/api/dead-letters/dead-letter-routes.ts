@@ -13,6 +13,7 @@ import { callerOf, requirePermission, type Authenticate } from '../../http/api-k
 import { auditedChange } from '../audited-change.js';
 import { Answer, answers, Enum, Nullable, Timestamp } from '../../http/openapi-contract.js';
 import { channels } from '../../domain/notification.js';
+import { decodeTimeIdCursor, encodeTimeIdCursor } from '../../http/time-id-cursor.js';
 
 const DeadLetterPage = Answer({
   dead_letters: Type.Array(
@@ -31,29 +32,6 @@ const DeadLetterPage = Answer({
 });
 
 const maxReplay = 10_000;
-
-/** Opaque cursor: base64url of "<updated_at ISO>|<id>". */
-function encodeCursor(updatedAt: Date, id: string): string {
-  return Buffer.from(`${updatedAt.toISOString()}|${id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const updatedAt = new Date(iso ?? '');
-  const year = updatedAt.getUTCFullYear();
-  if (
-    id === undefined ||
-    Number.isNaN(year) ||
-    year < 2000 ||
-    year > 9999 ||
-    !new RegExp(uuidPatternText).test(id)
-  ) {
-    throw new ProblemError('validation_failed', 'The cursor is not one this API returned.', [
-      { field: 'querystring/cursor', message: 'invalid' },
-    ]);
-  }
-  return { updatedAt, id };
-}
 
 interface DeadLetterRouteDeps {
   pool: Pool;
@@ -129,7 +107,8 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): FastifyPluginAsync 
       },
       async (request) => {
         const limit = request.query.limit ?? 100;
-        const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+        const before =
+          request.query.cursor === undefined ? undefined : decodeTimeIdCursor(request.query.cursor);
         const rows = await listDeadLetters(deps.pool, callerOf(request).serviceId, limit, before);
         const last = rows.at(-1);
         const inFull = callerOf(request).permissions.includes('users:read');
@@ -145,7 +124,7 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): FastifyPluginAsync 
             died_at: r.updatedAt.toISOString(),
           })),
           next_cursor:
-            rows.length === limit && last !== undefined ? encodeCursor(last.updatedAt, last.id) : null,
+            rows.length === limit && last !== undefined ? encodeTimeIdCursor(last.updatedAt, last.id) : null,
         };
       },
     );
