@@ -1,8 +1,8 @@
 // The inbox page (/inbox) in headless Chromium against Herald in-process: the page logs in and
 // hands the token to <herald-inbox> (packages/inbox, served by the query role under /inbox/); a
 // notification sent through the api appears in it live, without a reload, and marking it read
-// drops the unread count. The page loads nothing from another origin and puts the token in no URL
-// but the stream's.
+// drops the unread count; following an item's link reports the click. The page loads nothing from
+// another origin and puts the token in no URL but the stream's.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Browser } from 'playwright-core';
@@ -59,7 +59,7 @@ test("/inbox, its script, its stylesheet and the element's modules come with a s
   assert.doesNotMatch(html, /<style|\sstyle=|\son[a-z]+=/, 'no inline style or handler');
 });
 
-test('a notification sent through the api appears live on /inbox; marking it read drops the unread count', async () => {
+test('a notification sent through the api appears live on /inbox; marking it read drops the unread count; a followed link is a click', async () => {
   assert.ok(h !== undefined && browser !== undefined);
   // The app's backend asks the query role for a user token with its service key.
   const issued = await h.call('POST', '/v1/users/u1/token', {}, { base: queryUrl() });
@@ -120,6 +120,26 @@ test('a notification sent through the api appears live on /inbox; marking it rea
       key: token,
     });
     assert.equal(count.body.unread, 0);
+
+    // Following an item's link opens it and reports the click once (the figures, callbacks).
+    const linked = await h.call('POST', '/v1/notifications', {
+      recipients: ['u1'],
+      channels: ['in_app'],
+      content: { in_app: { title: 'Your invoice', url: `${queryUrl()}/inbox?from=invoice` } },
+    });
+    assert.equal(linked.status, 202, JSON.stringify(linked.body));
+    const linkRow = page.getByRole('listitem').filter({ hasText: 'Your invoice' });
+    await linkRow.waitFor({ timeout: 20_000 });
+    const opened = context.waitForEvent('page');
+    await linkRow.getByRole('link').click();
+    await (await opened).close();
+    await waitFor('the click to be recorded', async () => {
+      const clicks = await db?.pool.query(
+        "SELECT 1 FROM engagement_events WHERE user_id = 'u1' AND notification_id = $1 AND kind = 'clicked'",
+        [linked.body.id],
+      );
+      return clicks?.rowCount === 1;
+    });
 
     assert.equal(requests.filter((r) => r.type === 'document').length, 1, 'the page never reloaded');
     assert.deepEqual(

@@ -135,6 +135,7 @@ export class HeraldInbox extends HTMLElement {
       timeFormat,
       labelledBy: 'heading',
       onAction: (id, action, button) => this.#onRowAction(id, action, button),
+      onLinkOpened: (id) => void this.#reportClick(id),
       onFocusLost: () => this.#ui?.view.heading.focus(),
     });
     const panel = new PreferencesPanel({
@@ -301,6 +302,15 @@ export class HeraldInbox extends HTMLElement {
     /** @type {ItemAction} */
     const action = kind === 'toggle-read' ? (item.read ? 'unread' : 'read') : kind;
     void whileBusy(button, () => this.#act(id, action));
+  }
+
+  /** Tells Herald the user followed the item's link; a failed report changes nothing on the page. @param {string} id */
+  async #reportClick(id) {
+    try {
+      await this.#client?.clicked(id);
+    } catch {
+      // The report is for the figures; the user is on their way to the link.
+    }
   }
 
   /** @param {string} id @param {ItemAction} action */

@@ -137,6 +137,11 @@ export class InboxClient {
     return action === 'archive' ? undefined : answer;
   }
 
+  /** Reports that the user followed the item's link (counted once). @param {string} id */
+  async clicked(id) {
+    await this.request('POST', `inbox/${encodeURIComponent(id)}/clicked`, {});
+  }
+
   async readAll() {
     return /** @type {{ changed: number }} */ (await this.request('POST', 'inbox/read-all', {}));
   }

@@ -22,6 +22,7 @@ export class ItemList {
    * @param {{
    *   messages: Messages, timeFormat: Intl.DateTimeFormat, labelledBy: string,
    *   onAction: (id: string, action: RowAction, button: HTMLButtonElement) => void,
+   *   onLinkOpened: (id: string) => void,
    *   onFocusLost: () => void,
    * }} options
    */
@@ -34,6 +35,14 @@ export class ItemList {
       'aria-labelledby': options.labelledBy,
     });
     this.element.addEventListener('click', (event) => {
+      // The item's own link: the browser opens it; the inbox reports the click.
+      const link = event.target instanceof Element ? event.target.closest('.item-link a') : null;
+      const linkRow = link?.closest('li');
+      const linked = linkRow ? this.#ids.get(linkRow) : undefined;
+      if (linked !== undefined) {
+        options.onLinkOpened(linked);
+        return;
+      }
       const button = event.target instanceof Element ? event.target.closest('button[data-action]') : null;
       const li = button?.closest('li');
       const id = li ? this.#ids.get(li) : undefined;

@@ -67,6 +67,8 @@ export class InboxClient {
     }>;
     /** The item's new state (read, unread), or undefined (archive, delete). @param {string} id @param {ItemAction} action */
     act(id: string, action: ItemAction): Promise<InboxItem | undefined>;
+    /** Reports that the user followed the item's link (counted once). @param {string} id */
+    clicked(id: string): Promise<void>;
     readAll(): Promise<{
         changed: number;
     }>;

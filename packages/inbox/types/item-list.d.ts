@@ -8,6 +8,7 @@ export class ItemList {
      * @param {{
      *   messages: Messages, timeFormat: Intl.DateTimeFormat, labelledBy: string,
      *   onAction: (id: string, action: RowAction, button: HTMLButtonElement) => void,
+     *   onLinkOpened: (id: string) => void,
      *   onFocusLost: () => void,
      * }} options
      */
@@ -16,6 +17,7 @@ export class ItemList {
         timeFormat: Intl.DateTimeFormat;
         labelledBy: string;
         onAction: (id: string, action: RowAction, button: HTMLButtonElement) => void;
+        onLinkOpened: (id: string) => void;
         onFocusLost: () => void;
     });
     options: {
@@ -23,6 +25,7 @@ export class ItemList {
         timeFormat: Intl.DateTimeFormat;
         labelledBy: string;
         onAction: (id: string, action: RowAction, button: HTMLButtonElement) => void;
+        onLinkOpened: (id: string) => void;
         onFocusLost: () => void;
     };
     element: HTMLUListElement;
