@@ -20,6 +20,7 @@ import {
   type ScheduledRequest,
 } from '../../db/stores/schedule-store.js';
 import { ProblemError } from '../../domain/problems.js';
+import { uuidPatternText } from '../../domain/ids.js';
 import { checkCron, isTimeZone, nextOccurrence } from '../../domain/schedule.js';
 import { callerOf, requirePermission, type Authenticate } from '../../http/api-key-auth.js';
 import { Answer, answers, FreeForm, Nullable, Timestamp } from '../../http/openapi-contract.js';
@@ -50,7 +51,7 @@ const CreateBody = Type.Object(
 );
 
 const ScheduleSchema = Answer({
-  id: Type.String({ format: 'uuid' }),
+  id: Type.String({ pattern: uuidPatternText }),
   cron: Type.String(),
   time_zone: Nullable(Type.String()),
   state: Type.Union([Type.Literal('active'), Type.Literal('paused')]),
@@ -63,7 +64,7 @@ const ScheduleSchema = Answer({
   updated_at: Timestamp(),
 });
 
-const IdParam = Type.Object({ id: Type.String({ format: 'uuid' }) });
+const IdParam = Type.Object({ id: Type.String({ pattern: uuidPatternText }) });
 
 function presentSchedule(s: Schedule) {
   return {
@@ -172,7 +173,7 @@ export function scheduleRoutes(deps: ScheduleRouteDeps): FastifyPluginAsync {
           operationId: 'listSchedules',
           tags,
           querystring: Type.Object({
-            after: Type.Optional(Type.String({ format: 'uuid' })),
+            after: Type.Optional(Type.String({ pattern: uuidPatternText })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
           }),
           response: answers({
