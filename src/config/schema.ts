@@ -1,15 +1,8 @@
 // Every setting Herald reads, declared once: name, type, default, description and whether it
 // is a secret. docs/configuration.md is generated from this file (npm run docs:config).
-import { Type, type Static, type TSchema } from 'typebox';
-
-interface SettingMeta {
-  description: string;
-  secret?: boolean;
-}
-
-function setting<T extends TSchema>(schema: T, meta: SettingMeta): T {
-  return Object.assign(schema, { description: meta.description, 'x-secret': meta.secret === true });
-}
+import { Type, type Static } from 'typebox';
+import { callbackSettings } from './callback-settings.js';
+import { setting } from './setting.js';
 
 const Port = (def: number, description: string) =>
   setting(Type.Integer({ minimum: 0, maximum: 65535, default: def }), { description });
@@ -203,26 +196,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }), {
     description: 'Timeout of one webhook POST.',
   }),
-  CALLBACK_TIMEOUT_MS: setting(Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }), {
-    description: 'Timeout of one status callback POST, from connecting to the end of the answer.',
-  }),
-  CALLBACK_CONCURRENCY: setting(Type.Integer({ minimum: 1, maximum: 1000, default: 16 }), {
-    description: 'Status callback POSTs in flight at once per worker process.',
-  }),
-  CALLBACK_MAX_ATTEMPTS: setting(Type.Integer({ minimum: 1, maximum: 100, default: 12 }), {
-    description: 'Attempts per status callback message before it is dead (a callback dead letter).',
-  }),
-  CALLBACK_MAX_AGE_HOURS: setting(Type.Number({ exclusiveMinimum: 0, maximum: 720, default: 24 }), {
-    description: 'A status callback message still not delivered this long after its first attempt is dead.',
-  }),
-  CALLBACK_RETRY_BASE_MS: setting(Type.Integer({ minimum: 1, maximum: 3_600_000, default: 5000 }), {
-    description:
-      'Backoff before the second attempt of a status callback; doubles per attempt, with full jitter.',
-  }),
-  CALLBACK_RETRY_MAX_MS: setting(Type.Integer({ minimum: 1, maximum: 86_400_000, default: 3_600_000 }), {
-    description:
-      'Longest wait between two attempts of a status callback; a Retry-After is honoured up to this.',
-  }),
+  ...callbackSettings,
   PROVIDER_BREAKER_MIN_CALLS: setting(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }), {
     description:
       'Calls within the breaker window before a provider (or webhook origin) can be judged failing.',

@@ -2,6 +2,7 @@
 // and handed to the parts that record into it.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { callbackMetrics, type CallbackMetrics } from './callback-metrics.js';
+import { workflowMetrics, type WorkflowMetrics } from './workflow-metrics.js';
 
 /** Every metric a process records, grouped by the part of Herald that records it. */
 export interface Metrics
@@ -15,6 +16,7 @@ export interface Metrics
     BacklogMetrics,
     ReplicaMetrics,
     CallbackMetrics,
+    WorkflowMetrics,
     HttpMetrics {
   registry: Registry;
 }
@@ -26,10 +28,6 @@ export interface HttpMetrics {
 
 export interface IngestMetrics {
   recipientsAccepted: Counter<'lane'>;
-  /** Workflow runs moved forward, by the state they were left in (running, done). */
-  workflowSteps: Counter<'state'>;
-  /** Digests closed into their one summary. */
-  workflowDigests: Counter;
   idempotentReplays: Counter<'service'>;
   /** Broker intake: messages settled per broker, service and outcome. */
   intakeMessages: Counter<'broker' | 'service' | 'outcome'>;
@@ -46,8 +44,6 @@ export interface PipelineMetrics {
   providerSharingWorkers: Gauge<'provider'>;
   providerCircuitsOpen: Gauge<'provider'>;
   deliveriesCreated: Counter<'channel'>;
-  topicRecipientsExpanded: Counter;
-  schedulesFired: Counter<'outcome'>;
   leasesRescued: Counter;
   providerSendSeconds: Histogram<'channel' | 'provider'>;
   providerFallbacks: Counter<'from' | 'to'>;
@@ -144,6 +140,7 @@ export function createMetrics(database: DatabaseGauges = {}): Metrics {
     ...backlogMetrics(registry, database.readPending),
     ...replicaMetrics(registry, database.readReplicaLag),
     ...callbackMetrics(registry, database.readCallbackBacklog),
+    ...workflowMetrics(registry),
     ...httpMetrics(registry),
   };
 }
@@ -170,17 +167,6 @@ function httpMetrics(registry: Registry): HttpMetrics {
 /** The api role: the notifications it accepted. */
 function ingestMetrics(registry: Registry): IngestMetrics {
   return {
-    workflowSteps: new Counter({
-      name: 'herald_workflow_steps_total',
-      help: 'Workflow runs moved forward by a worker, per state they were left in (running: waiting again; done).',
-      labelNames: ['state'],
-      registers: [registry],
-    }),
-    workflowDigests: new Counter({
-      name: 'herald_workflow_digests_total',
-      help: 'Digests closed into their one summary notification.',
-      registers: [registry],
-    }),
     recipientsAccepted: new Counter({
       name: 'herald_recipients_accepted_total',
       help: 'Recipients of accepted (committed) notifications, per lane: one per user addressed.',
@@ -212,17 +198,6 @@ function pipelineMetrics(registry: Registry): PipelineMetrics {
       name: 'herald_delivery_outcomes_total',
       help: 'Delivery attempts by channel and outcome (sent, retry, target_invalid, failed, dead, delivered).',
       labelNames: ['channel', 'outcome'],
-      registers: [registry],
-    }),
-    topicRecipientsExpanded: new Counter({
-      name: 'herald_topic_recipients_expanded_total',
-      help: "Recipients created from topic sends' subscribers by the worker (opted-out users not counted).",
-      registers: [registry],
-    }),
-    schedulesFired: new Counter({
-      name: 'herald_schedule_occurrences_total',
-      help: 'Occurrences of recurring schedules per time zone, by outcome (sent, skipped: missed beyond the grace period or nobody to send to).',
-      labelNames: ['outcome'],
       registers: [registry],
     }),
     claimBatchSize: new Histogram({
