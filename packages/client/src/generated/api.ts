@@ -3722,7 +3722,6 @@ export interface operations {
                 content: {
                     "application/json": {
                         schedules: {
-                            /** Format: uuid */
                             id: string;
                             cron: string;
                             time_zone: string | null;
@@ -3929,7 +3928,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** Format: uuid */
                         id: string;
                         cron: string;
                         time_zone: string | null;
@@ -3990,7 +3988,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** Format: uuid */
                         id: string;
                         cron: string;
                         time_zone: string | null;
@@ -4089,7 +4086,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** Format: uuid */
                         id: string;
                         cron: string;
                         time_zone: string | null;
@@ -4150,7 +4146,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** Format: uuid */
                         id: string;
                         cron: string;
                         time_zone: string | null;
