@@ -71,15 +71,29 @@ export class FanOutStage {
 
   private async run(): Promise<void> {
     let failures = 0;
+    // A topic send is looked for after each wait (a new send wakes the loop), after a chunk that
+    // found one, and at least every poll interval while recipients keep the loop busy; not on
+    // every batch, so a deployment without topic sends pays no extra transaction per batch.
+    let lookForTopics = true;
+    let topicsLookedAt = 0;
     while (this.running) {
       try {
-        const expanded = await this.expandTopicChunk();
+        const now = Date.now();
+        let expanded = false;
+        if (lookForTopics || now - topicsLookedAt >= this.deps.pollIntervalMs) {
+          expanded = await this.expandTopicChunk();
+          topicsLookedAt = now;
+        }
+        lookForTopics = expanded;
         const claimed = await this.fanOutBatch();
         failures = 0;
-        if (claimed < this.deps.batchSize && !expanded)
+        if (claimed < this.deps.batchSize && !expanded) {
           await this.deps.listener.wait(wakeChannels.fanOut, this.deps.pollIntervalMs);
+          lookForTopics = true;
+        }
       } catch (error) {
         failures += 1;
+        lookForTopics = true;
         const level = isConnectionError(error) ? 'warn' : 'error';
         this.deps.logger[level]({ err: error }, 'fan-out batch failed; retrying');
         await this.deps.listener.wait(
