@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import { writeProviderReports } from '../db/stores/overview-store.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
-import { runWorkflowTick } from '../pipeline/workflow-stage.js';
+import { cleanUpFinishedWorkflows, runWorkflowTick } from '../pipeline/workflow-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
 import { SharedLimits, type SharedView } from '../pipeline/shared-limits.js';
@@ -96,16 +96,24 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     () => runWorkflowTick({ pool, notifier, metrics, logger, batchSize: config.CLAIM_BATCH_SIZE, now }),
     logger,
   );
+  const workflowCleanup = new PeriodicJob(
+    'workflow-cleanup',
+    3_600_000,
+    () => cleanUpFinishedWorkflows({ pool, now, batchSize: config.CLAIM_BATCH_SIZE }),
+    logger,
+  );
   shared.start();
   fanOut.start();
   callbacks.start();
   callbackExpiry.start();
   workflows.start();
+  workflowCleanup.start();
   dispatcher.start();
   healthReport.start();
   infra.onStop(() => shared.stop());
   infra.onStop(() => fanOut.stop());
   infra.onStop(() => workflows.stop());
+  infra.onStop(() => workflowCleanup.stop());
   infra.onStop(() => dispatcher.stop());
   infra.onStop(() => healthReport.stop());
   infra.onStop(() => callbacks.stop());

@@ -36,9 +36,6 @@ export const finishedWorkflowKeepMs = 7 * 86_400_000;
  * due digests, batch by batch, until none are due.
  */
 export async function runWorkflowTick(deps: WorkflowStageDeps): Promise<void> {
-  await withTransaction(deps.pool, (client) =>
-    deleteFinishedWorkflows(client, new Date(deps.now().getTime() - finishedWorkflowKeepMs), deps.batchSize),
-  );
   for (let round = 0; round < 100; round += 1) {
     const runs = await advanceDueRuns(deps);
     const digests = await withTransaction(deps.pool, (client) =>
@@ -47,6 +44,22 @@ export async function runWorkflowTick(deps: WorkflowStageDeps): Promise<void> {
     if (digests > 0) deps.metrics.workflowDigests.inc(digests);
     if (runs + digests > 0) deps.notifier.notify(wakeChannels.fanOut);
     if (runs < deps.batchSize && digests < deps.batchSize) return;
+  }
+}
+
+/**
+ * Deletes runs and digests finished over a week ago, a batch per transaction until none is left
+ * (hourly: nothing reads them once done, and they would otherwise grow without bound).
+ */
+export async function cleanUpFinishedWorkflows(
+  deps: Pick<WorkflowStageDeps, 'pool' | 'now' | 'batchSize'>,
+): Promise<void> {
+  const before = new Date(deps.now().getTime() - finishedWorkflowKeepMs);
+  for (;;) {
+    const deleted = await withTransaction(deps.pool, (client) =>
+      deleteFinishedWorkflows(client, before, deps.batchSize),
+    );
+    if (deleted < deps.batchSize) return;
   }
 }
 
