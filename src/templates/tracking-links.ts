@@ -2,8 +2,8 @@
 // on the query role, signed with HMAC-SHA256 and expiring. A click link carries the delivery,
 // the link's position in the rendered HTML and the target URL itself under the signature, so the
 // redirect can only go to a link Herald rendered into that message: nothing is stored per email.
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { uuidPatternText } from '../domain/ids.js';
+import { signFields, verifiedFields } from '../db/signed-token.js';
 
 const uuidPattern = new RegExp(uuidPatternText);
 const version = 't1';
@@ -48,10 +48,6 @@ export class TrackingLinks {
     this.base = options.baseUrl.replace(/\/+$/, '');
   }
 
-  private mac(payload: string): string {
-    return createHmac('sha256', this.options.key).update(`${version}.${payload}`).digest('base64url');
-  }
-
   private expiry(): number {
     return Math.floor(this.options.now().getTime() / 1000) + this.options.ttlSeconds;
   }
@@ -61,8 +57,7 @@ export class TrackingLinks {
       claim.kind === 'open'
         ? ['o', claim.deliveryId, claim.expires]
         : ['c', claim.deliveryId, claim.expires, claim.index, claim.url];
-    const payload = Buffer.from(JSON.stringify(fields)).toString('base64url');
-    return `${version}.${payload}.${this.mac(payload)}`;
+    return signFields(this.options.key, version, fields);
   }
 
   verify(token: string): TrackingVerdict {
@@ -73,19 +68,9 @@ export class TrackingLinks {
   }
 
   private parse(token: string): TrackingClaim | undefined {
-    const [v, payload, mac, ...rest] = token.split('.');
-    if (v !== version || payload === undefined || mac === undefined || rest.length > 0) return undefined;
-    const expected = Buffer.from(this.mac(payload));
-    const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    let fields: unknown;
-    try {
-      fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    } catch {
-      return undefined;
-    }
-    if (!Array.isArray(fields)) return undefined;
-    const [kind, deliveryId, expires, index, url] = fields as unknown[];
+    const fields = verifiedFields(this.options.key, version, token);
+    if (fields === undefined) return undefined;
+    const [kind, deliveryId, expires, index, url] = fields;
     if (typeof deliveryId !== 'string' || !uuidPattern.test(deliveryId) || typeof expires !== 'number')
       return undefined;
     if (kind === 'o' && fields.length === 3) return { kind: 'open', deliveryId, expires };

@@ -1,9 +1,9 @@
 // One-click unsubscribe tokens (RFC 8058): the delivery id, user, channel and category, signed
 // with HMAC-SHA256. Nothing is stored per email sent; the delivery id makes a token single-use
 // (unsubscribe_tokens records it when used).
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { uuidPatternText } from '../../domain/ids.js';
 import { channels, type Channel } from '../../domain/notification.js';
+import { signFields, verifiedFields } from '../../db/signed-token.js';
 
 const uuidPattern = new RegExp(uuidPatternText);
 
@@ -19,31 +19,14 @@ const version = 'v1';
 export class UnsubscribeTokens {
   constructor(private readonly key: Buffer) {}
 
-  private mac(payload: string): string {
-    return createHmac('sha256', this.key).update(`${version}.${payload}`).digest('base64url');
-  }
-
   sign(claim: UnsubscribeClaim): string {
-    const payload = Buffer.from(
-      JSON.stringify([claim.deliveryId, claim.userId, claim.channel, claim.category]),
-    ).toString('base64url');
-    return `${version}.${payload}.${this.mac(payload)}`;
+    return signFields(this.key, version, [claim.deliveryId, claim.userId, claim.channel, claim.category]);
   }
 
   /** The claim of a token this key signed; undefined for anything forged, altered or malformed. */
   verify(token: string): UnsubscribeClaim | undefined {
-    const [v, payload, mac, ...rest] = token.split('.');
-    if (v !== version || payload === undefined || mac === undefined || rest.length > 0) return undefined;
-    const expected = Buffer.from(this.mac(payload));
-    const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    } catch {
-      return undefined;
-    }
-    if (!Array.isArray(parsed) || parsed.length !== 4 || !parsed.every((x) => typeof x === 'string'))
+    const parsed = verifiedFields(this.key, version, token);
+    if (parsed === undefined || parsed.length !== 4 || !parsed.every((x) => typeof x === 'string'))
       return undefined;
     const [deliveryId, userId, channel, category] = parsed as [string, string, string, string];
     if (!(channels as readonly string[]).includes(channel) || !uuidPattern.test(deliveryId)) return undefined;
