@@ -1,6 +1,6 @@
 // The scheduler role: its periodic jobs (lease rescue, early receipts, overview counts upkeep,
-// partition upkeep, the overdue notifications report, and retention when the archive store is
-// open), each also run once at start.
+// partition upkeep, the overdue notifications report, the PostgreSQL settings check, and
+// retention when the archive store is open), each also run once at start.
 import type { Config } from '../config/schema.js';
 import type { LifecycleSettings } from '../archive/lifecycle-deps.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
@@ -11,6 +11,7 @@ import { retention } from '../scheduler/retention.js';
 import { overviewUpkeep, overviewUpkeepIntervalMs } from '../scheduler/overview-upkeep.js';
 import { overdueNotifications, overdueNotificationsIntervalMs } from '../scheduler/overdue-notifications.js';
 import { recurringSchedules, recurringSchedulesIntervalMs } from '../scheduler/recurring-schedules.js';
+import { serverSettingsCheck, serverSettingsCheckIntervalMs } from '../scheduler/server-settings-check.js';
 import type { Infrastructure } from './infrastructure.js';
 
 /** The retention job's settings (docs/retention.md). */
@@ -70,6 +71,12 @@ export function startSchedulerRole(infra: Infrastructure, config: Config): void 
       'recurring-schedules',
       recurringSchedulesIntervalMs,
       recurringSchedules({ pool, notifier, metrics, logger, now, graceMs: config.SCHEDULE_GRACE_MS }),
+      logger,
+    ),
+    new PeriodicJob(
+      'server-settings-check',
+      serverSettingsCheckIntervalMs,
+      serverSettingsCheck({ pool, logger }),
       logger,
     ),
   ];
