@@ -25,7 +25,9 @@ test('the job warns exactly when the server has autovacuum or track_counts off',
   const shown = await db.pool.query<{ a: string; t: string }>(
     "SELECT current_setting('autovacuum') AS a, current_setting('track_counts') AS t",
   );
-  const off = shown.rows[0]?.a !== 'on' || shown.rows[0]?.t !== 'on';
+  const row = shown.rows[0];
+  assert.ok(row);
+  const off = row.a !== 'on' || row.t !== 'on';
   const { sink, lines } = logLines();
   await serverSettingsCheck({ pool: db.pool, logger: createLogger('info', sink) })();
   const warnings = lines.filter((l) => l['msg'] === 'PostgreSQL settings Herald needs are off');
