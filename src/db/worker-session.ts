@@ -79,7 +79,8 @@ export class WorkerSession {
 
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer !== undefined) return;
-    const delay = backoffMs(this.attempt, { baseMs: 200, maxMs: 10_000 });
+    // At most a second apart: claiming waits for the session (after a PostgreSQL restart, too).
+    const delay = backoffMs(this.attempt, { baseMs: 100, maxMs: 1000 });
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

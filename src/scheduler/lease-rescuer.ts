@@ -24,6 +24,12 @@ const batchSize = 1000;
 /** How often the session rescuer looks for ended worker sessions (one small-table query). */
 export const sessionRescueIntervalMs = 1000;
 
+/**
+ * How long after a session is found ended its deliveries are taken back: time for a worker that
+ * lives on (its session dropped with a PostgreSQL restart) to record the outcomes it holds.
+ */
+export const sessionGraceSeconds = 2;
+
 export interface LeaseRescuerDeps {
   pool: Pool;
   notifier: WakeNotifier;
@@ -53,7 +59,11 @@ export function leaseRescuer(deps: LeaseRescuerDeps): () => Promise<void> {
 }
 
 export function sessionRescuer(deps: LeaseRescuerDeps): () => Promise<void> {
-  return rescuer(deps, rescueEndedSessions, 'rescued deliveries of ended worker sessions');
+  return rescuer(
+    deps,
+    (d, limit) => rescueEndedSessions(d, limit, sessionGraceSeconds),
+    'rescued deliveries of ended worker sessions',
+  );
 }
 
 /** One batch of up to `limit` expired leases, in one transaction; counts what they became. */
@@ -67,15 +77,17 @@ export async function rescueExpiredLeases(
 }
 
 /**
- * One batch of up to `limit` deliveries leased by owners whose session ended, in one
- * transaction; the ended sessions left without deliveries in `sending` are deleted.
+ * One batch of up to `limit` deliveries leased by owners whose session ended at least
+ * `graceSeconds` ago, in one transaction; the ended sessions left without deliveries in
+ * `sending` are deleted.
  */
 export async function rescueEndedSessions(
   deps: Pick<LeaseRescuerDeps, 'pool' | 'policy' | 'random'>,
   limit: number,
+  graceSeconds: number,
 ): Promise<{ retried: number; dead: number; ended: number }> {
   return withTransaction(deps.pool, async (client) => {
-    const owners = await lockEndedSessions(client);
+    const owners = await lockEndedSessions(client, graceSeconds);
     if (owners.length === 0) return { retried: 0, dead: 0, ended: 0 };
     const made = await takeBack(deps, client, await lockLeasesOfOwners(client, owners, limit));
     return { ...made, ended: await deleteEndedSessions(client, owners) };

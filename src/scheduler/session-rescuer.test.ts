@@ -1,5 +1,5 @@
 // Session leases (docs/decisions/0011-session-leases.md) against the real database: a worker's
-// deliveries are taken back once its database session ends, not while it lives; a worker whose
+// deliveries are taken back once its database session ended (after a grace), not while it lives; a worker whose
 // session was terminated registers a new owner, and its old owner's late outcomes are fenced.
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,7 +58,8 @@ async function registered(): Promise<{ session: WorkerSession; owner: string }> 
   return { session, owner };
 }
 
-const rescue = () => rescueEndedSessions({ pool: db.pool, policy, random: () => 0.5 }, 1000);
+const rescue = (graceSeconds = 0) =>
+  rescueEndedSessions({ pool: db.pool, policy, random: () => 0.5 }, 1000, graceSeconds);
 
 /** Rescues until an ended session is found (PostgreSQL ends a closed session's backend soon after). */
 const rescueEnded = () =>
@@ -88,7 +89,14 @@ test('a live session keeps its leases; once it ends they are taken back and its 
   assert.deepEqual(await states(), { sending: 3 });
 
   await session.stop();
-  assert.deepEqual(await rescueEnded(), { retried: 3, dead: 0, ended: 1 });
+  // Found ended, but taken back only once the grace has passed.
+  await waitFor('the session to be found ended', async () => {
+    assert.deepEqual(await rescue(60), { retried: 0, dead: 0, ended: 0 });
+    const r = await db.pool.query('SELECT owner FROM worker_sessions WHERE ended_at IS NOT NULL');
+    return r.rows.length === 1;
+  });
+  assert.deepEqual(await states(), { sending: 3 });
+  assert.deepEqual(await rescue(), { retried: 3, dead: 0, ended: 1 });
   assert.deepEqual(await states(), { retrying: 3 });
   assert.deepEqual(await sessionRows(), []);
   const events = await db.pool.query<{ detail: string }>(

@@ -41,16 +41,28 @@ export async function registerWorkerSession(client: pg.ClientBase, row: WorkerSe
 }
 
 /**
- * The owners whose session has ended, locked for the rest of the transaction: their lock is free
- * (the transaction takes it until it ends). SKIP LOCKED, and a lock another scheduler holds reads
- * as alive: several schedulers take disjoint owners.
+ * The owners whose session ended at least `graceSeconds` ago, locked for the rest of the
+ * transaction. First marks the sessions newly found ended (their lock is free: this transaction
+ * takes it until it ends; a session's lock, once free, stays free, as its key is never reused).
+ * SKIP LOCKED throughout, and a lock another scheduler holds reads as alive: several schedulers
+ * take disjoint owners. The grace lets a worker that lives on after losing its session (a
+ * PostgreSQL restart) record the outcomes it holds before its deliveries are taken back.
  */
-export async function lockEndedSessions(client: PoolClient): Promise<string[]> {
+export async function lockEndedSessions(client: PoolClient, graceSeconds: number): Promise<string[]> {
+  await client.query(
+    `WITH seen AS (
+       SELECT owner FROM worker_sessions
+        WHERE ended_at IS NULL AND pg_try_advisory_xact_lock($1, lock_key)
+          FOR UPDATE SKIP LOCKED
+     )
+     UPDATE worker_sessions w SET ended_at = now() FROM seen WHERE w.owner = seen.owner`,
+    [workerSessionLockSpace],
+  );
   const result = await client.query<{ owner: string }>(
     `SELECT owner FROM worker_sessions
-      WHERE pg_try_advisory_xact_lock($1, lock_key)
+      WHERE ended_at <= now() - make_interval(secs => $1)
         FOR UPDATE SKIP LOCKED`,
-    [workerSessionLockSpace],
+    [graceSeconds],
   );
   return result.rows.map((r) => r.owner);
 }
