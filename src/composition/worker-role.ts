@@ -7,6 +7,8 @@ import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { cleanUpFinishedWorkflows, runWorkflowTick } from '../pipeline/workflow-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
+import { WorkerSession } from '../db/worker-session.js';
+import { wakeChannels } from '../db/wake-notifier.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
 import { SharedLimits, type SharedView } from '../pipeline/shared-limits.js';
 import { rateShare, type KeyLimits } from '../domain/provider-limits.js';
@@ -51,7 +53,10 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     onRefresh: (view) => reportShared(infra, view, limitsFor),
   });
   const guard = providerGuard(infra, config, shared, limitsFor);
+  // The dispatcher claims under the owner this session registers (docs/decisions/0011).
+  const session = new WorkerSession(infra.databaseUrl, logger, () => listener.wake(wakeChannels.deliveries));
   const dispatcher = new Dispatcher({
+    session,
     pool,
     providers: infra.providers,
     guard,
@@ -108,12 +113,15 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
   callbackExpiry.start();
   workflows.start();
   workflowCleanup.start();
+  void session.start();
   dispatcher.start();
   healthReport.start();
   infra.onStop(() => shared.stop());
   infra.onStop(() => fanOut.stop());
   infra.onStop(() => workflows.stop());
   infra.onStop(() => workflowCleanup.stop());
+  // Stops after the dispatcher (newest first): what it left in `sending` is taken back at once.
+  infra.onStop(() => session.stop());
   infra.onStop(() => dispatcher.stop());
   infra.onStop(() => healthReport.stop());
   infra.onStop(() => callbacks.stop());

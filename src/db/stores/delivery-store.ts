@@ -299,6 +299,26 @@ export async function lockExpiredLeases(client: PoolClient, limit: number): Prom
 }
 
 /**
+ * Locks up to `limit` deliveries in `sending` under one of `owners` (owners whose worker session
+ * ended: src/db/stores/worker-session-store.ts), as lockExpiredLeases does for expired leases.
+ */
+export async function lockLeasesOfOwners(
+  client: PoolClient,
+  owners: readonly string[],
+  limit: number,
+): Promise<DeliveryAttempts[]> {
+  if (owners.length === 0) return [];
+  const result = await client.query<AttemptsRow>(
+    `SELECT id, notification_created_at, channel, target, state, attempts, max_attempts FROM deliveries
+      WHERE state = 'sending' AND lease_owner = ANY($1::uuid[])
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED`,
+    [owners, limit],
+  );
+  return result.rows.map(toAttempts);
+}
+
+/**
  * Locks the given deliveries for the rest of the transaction and returns them as they are now
  * (a missing one was dropped by retention). Locked in id order, so two transactions locking
  * overlapping sets cannot deadlock.
