@@ -23,7 +23,7 @@ import { loadUserDeliverySettings } from '../db/stores/preference-store.js';
 import { lockAndCountCapUsage } from '../db/stores/cap-usage-store.js';
 import type { SettingsCache } from './settings-cache.js';
 import type { Lane } from '../domain/notification.js';
-import { expandTopicChunk } from '../db/stores/topic-store.js';
+import { advanceTopicSend, claimTopicPage } from '../db/stores/topic-store.js';
 
 export interface FanOutStageDeps {
   pool: Pool;
@@ -101,7 +101,7 @@ export class FanOutStage {
       const now = Date.now();
       let expanded = false;
       if (lookForTopics || now - topicsLookedAt >= this.deps.pollIntervalMs) {
-        expanded = await this.expandTopicChunk();
+        expanded = await this.fanOutTopicPage();
         topicsLookedAt = now;
       }
       lookForTopics = expanded;
@@ -128,15 +128,29 @@ export class FanOutStage {
   }
 
   /**
-   * Expands the next chunk of one due topic send into recipients rows (they are fanned out by
-   * the batches that follow); true when there was one.
+   * Fans out the next page of one due topic send straight from its subscribers, and moves the
+   * send's cursor, in one transaction; true when there was one. The page's recipients rows are
+   * written once, already fanned out: a topic send of a million subscribers leaves no pending
+   * rows to claim and update (docs/architecture.md).
    */
-  async expandTopicChunk(): Promise<boolean> {
-    const chunk = await withTransaction(this.deps.pool, (client) =>
-      expandTopicChunk(client, this.deps.topicChunk),
-    );
-    if (chunk === undefined) return false;
-    this.deps.metrics.topicRecipientsExpanded.inc(chunk.inserted);
+  async fanOutTopicPage(): Promise<boolean> {
+    const { deps } = this;
+    const result = await withTransaction(deps.pool, async (client) => {
+      const page = await claimTopicPage(client, deps.topicChunk);
+      if (page === undefined) return undefined;
+      const recipients = page.userIds.map((userId) => ({
+        notificationId: page.notificationId,
+        notificationCreatedAt: page.notificationCreatedAt,
+        userId,
+        lane: page.lane,
+      }));
+      const batch = await this.fanOut(client, recipients, { sendAt: page.sendAt });
+      await advanceTopicSend(client, page, deps.topicChunk, recipients.length);
+      return batch;
+    });
+    if (result === undefined) return false;
+    deps.metrics.topicRecipientsExpanded.inc(result.recipients);
+    this.afterCommit(result);
     return true;
   }
 
@@ -147,21 +161,31 @@ export class FanOutStage {
       const recipients: DueRecipient[] = [];
       for (const lane of lanes)
         recipients.push(...(await claimDueRecipients(client, lane, deps.batchSize - recipients.length)));
-      if (recipients.length === 0) return emptyBatch;
-      const planned = planFanOut(await this.loadInputs(client, recipients));
-      const now = deps.now();
-      // Locks the users concerned until commit, so two batches cannot both see room for a slot.
-      const capCounts = await lockAndCountCapUsage(client, planned.capQueries, now);
-      const { deliveries, fannedOut, decided } = decideFanOut(planned, capCounts, now);
-      const { created, inboxUsers } = await writeFanOut(
-        client,
-        { deliveries, fannedOut, maxAttempts: deps.maxAttempts },
-        deps.now().getTime(),
-      );
-      return { recipients: recipients.length, created, inboxUsers, decided };
+      return this.fanOut(client, recipients);
     });
     this.afterCommit(result);
     return result.recipients;
+  }
+
+  /** Plans, decides and writes `recipients`' deliveries in the caller's transaction. */
+  private async fanOut(
+    client: PoolClient,
+    recipients: DueRecipient[],
+    insertRecipients?: { sendAt: Date },
+  ): Promise<BatchResult> {
+    const { deps } = this;
+    if (recipients.length === 0) return emptyBatch;
+    const planned = planFanOut(await this.loadInputs(client, recipients));
+    const now = deps.now();
+    // Locks the users concerned until commit, so two batches cannot both see room for a slot.
+    const capCounts = await lockAndCountCapUsage(client, planned.capQueries, now);
+    const { deliveries, fannedOut, decided } = decideFanOut(planned, capCounts, now);
+    const { created, inboxUsers } = await writeFanOut(
+      client,
+      { deliveries, fannedOut, maxAttempts: deps.maxAttempts, ...(insertRecipients === undefined ? {} : { insertRecipients }) },
+      deps.now().getTime(),
+    );
+    return { recipients: recipients.length, created, inboxUsers, decided };
   }
 
   /** The notifications, users, devices and settings the batch's recipients need. */
