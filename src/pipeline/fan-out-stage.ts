@@ -27,6 +27,11 @@ import { advanceTopicSend, claimTopicPage } from '../db/stores/topic-store.js';
 
 export interface FanOutStageDeps {
   pool: Pool;
+  /**
+   * The transactional loop's own connection (a pool of one), so it never queues behind the
+   * bulk loop, the dispatcher or the outcome recorder for a connection of the write pool.
+   */
+  transactionalPool: Pool;
   listener: WakeListener;
   notifier: WakeNotifier;
   metrics: Metrics;
@@ -62,7 +67,7 @@ export class FanOutStage {
   constructor(private readonly deps: FanOutStageDeps) {}
 
   /**
-   * Starts two loops, each on its own pooled connection: one fans out transactional recipients
+   * Starts two loops, each on a connection of its own: one fans out transactional recipients
    * only, the other bulk recipients and topic sends. A transactional recipient never waits for
    * a bulk batch or a topic chunk in progress, however large the bulk backlog.
    */
@@ -84,7 +89,10 @@ export class FanOutStage {
       await this.deps.listener.wait(wakeChannels.fanOut, ms);
       this.bulkWake.wake();
     };
-    await this.runLoop(wait, async () => (await this.fanOutBatch(['transactional'])) >= this.deps.batchSize);
+    await this.runLoop(
+      wait,
+      async () => (await this.fanOutBatch(['transactional'], this.deps.transactionalPool)) >= this.deps.batchSize,
+    );
   }
 
   private async runBulk(): Promise<void> {
@@ -155,9 +163,9 @@ export class FanOutStage {
   }
 
   /** Fans out one batch of `lanes` (in order); returns how many recipients it claimed. */
-  async fanOutBatch(lanes: readonly Lane[] = ['transactional', 'bulk']): Promise<number> {
+  async fanOutBatch(lanes: readonly Lane[] = ['transactional', 'bulk'], pool = this.deps.pool): Promise<number> {
     const { deps } = this;
-    const result = await withTransaction(deps.pool, async (client): Promise<BatchResult> => {
+    const result = await withTransaction(pool, async (client): Promise<BatchResult> => {
       const recipients: DueRecipient[] = [];
       for (const lane of lanes)
         recipients.push(...(await claimDueRecipients(client, lane, deps.batchSize - recipients.length)));
