@@ -91,7 +91,8 @@ export class FanOutStage {
     };
     await this.runLoop(
       wait,
-      async () => (await this.fanOutBatch(['transactional'], this.deps.transactionalPool)) >= this.deps.batchSize,
+      async () =>
+        (await this.fanOutBatch(['transactional'], this.deps.transactionalPool)) >= this.deps.batchSize,
     );
   }
 
@@ -163,7 +164,10 @@ export class FanOutStage {
   }
 
   /** Fans out one batch of `lanes` (in order); returns how many recipients it claimed. */
-  async fanOutBatch(lanes: readonly Lane[] = ['transactional', 'bulk'], pool = this.deps.pool): Promise<number> {
+  async fanOutBatch(
+    lanes: readonly Lane[] = ['transactional', 'bulk'],
+    pool = this.deps.pool,
+  ): Promise<number> {
     const { deps } = this;
     const result = await withTransaction(pool, async (client): Promise<BatchResult> => {
       const recipients: DueRecipient[] = [];
@@ -190,7 +194,12 @@ export class FanOutStage {
     const { deliveries, fannedOut, decided } = decideFanOut(planned, capCounts, now);
     const { created, inboxUsers } = await writeFanOut(
       client,
-      { deliveries, fannedOut, maxAttempts: deps.maxAttempts, ...(insertRecipients === undefined ? {} : { insertRecipients }) },
+      {
+        deliveries,
+        fannedOut,
+        maxAttempts: deps.maxAttempts,
+        ...(insertRecipients === undefined ? {} : { insertRecipients }),
+      },
       deps.now().getTime(),
     );
     return { recipients: recipients.length, created, inboxUsers, decided };
