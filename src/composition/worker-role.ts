@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { writeProviderReports } from '../db/stores/overview-store.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
+import { createPool } from '../db/pools.js';
 import { cleanUpFinishedWorkflows, runWorkflowTick } from '../pipeline/workflow-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
 import { WorkerSession } from '../db/worker-session.js';
@@ -22,8 +23,11 @@ import { standardWebhookHeaders } from '../channels/webhook/webhook-signature.js
 
 export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut: FanOutStage } {
   const { pool, listener, notifier, metrics, events, logger, now, random } = infra;
+  const transactionalPool = createPool(infra.databaseUrl, 1, logger, 'fan-out-transactional');
+  infra.onStop(() => transactionalPool.end());
   const fanOut = new FanOutStage({
     pool,
+    transactionalPool,
     listener,
     notifier,
     metrics,

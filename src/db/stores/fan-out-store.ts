@@ -123,10 +123,16 @@ export interface FanOutWrite {
   deliveries: NewDelivery[];
   fannedOut: FannedOutRecipient[];
   maxAttempts: number;
+  /**
+   * Set for a topic page: its recipients have no rows yet and get them here, already fanned
+   * out (one insert per recipient; no pending row to update, no dead row version left behind).
+   */
+  insertRecipients?: { sendAt: Date };
 }
 
 /**
- * Writes the planned deliveries and marks the recipients fanned out. In-app deliveries are
+ * Writes the planned deliveries and marks the recipients fanned out (or inserts them so, for a
+ * topic page). In-app deliveries are
  * complete on write: the inbox row is the delivery. The unique (notification, user, channel,
  * target) key makes a repeated fan-out create nothing new. Returns counts per channel of the
  * deliveries created to be sent (suppressed ones left out) and the users whose inbox streams
@@ -222,17 +228,33 @@ export async function writeFanOut(
     for (const r of inserted.rows)
       if (r.state !== 'suppressed') created.set(r.channel, (created.get(r.channel) ?? 0) + 1);
   }
+  await markFannedOut(client, write);
+  return { created, inboxUsers };
+}
+
+/** Records each recipient as fanned out, with the channels it skipped. */
+async function markFannedOut(client: PoolClient, write: FanOutWrite): Promise<void> {
   const done = write.fannedOut;
+  const keys = [
+    done.map((d) => d.recipient.notificationId),
+    done.map((d) => d.recipient.notificationCreatedAt),
+    done.map((d) => d.recipient.userId),
+    done.map((d) => (d.skipped.length === 0 ? null : JSON.stringify(d.skipped))),
+  ];
+  if (write.insertRecipients !== undefined) {
+    await client.query(
+      `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, skipped, fanned_out_at)
+       SELECT t.nid, t.nca, t.uid, t.lane, 'fanned_out', $6, t.skipped, now()
+         FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::text[]) AS t(nid, nca, uid, skipped, lane)
+       ON CONFLICT DO NOTHING`,
+      [...keys, done.map((d) => d.recipient.lane), write.insertRecipients.sendAt],
+    );
+    return;
+  }
   await client.query(
     `UPDATE recipients r SET state = 'fanned_out', fanned_out_at = now(), skipped = t.skipped
        FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[]) AS t(nid, nca, uid, skipped)
       WHERE r.notification_id = t.nid AND r.notification_created_at = t.nca AND r.user_id = t.uid`,
-    [
-      done.map((d) => d.recipient.notificationId),
-      done.map((d) => d.recipient.notificationCreatedAt),
-      done.map((d) => d.recipient.userId),
-      done.map((d) => (d.skipped.length === 0 ? null : JSON.stringify(d.skipped))),
-    ],
+    keys,
   );
-  return { created, inboxUsers };
 }
