@@ -23,7 +23,7 @@ export const peerLabels: Record<Peer, string> = {
   'pg-boss':
     'pg-boss 12: batch insert 1,000, fetch 500 × 4 local pollers (its largest batches; per-job fetch is its slow path)',
   'graphile-worker':
-    'graphile-worker 0.18: add_jobs 1,000, local queue 500, concurrency 50 (one fetch locks 500; completions batched)',
+    'graphile-worker 0.18: add_jobs 1,000, local queue 500, concurrency 50, completeJobBatchDelay 0 (one fetch locks 500, completions batched)',
   bullmq:
     'BullMQ 6: addBulk 1,000, concurrency 50, removeOnComplete (Redis; more concurrency only adds contention)',
 };

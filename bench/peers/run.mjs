@@ -104,7 +104,7 @@ async function pgBoss() {
   return { run, done: () => done, close: () => boss.stop({ graceful: false, wait: true }) };
 }
 
-/** graphile-worker 0.18: jobs added 1,000 per add_jobs call, a local queue of 500, 50 concurrent jobs. */
+/** graphile-worker 0.18: jobs added 1,000 per add_jobs call, a local queue of 500, 50 concurrent jobs, batched completions. */
 async function graphileWorker() {
   const { run: runWorker, makeWorkerUtils, Logger } = await import('graphile-worker');
   const logger = new Logger(() => () => undefined);
@@ -127,7 +127,8 @@ async function graphileWorker() {
       concurrency: 50,
       noHandleSignals: true,
       taskList: { noop: async () => void (done += 1) },
-      preset: { worker: { localQueue: { size: 500 } } },
+      // Completions batched per tick: one complete_jobs call for the jobs that finished together.
+      preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0 } },
     });
     await until(() => done >= jobs);
   };
