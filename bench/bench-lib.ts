@@ -34,8 +34,11 @@ export interface BenchDatabase {
 
 let embedded: EmbeddedPostgres | undefined;
 
-/** A fresh database named `name` on DATABASE_URL's server, or on an embedded PostgreSQL. */
-export async function benchDatabase(name: string): Promise<BenchDatabase> {
+/**
+ * A fresh database named `name` on DATABASE_URL's server, or on an embedded PostgreSQL; with
+ * `reuse`, the one a run with --keep left (migrated to this commit's schema, with a new key).
+ */
+export async function benchDatabase(name: string, reuse = false): Promise<BenchDatabase> {
   let serverUrl = process.env['DATABASE_URL'];
   if (serverUrl === undefined) {
     embedded ??= await startEmbeddedPostgres({
@@ -47,10 +50,12 @@ export async function benchDatabase(name: string): Promise<BenchDatabase> {
   }
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  // The archive store a query or scheduler process creates beside it (src/archive/archive-store.ts).
-  await admin.query(`DROP DATABASE IF EXISTS ${name}_archive WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
+  if (!reuse) {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    // The archive store a query or scheduler process creates beside it (src/archive/archive-store.ts).
+    await admin.query(`DROP DATABASE IF EXISTS ${name}_archive WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  }
   await admin.end();
   const u = new URL(serverUrl);
   u.pathname = `/${name}`;
