@@ -79,6 +79,11 @@ interface ClaimRow {
  * Claims up to `limit` due deliveries of one lane for `owner`, under a lease of `leaseSeconds`.
  * One statement: lock with SKIP LOCKED (concurrent workers take disjoint rows), mark them
  * sending, count the attempt, record the event, and return what rendering needs.
+ *
+ * Named, so each connection plans it once and then runs PostgreSQL's generic plan, which
+ * cannot see the LIMIT: the locked keys reach the UPDATE as arrays (estimated small) so the
+ * generic plan still probes the primary key per row, pruning partitions at execution time,
+ * instead of hashing the whole table.
  */
 export async function claimDeliveries(
   pool: Pool,
@@ -88,8 +93,9 @@ export async function claimDeliveries(
   leaseSeconds: number,
 ): Promise<ClaimedDelivery[]> {
   if (limit <= 0) return [];
-  const result = await pool.query<ClaimRow>(
-    `WITH due AS (
+  const result = await pool.query<ClaimRow>({
+    name: 'herald_claim_deliveries',
+    text: `WITH due AS (
        SELECT id, notification_created_at FROM deliveries
         WHERE state IN ('pending', 'retrying') AND lane = $1 AND run_at <= now()
         ORDER BY run_at
@@ -99,8 +105,8 @@ export async function claimDeliveries(
        UPDATE deliveries d
           SET state = 'sending', attempts = d.attempts + 1, lease_owner = $3,
               lease_expires_at = now() + make_interval(secs => $4), updated_at = now()
-         FROM due
-        WHERE d.id = due.id AND d.notification_created_at = due.notification_created_at
+         FROM unnest(ARRAY(SELECT id FROM due), ARRAY(SELECT notification_created_at FROM due)) AS k(id, nca)
+        WHERE d.id = k.id AND d.notification_created_at = k.nca
         RETURNING d.*
      ), events AS (
        INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
@@ -118,8 +124,8 @@ export async function claimDeliveries(
        LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid
                             AND dv.user_id = c.user_id AND dv.enabled
        LEFT JOIN users u ON u.id = c.user_id`,
-    [lane, limit, owner, leaseSeconds],
-  );
+    values: [lane, limit, owner, leaseSeconds],
+  });
   return result.rows.map((r) => ({
     id: r.id,
     notificationId: r.notification_id,
@@ -184,9 +190,11 @@ export async function writeOutcomes(
   writes: readonly OutcomeWrite[],
 ): Promise<Set<string>> {
   if (writes.length === 0) return new Set();
+  // Named: planned once per connection (its generic plan probes the primary key per input row).
   const t = writes.map((w) => w.transition);
-  const updated = await client.query<{ id: string; from_attempts: number }>(
-    `WITH o AS (
+  const updated = await client.query<{ id: string; from_attempts: number }>({
+    name: 'herald_write_outcomes',
+    text: `WITH o AS (
          SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[], $6::text[], $7::int[],
                               $8::float8[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
            AS t(id, nca, from_state, from_attempts, state, attempts, delay_ms, last_error, provider_message_id,
@@ -209,7 +217,7 @@ export async function writeOutcomes(
          SELECT id, notification_id, channel, lane, state, event_attempt, event_detail FROM u
        )
        SELECT id, from_attempts FROM u`,
-    [
+    values: [
       owner,
       writes.map((w) => w.id),
       writes.map((w) => w.notificationCreatedAt),
@@ -224,7 +232,7 @@ export async function writeOutcomes(
       t.map((x) => x.event.attempt),
       t.map((x) => x.event.detail),
     ],
-  );
+  });
   const written = new Set(updated.rows.map((r) => outcomeKey(r.id, r.from_attempts)));
   const invalid = writes.filter(
     (w) => w.transition.disableTarget && written.has(outcomeKey(w.id, w.transition.fromAttempts)),
