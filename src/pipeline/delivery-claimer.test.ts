@@ -50,6 +50,33 @@ test('with 10,000 bulk deliveries pending, a transactional one is claimed in the
   assert.equal(batch.length, 76);
 });
 
+test('one statement claims both lanes: transactional first, then bulk into what is left, within its cap', async () => {
+  await pending('bulk', 1000);
+  const transactional = await pending('transactional', 30);
+  let statements = 0;
+  const counting = {
+    query: (...args: Parameters<typeof db.pool.query>) => {
+      statements += 1;
+      return db.pool.query(...args);
+    },
+  } as unknown as typeof db.pool;
+  const claimer = new DeliveryClaimer(counting, randomUUID(), limits, 60);
+  // 60 bulk already held: bulk may take 15 more of the 70 slots the transactional ones leave.
+  const { deliveries, backlog } = await claimer.claim(100, 60);
+  assert.equal(statements, 1);
+  assert.deepEqual(
+    deliveries.map((d) => d.lane),
+    [...Array<string>(30).fill('transactional'), ...Array<string>(15).fill('bulk')],
+  );
+  assert.ok(deliveries.slice(0, 30).every((d) => d.notificationId === transactional));
+  assert.equal(backlog, true);
+  // The transactional lane fills the whole room: no bulk at all.
+  await pending('transactional', 50);
+  const { deliveries: full } = await claimer.claim(20, 0);
+  assert.deepEqual(new Set(full.map((d) => d.lane)), new Set(['transactional']));
+  assert.equal(full.length, 20);
+});
+
 test('bulk never takes the reserved share: with bulk at its cap, free slots stay for transactional work', async () => {
   await pending('bulk', 10_000);
   const claimer = new DeliveryClaimer(db.pool, randomUUID(), limits, 60);

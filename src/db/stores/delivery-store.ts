@@ -75,32 +75,46 @@ interface ClaimRow {
   trace_flags: number | null;
 }
 
+/** How much one claim may take: `limit` in all, of which at most `bulkLimit` bulk. */
+export interface ClaimRoom {
+  limit: number;
+  bulkLimit: number;
+}
+
 /**
- * Claims up to `limit` due deliveries of one lane for `owner`, under a lease of `leaseSeconds`.
- * One statement: lock with SKIP LOCKED (concurrent workers take disjoint rows), mark them
- * sending, count the attempt, record the event, and return what rendering needs.
+ * Claims due deliveries for `owner`, under a lease of `leaseSeconds`: transactional first, up
+ * to `room.limit`, then bulk into what is left, at most `room.bulkLimit`. One statement: lock
+ * with SKIP LOCKED (concurrent workers take disjoint rows), mark them sending, count the
+ * attempt, record the event, and return what rendering needs, transactional first.
  *
  * Named, so each connection plans it once and then runs PostgreSQL's generic plan, which
- * cannot see the LIMIT: the locked keys reach the UPDATE as arrays (estimated small) so the
+ * cannot see the LIMITs: the locked keys reach the UPDATE as arrays (estimated small) so the
  * generic plan still probes the primary key per row, pruning partitions at execution time,
  * instead of hashing the whole table.
  */
 export async function claimDeliveries(
   pool: Pool,
-  lane: Lane,
-  limit: number,
+  room: ClaimRoom,
   owner: string,
   leaseSeconds: number,
 ): Promise<ClaimedDelivery[]> {
-  if (limit <= 0) return [];
+  if (room.limit <= 0) return [];
   const result = await pool.query<ClaimRow>({
     name: 'herald_claim_deliveries',
-    text: `WITH due AS (
+    text: `WITH tx AS (
        SELECT id, notification_created_at FROM deliveries
-        WHERE state IN ('pending', 'retrying') AND lane = $1 AND run_at <= now()
+        WHERE state IN ('pending', 'retrying') AND lane = 'transactional' AND run_at <= now()
         ORDER BY run_at
-        LIMIT $2
+        LIMIT $1
         FOR UPDATE SKIP LOCKED
+     ), bulk AS (
+       SELECT id, notification_created_at FROM deliveries
+        WHERE state IN ('pending', 'retrying') AND lane = 'bulk' AND run_at <= now()
+        ORDER BY run_at
+        LIMIT greatest(0, least($1 - (SELECT count(*) FROM tx), $2))
+        FOR UPDATE SKIP LOCKED
+     ), due AS (
+       SELECT * FROM tx UNION ALL SELECT * FROM bulk
      ), claimed AS (
        UPDATE deliveries d
           SET state = 'sending', attempts = d.attempts + 1, lease_owner = $3,
@@ -124,9 +138,11 @@ export async function claimDeliveries(
        LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid
                             AND dv.user_id = c.user_id AND dv.enabled
        LEFT JOIN users u ON u.id = c.user_id`,
-    values: [lane, limit, owner, leaseSeconds],
+    values: [room.limit, Math.max(0, room.bulkLimit), owner, leaseSeconds],
   });
-  return result.rows.map((r) => ({
+  const bulkLast = (r: ClaimRow) => (r.lane === 'bulk' ? 1 : 0);
+  const rows = result.rows.sort((a, b) => bulkLast(a) - bulkLast(b));
+  return rows.map((r) => ({
     id: r.id,
     notificationId: r.notification_id,
     notificationCreatedAt: r.notification_created_at,
