@@ -25,16 +25,17 @@ export class DeliveryClaimer {
 
   /**
    * Claims for `free` open slots, both lanes in one statement, while `bulkInFlight` bulk
-   * deliveries are already held. `backlog` says whether more work may be waiting (a lane filled all the room it had, or bulk
+   * deliveries are already held (`withBulk` false: transactional only). `backlog` says whether more work may be waiting (a lane filled all the room it had, or bulk
    * was held back by its cap), so the caller knows to claim again as soon as room frees up.
    */
   async claim(
     free: number,
     bulkInFlight: number,
+    withBulk = true,
   ): Promise<{ deliveries: ClaimedDelivery[]; backlog: boolean }> {
     const room = Math.min(free, this.limits.batchSize);
     if (room <= 0) return { deliveries: [], backlog: true };
-    const bulkLimit = bulkCapacity(this.limits) - bulkInFlight;
+    const bulkLimit = withBulk ? bulkCapacity(this.limits) - bulkInFlight : 0;
     const deliveries = await claimDeliveries(
       this.pool,
       { limit: room, bulkLimit },
