@@ -137,3 +137,18 @@ test('an expired lease makes the delivery claimable again; the last attempt beco
   );
   assert.equal(again[0]?.attempt, 2);
 });
+
+test('the deliveries of one notification in a batch share its content, parsed once', async () => {
+  const first = await pending('transactional', 3);
+  const second = await pending('bulk', 2);
+  const { deliveries } = await new DeliveryClaimer(db.pool, randomUUID(), limits, 60).claim(10, 0);
+  assert.equal(deliveries.length, 5);
+  const of = (id: string) => deliveries.filter((d) => d.notificationId === id);
+  const [a, ...rest] = of(first);
+  assert.deepEqual(a?.content, { default: { title: 't' } });
+  for (const d of rest) assert.equal(d.content, a?.content, 'the same object');
+  const [b, c] = of(second);
+  assert.deepEqual(b?.content, { default: { title: 't' } });
+  assert.equal(b?.content, c?.content);
+  assert.notEqual(a?.content, b?.content, 'each notification its own');
+});

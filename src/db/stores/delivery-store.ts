@@ -60,7 +60,9 @@ interface ClaimRow {
   max_attempts: number;
   version: number;
   category: string;
-  content: NotificationContent;
+  /** The notification's first row in the batch carries its content, data and params; the rest null. */
+  first: boolean;
+  content: NotificationContent | null;
   data: Record<string, unknown> | null;
   webhook_secrets: string[];
   device_platform: Platform | null;
@@ -127,22 +129,63 @@ export async function claimDeliveries(
        SELECT id, notification_id, channel, lane, 'sending', attempts FROM claimed
      )
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
-            c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data,
+            c.lane, c.attempts, c.max_attempts, n.version, n.category,
+            row_number() OVER w = 1 AS first,
+            CASE WHEN row_number() OVER w = 1 THEN n.content END AS content,
+            CASE WHEN row_number() OVER w = 1 THEN n.data END AS data,
             array_remove(ARRAY[s.webhook_secret, CASE WHEN s.previous_webhook_secret_until > now() THEN s.previous_webhook_secret END], NULL) AS webhook_secrets,
             dv.platform AS device_platform, dv.app_id AS device_app_id, dv.token AS device_token,
-            n.template, n.template_version, n.params AS template_params, u.locale AS user_locale,
+            n.template, n.template_version, CASE WHEN row_number() OVER w = 1 THEN n.params END AS template_params,
+            u.locale AS user_locale,
             n.trace_id, n.trace_span_id, n.trace_flags
        FROM claimed c
        JOIN notifications n ON n.id = c.notification_id AND n.created_at = c.notification_created_at
        JOIN services s ON s.id = c.service_id
        LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid
                             AND dv.user_id = c.user_id AND dv.enabled
-       LEFT JOIN users u ON u.id = c.user_id`,
+       LEFT JOIN users u ON u.id = c.user_id
+     WINDOW w AS (PARTITION BY c.notification_id)`,
     values: [room.limit, Math.max(0, room.bulkLimit), owner, leaseSeconds],
   });
   const bulkLast = (r: ClaimRow) => (r.lane === 'bulk' ? 1 : 0);
   const rows = result.rows.sort((a, b) => bulkLast(a) - bulkLast(b));
-  return rows.map((r) => ({
+  const notifications = new Map<string, ClaimedNotification>();
+  for (const r of rows) if (r.first) notifications.set(r.notification_id, claimedNotification(r));
+  return rows.flatMap((r) => {
+    const n = notifications.get(r.notification_id);
+    return n === undefined ? [] : [toClaimed(r, n)];
+  });
+}
+
+/** What the deliveries of one notification in a claimed batch share: parsed once, one object. */
+interface ClaimedNotification {
+  version: number;
+  category: string;
+  content: NotificationContent;
+  data: Record<string, unknown> | null;
+  template: ClaimedTemplate | null;
+  trace: ClaimedDelivery['trace'];
+}
+
+function claimedNotification(r: ClaimRow): ClaimedNotification {
+  return {
+    version: r.version,
+    category: r.category,
+    content: r.content ?? {},
+    data: r.data,
+    template:
+      r.template !== null && r.template_version !== null
+        ? { key: r.template, version: r.template_version, params: r.template_params ?? {} }
+        : null,
+    trace: storedTrace(
+      { traceId: r.trace_id, spanId: r.trace_span_id, flags: r.trace_flags },
+      r.notification_id,
+    ),
+  };
+}
+
+function toClaimed(r: ClaimRow, n: ClaimedNotification): ClaimedDelivery {
+  return {
     id: r.id,
     notificationId: r.notification_id,
     notificationCreatedAt: r.notification_created_at,
@@ -153,25 +196,19 @@ export async function claimDeliveries(
     lane: r.lane,
     attempt: r.attempts,
     maxAttempts: r.max_attempts,
-    version: r.version,
-    category: r.category,
-    content: r.content,
-    data: r.data,
+    version: n.version,
+    category: n.category,
+    content: n.content,
+    data: n.data,
     webhookSecrets: r.webhook_secrets,
     device:
       r.device_platform !== null && r.device_app_id !== null && r.device_token !== null
         ? { id: r.target, platform: r.device_platform, appId: r.device_app_id, token: r.device_token }
         : null,
-    template:
-      r.template !== null && r.template_version !== null
-        ? { key: r.template, version: r.template_version, params: r.template_params ?? {} }
-        : null,
+    template: n.template,
     locale: r.user_locale,
-    trace: storedTrace(
-      { traceId: r.trace_id, spanId: r.trace_span_id, flags: r.trace_flags },
-      r.notification_id,
-    ),
-  }));
+    trace: n.trace,
+  };
 }
 
 /** A decided transition (src/domain/outcome-policy.ts) and what writing it needs beside it. */
