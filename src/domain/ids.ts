@@ -35,15 +35,16 @@ export function formatNotificationId(id: NotificationId): string {
  */
 export function uuidV7(unixMs: number, random: Uint8Array): string {
   if (random.length < 10) throw new RangeError('uuidV7 needs 10 random bytes');
+  const hex = (b: number) => hexByte[b] ?? '';
   let ms = unixMs;
   let time = '';
   for (let i = 0; i < 6; i++) {
-    time = hexByte[ms % 256] + time;
+    time = hex(ms % 256) + time;
     ms = Math.floor(ms / 256);
   }
-  const r = (i: number) => hexByte[random[i] ?? 0] ?? '';
-  const version = hexByte[((random[0] ?? 0) & 0x0f) | 0x70]; // version 7
-  const variant = hexByte[((random[2] ?? 0) & 0x3f) | 0x80]; // variant 10
+  const r = (i: number) => hex(random[i] ?? 0);
+  const version = hex(((random[0] ?? 0) & 0x0f) | 0x70); // version 7
+  const variant = hex(((random[2] ?? 0) & 0x3f) | 0x80); // variant 10
   return `${time.slice(0, 8)}-${time.slice(8)}-${version}${r(1)}-${variant}${r(3)}-${r(4)}${r(5)}${r(6)}${r(7)}${r(8)}${r(9)}`;
 }
 
