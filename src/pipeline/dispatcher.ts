@@ -126,10 +126,14 @@ export class Dispatcher {
   private async run(): Promise<void> {
     const { deps } = this;
     const { concurrency } = deps.limits;
-    // Claim again once a quarter of the slots (and of the bulk share) are free, so a busy
-    // worker claims in batches instead of one statement per finished delivery.
-    const roomThreshold = Math.max(1, Math.floor(concurrency / 4));
-    const bulkThreshold = Math.max(1, Math.floor(bulkCapacity(deps.limits) / 4));
+    // After a claim that met a backlog, claim again once half the slots (and of the bulk share)
+    // are free, capped at a batch, so claims are large; or once a quarter is, after a short
+    // settle: a hanging provider may hold up to PROVIDER_MAX_SLOT_SHARE of the slots, and the
+    // other channels must still be claimed for. A wake-up hint claims transactional work at once.
+    const fill = (slots: number) => Math.max(1, Math.min(deps.limits.batchSize, Math.floor(slots / 2)));
+    const some = (slots: number) => Math.max(1, Math.floor(slots / 4));
+    const bulkSlots = bulkCapacity(deps.limits);
+    let withBulk = true;
     let failures = 0;
     while (this.running) {
       const free = concurrency - this.recordingBacklog();
@@ -139,7 +143,7 @@ export class Dispatcher {
         continue;
       }
       try {
-        const { deliveries, backlog } = await lease.claimer.claim(free, this.bulkInFlight);
+        const { deliveries, backlog } = await lease.claimer.claim(free, this.bulkInFlight, withBulk);
         await this.messages.loadTemplates(deliveries);
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
@@ -147,14 +151,18 @@ export class Dispatcher {
         for (const delivery of deliveries)
           this.dispatch(delivery, await this.messages.prepare(delivery, budget), lease.recorder);
         if (backlog) {
-          // More is waiting: go on when room frees up, or at once for a wake-up hint (which
-          // may be transactional work, served from the reserved share).
-          await Promise.race([
-            deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs),
-            this.roomFor(roomThreshold, bulkThreshold),
+          // More is waiting: go on when room frees up, or at once for a wake-up hint, then
+          // transactional only (served from the reserved share; bulk waits for room).
+          withBulk = await Promise.race([
+            deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs).then(() => false),
+            this.roomFor(fill(concurrency), fill(bulkSlots)).then(() => true),
+            this.roomFor(some(concurrency), some(bulkSlots))
+              .then(() => sleep(settleMs))
+              .then(() => true),
           ]);
         } else {
           await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
+          withBulk = true;
         }
       } catch (error) {
         failures += 1;
@@ -311,6 +319,9 @@ export class Dispatcher {
 function metricKind(kind: CallResult['kind']): string {
   return kind === 'threw' ? 'retry' : kind;
 }
+
+/** How long a claim for a quarter of the slots waits for more to free up. */
+const settleMs = 25;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -40,8 +40,9 @@ export async function appendInboxEvents(
   events: readonly NewInboxEvent[],
 ): Promise<string[]> {
   if (events.length === 0) return [];
-  const result = await client.query<{ user_id: string }>(
-    `WITH input AS (
+  const result = await client.query<{ user_id: string }>({
+    name: 'herald_append_inbox_events',
+    text: `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY
          AS t(user_id, kind, notification_id, nca, ord)
      ), counts AS (
@@ -58,13 +59,13 @@ export async function appendInboxEvents(
          FROM input i JOIN bumped b USING (user_id) JOIN counts c USING (user_id)
      )
      SELECT user_id FROM bumped`,
-    [
+    values: [
       events.map((e) => e.userId),
       events.map((e) => e.kind),
       events.map((e) => e.notificationId),
       events.map((e) => e.notificationCreatedAt),
     ],
-  );
+  });
   return result.rows.map((r) => r.user_id);
 }
 
