@@ -14,7 +14,15 @@ before(async () => {
 after(() => db.drop());
 
 test('names every setting that is off, and nothing when all are on', () => {
-  assert.deepEqual(settingProblems(new Map([['autovacuum', 'on'], ['track_counts', 'on']])), []);
+  assert.deepEqual(
+    settingProblems(
+      new Map([
+        ['autovacuum', 'on'],
+        ['track_counts', 'on'],
+      ]),
+    ),
+    [],
+  );
   const problems = settingProblems(new Map([['autovacuum', 'off']]));
   assert.equal(problems.length, 2);
   assert.match(problems[0] ?? '', /^autovacuum is off, should be on/);
