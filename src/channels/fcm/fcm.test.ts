@@ -273,7 +273,8 @@ describe('FCM HTTP v1 against the stand-in', () => {
   });
 
   test('a timeout and an aborted send are retried', async () => {
-    const fcm = provider({ timeoutMs: 300 });
+    // 1 s: the first send also fetches the OAuth token, which a loaded machine can take 300 ms for.
+    const fcm = provider({ timeoutMs: 1000 });
     assert.equal((await fcm.send(message('tok-ok'), neverAborted)).kind, 'sent');
     standIn.script('tok-hang', [
       { status: 200, hang: true },
