@@ -64,7 +64,8 @@ describe('templated notifications through the pipeline', () => {
       const res = await h.call('PUT', `/v1/users/${id}`, { email: `${id}@example.com`, locale });
       assert.equal(res.status, 200, JSON.stringify(res.body));
     }
-    assert.equal((await h.call('PUT', '/v1/templates/order', template('v1'))).status, 200);
+    const saved = await h.call('PUT', '/v1/templates/order', template('v1'));
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
   });
   after(async () => {
     await h.stop();
