@@ -23,6 +23,7 @@ import { loadUserDeliverySettings } from '../db/stores/preference-store.js';
 import { lockAndCountCapUsage } from '../db/stores/cap-usage-store.js';
 import type { SettingsCache } from './settings-cache.js';
 import { expandTopicChunk } from '../db/stores/topic-store.js';
+import { claimBudgeted, decideWithinBudgets } from './budget-pacing.js';
 
 export interface FanOutStageDeps {
   pool: Pool;
@@ -48,13 +49,22 @@ interface BatchResult {
   created: ReadonlyMap<string, number>;
   inboxUsers: readonly string[];
   decided: readonly ChannelDecision[];
+  /** Rate budgets held recipients back for a later second (src/pipeline/budget-pacing.ts). */
+  budgetsHeld: boolean;
 }
 
-const emptyBatch: BatchResult = { recipients: 0, created: new Map(), inboxUsers: [], decided: [] };
+const emptyBatch: BatchResult = {
+  recipients: 0,
+  created: new Map(),
+  inboxUsers: [],
+  decided: [],
+  budgetsHeld: false,
+};
 
 export class FanOutStage {
   private running = false;
   private loop: Promise<void> | undefined;
+  private budgetsHeld = false;
 
   constructor(private readonly deps: FanOutStageDeps) {}
 
@@ -88,7 +98,11 @@ export class FanOutStage {
         const claimed = await this.fanOutBatch();
         failures = 0;
         if (claimed < this.deps.batchSize && !expanded) {
-          await this.deps.listener.wait(wakeChannels.fanOut, this.deps.pollIntervalMs);
+          // Held by a rate budget: its next window opens at the next second.
+          const waitMs = this.budgetsHeld
+            ? Math.min(this.deps.pollIntervalMs, 1005 - (Date.now() % 1000))
+            : this.deps.pollIntervalMs;
+          await this.deps.listener.wait(wakeChannels.fanOut, waitMs);
           lookForTopics = true;
         }
       } catch (error) {
@@ -123,20 +137,25 @@ export class FanOutStage {
     const result = await withTransaction(deps.pool, async (client): Promise<BatchResult> => {
       const transactional = await claimDueRecipients(client, 'transactional', deps.batchSize);
       const bulk = await claimDueRecipients(client, 'bulk', deps.batchSize - transactional.length);
-      const recipients = [...transactional, ...bulk];
-      if (recipients.length === 0) return emptyBatch;
+      const budgeted = await claimBudgeted(client, deps.batchSize - transactional.length - bulk.length);
+      const recipients = [...transactional, ...bulk, ...budgeted.recipients];
+      if (recipients.length === 0) return { ...emptyBatch, budgetsHeld: budgeted.held };
       const planned = planFanOut(await this.loadInputs(client, recipients));
       const now = deps.now();
       // Locks the users concerned until commit, so two batches cannot both see room for a slot.
       const capCounts = await lockAndCountCapUsage(client, planned.capQueries, now);
-      const { deliveries, fannedOut, decided } = decideFanOut(planned, capCounts, now);
+      const { decision, held } = await decideWithinBudgets(client, budgeted, planned, (p) =>
+        decideFanOut(p, capCounts, now),
+      );
+      const { deliveries, fannedOut, decided } = decision;
       const { created, inboxUsers } = await writeFanOut(
         client,
         { deliveries, fannedOut, maxAttempts: deps.maxAttempts },
         deps.now().getTime(),
       );
-      return { recipients: recipients.length, created, inboxUsers, decided };
+      return { recipients: recipients.length, created, inboxUsers, decided, budgetsHeld: held };
     });
+    this.budgetsHeld = result.budgetsHeld;
     this.afterCommit(result);
     return result.recipients;
   }

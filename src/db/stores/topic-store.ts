@@ -183,13 +183,15 @@ export interface NewTopicSend {
   lane: string;
   sendAt: Date;
   timeZone: string | null;
+  /** The rate budget its recipients are paced by (docs/budgets.md); null: none. */
+  budgetId: number | null;
 }
 
 export async function insertTopicSends(client: PoolClient, sends: readonly NewTopicSend[]): Promise<void> {
   if (sends.length === 0) return;
   await client.query(
-    `INSERT INTO topic_sends (notification_id, notification_created_at, topic_id, lane, send_at, time_zone)
-     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[])`,
+    `INSERT INTO topic_sends (notification_id, notification_created_at, topic_id, lane, send_at, time_zone, budget_id)
+     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[])`,
     [
       sends.map((s) => s.notificationId),
       sends.map((s) => s.notificationCreatedAt),
@@ -197,6 +199,7 @@ export async function insertTopicSends(client: PoolClient, sends: readonly NewTo
       sends.map((s) => s.lane),
       sends.map((s) => s.sendAt),
       sends.map((s) => s.timeZone),
+      sends.map((s) => s.budgetId),
     ],
   );
 }
@@ -228,9 +231,11 @@ export async function expandTopicChunk(
     send_at: Date;
     time_zone: string | null;
     cursor_user_id: string | null;
+    budget_id: string | null;
     canceled: boolean;
   }>(
     `SELECT t.notification_id, t.notification_created_at, t.topic_id, t.lane, t.send_at, t.time_zone, t.cursor_user_id,
+            t.budget_id,
             EXISTS (SELECT 1 FROM notifications n WHERE n.id = t.notification_id
                        AND n.created_at = t.notification_created_at AND n.canceled_at IS NOT NULL) AS canceled
        FROM topic_sends t WHERE t.send_at <= now()
@@ -253,8 +258,8 @@ export async function expandTopicChunk(
         WHERE s.topic_id = $3 AND ($4::text IS NULL OR s.user_id > $4)
         ORDER BY s.user_id LIMIT $5
      ), ins AS (
-       INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
-       SELECT $1, $2, p.user_id, $6, 'pending', $7 FROM page p
+       INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, budget_id)
+       SELECT $1, $2, p.user_id, $6, 'pending', $7, $9 FROM page p
         WHERE NOT EXISTS (SELECT 1 FROM topic_opt_outs o WHERE o.topic_id = $3 AND o.user_id = p.user_id)
           AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = p.user_id AND u.time_zone = $8))
        ON CONFLICT DO NOTHING
@@ -262,7 +267,16 @@ export async function expandTopicChunk(
      )
      SELECT (SELECT max(user_id) FROM page) AS last, (SELECT count(*) FROM page) AS paged,
             (SELECT count(*) FROM ins) AS inserted`,
-    [...key, send.topic_id, send.cursor_user_id, chunk, send.lane, send.send_at, send.time_zone],
+    [
+      ...key,
+      send.topic_id,
+      send.cursor_user_id,
+      chunk,
+      send.lane,
+      send.send_at,
+      send.time_zone,
+      send.budget_id,
+    ],
   );
   const row = page.rows[0];
   const paged = Number(row?.paged ?? 0);
