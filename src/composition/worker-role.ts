@@ -52,7 +52,10 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     onRefresh: (view) => reportShared(infra, view, limitsFor),
   });
   const guard = providerGuard(infra, config, shared, limitsFor);
-  const configured = { reservedShare: config.TRANSACTIONAL_RESERVED_SHARE, batchSize: config.CLAIM_BATCH_SIZE };
+  const configured = {
+    reservedShare: config.TRANSACTIONAL_RESERVED_SHARE,
+    batchSize: config.CLAIM_BATCH_SIZE,
+  };
   // One object the dispatcher reads on every claim; LaneSettings sets it from the database.
   const limits = { concurrency: config.WORKER_CONCURRENCY, ...configured };
   const laneSettings = new LaneSettings({ pool, listener, logger }, limits, configured);

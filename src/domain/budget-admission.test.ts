@@ -43,6 +43,12 @@ test('suppressed deliveries cost nothing; unbudgeted recipients are not paced', 
 test('an empty window admits one recipient costing more than the budget; a used one does not', () => {
   const deliveries = [delivery('a'), delivery('a', { channel: 'email' }), delivery('a', { channel: 'sms' })];
   const budgetOf = new Map([[key('a'), 7]]);
-  assert.deepEqual([...admitByBudget({ deliveries }, budgetOf, new Map([[7, { room: 2, used: 0 }]])).spent], [[7, 3]]);
-  assert.deepEqual([...admitByBudget({ deliveries }, budgetOf, new Map([[7, { room: 2, used: 1 }]])).held], [key('a')]);
+  assert.deepEqual(
+    [...admitByBudget({ deliveries }, budgetOf, new Map([[7, { room: 2, used: 0 }]])).spent],
+    [[7, 3]],
+  );
+  assert.deepEqual(
+    [...admitByBudget({ deliveries }, budgetOf, new Map([[7, { room: 2, used: 1 }]])).held],
+    [key('a')],
+  );
 });

@@ -97,7 +97,9 @@ test('a budget caps the deployment in every second, a raise applies at runtime, 
   await waitFor('the backlog to drain', () => arrivals('bulk').length >= backlog, 30_000);
   const at = arrivals('bulk');
   const counts = windows(at);
-  const report = [...counts].map(([w, n]) => `${String(w - Math.floor(at[0]! / 1000) * 1000)}ms:${String(n)}`);
+  const report = [...counts].map(
+    ([w, n]) => `${String(w - Math.floor(at[0]! / 1000) * 1000)}ms:${String(n)}`,
+  );
   t.diagnostic(`per second: ${report.join(' ')}; transactional took ${String(txTook)} ms`);
 
   const created = await db.pool.query<{ second: Date; n: number }>(
@@ -118,7 +120,10 @@ test('a budget caps the deployment in every second, a raise applies at runtime, 
   const afterRaise = at.filter((a) => a >= raisedAt + 2000);
   const rateAfter = ((afterRaise.length - 1) * 1000) / (afterRaise.at(-1)! - afterRaise[0]!);
   t.diagnostic(`before ${rateBefore.toFixed(1)}/s, after ${rateAfter.toFixed(1)}/s`);
-  assert.ok(rateBefore >= budget * 0.6 && rateBefore <= budget + tolerance, `before: ${rateBefore.toFixed(1)}/s`);
+  assert.ok(
+    rateBefore >= budget * 0.6 && rateBefore <= budget + tolerance,
+    `before: ${rateBefore.toFixed(1)}/s`,
+  );
   assert.ok(rateAfter >= budget * 1.5, `after the raise: ${rateAfter.toFixed(1)}/s`);
   // Posted behind hundreds of paced bulk recipients, the transactional sends arrive at once.
   assert.ok(txTook < 3000, `transactional took ${String(txTook)} ms`);

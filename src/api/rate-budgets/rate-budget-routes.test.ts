@@ -46,7 +46,10 @@ test('a service manages its budgets: create, list, read, change, delete', async 
   const put = await api.call('PUT', '/v1/rate-budgets/spring-sale', { per_second: 50 });
   assert.equal(put.status, 200);
   assert.equal(put.body.per_second, 50);
-  assert.equal((await api.call('PUT', '/v1/rate-budgets/spring-sale', { per_second: 80 })).body.per_second, 80);
+  assert.equal(
+    (await api.call('PUT', '/v1/rate-budgets/spring-sale', { per_second: 80 })).body.per_second,
+    80,
+  );
   assert.deepEqual(
     (await api.call('GET', '/v1/rate-budgets')).body.items.map((b: { name: string }) => b.name),
     ['spring-sale'],
@@ -54,7 +57,10 @@ test('a service manages its budgets: create, list, read, change, delete', async 
   const read = await api.call('GET', '/v1/rate-budgets/spring-sale', undefined, { key: senderKey });
   assert.equal(read.body.per_second, 80);
   // A sending key reads budgets but does not change them.
-  assert.equal((await api.call('PUT', '/v1/rate-budgets/spring-sale', { per_second: 1 }, { key: senderKey })).status, 403);
+  assert.equal(
+    (await api.call('PUT', '/v1/rate-budgets/spring-sale', { per_second: 1 }, { key: senderKey })).status,
+    403,
+  );
   assert.equal((await api.call('DELETE', '/v1/rate-budgets/spring-sale')).status, 204);
   assert.equal((await api.call('GET', '/v1/rate-budgets/spring-sale')).body.code, 'not_found');
   const audit = await db.pool.query<{ action: string }>(

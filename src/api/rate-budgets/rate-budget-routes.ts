@@ -32,7 +32,8 @@ const present = (b: RateBudget) => ({
   updated_at: b.updatedAt.toISOString(),
 });
 
-const notFound = (name: string) => new ProblemError('not_found', `This service has no rate budget "${name}".`);
+const notFound = (name: string) =>
+  new ProblemError('not_found', `This service has no rate budget "${name}".`);
 
 export function rateBudgetRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
   return async (fastify) => {

@@ -17,11 +17,15 @@ export const laneSettingNames = {
 export type LaneSettingName = keyof typeof laneSettingNames;
 
 export async function loadLaneSettings(pool: Pool | PoolClient): Promise<LaneSettingsRow> {
-  const found = await pool.query<{ transactional_reserved_share: number | null; claim_batch_size: number | null }>(
-    'SELECT transactional_reserved_share, claim_batch_size FROM lane_settings',
-  );
+  const found = await pool.query<{
+    transactional_reserved_share: number | null;
+    claim_batch_size: number | null;
+  }>('SELECT transactional_reserved_share, claim_batch_size FROM lane_settings');
   const row = found.rows[0];
-  return { reservedShare: row?.transactional_reserved_share ?? null, batchSize: row?.claim_batch_size ?? null };
+  return {
+    reservedShare: row?.transactional_reserved_share ?? null,
+    batchSize: row?.claim_batch_size ?? null,
+  };
 }
 
 /**
