@@ -110,7 +110,10 @@ export interface OpenBudget {
 
 /**
  * Locks the budgets that have due recipients and room in the current one-second window of the
- * database clock (a window that has passed counts as empty). SKIP LOCKED: a budget another
+ * database clock (a window that has passed counts as empty). The window is the second of the
+ * transaction's start (now()), the time its deliveries and events are stamped with; a
+ * transaction that started before the budget's window moved on counts it as full and leaves
+ * it to a later one, so a window is never reopened. SKIP LOCKED: a budget another
  * worker is taking from is that worker's for this moment. `held` says whether some budget
  * with due work had no room (or was locked), so the caller knows to look again next second.
  */
@@ -122,7 +125,9 @@ export async function lockOpenBudgets(client: PoolClient): Promise<{ open: OpenB
                        WHERE r.budget_id = b.id AND r.state = 'pending' AND r.send_at <= now())
      ), open AS (
        SELECT b.id, b.per_second,
-              CASE WHEN b.window_start = date_trunc('second', now()) THEN b.window_used ELSE 0 END AS used
+              CASE WHEN b.window_start = date_trunc('second', now()) THEN b.window_used
+                   WHEN b.window_start > now() THEN b.per_second
+                   ELSE 0 END AS used
          FROM rate_budgets b JOIN due USING (id)
         ORDER BY b.id
         FOR UPDATE OF b SKIP LOCKED
