@@ -6,7 +6,7 @@
 //   exceeds twice the budget: a delivery reaches the receiver in the second it was created or,
 //   when its fan-out transaction commits or its send starts late, in the next one (a lag under
 //   one second; on a loaded machine such lumps are what the receiver sees, see
-//   docs/budgets.md); over the paced span the receiver's mean rate stays within the budget;
+//   docs/budgets.md); the budget is used: the mean rate is at least 60% of it;
 // - the budget raised at runtime (no restart) raises the rate within a couple of seconds;
 // - transactional sends posted in the middle of the backlog arrive without waiting for it.
 import { after, before, test } from 'node:test';
@@ -19,8 +19,6 @@ import { WebhookReceiver } from '../stand-ins/webhook-receiver.js';
 
 const budget = 40;
 const raised = 120;
-/** The receiver's mean rate may exceed the budget by the last partial second's share. */
-const tolerance = Math.ceil(budget / 10);
 const backlog = 600;
 
 let db: TestDatabase;
@@ -116,14 +114,12 @@ test('a budget caps the deployment in every second, a raise applies at runtime, 
     assert.ok(n <= 2 * limit, `window ${String(w)} had ${String(n)}: ${report.join(' ')}`);
   }
   const before = at.filter((a) => a < raisedAt);
-  const rateBefore = ((before.length - 1) * 1000) / (before.at(-1)! - before[0]!);
+  const rateBefore = (before.length * 1000) / (raisedAt - before[0]!);
   const afterRaise = at.filter((a) => a >= raisedAt + 2000);
   const rateAfter = ((afterRaise.length - 1) * 1000) / (afterRaise.at(-1)! - afterRaise[0]!);
   t.diagnostic(`before ${rateBefore.toFixed(1)}/s, after ${rateAfter.toFixed(1)}/s`);
-  assert.ok(
-    rateBefore >= budget * 0.6 && rateBefore <= budget + tolerance,
-    `before: ${rateBefore.toFixed(1)}/s`,
-  );
+  // The budget is used, not only respected (the upper bound is the creation check above).
+  assert.ok(rateBefore >= budget * 0.6, `before: ${rateBefore.toFixed(1)}/s`);
   assert.ok(rateAfter >= budget * 1.5, `after the raise: ${rateAfter.toFixed(1)}/s`);
   // Posted behind hundreds of paced bulk recipients, the transactional sends arrive at once.
   assert.ok(txTook < 3000, `transactional took ${String(txTook)} ms`);
