@@ -3,6 +3,7 @@
 // stopped here, by its handle.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -14,6 +15,7 @@ import { ensurePartitions } from '../src/db/partitions.js';
 import { createApiKey, findCallerByKey, ensureService } from '../src/db/stores/api-key-store.js';
 import { packageRoot } from '../src/db/package-root.js';
 import { BenchReceiver } from './bench-receiver.js';
+import type { MeteredProcess } from './cost.js';
 import { permissions } from '../src/domain/permissions.js';
 import { loopbackNetworks } from '../test/helpers/loopback-allowed.js';
 
@@ -32,8 +34,11 @@ export interface BenchDatabase {
 
 let embedded: EmbeddedPostgres | undefined;
 
-/** A fresh database named `name` on DATABASE_URL's server, or on an embedded PostgreSQL. */
-export async function benchDatabase(name: string): Promise<BenchDatabase> {
+/**
+ * A fresh database named `name` on DATABASE_URL's server, or on an embedded PostgreSQL; with
+ * `reuse`, the one a run with --keep left (migrated to this commit's schema, with a new key).
+ */
+export async function benchDatabase(name: string, reuse = false): Promise<BenchDatabase> {
   let serverUrl = process.env['DATABASE_URL'];
   if (serverUrl === undefined) {
     embedded ??= await startEmbeddedPostgres({
@@ -45,10 +50,12 @@ export async function benchDatabase(name: string): Promise<BenchDatabase> {
   }
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  // The archive store a query or scheduler process creates beside it (src/archive/archive-store.ts).
-  await admin.query(`DROP DATABASE IF EXISTS ${name}_archive WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
+  if (!reuse) {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    // The archive store a query or scheduler process creates beside it (src/archive/archive-store.ts).
+    await admin.query(`DROP DATABASE IF EXISTS ${name}_archive WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  }
   await admin.end();
   const u = new URL(serverUrl);
   u.pathname = `/${name}`;
@@ -79,6 +86,8 @@ export async function stopEmbedded(): Promise<void> {
 export interface Child {
   process: ChildProcess;
   url: string | undefined;
+  /** Its OPS_PORT server (/metrics) when it has one. */
+  opsUrl?: string | undefined;
 }
 
 /** Starts `node --import tsx <args>` and resolves once it says it is running. */
@@ -93,7 +102,8 @@ export function startChild(args: string[], env: Record<string, string>): Promise
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const url = /(?:listening|API:)\s+(http:\/\/[\d.:]+)/.exec(out)?.[1];
-      if (url !== undefined || /Herald is running/.test(out)) resolve({ process: child, url });
+      const opsUrl = /Ops:\s+(http:\/\/[\d.:]+)/.exec(out)?.[1];
+      if (url !== undefined || /Herald is running/.test(out)) resolve({ process: child, url, opsUrl });
     });
     child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${String(code)}`)));
   });
@@ -165,7 +175,18 @@ export async function until(
 export interface RunningSystem {
   receiver: BenchReceiver;
   apiUrl: string;
+  /** The api and worker processes, for their CPU and statements (bench/cost.ts). */
+  processes: MeteredProcess[];
   stop(): Promise<void>;
+}
+
+/** A port free on loopback now (for a child's OPS_PORT). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /**
@@ -197,8 +218,16 @@ export async function startSystem(
     };
     const api = await startChild(['src/main.ts', 'api', 'scheduler'], { ...full, API_PORT: '0' });
     children.push(api);
-    for (let i = 0; i < workers; i++) children.push(await startChild(['src/main.ts', 'worker'], full));
-    return { receiver, apiUrl: api.url ?? '', stop };
+    const processes: MeteredProcess[] = [{ part: 'api', pid: api.process.pid ?? 0, metricsUrl: api.url }];
+    for (let i = 0; i < workers; i++) {
+      const worker = await startChild(['src/main.ts', 'worker'], {
+        ...full,
+        OPS_PORT: String(await freePort()),
+      });
+      children.push(worker);
+      processes.push({ part: 'worker', pid: worker.process.pid ?? 0, metricsUrl: worker.opsUrl });
+    }
+    return { receiver, apiUrl: api.url ?? '', processes, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -226,6 +255,8 @@ export interface HttpRun {
   max: number;
   /** Non-2xx answers, connection errors and timeouts. */
   non2xx: number;
+  /** 2xx answers. */
+  ok: number;
 }
 
 /** One autocannon run; `stop` ends it early (with a long `duration`, it runs until stopped). */
@@ -240,6 +271,7 @@ export function httpLoad(options: autocannon.Options, stop?: AbortSignal): Promi
           p99: result.latency.p99,
           max: result.latency.max,
           non2xx: result.non2xx + result.errors + result.timeouts,
+          ok: result['2xx'],
         });
     });
     stop?.addEventListener('abort', () => instance.stop(), { once: true });

@@ -1,13 +1,17 @@
-// npm run bench:inbox [-- --rows 10000000 --users 1000000 --duration 10 --connections 4 --keep]
+// npm run bench:inbox [-- --rows 10000000 --users 1000000 --duration 10 --connections 4 --keep --reuse]
 // The inbox's two reads an app makes on every open, the first page (GET …/inbox?limit=20) and
 // the unread count (GET …/inbox/count), for one user with 1,000 notifications: first while the
 // tables hold only that user's items (the baseline), then among `rows` notifications of `users`
 // users spread over the last 80 days. GET /healthz on the same query process is the HTTP floor.
 // Loopback only; every process it starts, it stops, and it drops its database unless --keep.
+// --reuse measures the database a --keep run left, as it is (no baseline, no load): before and
+// after a change on the same data. Each call also reports the CPU time per request of the query
+// process and of its database sessions (/proc), the figure that holds on shared cores.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { archiveDatabaseUrl } from '../src/archive/archive-store.js';
 import { ensurePartitions } from '../src/db/partitions.js';
+import { cpuSeconds } from './cpu.js';
 import { inboxDays } from '../src/db/stores/inbox-store.js';
 import {
   benchDatabase,
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
+    reuse: { type: 'boolean', default: false },
   },
 });
 const totalRows = Number(values.rows);
@@ -141,8 +146,38 @@ async function getJson(url: string, token: string): Promise<unknown> {
   return res.json();
 }
 
+/** CPU seconds so far of each session of the database (the query process's pools among them). */
+async function sessionCpu(db: BenchDatabase): Promise<Map<number, number>> {
+  const result = await db.pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`,
+  );
+  const cpu = new Map<number, number>();
+  for (const { pid } of result.rows) {
+    try {
+      cpu.set(pid, cpuSeconds(pid));
+    } catch {
+      // ended meanwhile, or PostgreSQL runs elsewhere (no /proc entry): not counted
+    }
+  }
+  return cpu;
+}
+
+/** CPU µs per request of the query process and of the database's sessions over one run. */
+async function measured(db: BenchDatabase, query: Child, run: () => Promise<HttpRun>) {
+  const pid = query.process.pid ?? 0;
+  const [nodeBefore, dbBefore] = [cpuSeconds(pid), await sessionCpu(db)];
+  const result = await run();
+  const [nodeAfter, dbAfter] = [cpuSeconds(pid), await sessionCpu(db)];
+  let dbSeconds = 0;
+  for (const [session, seconds] of dbAfter) dbSeconds += seconds - (dbBefore.get(session) ?? 0);
+  const requests = result.requestsPerSecond * duration;
+  const perRequest = (seconds: number) => fmt((seconds * 1e6) / Math.max(1, requests));
+  return { result, nodeUs: perRequest(nodeAfter - nodeBefore), dbUs: perRequest(dbSeconds) };
+}
+
 /** The three calls, each warmed up and then measured for `duration` seconds; one table row each. */
-async function measure(db: BenchDatabase, queryUrl: string, label: string): Promise<string[][]> {
+async function measure(db: BenchDatabase, query: Child, label: string): Promise<string[][]> {
+  const queryUrl = query.url ?? '';
   loadAverages.push(loadavg()[0] ?? Number.NaN);
   const token = await userToken(queryUrl, db.apiKey, benchUser);
   const inbox = `${queryUrl}/v1/users/${benchUser}/inbox`;
@@ -158,7 +193,7 @@ async function measure(db: BenchDatabase, queryUrl: string, label: string): Prom
   const rows: string[][] = [];
   for (const call of calls) {
     await load(call.url, token, warmUpSeconds);
-    const run = await load(call.url, token, duration);
+    const { result: run, nodeUs, dbUs } = await measured(db, query, () => load(call.url, token, duration));
     rows.push([
       rows.length === 0 ? label : '',
       call.name,
@@ -166,13 +201,16 @@ async function measure(db: BenchDatabase, queryUrl: string, label: string): Prom
       ms(run.p50),
       ms(run.p99),
       String(run.non2xx),
+      nodeUs,
+      dbUs,
     ]);
   }
   return rows;
 }
 
 async function main(): Promise<void> {
-  const db = await benchDatabase('herald_bench_inbox');
+  const reuse = values.reuse;
+  const db = await benchDatabase('herald_bench_inbox', reuse);
   const now = new Date();
   const rows: string[][] = [];
   let query: Child | undefined;
@@ -180,16 +218,20 @@ async function main(): Promise<void> {
   try {
     await ensurePartitions(db.pool, now, 2, new Date(now.getTime() - inboxDays * dayMs));
     query = await startChild(['src/main.ts', 'query'], { DATABASE_URL: db.url, QUERY_PORT: '0' });
-    const queryUrl = query.url ?? '';
-    const small = await loadInbox(db, benchUserItems, 0);
-    rows.push(...(await measure(db, queryUrl, `baseline: ${fmt(small.rows)} rows (the user's only)`)));
-    big = await loadInbox(db, totalRows, users);
-    rows.push(...(await measure(db, queryUrl, `${fmt(big.rows)} rows, ${fmt(users)} users`)));
+    if (reuse) {
+      const kept = await db.pool.query<{ n: number }>('SELECT count(*) AS n FROM inbox_items');
+      rows.push(...(await measure(db, query, `${fmt(kept.rows[0]?.n ?? 0)} rows (kept)`)));
+    } else {
+      const small = await loadInbox(db, benchUserItems, 0);
+      rows.push(...(await measure(db, query, `baseline: ${fmt(small.rows)} rows (the user's only)`)));
+      big = await loadInbox(db, totalRows, users);
+      rows.push(...(await measure(db, query, `${fmt(big.rows)} rows, ${fmt(users)} users`)));
+    }
   } finally {
     if (query !== undefined) await stopChild(query);
     await db.close();
     try {
-      if (!values.keep) {
+      if (!values.keep && !reuse) {
         await dropDatabase(db.url);
         // The query role creates the archive database beside its own (archive-store.ts).
         await dropDatabase(archiveDatabaseUrl(db.url, undefined));
@@ -201,13 +243,23 @@ async function main(): Promise<void> {
   process.stdout.write(
     table(
       `inbox benchmark: one user's 1,000 items, ${String(duration)} s per call after ${String(warmUpSeconds)} s of warm-up, ${String(connections)} connections, one query process, loopback; ${machine()}, load average ${loadAverages.map((l) => l.toFixed(1)).join(' and ')} at the start of each part; database ${db.embedded ? 'embedded' : 'DATABASE_URL'}`,
-      ['notifications in the tables', 'call', 'requests/s', 'p50 ms', 'p99 ms', 'non-2xx'],
+      [
+        'notifications in the tables',
+        'call',
+        'requests/s',
+        'p50 ms',
+        'p99 ms',
+        'non-2xx',
+        'query process CPU µs/request',
+        'database CPU µs/request',
+      ],
       rows,
     ),
   );
-  process.stdout.write(
-    `load: ${fmt(big.rows)} notifications and inbox items in ${big.seconds.toFixed(0)} s (${fmt(big.rows / big.seconds)} rows/s), VACUUM ANALYZE ${big.vacuumSeconds.toFixed(0)} s\n`,
-  );
+  if (big !== undefined)
+    process.stdout.write(
+      `load: ${fmt(big.rows)} notifications and inbox items in ${big.seconds.toFixed(0)} s (${fmt(big.rows / big.seconds)} rows/s), VACUUM ANALYZE ${big.vacuumSeconds.toFixed(0)} s\n`,
+    );
 }
 
 runBenchmark(main);

@@ -2,7 +2,9 @@
 // Notifications accepted per second (202 = committed) for 1-recipient and 100-recipient
 // requests, next to two baselines measured in the same run: a bare Fastify route validating
 // the same body (HTTP ceiling) and multi-row INSERTs of the same rows straight through pg
-// (database ceiling). Loopback only; every process it starts, it stops.
+// (database ceiling). Each with its CPU per accepted request from /proc (the accepting process,
+// the bench database's PostgreSQL backends, the load generator) and Herald's statements per
+// request. Loopback only; every process it starts, it stops.
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -19,6 +21,7 @@ import {
   type Child,
   type HttpRun,
 } from './bench-lib.js';
+import { startMeter } from './cost.js';
 
 const { values } = parseArgs({
   options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' } },
@@ -47,7 +50,7 @@ function load(url: string, payload: string, apiKey: string): Promise<HttpRun> {
 }
 
 /** The database ceiling: the same notification + recipient rows, 1 request's worth per INSERT pair. */
-async function insertLoop(url: string, recipients: number): Promise<number> {
+async function insertLoop(url: string, recipients: number): Promise<{ perSecond: number; count: number }> {
   const pool = new pg.Pool({ connectionString: url, max: connections });
   const users = Array.from({ length: recipients }, (_, i) => `user-${String(i)}`);
   const deadline = Date.now() + duration * 1000;
@@ -79,7 +82,21 @@ async function insertLoop(url: string, recipients: number): Promise<number> {
     }),
   );
   await pool.end();
-  return notifications / duration;
+  return { perSecond: notifications / duration, count: notifications };
+}
+
+type Measured = Awaited<ReturnType<Awaited<ReturnType<typeof startMeter>>['stop']>>;
+
+/** CPU µs per accepted request: the accepting process (`part`), PostgreSQL, the load generator; statements. */
+function costCells(m: Measured, part: string, accepted: number): string[] {
+  const micros = (s: number | undefined) =>
+    s === undefined || accepted === 0 ? '—' : fmt((s * 1e6) / accepted);
+  return [
+    micros(m.cpu.get(part)),
+    micros(m.cpu.get('PostgreSQL')),
+    part === 'bench' ? '—' : micros(m.cpu.get('bench')),
+    m.statements === undefined ? '—' : (m.statements / accepted).toFixed(2),
+  ];
 }
 
 async function main(): Promise<void> {
@@ -95,11 +112,19 @@ async function main(): Promise<void> {
       DATABASE_POOL_SIZE: '20',
     });
     children.push(herald);
+    const heraldProcess = { part: 'api', pid: herald.process.pid ?? 0, metricsUrl: herald.url };
+    const bareProcess = { part: 'bare', pid: bare.process.pid ?? 0 };
     for (const recipients of [1, 100]) {
       const payload = body(recipients);
+      let meter = await startMeter(db, [bareProcess]);
       const ceiling = await load(bare.url ?? '', payload, db.apiKey);
+      const ceilingCost = costCells(await meter.stop(), 'bare', ceiling.ok);
+      meter = await startMeter(db, [heraldProcess]);
       const measured = await load(herald.url ?? '', payload, db.apiKey);
+      const heraldCost = costCells(await meter.stop(), 'api', measured.ok);
+      meter = await startMeter(db, []);
       const dbCeiling = await insertLoop(db.url, recipients);
+      const dbCost = costCells(await meter.stop(), 'bench', dbCeiling.count);
       const latency = (r: HttpRun) => `${String(r.p50)} / ${String(r.p99)}`;
       rows.push(
         [
@@ -110,6 +135,7 @@ async function main(): Promise<void> {
           latency(measured),
           String(measured.non2xx),
           '1.00',
+          ...heraldCost,
         ],
         [
           '',
@@ -119,15 +145,17 @@ async function main(): Promise<void> {
           latency(ceiling),
           String(ceiling.non2xx),
           (measured.requestsPerSecond / ceiling.requestsPerSecond).toFixed(2),
+          ...ceilingCost,
         ],
         [
           '',
           'baseline: pg INSERT loop, same rows, no HTTP',
-          fmt(dbCeiling),
-          fmt(dbCeiling * recipients),
+          fmt(dbCeiling.perSecond),
+          fmt(dbCeiling.perSecond * recipients),
           '—',
           '—',
-          (measured.requestsPerSecond / dbCeiling).toFixed(2),
+          (measured.requestsPerSecond / dbCeiling.perSecond).toFixed(2),
+          ...dbCost,
         ],
       );
     }
@@ -138,8 +166,20 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     table(
-      `ingest benchmark: ${String(duration)} s per run, ${String(connections)} connections, loopback; ${machine()}; database ${db.embedded ? 'embedded' : 'DATABASE_URL'}`,
-      ['request', 'system', 'requests/s', 'notifications/s', 'p50 / p99 ms', 'non-2xx', 'Herald ÷ this'],
+      `ingest benchmark: ${String(duration)} s per run, ${String(connections)} connections, loopback; ${machine()}; database ${db.embedded ? 'embedded' : 'DATABASE_URL'}; CPU per accepted request from /proc (process: Herald api, bare Fastify, or the bench process as the INSERT loop's client), PG backends = the bench database's`,
+      [
+        'request',
+        'system',
+        'requests/s',
+        'notifications/s',
+        'p50 / p99 ms',
+        'non-2xx',
+        'Herald ÷ this',
+        'process CPU µs/req',
+        'PG backends µs/req',
+        'load gen µs/req',
+        'statements/req',
+      ],
       rows,
     ),
   );

@@ -1,6 +1,8 @@
-// npm run bench:lanes [-- --bulk 1000000 --rate 20 --seconds 15]
+// npm run bench:lanes [-- --bulk 1000000 --rate 20 --seconds 15 --backlog deliveries|recipients]
 // Transactional accept → receiver latency on an idle system, then with a million bulk
 // deliveries pending (and draining) through the same worker: the lane reservation at work.
+// --backlog recipients writes the bulk campaign as recipients still to fan out instead, so the
+// fan-out stage is busy with bulk batches while the transactional stream goes through it.
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
@@ -22,11 +24,13 @@ const { values } = parseArgs({
     bulk: { type: 'string', default: '1000000' },
     rate: { type: 'string', default: '20' },
     seconds: { type: 'string', default: '15' },
+    backlog: { type: 'string', default: 'deliveries' },
   },
 });
 const bulk = Number(values.bulk);
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
+const backlog = values.backlog === 'recipients' ? 'recipients' : 'deliveries';
 
 interface StreamResult {
   latencies: number[];
@@ -79,11 +83,40 @@ async function stream(
   return { latencies, sent: total };
 }
 
+/** Bulk work not yet sent: deliveries waiting or in flight, and recipients not fanned out. */
 async function pendingBulk(db: BenchDatabase): Promise<number> {
   const r = await db.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM deliveries WHERE lane = 'bulk' AND state IN ('pending', 'retrying', 'sending')",
+    `SELECT (SELECT count(*) FROM deliveries WHERE lane = 'bulk' AND state IN ('pending', 'retrying', 'sending'))::int
+          + (SELECT count(*) FROM recipients WHERE lane = 'bulk' AND state = 'pending')::int AS n`,
   );
   return r.rows[0]?.n ?? 0;
+}
+
+/** A bulk campaign of `bulk` users, due now, as deliveries in the outbox or recipients to fan out. */
+async function writeCampaign(db: BenchDatabase, receiverUrl: string): Promise<void> {
+  const campaign = `bench#${randomUUID()}`;
+  const now = new Date();
+  await db.pool.query(
+    `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, updated_at)
+     VALUES ($1, $2, $3, 'bulk', 'campaign', '{webhook}', '{"default":{"title":"Sale!"}}', $2)`,
+    [campaign, now, db.serviceId],
+  );
+  if (backlog === 'recipients') {
+    await db.pool.query(
+      `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
+       SELECT $1, $2, 'bulk-' || g, 'bulk', 'pending', now() FROM generate_series(1, $3) AS g`,
+      [campaign, now, bulk],
+    );
+    await db.pool.query('ANALYZE recipients');
+    return;
+  }
+  await db.pool.query(
+    `INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel, target, lane, state, max_attempts, run_at)
+     SELECT gen_random_uuid(), $1, $2, $3, 'bulk-' || g, 'webhook', $4, 'bulk', 'pending', 8, now()
+       FROM generate_series(1, $5) AS g`,
+    [campaign, now, db.serviceId, receiverUrl, bulk],
+  );
+  await db.pool.query('ANALYZE deliveries');
 }
 
 async function main(): Promise<void> {
@@ -107,25 +140,12 @@ async function main(): Promise<void> {
     const idle = await stream(db, apiUrl, receiver);
     rows.push(row('idle system', idle, 0, 0));
 
-    // A million bulk deliveries of one campaign, due now, written straight to the outbox.
-    const campaign = `bench#${randomUUID()}`;
-    const now = new Date();
-    await db.pool.query(
-      `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, updated_at)
-       VALUES ($1, $2, $3, 'bulk', 'campaign', '{webhook}', '{"default":{"title":"Sale!"}}', $2)`,
-      [campaign, now, db.serviceId],
-    );
-    await db.pool.query(
-      `INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel, target, lane, state, max_attempts, run_at)
-       SELECT gen_random_uuid(), $1, $2, $3, 'bulk-' || g, 'webhook', $4, 'bulk', 'pending', 8, now()
-         FROM generate_series(1, $5) AS g`,
-      [campaign, now, db.serviceId, receiver.url, bulk],
-    );
-    await db.pool.query('ANALYZE deliveries');
+    // A million bulk deliveries (or recipients) of one campaign, due now, written straight to the database.
+    await writeCampaign(db, receiver.url);
     const before = await pendingBulk(db);
     const busy = await stream(db, apiUrl, receiver);
     const after = await pendingBulk(db);
-    rows.push(row(`${fmt(bulk)} bulk deliveries pending`, busy, before, after));
+    rows.push(row(`${fmt(bulk)} bulk ${backlog} pending`, busy, before, after));
   } finally {
     await system.stop();
     await db.close();

@@ -1,8 +1,8 @@
 // npm run bench:topics [-- --subscribers 1000000 --sends 5 --chunk 5000 --timeout 900 --skip-fan-out]
 // A send to a topic of N subscribers: the 202's latency (no subscriber row is read: the
 // notification is stored with its topic), then the worker's fan-out of one such send to the
-// end, in_app so no provider is involved: its subscribers expanded into recipients a chunk per
-// transaction (TOPIC_FAN_OUT_CHUNK), each recipient fanned out into a delivery and an inbox item.
+// end, in_app so no provider is involved: its subscribers fanned out a page per transaction
+// (TOPIC_FAN_OUT_CHUNK), each into a recipient row, a delivery and an inbox item.
 // Users and subscriptions are made with set-based inserts first. CPU per subscriber is read from
 // /proc for the worker and for PostgreSQL (run nothing else on the server meanwhile).
 import { parseArgs } from 'node:util';
@@ -35,6 +35,18 @@ const subscribers = Number(values.subscribers);
 const sends = Number(values.sends);
 const chunk = Number(values.chunk);
 const timeoutMs = Number(values.timeout) * 1000;
+
+/**
+ * Shared buffers hit or read by this database's statements so far: work done, counted the same
+ * however busy the machine is (PostgreSQL CPU is read for the whole server).
+ */
+async function bufferAccesses(db: BenchDatabase): Promise<number> {
+  await db.pool.query('SELECT pg_stat_clear_snapshot()');
+  const r = await db.pool.query<{ n: number }>(
+    'SELECT (blks_hit + blks_read)::float8 AS n FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return r.rows[0]?.n ?? 0;
+}
 
 async function makeTopic(db: BenchDatabase): Promise<number> {
   const started = performance.now();
@@ -123,6 +135,7 @@ async function main(): Promise<void> {
 
     const id = ids[0] ?? '';
     const pg0 = await postgresCpuSeconds(db.pool);
+    const buffers0 = await bufferAccesses(db);
     const started = performance.now();
     const worker = await startChild(['src/main.ts', 'worker'], {
       DATABASE_URL: db.url,
@@ -158,6 +171,10 @@ async function main(): Promise<void> {
     }
     const doneMs = performance.now() - started;
     const pg1 = await postgresCpuSeconds(db.pool);
+    const buffers = (await bufferAccesses(db)) - buffers0;
+    const dead = await db.pool.query<{ n: number }>(
+      "SELECT coalesce(sum(n_dead_tup), 0)::float8 AS n FROM pg_stat_user_tables WHERE relname LIKE 'recipients%'",
+    );
     const delivered = await db.pool.query<{ n: string }>(
       `SELECT count(*) AS n FROM deliveries WHERE notification_id = $1 AND state = 'delivered'`,
       [id],
@@ -181,7 +198,7 @@ async function main(): Promise<void> {
             `${(sorted.at(-1) ?? 0).toFixed(1)} ms`,
           ],
           [
-            'expansion into recipients: done after',
+            'topic send row gone (last page fanned out) after',
             `${fmt(expandedMs)} ms (${fmt((subscribers / expandedMs) * 1000)}/s)`,
           ],
           [
@@ -190,6 +207,8 @@ async function main(): Promise<void> {
           ],
           ['worker CPU per subscriber', `${((workerCpu * 1e6) / subscribers).toFixed(1)} µs`],
           ['PostgreSQL CPU per subscriber', pgUs === undefined ? 'n/a' : `${pgUs.toFixed(1)} µs`],
+          ['PostgreSQL buffer accesses per subscriber (this database)', (buffers / subscribers).toFixed(1)],
+          ['dead recipients row versions at the end', fmt(dead.rows[0]?.n ?? 0)],
         ],
       ),
     );

@@ -3,7 +3,7 @@
 // store, one LISTEN connection for the channels the process's roles hear, the NOTIFY sender,
 // metrics, API-key authentication, unsubscribe signing and the template renderer. Closed in the reverse order it was opened.
 import type { Config } from '../config/schema.js';
-import { createPool, type Pool } from '../db/pools.js';
+import { createPool, statementsSent, type Pool } from '../db/pools.js';
 import { isConnectionError } from '../db/pg-errors.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js';
 import { migrate, readMigrations, type Migration } from '../db/migrate.js';
@@ -27,6 +27,7 @@ import type { OutboundLookup } from '../channels/outbound-connector.js';
 import { OutboundPolicy } from '../domain/outbound-policy.js';
 import { parseIpNetworkList } from '../domain/ip-address.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { registerStatementCounter } from '../observability/statement-metrics.js';
 import { BudgetedRenderer } from '../templates/budgeted-renderer.js';
 import type { Logger } from '../observability/logger.js';
 import type { Tracer } from '../observability/tracing.js';
@@ -125,6 +126,7 @@ export async function openInfrastructure(options: HeraldOptions): Promise<Infras
         : {}),
       ...(replica === undefined ? {} : { readReplicaLag: () => readReplicaLag(replica) }),
     });
+    registerStatementCounter(metrics.registry, statementsSent);
     const authenticate = createApiKeyAuth({ lookup: (key) => findCallerByKey(pool, key) });
     // A revoked key is forgotten by every api and query process when its NOTIFY arrives.
     listener.subscribe(wakeChannels.auth, () => authenticate.forget());

@@ -1,16 +1,18 @@
-// The scheduler role: its periodic jobs (lease rescue, early receipts, overview counts upkeep,
-// partition upkeep, the overdue notifications report, and retention when the archive store is
-// open), each also run once at start.
+// The scheduler role: its periodic jobs (lease rescue by expiry and by ended worker session,
+// early receipts, overview counts upkeep, partition upkeep, the overdue notifications report,
+// the PostgreSQL settings check, and retention when the archive store is open), each also run
+// once at start.
 import type { Config } from '../config/schema.js';
 import type { LifecycleSettings } from '../archive/lifecycle-deps.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
-import { leaseRescuer } from '../scheduler/lease-rescuer.js';
+import { leaseRescuer, sessionRescuer, sessionRescueIntervalMs } from '../scheduler/lease-rescuer.js';
 import { partitionUpkeep, partitionUpkeepIntervalMs } from '../scheduler/partition-upkeep.js';
 import { receiptReconciler, receiptReconcileIntervalMs } from '../scheduler/receipt-reconciler.js';
 import { retention } from '../scheduler/retention.js';
 import { overviewUpkeep, overviewUpkeepIntervalMs } from '../scheduler/overview-upkeep.js';
 import { overdueNotifications, overdueNotificationsIntervalMs } from '../scheduler/overdue-notifications.js';
 import { recurringSchedules, recurringSchedulesIntervalMs } from '../scheduler/recurring-schedules.js';
+import { serverSettingsCheck, serverSettingsCheckIntervalMs } from '../scheduler/server-settings-check.js';
 import type { Infrastructure } from './infrastructure.js';
 
 /** The retention job's settings (docs/retention.md). */
@@ -25,23 +27,20 @@ export function lifecycleSettings(config: Config): LifecycleSettings {
 
 export function startSchedulerRole(infra: Infrastructure, config: Config): void {
   const { pool, notifier, metrics, logger, now, archivePool } = infra;
+  const rescue = {
+    pool,
+    notifier,
+    metrics,
+    logger,
+    policy: {
+      retry: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+      circuitOpenMs: config.PROVIDER_BREAKER_OPEN_MS,
+    },
+    random: infra.random,
+  };
   const jobs = [
-    new PeriodicJob(
-      'lease-rescuer',
-      config.MAINTENANCE_INTERVAL_MS,
-      leaseRescuer({
-        pool,
-        notifier,
-        metrics,
-        logger,
-        policy: {
-          retry: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
-          circuitOpenMs: config.PROVIDER_BREAKER_OPEN_MS,
-        },
-        random: infra.random,
-      }),
-      logger,
-    ),
+    new PeriodicJob('lease-rescuer', config.MAINTENANCE_INTERVAL_MS, leaseRescuer(rescue), logger),
+    new PeriodicJob('session-rescuer', sessionRescueIntervalMs, sessionRescuer(rescue), logger),
     new PeriodicJob(
       'receipt-reconciler',
       receiptReconcileIntervalMs,
@@ -70,6 +69,12 @@ export function startSchedulerRole(infra: Infrastructure, config: Config): void 
       'recurring-schedules',
       recurringSchedulesIntervalMs,
       recurringSchedules({ pool, notifier, metrics, logger, now, graceMs: config.SCHEDULE_GRACE_MS }),
+      logger,
+    ),
+    new PeriodicJob(
+      'server-settings-check',
+      serverSettingsCheckIntervalMs,
+      serverSettingsCheck({ pool, logger }),
       logger,
     ),
   ];

@@ -5,8 +5,11 @@ import type { Config } from '../config/schema.js';
 import { writeProviderReports } from '../db/stores/overview-store.js';
 import { PeriodicJob } from '../scheduler/periodic-job.js';
 import { FanOutStage } from '../pipeline/fan-out-stage.js';
+import { createPool } from '../db/pools.js';
 import { cleanUpFinishedWorkflows, runWorkflowTick } from '../pipeline/workflow-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
+import { WorkerSession } from '../db/worker-session.js';
+import { wakeChannels } from '../db/wake-notifier.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
 import { SharedLimits, type SharedView } from '../pipeline/shared-limits.js';
 import { rateShare, type KeyLimits } from '../domain/provider-limits.js';
@@ -21,8 +24,11 @@ import { standardWebhookHeaders } from '../channels/webhook/webhook-signature.js
 
 export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut: FanOutStage } {
   const { pool, listener, notifier, metrics, events, logger, now, random } = infra;
+  const transactionalPool = createPool(infra.databaseUrl, 1, logger, 'fan-out-transactional');
+  infra.onStop(() => transactionalPool.end());
   const fanOut = new FanOutStage({
     pool,
+    transactionalPool,
     listener,
     notifier,
     metrics,
@@ -59,7 +65,10 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
   // One object the dispatcher reads on every claim; LaneSettings sets it from the database.
   const limits = { concurrency: config.WORKER_CONCURRENCY, ...configured };
   const laneSettings = new LaneSettings({ pool, listener, logger }, limits, configured);
+  // The dispatcher claims under the owner this session registers (docs/decisions/0011).
+  const session = new WorkerSession(infra.databaseUrl, logger, () => listener.wake(wakeChannels.deliveries));
   const dispatcher = new Dispatcher({
+    session,
     pool,
     providers: infra.providers,
     guard,
@@ -113,6 +122,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
   callbackExpiry.start();
   workflows.start();
   workflowCleanup.start();
+  void session.start();
   dispatcher.start();
   healthReport.start();
   infra.onStop(() => shared.stop());
@@ -120,6 +130,8 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
   infra.onStop(() => fanOut.stop());
   infra.onStop(() => workflows.stop());
   infra.onStop(() => workflowCleanup.stop());
+  // Stops after the dispatcher (newest first): what it left in `sending` is taken back at once.
+  infra.onStop(() => session.stop());
   infra.onStop(() => dispatcher.stop());
   infra.onStop(() => healthReport.stop());
   infra.onStop(() => callbacks.stop());

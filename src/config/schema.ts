@@ -161,7 +161,7 @@ export const ConfigSchema = Type.Object({
   }),
   TOPIC_FAN_OUT_CHUNK: setting(Type.Integer({ minimum: 100, maximum: 10_000, default: 2000 }), {
     description:
-      "Subscribers of a topic send the worker expands into recipients per transaction; the send's cursor moves with each.",
+      "Subscribers of a topic send the worker fans out per transaction; the send's cursor moves with each.",
   }),
   SCHEDULE_GRACE_MS: setting(Type.Integer({ minimum: 0, maximum: 86_400_000, default: 3_600_000 }), {
     description:

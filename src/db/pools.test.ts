@@ -1,8 +1,12 @@
 // Calendar days (date columns, e.g. archive_progress.month) survive a process whose time zone
-// is not UTC: sent and read as UTC midnight.
+// is not UTC: sent and read as UTC midnight. Each pool counts the statements it sends.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
+import { createLogger } from '../observability/logger.js';
+import { registerStatementCounter } from '../observability/statement-metrics.js';
+import { createPool, statementsSent, withTransaction } from './pools.js';
 
 let db: TestDatabase;
 before(async () => {
@@ -28,5 +32,27 @@ test('a month start goes to a date column and comes back as the same UTC midnigh
   } finally {
     if (zone === undefined) delete process.env['TZ'];
     else process.env['TZ'] = zone;
+  }
+});
+
+test('a pool counts every statement it sends, transactions included, and the metric reads the counts', async () => {
+  const pool = createPool(db.url, 2, createLogger('silent'), 'counted');
+  try {
+    const start = statementsSent().get('counted') ?? 0;
+    await pool.query('SELECT 1');
+    await withTransaction(pool, async (client) => {
+      await client.query('SELECT 2');
+      await client.query('SELECT 3');
+    });
+    // SELECT 1; BEGIN, SELECT 2, SELECT 3, COMMIT
+    assert.equal((statementsSent().get('counted') ?? 0) - start, 5);
+    const registry = new Registry();
+    registerStatementCounter(registry, statementsSent);
+    assert.match(
+      await registry.metrics(),
+      new RegExp(`^herald_db_statements_total\\{pool="counted"\\} ${String(start + 5)}$`, 'm'),
+    );
+  } finally {
+    await pool.end();
   }
 });

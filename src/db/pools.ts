@@ -14,6 +14,14 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 pg.types.setTypeParser(pg.types.builtins.DATE, (value) => new Date(`${value}T00:00:00Z`));
 pg.defaults.parseInputDatesAsUTC = true;
 
+/** Statements sent to PostgreSQL by this process, per pool name (BEGIN and COMMIT included). */
+const statements = new Map<string, number>();
+
+/** The statement counts so far, for the herald_db_statements_total metric. */
+export function statementsSent(): ReadonlyMap<string, number> {
+  return statements;
+}
+
 export function createPool(connectionString: string, max: number, logger: Logger, name: string): Pool {
   const pool = new pg.Pool({
     connectionString,
@@ -33,8 +41,19 @@ export function createPool(connectionString: string, max: number, logger: Logger
     client.on('error', (error) => {
       logger.warn({ err: error, pool: name }, 'database connection lost');
     });
+    countStatements(client, name);
   });
   return pool;
+}
+
+/** Counts each query the client sends (pool.query goes through its client's query too). */
+function countStatements(client: pg.PoolClient, name: string): void {
+  statements.set(name, statements.get(name) ?? 0);
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    statements.set(name, (statements.get(name) ?? 0) + 1);
+    return query(...args);
+  }) as typeof client.query;
 }
 
 /**

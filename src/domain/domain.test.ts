@@ -38,6 +38,11 @@ describe('notification ids', () => {
     assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal(parseInt(a.replace(/-/g, '').slice(0, 12), 16), 1_700_000_000_000);
     assert.ok(a < b);
+    // The random bytes in order, the version and variant bits written over the first and third.
+    assert.equal(
+      uuidV7(1_700_000_000_000, Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])),
+      '018bcfe5-6800-7102-8304-05060708090a',
+    );
   });
 });
 

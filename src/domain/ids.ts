@@ -35,15 +35,18 @@ export function formatNotificationId(id: NotificationId): string {
  */
 export function uuidV7(unixMs: number, random: Uint8Array): string {
   if (random.length < 10) throw new RangeError('uuidV7 needs 10 random bytes');
-  const bytes = new Uint8Array(16);
+  const hex = (b: number) => hexByte[b] ?? '';
   let ms = unixMs;
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ms % 256;
+  let time = '';
+  for (let i = 0; i < 6; i++) {
+    time = hex(ms % 256) + time;
     ms = Math.floor(ms / 256);
   }
-  bytes.set(random.subarray(0, 10), 6);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70; // version 7
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80; // variant 10
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const r = (i: number) => hex(random[i] ?? 0);
+  const version = hex(((random[0] ?? 0) & 0x0f) | 0x70); // version 7
+  const variant = hex(((random[2] ?? 0) & 0x3f) | 0x80); // variant 10
+  return `${time.slice(0, 8)}-${time.slice(8)}-${version}${r(1)}-${variant}${r(3)}-${r(4)}${r(5)}${r(6)}${r(7)}${r(8)}${r(9)}`;
 }
+
+/** Two lowercase hex digits per byte value, so formatting an id is lookups and one template. */
+const hexByte = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));

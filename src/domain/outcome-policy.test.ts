@@ -145,13 +145,14 @@ function checkInvariants(input: OutcomeInput, decision: OutcomeDecision): void {
     assert.equal(typeof t.lastError, 'string', context);
     assert.equal(t.providerMessageId, null, context);
   }
-  // A retry is due again at once only when released or rescued; a final state keeps run_at.
-  if (t.to === 'retrying') assert.notEqual(t.delayMs, null, context);
+  // A retry is due again at once only when released or rescued (which keeps its past run_at);
+  // a final state keeps run_at.
+  if (t.to === 'retrying' && result.kind !== 'lease_expired') assert.notEqual(t.delayMs, null, context);
   if (t.to === 'sent' || t.to === 'failed' || t.to === 'target_invalid')
     assert.equal(t.delayMs, null, context);
   if (result.kind === 'lease_expired') {
     assert.equal(t.lastError, leaseExpiredError, context);
-    assert.equal(t.delayMs, 0, context);
+    assert.equal(t.delayMs, null, context);
   }
   if (result.kind === 'retry' && t.to === 'retrying' && !input.aborted) {
     // Retry-After is honoured (up to its cap), and the jitter stays under the backoff ceiling.
@@ -392,7 +393,7 @@ describe('outcome policy: the rules, by example', () => {
     );
   });
 
-  test('an expired lease is retried at once, or dead on the last attempt', () => {
+  test('an expired lease is retried at once (its run_at kept), or dead on the last attempt', () => {
     const retried = transition(decide({ result: { kind: 'lease_expired' } }));
     assert.deepEqual(
       {
@@ -401,7 +402,7 @@ describe('outcome policy: the rules, by example', () => {
         detail: retried.event.detail,
         lastError: retried.lastError,
       },
-      { to: 'retrying', delayMs: 0, detail: 'lease expired', lastError: leaseExpiredError },
+      { to: 'retrying', delayMs: null, detail: 'lease expired', lastError: leaseExpiredError },
     );
     assert.equal(transition(decide({ attempt: 3, result: { kind: 'lease_expired' } })).to, 'dead');
   });

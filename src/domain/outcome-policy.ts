@@ -143,9 +143,11 @@ function decideCurrent(input: OutcomeInput): Transition {
     }
     case 'lease_expired': {
       // An attempt that never answered counts: a message that kills workers cannot loop forever.
+      // run_at stays as it was (past): due at once, and claimed ahead of what became due since,
+      // so a killed worker's deliveries do not wait behind a backlog.
       const dead = attempt >= input.maxAttempts;
       return {
-        ...moveTo(dead ? 'dead' : 'retrying', leaseExpiredError, { delayMs: 0 }),
+        ...moveTo(dead ? 'dead' : 'retrying', leaseExpiredError),
         event: { attempt, detail: 'lease expired' },
       };
     }

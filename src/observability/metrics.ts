@@ -257,7 +257,7 @@ function pipelineMetrics(registry: Registry): PipelineMetrics {
     }),
     leasesRescued: new Counter({
       name: 'herald_leases_rescued_total',
-      help: 'Deliveries whose lease expired (worker died or hung) and were made claimable again.',
+      help: 'Deliveries whose lease expired or whose worker session ended (worker died or hung), made claimable again.',
       registers: [registry],
     }),
     providerSendSeconds: new Histogram({

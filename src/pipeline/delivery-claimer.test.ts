@@ -1,6 +1,7 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import type { QueryConfig } from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { ensureService } from '../db/stores/api-key-store.js';
 import { rescueExpiredLeases } from '../scheduler/lease-rescuer.js';
@@ -48,6 +49,33 @@ test('with 10,000 bulk deliveries pending, a transactional one is claimed in the
   assert.equal(batch[0]?.notificationId, transactional);
   assert.equal(batch.filter((d) => d.lane === 'bulk').length, 75);
   assert.equal(batch.length, 76);
+});
+
+test('one statement claims both lanes: transactional first, then bulk into what is left, within its cap', async () => {
+  await pending('bulk', 1000);
+  const transactional = await pending('transactional', 30);
+  let statements = 0;
+  const counting = {
+    query: (config: QueryConfig) => {
+      statements += 1;
+      return db.pool.query(config);
+    },
+  } as unknown as typeof db.pool;
+  const claimer = new DeliveryClaimer(counting, randomUUID(), limits, 60);
+  // 60 bulk already held: bulk may take 15 more of the 70 slots the transactional ones leave.
+  const { deliveries, backlog } = await claimer.claim(100, 60);
+  assert.equal(statements, 1);
+  assert.deepEqual(
+    deliveries.map((d) => d.lane),
+    [...Array<string>(30).fill('transactional'), ...Array<string>(15).fill('bulk')],
+  );
+  assert.ok(deliveries.slice(0, 30).every((d) => d.notificationId === transactional));
+  assert.equal(backlog, true);
+  // The transactional lane fills the whole room: no bulk at all.
+  await pending('transactional', 50);
+  const { deliveries: full } = await claimer.claim(20, 0);
+  assert.deepEqual(new Set(full.map((d) => d.lane)), new Set(['transactional']));
+  assert.equal(full.length, 20);
 });
 
 test('bulk never takes the reserved share: with bulk at its cap, free slots stay for transactional work', async () => {
@@ -109,4 +137,21 @@ test('an expired lease makes the delivery claimable again; the last attempt beco
     [claimed[0]?.id],
   );
   assert.equal(again[0]?.attempt, 2);
+});
+
+test('the deliveries of one notification in a batch share its content, parsed once', async () => {
+  const first = await pending('transactional', 3);
+  const second = await pending('bulk', 2);
+  const { deliveries } = await new DeliveryClaimer(db.pool, randomUUID(), limits, 60).claim(10, 0);
+  assert.equal(deliveries.length, 5);
+  assert.deepEqual(
+    deliveries.map((d) => d.content),
+    Array.from({ length: 5 }, () => ({ default: { title: 't' } })),
+  );
+  // A Set of objects counts identities: one object per notification.
+  const objects = (id: string) =>
+    new Set(deliveries.filter((d) => d.notificationId === id).map((d) => d.content)).size;
+  assert.equal(objects(first), 1);
+  assert.equal(objects(second), 1);
+  assert.equal(new Set(deliveries.map((d) => d.content)).size, 2);
 });

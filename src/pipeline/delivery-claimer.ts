@@ -24,27 +24,28 @@ export class DeliveryClaimer {
   ) {}
 
   /**
-   * Claims for `free` open slots while `bulkInFlight` bulk deliveries are already held.
-   * `backlog` says whether more work may be waiting (a lane filled all the room it had, or bulk
+   * Claims for `free` open slots, both lanes in one statement, while `bulkInFlight` bulk
+   * deliveries are already held (`withBulk` false: transactional only). `backlog` says whether more work may be waiting (a lane filled all the room it had, or bulk
    * was held back by its cap), so the caller knows to claim again as soon as room frees up.
    */
   async claim(
     free: number,
     bulkInFlight: number,
+    withBulk = true,
   ): Promise<{ deliveries: ClaimedDelivery[]; backlog: boolean }> {
     const room = Math.min(free, this.limits.batchSize);
     if (room <= 0) return { deliveries: [], backlog: true };
-    const transactional = await claimDeliveries(
+    const bulkLimit = withBulk ? bulkCapacity(this.limits) - bulkInFlight : 0;
+    const deliveries = await claimDeliveries(
       this.pool,
-      'transactional',
-      room,
+      { limit: room, bulkLimit },
       this.owner,
       this.leaseSeconds,
     );
-    const bulkRoom = Math.min(room - transactional.length, bulkCapacity(this.limits) - bulkInFlight);
-    const bulk =
-      bulkRoom > 0 ? await claimDeliveries(this.pool, 'bulk', bulkRoom, this.owner, this.leaseSeconds) : [];
-    const backlog = transactional.length === room || bulkRoom <= 0 || bulk.length === bulkRoom;
-    return { deliveries: [...transactional, ...bulk], backlog };
+    const bulk = deliveries.filter((d) => d.lane === 'bulk').length;
+    const transactional = deliveries.length - bulk;
+    const bulkRoom = Math.min(room - transactional, bulkLimit);
+    const backlog = transactional === room || bulkRoom <= 0 || bulk === bulkRoom;
+    return { deliveries, backlog };
   }
 }

@@ -4,7 +4,6 @@
 // one delivery at a time within one render budget, yielding between renders, and each delivery's
 // send starts as soon as it is rendered. Rendering lives in delivery-renderer.ts, the provider
 // chain in send-chain.ts, and what an outcome does to the delivery in outcome-recorder.ts.
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
 import type { ClaimedDelivery } from '../db/stores/delivery-store.js';
@@ -26,8 +25,15 @@ import type { WakeListener } from '../db/wake-listener.js';
 import type { TrackingLinks } from '../templates/tracking-links.js';
 import type { BudgetedRenderer } from '../templates/budgeted-renderer.js';
 
+/** Where the lease owner comes from: the worker's database session (src/db/worker-session.ts). */
+export interface LeaseOwnerSource {
+  /** The owner to claim under now; undefined while none is registered (claiming waits). */
+  readonly owner: string | undefined;
+}
+
 export interface DispatcherDeps {
   pool: Pool;
+  session: LeaseOwnerSource;
   providers: ProviderRegistry;
   guard: ProviderGuard;
   listener: WakeListener;
@@ -50,6 +56,13 @@ export interface DispatcherDeps {
   tracer?: Tracer | undefined;
 }
 
+/** An owner's claimer and recorder: outcomes are recorded under the owner that claimed. */
+interface OwnerLease {
+  owner: string;
+  claimer: DeliveryClaimer;
+  recorder: OutcomeRecorder;
+}
+
 interface InFlight {
   delivery: ClaimedDelivery;
   controller: AbortController;
@@ -57,10 +70,8 @@ interface InFlight {
 }
 
 export class Dispatcher {
-  /** Lease owner id of this worker: outcomes are recorded only under it (fencing). */
-  readonly owner = randomUUID();
-  private readonly claimer: DeliveryClaimer;
-  private readonly recorder: OutcomeRecorder;
+  /** Per lease owner the session registered (a new one after a lost session), latest last. */
+  private readonly leases: OwnerLease[] = [];
   private readonly messages: DeliveryRenderer;
   private readonly inFlight = new Map<string, InFlight>();
   private bulkInFlight = 0;
@@ -73,14 +84,6 @@ export class Dispatcher {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly deps: DispatcherDeps) {
-    this.claimer = new DeliveryClaimer(deps.pool, this.owner, deps.limits, deps.leaseSeconds);
-    this.recorder = new OutcomeRecorder({
-      pool: deps.pool,
-      owner: this.owner,
-      logger: deps.logger,
-      policy: { retry: deps.retry, circuitOpenMs: deps.guard.openMs },
-      random: deps.random,
-    });
     this.messages = new DeliveryRenderer({
       pool: deps.pool,
       providers: deps.providers,
@@ -115,7 +118,7 @@ export class Dispatcher {
     if (timedOut) {
       this.deps.logger.warn({ inFlight: this.inFlight.size }, 'shutdown timeout: aborting in-flight sends');
       for (const f of this.inFlight.values()) f.controller.abort();
-      this.recorder.close();
+      for (const lease of this.leases) lease.recorder.close();
       await Promise.race([all(), sleep(5000)]);
     }
   }
@@ -123,30 +126,43 @@ export class Dispatcher {
   private async run(): Promise<void> {
     const { deps } = this;
     const { concurrency } = deps.limits;
-    // Claim again once a quarter of the slots (and of the bulk share) are free, so a busy
-    // worker claims in batches instead of one statement per finished delivery.
-    const roomThreshold = Math.max(1, Math.floor(concurrency / 4));
-    const bulkThreshold = Math.max(1, Math.floor(bulkCapacity(deps.limits) / 4));
+    // After a claim that met a backlog, claim again once half the slots (and of the bulk share)
+    // are free, capped at a batch, so claims are large; or once a quarter is, after a short
+    // settle: a hanging provider may hold up to PROVIDER_MAX_SLOT_SHARE of the slots, and the
+    // other channels must still be claimed for. A wake-up hint claims transactional work at once.
+    const fill = (slots: number) => Math.max(1, Math.min(deps.limits.batchSize, Math.floor(slots / 2)));
+    const some = (slots: number) => Math.max(1, Math.floor(slots / 4));
+    const bulkSlots = bulkCapacity(deps.limits);
+    let withBulk = true;
     let failures = 0;
     while (this.running) {
       const free = concurrency - this.recordingBacklog();
+      const lease = this.leaseOf(deps.session.owner);
+      if (lease === undefined) {
+        await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
+        continue;
+      }
       try {
-        const { deliveries, backlog } = await this.claimer.claim(free, this.bulkInFlight);
+        const { deliveries, backlog } = await lease.claimer.claim(free, this.bulkInFlight, withBulk);
         await this.messages.loadTemplates(deliveries);
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
         const budget = this.messages.budget();
         for (const delivery of deliveries)
-          this.dispatch(delivery, await this.messages.prepare(delivery, budget));
+          this.dispatch(delivery, await this.messages.prepare(delivery, budget), lease.recorder);
         if (backlog) {
-          // More is waiting: go on when room frees up, or at once for a wake-up hint (which
-          // may be transactional work, served from the reserved share).
-          await Promise.race([
-            deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs),
-            this.roomFor(roomThreshold, bulkThreshold),
+          // More is waiting: go on when room frees up, or at once for a wake-up hint, then
+          // transactional only (served from the reserved share; bulk waits for room).
+          withBulk = await Promise.race([
+            deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs).then(() => false),
+            this.roomFor(fill(concurrency), fill(bulkSlots)).then(() => true),
+            this.roomFor(some(concurrency), some(bulkSlots))
+              .then(() => sleep(settleMs))
+              .then(() => true),
           ]);
         } else {
           await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
+          withBulk = true;
         }
       } catch (error) {
         failures += 1;
@@ -160,6 +176,27 @@ export class Dispatcher {
         );
       }
     }
+  }
+
+  /** The claimer and recorder of `owner`, made when the session registers a new owner. */
+  private leaseOf(owner: string | undefined): OwnerLease | undefined {
+    if (owner === undefined) return undefined;
+    const latest = this.leases.at(-1);
+    if (latest?.owner === owner) return latest;
+    const { deps } = this;
+    const lease: OwnerLease = {
+      owner,
+      claimer: new DeliveryClaimer(deps.pool, owner, deps.limits, deps.leaseSeconds),
+      recorder: new OutcomeRecorder({
+        pool: deps.pool,
+        owner,
+        logger: deps.logger,
+        policy: { retry: deps.retry, circuitOpenMs: deps.guard.openMs },
+        random: deps.random,
+      }),
+    };
+    this.leases.push(lease);
+    return lease;
   }
 
   /**
@@ -193,7 +230,7 @@ export class Dispatcher {
    * joins the next batch (OutcomeRecorder). Outcomes waiting to be recorded count against
    * the room for new claims, so a slow database slows claiming instead of piling up work.
    */
-  private dispatch(delivery: ClaimedDelivery, prepared: Prepared): void {
+  private dispatch(delivery: ClaimedDelivery, prepared: Prepared, recorder: OutcomeRecorder): void {
     const controller = new AbortController();
     if (delivery.lane === 'bulk') this.bulkInFlight += 1;
     // Keyed by attempt too: a rescued delivery may come back to this worker while the first
@@ -211,7 +248,7 @@ export class Dispatcher {
         this.inFlight.delete(key);
         if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
         this.notifyRoom();
-        return this.record(delivery, sent, controller.signal.aborted && this.stopping);
+        return this.record(recorder, delivery, sent, controller.signal.aborted && this.stopping);
       })
       .catch((error: unknown) => {
         this.deps.logger.error(
@@ -233,14 +270,19 @@ export class Dispatcher {
   }
 
   /** Records the attempt's end, then counts it and tells whoever waits for it. */
-  private async record(delivery: ClaimedDelivery, sent: Sent, aborted: boolean): Promise<void> {
+  private async record(
+    recorder: OutcomeRecorder,
+    delivery: ClaimedDelivery,
+    sent: Sent,
+    aborted: boolean,
+  ): Promise<void> {
     const { deps } = this;
     const channel = delivery.channel;
-    const recorded = await this.recorder.record({ delivery, ...sent, aborted });
+    const recorded = await recorder.record({ delivery, ...sent, aborted });
     let state: OutcomeState;
     switch (recorded.kind) {
       case 'fenced':
-        // The lease expired during the call and the delivery was taken back: if this call
+        // The lease expired (or its session ended) during the call and the delivery was taken back: if this call
         // reached the provider, it may have sent a duplicate (the window between a provider
         // accepting and Herald recording it, counted).
         deps.metrics.outcomesFenced.inc({ channel, outcome: metricKind(sent.result.kind) });
@@ -277,6 +319,9 @@ export class Dispatcher {
 function metricKind(kind: CallResult['kind']): string {
   return kind === 'threw' ? 'retry' : kind;
 }
+
+/** How long a claim for a quarter of the slots waits for more to free up. */
+const settleMs = 25;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -11,7 +11,8 @@ import {
   closeDueDigests,
   deleteFinishedWorkflows,
   joinDigest,
-  loadSendOutcome,
+  loadSendOutcomes,
+  runKey,
   releaseRecipient,
   writeRunResult,
 } from '../db/stores/workflow-store.js';
@@ -66,6 +67,7 @@ export async function cleanUpFinishedWorkflows(
 async function advanceDueRuns(deps: WorkflowStageDeps): Promise<number> {
   return withTransaction(deps.pool, async (client) => {
     const runs = await claimDueRuns(client, deps.batchSize);
+    const outcomes = await loadSendOutcomes(client, runs);
     const joins: { run: ClaimedRun; digest: Extract<Effect, { kind: 'digest' }> }[] = [];
     for (const run of runs) {
       const result = advanceRun(run, {
@@ -73,7 +75,7 @@ async function advanceDueRuns(deps: WorkflowStageDeps): Promise<number> {
         timeZone: run.timeZone,
         attributes: run.attributes,
         version: run.version,
-        outcome: await loadSendOutcome(client, run),
+        outcome: run.sent ? (outcomes.get(runKey(run)) ?? 'pending') : null,
       });
       for (const effect of result.effects) {
         if (effect.kind === 'send') await releaseRecipient(client, run, effect.channels);

@@ -100,6 +100,22 @@ describe("Herald's own tokens", () => {
   });
 });
 
+test('a token verified before is still refused from its expiry on, and its signature still counts', async () => {
+  const secret = randomBytes(32);
+  let now = new Date('2026-11-24T10:00:00Z');
+  const tokens = new UserTokens({ secret, defaultTtlSeconds: 600, now: () => now });
+  const { token } = await tokens.issue('ada', 7);
+  assert.equal((await tokens.verify(token)).userId, 'ada');
+  // The same claims under another signature are not the token that was verified.
+  const [header, payload] = token.split('.');
+  const forged = `${String(header)}.${String(payload)}.${Buffer.from(randomBytes(32)).toString('base64url')}`;
+  assert.equal((await refusal(tokens.verify(forged))).code, 'unauthenticated');
+  now = new Date('2026-11-24T10:09:59.999Z');
+  assert.equal((await tokens.verify(token)).userId, 'ada');
+  now = new Date('2026-11-24T10:10:00Z');
+  assert.match((await refusal(tokens.verify(token))).detail, /expired/);
+});
+
 describe("an identity provider's tokens", () => {
   test('are accepted with its issuer and audience, naming the user by the configured claim', async () => {
     const tokens = new UserTokens({ secret: randomBytes(32), defaultTtlSeconds: 600, external: external() });

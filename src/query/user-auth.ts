@@ -4,7 +4,7 @@
 // by POST /v1/users/:userId/token, naming the key that asked) or the app's identity provider's,
 // verified against its JWKS. A token for another user gets 404, exactly as an id that does not
 // exist (docs/inbox.md); a revoked one gets 401 (docs/security.md).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import {
   createRemoteJWKSet,
@@ -26,6 +26,13 @@ const keyClaim = 'herald_key';
 const issuedMsClaim = 'herald_iat_ms';
 const heraldAudience = 'herald-inbox';
 const externalAlgorithms = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+/**
+ * How long a verified token is taken on trust again (never past its expiry): checking a
+ * signature costs more than the rest of an inbox read (bench:inbox), and an app sends the
+ * same token with every request. Revocations are checked on every request all the same.
+ */
+const verifiedTokenMs = 60_000;
+const maxVerifiedTokens = 10_000;
 
 export interface ExternalIdentity {
   jwksUrl: string;
@@ -52,6 +59,8 @@ export interface IssuedToken {
 export class UserTokens {
   private readonly jwks: JWTVerifyGetKey | undefined;
   private readonly now: () => Date;
+  /** Tokens verified lately, by digest (not kept as themselves), with when to check them anew. */
+  private readonly verified = new Map<string, { credential: Credential; untilMs: number }>();
 
   constructor(private readonly options: UserTokenOptions) {
     this.now = options.now ?? (() => new Date());
@@ -88,6 +97,18 @@ export class UserTokens {
 
   /** What a token stands for; throws 401 unauthenticated for anything else. */
   async verify(token: string): Promise<Credential> {
+    const digest = createHash('sha256').update(token).digest('base64');
+    const nowMs = this.now().getTime();
+    const hit = this.verified.get(digest);
+    if (hit !== undefined && nowMs < hit.untilMs) return hit.credential;
+    const { credential, expiresAtMs } = await this.verifySignature(token);
+    if (this.verified.size >= maxVerifiedTokens) this.verified.clear();
+    this.verified.set(digest, { credential, untilMs: Math.min(expiresAtMs, nowMs + verifiedTokenMs) });
+    return credential;
+  }
+
+  /** verify() without the cache: the token's signature and claims, and when it expires. */
+  private async verifySignature(token: string): Promise<{ credential: Credential; expiresAtMs: number }> {
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -110,10 +131,8 @@ export class UserTokens {
         if (typeof keyId !== 'number' || typeof issuedMs !== 'number')
           throw new ProblemError('unauthenticated', 'The user token is not one Herald accepts.');
         return {
-          kind: 'token',
-          userId: userIdFrom(payload.sub),
-          keyId,
-          issuedAtMs: issuedMs,
+          credential: { kind: 'token', userId: userIdFrom(payload.sub), keyId, issuedAtMs: issuedMs },
+          expiresAtMs: expiryOf(payload.exp),
         };
       }
       const external = this.options.external;
@@ -127,10 +146,13 @@ export class UserTokens {
         requiredClaims: ['exp'],
       });
       return {
-        kind: 'token',
-        userId: userIdFrom(payload[external.userClaim]),
-        keyId: undefined,
-        issuedAtMs: payload.iat === undefined ? undefined : payload.iat * 1000,
+        credential: {
+          kind: 'token',
+          userId: userIdFrom(payload[external.userClaim]),
+          keyId: undefined,
+          issuedAtMs: payload.iat === undefined ? undefined : payload.iat * 1000,
+        },
+        expiresAtMs: expiryOf(payload.exp),
       };
     } catch (error) {
       if (error instanceof ProblemError) throw error;
@@ -147,6 +169,11 @@ export class UserTokens {
       );
     }
   }
+}
+
+/** A verified token's `exp` (required, so present) in ms: it is refused from that instant on. */
+function expiryOf(exp: number | undefined): number {
+  return (exp ?? 0) * 1000;
 }
 
 function userIdFrom(claim: unknown): string {

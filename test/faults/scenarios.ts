@@ -13,6 +13,7 @@ import { FaultReceiver } from './fault-receiver.js';
 import { loopbackNetworks } from '../helpers/loopback-allowed.js';
 import { providerOutage } from './provider-outage.js';
 import { workflowDelayKill } from './workflow-delay-kill.js';
+import { workerKills } from './worker-kills.js';
 import { intakeScenarios, intakeSmokeSkipped } from './intake-scenarios.js';
 
 /** Scenarios `--smoke` runs only when named with `--only`. */
@@ -24,53 +25,6 @@ export interface ScenarioOptions {
 }
 
 export type Scenario = (options: ScenarioOptions) => Promise<Figures & { extraFailures: string[] }>;
-
-/** kill -9 of worker processes at random while deliveries flow; a replacement starts each time. */
-export const workerKills: Scenario = async ({ seed, smoke }) => {
-  const h = new FaultHarness('worker-kills', seed, 20);
-  const started = Date.now();
-  try {
-    await h.setup();
-    await h.spawn(['api', 'scheduler']);
-    const workers = [await h.spawn(['worker']), await h.spawn(['worker']), await h.spawn(['worker'])];
-    const requests = smoke ? 50 : 500;
-    const kills = smoke ? 2 : 6;
-    const progress = { done: false };
-    const sending = h
-      .send({ requests, recipientsPerRequest: 100, concurrency: 4, lane: 'bulk' })
-      .finally(() => (progress.done = true));
-    let killed = 0;
-    const schedule: string[] = [];
-    while (killed < kills) {
-      await sleep(1000 + Math.floor(h.random() * 2000));
-      const victim = Math.floor(h.random() * workers.length);
-      const process = workers[victim];
-      if (process === undefined) continue;
-      schedule.push(`${String(Math.round((Date.now() - started) / 100) / 10)}s:w${String(victim)}`);
-      await h.kill(process);
-      workers[victim] = await h.spawn(['worker']);
-      killed += 1;
-      if (progress.done && killed >= 2) {
-        const open = await h.db.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM deliveries WHERE state IN ('pending','retrying','sending')",
-        );
-        if ((open.rows[0]?.n ?? 0) === 0) break;
-      }
-    }
-    await sending;
-    await h.quiesce();
-    const figures = await h.check(
-      requests,
-      100,
-      `${String(killed)} worker kill -9 (${schedule.join(' ')})`,
-      'leases expire after 3 s',
-      started,
-    );
-    return { ...figures, extraFailures: [] };
-  } finally {
-    await h.teardown();
-  }
-};
 
 /** kill -9 of the api process during ingest; the client retries with the same keys. */
 export const apiKills: Scenario = async ({ seed, smoke }) => {

@@ -66,6 +66,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   early_receipts: local,
   provider_workers: local,
   provider_circuits: local,
+  worker_sessions: local,
   callback_messages: local,
   schedules: local,
   schedule_runs: local,

@@ -1,6 +1,6 @@
-// Topics: a send to a topic is accepted without reading its subscribers, and the worker expands
-// it into one recipient per subscriber (opted-out ones skipped), a chunk per transaction with a
-// cursor, so an interrupted expansion resumes without duplicates. Another service's key finds
+// Topics: a send to a topic is accepted without reading its subscribers, and the worker fans it
+// out straight from them, one recipient per subscriber (opted-out ones skipped), a page per
+// transaction with a cursor, so an interrupted send resumes without duplicates. Another service's key finds
 // none of a service's topics (404), and request sizes are bounded.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,23 +10,30 @@ import { waitFor } from '../../../test/helpers/wait-for.js';
 import { createApiKey, ensureService } from '../../db/stores/api-key-store.js';
 import { permissions } from '../../domain/permissions.js';
 import { withTransaction } from '../../db/pools.js';
-import { expandTopicChunk } from '../../db/stores/topic-store.js';
+import { claimTopicPage } from '../../db/stores/topic-store.js';
 
 let db: TestDatabase;
 let api: TestHerald;
+let worker: TestHerald;
 let otherKey: string;
 
 before(async () => {
   db = await createTestDatabase();
-  // No worker: the tests below expand topic sends themselves, or start one.
   api = await startTestHerald(db, { roles: ['api', 'query'] });
+  // A worker whose fan-out loops are stopped: the tests below fan topic pages out one at a time.
+  worker = await startTestHerald(db, { roles: ['worker'], env: { TOPIC_FAN_OUT_CHUNK: '100' } });
+  await worker.herald.fanOut?.stop();
   otherKey = await createApiKey(db.pool, await ensureService(db.pool, 'other'), permissions);
 });
 
 after(async () => {
+  await worker.stop();
   await api.stop();
   await db.drop();
 });
+
+/** Fans out the next page of a due topic send (100 subscribers); false when there was none. */
+const fanOutPage = async () => (await worker.herald.fanOut?.fanOutTopicPage()) ?? false;
 
 /** Users u<prefix>-00000 … in one statement. */
 async function makeUsers(prefix: string, n: number): Promise<string[]> {
@@ -55,10 +62,13 @@ const send = (body: Record<string, unknown>, key?: string) =>
     key === undefined ? {} : { key },
   );
 
+/** Each recipient row's user and state, and how many rows and deliveries the user has. */
 const recipientsOf = async (id: string) =>
   (
-    await db.pool.query<{ user_id: string; n: string }>(
-      'SELECT user_id, count(*) AS n FROM recipients WHERE notification_id = $1 GROUP BY user_id ORDER BY user_id',
+    await db.pool.query<{ user_id: string; n: string; state: string; deliveries: number }>(
+      `SELECT r.user_id, count(*) AS n, min(r.state) AS state,
+              (SELECT count(*)::int FROM deliveries d WHERE d.notification_id = $1 AND d.user_id = r.user_id) AS deliveries
+         FROM recipients r WHERE r.notification_id = $1 GROUP BY r.user_id ORDER BY r.user_id`,
       [id],
     )
   ).rows;
@@ -135,43 +145,45 @@ describe('topics', () => {
     const read = await api.call('GET', `/v1/notifications/${encodeURIComponent(id)}`);
     assert.equal(read.body.status, 'accepted', 'not completed while its subscribers wait to be expanded');
 
-    // A worker killed mid-chunk: its transaction rolls back, the cursor stays where it was.
+    // A worker killed mid-page: its transaction rolls back, the cursor stays where it was.
     await assert.rejects(
       withTransaction(db.pool, async (client) => {
-        const chunk = await expandTopicChunk(client, 100);
-        assert.equal(chunk?.paged, 100);
+        const page = await claimTopicPage(client, 100);
+        assert.equal(page?.paged, 100);
         throw new Error('killed');
       }),
       /killed/,
     );
     assert.deepEqual(await recipientsOf(id), []);
-    // Two chunks commit; then a repeated page (a cursor set back) creates nothing twice.
-    for (let i = 0; i < 2; i += 1) await withTransaction(db.pool, (client) => expandTopicChunk(client, 100));
+    // Two pages commit: their recipients are written once, already fanned out, with their deliveries.
+    for (let i = 0; i < 2; i += 1) assert.equal(await fanOutPage(), true);
     const cursor = await db.pool.query<{ cursor_user_id: string }>(
       'SELECT cursor_user_id FROM topic_sends WHERE notification_id = $1',
       [id],
     );
     assert.equal(cursor.rows[0]?.cursor_user_id, users[199]);
-    assert.equal((await recipientsOf(id)).length, 199, 'users 1–200 minus one opt-out');
+    const first = await recipientsOf(id);
+    assert.equal(first.length, 199, 'users 1–200 minus one opt-out');
+    assert.ok(first.every((r) => r.state === 'fanned_out' && r.deliveries === 1));
+    // A repeated page (a cursor set back) creates nothing twice.
     await db.pool.query('UPDATE topic_sends SET cursor_user_id = $2 WHERE notification_id = $1', [
       id,
       users[149],
     ]);
-    for (;;) {
-      const chunk = await withTransaction(db.pool, (client) => expandTopicChunk(client, 100));
-      if (chunk === undefined || chunk.done) break;
-    }
+    while (await fanOutPage());
     const rows = await recipientsOf(id);
     const expected = users.filter((u) => !optedOut.includes(u));
     assert.deepEqual(
       rows.map((r) => r.user_id),
       expected,
     );
-    assert.ok(rows.every((r) => Number(r.n) === 1));
+    assert.ok(rows.every((r) => Number(r.n) === 1 && r.deliveries === 1));
     assert.equal(
       (await db.pool.query('SELECT 1 FROM topic_sends WHERE notification_id = $1', [id])).rowCount,
       0,
     );
+    const done = await api.call('GET', `/v1/notifications/${encodeURIComponent(id)}`);
+    assert.equal(done.body.status, 'completed');
   });
 
   test('end to end with a worker: every subscriber gets one in-app delivery', async () => {
@@ -201,24 +213,24 @@ describe('topics', () => {
     }
   });
 
-  test('canceling a topic send stops its expansion', async () => {
+  test('canceling a topic send stops its fan-out', async () => {
     const users = await makeUsers('cancel', 150);
     await topicWith('cancel', users);
     const id = (await send({ topic: 'cancel' })).body.id as string;
-    await withTransaction(db.pool, (client) => expandTopicChunk(client, 100));
+    assert.equal(await fanOutPage(), true);
     const canceled = await api.call('POST', `/v1/notifications/${encodeURIComponent(id)}/cancel`);
     assert.equal(canceled.status, 200, JSON.stringify(canceled.body));
-    assert.equal(await withTransaction(db.pool, (client) => expandTopicChunk(client, 100)), undefined);
+    assert.equal(await fanOutPage(), false);
     const states = await db.pool.query<{ state: string; n: string }>(
-      'SELECT state, count(*) AS n FROM recipients WHERE notification_id = $1 GROUP BY state',
+      'SELECT state, count(*)::int AS n FROM recipients WHERE notification_id = $1 GROUP BY state',
       [id],
     );
-    assert.deepEqual(states.rows, [{ state: 'canceled', n: 100 }]);
-    // Canceled before any subscriber was expanded: nothing is left to expand.
+    assert.deepEqual(states.rows, [{ state: 'fanned_out', n: 100 }], 'the first page only');
+    // Canceled before any subscriber was fanned out: nothing is left to fan out.
     const early = (await send({ topic: 'cancel' })).body.id as string;
     const canceledEarly = await api.call('POST', `/v1/notifications/${encodeURIComponent(early)}/cancel`);
     assert.deepEqual(canceledEarly.body, { id: early, canceled_recipients: 0, canceled_deliveries: 0 });
-    assert.equal(await withTransaction(db.pool, (client) => expandTopicChunk(client, 100)), undefined);
+    assert.equal(await fanOutPage(), false);
   });
 });
 
@@ -320,10 +332,7 @@ describe('attacks', () => {
       404,
     );
     const id = (await send({ topic: 'tok' })).body.id as string;
-    for (;;) {
-      const chunk = await withTransaction(db.pool, (client) => expandTopicChunk(client, 100));
-      if (chunk === undefined || chunk.done) break;
-    }
+    while (await fanOutPage());
     assert.deepEqual(
       (await recipientsOf(id)).map((r) => r.user_id),
       [u2],
@@ -337,6 +346,34 @@ describe('attacks', () => {
         .body,
       { opt_outs: [] },
     );
+  });
+
+  test('a topic send naming a rate budget is written as pending recipients that its budget paces', async () => {
+    const users = await makeUsers('paced', 5);
+    await topicWith('paced', users);
+    assert.equal((await api.call('PUT', '/v1/rate-budgets/paced', { per_second: 2 })).status, 200);
+    const sent = await send({ topic: 'paced', lane: 'bulk', budget: 'paced' });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const id = sent.body.id as string;
+    while (await fanOutPage());
+    const pending = await recipientsOf(id);
+    assert.deepEqual(
+      pending.map((r) => r.user_id),
+      users,
+    );
+    assert.ok(pending.every((r) => r.state === 'pending' && r.deliveries === 0));
+    const fanOut = worker.herald.fanOut;
+    assert.ok(fanOut !== undefined);
+    // The transactional loop's batch never takes a budgeted recipient; a bulk batch takes one second's room.
+    await fanOut.fanOutBatch(['transactional']);
+    assert.ok((await recipientsOf(id)).every((r) => r.state === 'pending'));
+    await fanOut.fanOutBatch(['bulk']);
+    const first = await recipientsOf(id);
+    assert.equal(first.filter((r) => r.state === 'fanned_out' && r.deliveries === 1).length, 2);
+    await waitFor('every paced recipient fanned out', async () => {
+      await fanOut.fanOutBatch(['bulk']);
+      return (await recipientsOf(id)).every((r) => r.state === 'fanned_out' && r.deliveries === 1);
+    });
   });
 
   test('a key without users:write cannot manage topics; a sender may send to them', async () => {

@@ -4,11 +4,13 @@ import type { PoolClient } from '../pools.js';
 import type { CapQuery } from '../../domain/fan-out-decision.js';
 
 /**
- * Locks each user's cap usage for this transaction (so two fan-out batches cannot both see
- * room for the last slot), then counts their notifications per cap query and window, from the
+ * Locks each user's cap usage in each lane for this transaction (so two fan-out batches cannot
+ * both see room for the last slot), then counts their notifications per cap query and window, from the
  * window that holds `now` onwards (deferred deliveries hold a slot in a later window). Returns,
  * per query index, window start (ms) → notifications counted. Suppressed and canceled
  * deliveries do not count; a notification counts once however many devices it went to.
+ * Caps count per lane, so the lock is per user and lane: a transactional batch never waits
+ * for a bulk batch that holds the same user.
  */
 export async function lockAndCountCapUsage(
   client: PoolClient,
@@ -17,11 +19,11 @@ export async function lockAndCountCapUsage(
 ): Promise<Map<number, Map<number, number>>> {
   const usage = new Map<number, Map<number, number>>();
   if (queries.length === 0) return usage;
-  const users = [...new Set(queries.map((q) => q.userId))].sort();
+  const keys = [...new Set(queries.map((q) => `${q.lane}:${q.userId}`))].sort();
   await client.query(
-    `SELECT pg_advisory_xact_lock(hashtextextended('herald_cap:' || u, 0))
-       FROM (SELECT u FROM unnest($1::text[]) AS u ORDER BY u) AS sorted`,
-    [users],
+    `SELECT pg_advisory_xact_lock(hashtextextended('herald_cap:' || k, 0))
+       FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted`,
+    [keys],
   );
   const result = await client.query<{ i: number; bucket: Date; n: string }>(
     `SELECT t.i, date_trunc(t.per, d.run_at, t.tz) AS bucket, count(DISTINCT d.notification_id) AS n

@@ -330,7 +330,7 @@ describe('claimDeliveries: the push device', () => {
         attempts: 0,
         leaseOwner: null,
       });
-      const claimed = await claimDeliveries(db.pool, 'transactional', 10, randomUUID(), 30);
+      const claimed = await claimDeliveries(db.pool, { limit: 10, bulkLimit: 10 }, randomUUID(), 30);
       return claimed.find((c) => c.id === push.id);
     };
     assert.deepEqual((await claim())?.device, { id: deviceId, platform: 'ios', appId: 'app', token: 'tok' });

@@ -60,7 +60,9 @@ interface ClaimRow {
   max_attempts: number;
   version: number;
   category: string;
-  content: NotificationContent;
+  /** The notification's first row in the batch carries its content, data and params; the rest null. */
+  first: boolean;
+  content: NotificationContent | null;
   data: Record<string, unknown> | null;
   webhook_secrets: string[];
   device_platform: Platform | null;
@@ -75,52 +77,115 @@ interface ClaimRow {
   trace_flags: number | null;
 }
 
+/** How much one claim may take: `limit` in all, of which at most `bulkLimit` bulk. */
+export interface ClaimRoom {
+  limit: number;
+  bulkLimit: number;
+}
+
 /**
- * Claims up to `limit` due deliveries of one lane for `owner`, under a lease of `leaseSeconds`.
- * One statement: lock with SKIP LOCKED (concurrent workers take disjoint rows), mark them
- * sending, count the attempt, record the event, and return what rendering needs.
+ * Claims due deliveries for `owner`, under a lease of `leaseSeconds`: transactional first, up
+ * to `room.limit`, then bulk into what is left, at most `room.bulkLimit`. One statement: lock
+ * with SKIP LOCKED (concurrent workers take disjoint rows), mark them sending, count the
+ * attempt, record the event, and return what rendering needs, transactional first.
+ *
+ * Named, so each connection plans it once and then runs PostgreSQL's generic plan, which
+ * cannot see the LIMITs: the locked keys reach the UPDATE as arrays (estimated small) so the
+ * generic plan still probes the primary key per row, pruning partitions at execution time,
+ * instead of hashing the whole table.
  */
 export async function claimDeliveries(
   pool: Pool,
-  lane: Lane,
-  limit: number,
+  room: ClaimRoom,
   owner: string,
   leaseSeconds: number,
 ): Promise<ClaimedDelivery[]> {
-  if (limit <= 0) return [];
-  const result = await pool.query<ClaimRow>(
-    `WITH due AS (
+  if (room.limit <= 0) return [];
+  const result = await pool.query<ClaimRow>({
+    name: 'herald_claim_deliveries',
+    text: `WITH tx AS (
        SELECT id, notification_created_at FROM deliveries
-        WHERE state IN ('pending', 'retrying') AND lane = $1 AND run_at <= now()
+        WHERE state IN ('pending', 'retrying') AND lane = 'transactional' AND run_at <= now()
         ORDER BY run_at
-        LIMIT $2
+        LIMIT $1
         FOR UPDATE SKIP LOCKED
+     ), bulk AS (
+       SELECT id, notification_created_at FROM deliveries
+        WHERE state IN ('pending', 'retrying') AND lane = 'bulk' AND run_at <= now()
+        ORDER BY run_at
+        LIMIT greatest(0, least($1 - (SELECT count(*) FROM tx), $2))
+        FOR UPDATE SKIP LOCKED
+     ), due AS (
+       SELECT * FROM tx UNION ALL SELECT * FROM bulk
      ), claimed AS (
        UPDATE deliveries d
           SET state = 'sending', attempts = d.attempts + 1, lease_owner = $3,
               lease_expires_at = now() + make_interval(secs => $4), updated_at = now()
-         FROM due
-        WHERE d.id = due.id AND d.notification_created_at = due.notification_created_at
+         FROM unnest(ARRAY(SELECT id FROM due), ARRAY(SELECT notification_created_at FROM due)) AS k(id, nca)
+        WHERE d.id = k.id AND d.notification_created_at = k.nca
         RETURNING d.*
      ), events AS (
        INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
        SELECT id, notification_id, channel, lane, 'sending', attempts FROM claimed
      )
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
-            c.lane, c.attempts, c.max_attempts, n.version, n.category, n.content, n.data,
+            c.lane, c.attempts, c.max_attempts, n.version, n.category,
+            row_number() OVER w = 1 AS first,
+            CASE WHEN row_number() OVER w = 1 THEN n.content END AS content,
+            CASE WHEN row_number() OVER w = 1 THEN n.data END AS data,
             array_remove(ARRAY[s.webhook_secret, CASE WHEN s.previous_webhook_secret_until > now() THEN s.previous_webhook_secret END], NULL) AS webhook_secrets,
             dv.platform AS device_platform, dv.app_id AS device_app_id, dv.token AS device_token,
-            n.template, n.template_version, n.params AS template_params, u.locale AS user_locale,
+            n.template, n.template_version, CASE WHEN row_number() OVER w = 1 THEN n.params END AS template_params,
+            u.locale AS user_locale,
             n.trace_id, n.trace_span_id, n.trace_flags
        FROM claimed c
        JOIN notifications n ON n.id = c.notification_id AND n.created_at = c.notification_created_at
        JOIN services s ON s.id = c.service_id
        LEFT JOIN devices dv ON dv.id = (CASE WHEN c.channel = 'push' THEN c.target END)::uuid
                             AND dv.user_id = c.user_id AND dv.enabled
-       LEFT JOIN users u ON u.id = c.user_id`,
-    [lane, limit, owner, leaseSeconds],
-  );
-  return result.rows.map((r) => ({
+       LEFT JOIN users u ON u.id = c.user_id
+     WINDOW w AS (PARTITION BY c.notification_id)`,
+    values: [room.limit, Math.max(0, room.bulkLimit), owner, leaseSeconds],
+  });
+  const bulkLast = (r: ClaimRow) => (r.lane === 'bulk' ? 1 : 0);
+  const rows = result.rows.sort((a, b) => bulkLast(a) - bulkLast(b));
+  const notifications = new Map<string, ClaimedNotification>();
+  for (const r of rows) if (r.first) notifications.set(r.notification_id, claimedNotification(r));
+  return rows.flatMap((r) => {
+    const n = notifications.get(r.notification_id);
+    return n === undefined ? [] : [toClaimed(r, n)];
+  });
+}
+
+/** What the deliveries of one notification in a claimed batch share: parsed once, one object. */
+interface ClaimedNotification {
+  version: number;
+  category: string;
+  content: NotificationContent;
+  data: Record<string, unknown> | null;
+  template: ClaimedTemplate | null;
+  trace: ClaimedDelivery['trace'];
+}
+
+function claimedNotification(r: ClaimRow): ClaimedNotification {
+  return {
+    version: r.version,
+    category: r.category,
+    content: r.content ?? {},
+    data: r.data,
+    template:
+      r.template !== null && r.template_version !== null
+        ? { key: r.template, version: r.template_version, params: r.template_params ?? {} }
+        : null,
+    trace: storedTrace(
+      { traceId: r.trace_id, spanId: r.trace_span_id, flags: r.trace_flags },
+      r.notification_id,
+    ),
+  };
+}
+
+function toClaimed(r: ClaimRow, n: ClaimedNotification): ClaimedDelivery {
+  return {
     id: r.id,
     notificationId: r.notification_id,
     notificationCreatedAt: r.notification_created_at,
@@ -131,25 +196,19 @@ export async function claimDeliveries(
     lane: r.lane,
     attempt: r.attempts,
     maxAttempts: r.max_attempts,
-    version: r.version,
-    category: r.category,
-    content: r.content,
-    data: r.data,
+    version: n.version,
+    category: n.category,
+    content: n.content,
+    data: n.data,
     webhookSecrets: r.webhook_secrets,
     device:
       r.device_platform !== null && r.device_app_id !== null && r.device_token !== null
         ? { id: r.target, platform: r.device_platform, appId: r.device_app_id, token: r.device_token }
         : null,
-    template:
-      r.template !== null && r.template_version !== null
-        ? { key: r.template, version: r.template_version, params: r.template_params ?? {} }
-        : null,
+    template: n.template,
     locale: r.user_locale,
-    trace: storedTrace(
-      { traceId: r.trace_id, spanId: r.trace_span_id, flags: r.trace_flags },
-      r.notification_id,
-    ),
-  }));
+    trace: n.trace,
+  };
 }
 
 /** A decided transition (src/domain/outcome-policy.ts) and what writing it needs beside it. */
@@ -184,9 +243,11 @@ export async function writeOutcomes(
   writes: readonly OutcomeWrite[],
 ): Promise<Set<string>> {
   if (writes.length === 0) return new Set();
+  // Named: planned once per connection (its generic plan probes the primary key per input row).
   const t = writes.map((w) => w.transition);
-  const updated = await client.query<{ id: string; from_attempts: number }>(
-    `WITH o AS (
+  const updated = await client.query<{ id: string; from_attempts: number }>({
+    name: 'herald_write_outcomes',
+    text: `WITH o AS (
          SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[], $6::text[], $7::int[],
                               $8::float8[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
            AS t(id, nca, from_state, from_attempts, state, attempts, delay_ms, last_error, provider_message_id,
@@ -209,7 +270,7 @@ export async function writeOutcomes(
          SELECT id, notification_id, channel, lane, state, event_attempt, event_detail FROM u
        )
        SELECT id, from_attempts FROM u`,
-    [
+    values: [
       owner,
       writes.map((w) => w.id),
       writes.map((w) => w.notificationCreatedAt),
@@ -224,7 +285,7 @@ export async function writeOutcomes(
       t.map((x) => x.event.attempt),
       t.map((x) => x.event.detail),
     ],
-  );
+  });
   const written = new Set(updated.rows.map((r) => outcomeKey(r.id, r.from_attempts)));
   const invalid = writes.filter(
     (w) => w.transition.disableTarget && written.has(outcomeKey(w.id, w.transition.fromAttempts)),
@@ -294,6 +355,26 @@ export async function lockExpiredLeases(client: PoolClient, limit: number): Prom
       LIMIT $1
       FOR UPDATE SKIP LOCKED`,
     [limit],
+  );
+  return result.rows.map(toAttempts);
+}
+
+/**
+ * Locks up to `limit` deliveries in `sending` under one of `owners` (owners whose worker session
+ * ended: src/db/stores/worker-session-store.ts), as lockExpiredLeases does for expired leases.
+ */
+export async function lockLeasesOfOwners(
+  client: PoolClient,
+  owners: readonly string[],
+  limit: number,
+): Promise<DeliveryAttempts[]> {
+  if (owners.length === 0) return [];
+  const result = await client.query<AttemptsRow>(
+    `SELECT id, notification_created_at, channel, target, state, attempts, max_attempts FROM deliveries
+      WHERE state = 'sending' AND lease_owner = ANY($1::uuid[])
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED`,
+    [owners, limit],
   );
   return result.rows.map(toAttempts);
 }

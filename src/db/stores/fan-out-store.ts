@@ -1,5 +1,6 @@
 // The fan-out stage's reads and writes: claim due recipients, load what planning needs,
-// and write deliveries, inbox items and events in the same transaction.
+// and write deliveries, inbox items and events in the same transaction. The per-batch statements
+// are named: each connection plans them once.
 import { randomBytes } from 'node:crypto';
 import type { PoolClient } from '../pools.js';
 import type { Channel, Lane } from '../../domain/notification.js';
@@ -29,14 +30,15 @@ export async function claimDueRecipients(
     user_id: string;
     lane: Lane;
     channels: Channel[] | null;
-  }>(
-    `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
+  }>({
+    name: 'herald_claim_recipients',
+    text: `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
       WHERE state = 'pending' AND lane = $1 AND send_at <= now() AND budget_id IS NULL
       ORDER BY send_at
       LIMIT $2
       FOR UPDATE SKIP LOCKED`,
-    [lane, limit],
-  );
+    values: [lane, limit],
+  });
   return result.rows.map((r) => ({
     notificationId: r.notification_id,
     notificationCreatedAt: r.notification_created_at,
@@ -126,10 +128,16 @@ export interface FanOutWrite {
   deliveries: NewDelivery[];
   fannedOut: FannedOutRecipient[];
   maxAttempts: number;
+  /**
+   * Set for a topic page: its recipients have no rows yet and get them here, already fanned
+   * out (one insert per recipient; no pending row to update, no dead row version left behind).
+   */
+  insertRecipients?: { sendAt: Date };
 }
 
 /**
- * Writes the planned deliveries and marks the recipients fanned out. In-app deliveries are
+ * Writes the planned deliveries and marks the recipients fanned out (or inserts them so, for a
+ * topic page). In-app deliveries are
  * complete on write: the inbox row is the delivery. The unique (notification, user, channel,
  * target) key makes a repeated fan-out create nothing new. Returns counts per channel of the
  * deliveries created to be sent (suppressed ones left out) and the users whose inbox streams
@@ -144,7 +152,9 @@ export async function writeFanOut(
   const created = new Map<string, number>();
   const inboxUsers: string[] = [];
   if (rows.length > 0) {
-    const ids = rows.map(() => uuidV7(nowMs, randomBytes(10)));
+    // One call for the batch's randomness: a call per row costs more than formatting the id.
+    const random = randomBytes(rows.length * 10);
+    const ids = rows.map((_, i) => uuidV7(nowMs, random.subarray(i * 10, i * 10 + 10)));
     const inserted = await client.query<{
       id: string;
       channel: string;
@@ -153,8 +163,9 @@ export async function writeFanOut(
       user_id: string;
       notification_created_at: Date;
       category: string;
-    }>(
-      `WITH input AS (
+    }>({
+      name: 'herald_write_deliveries',
+      text: `WITH input AS (
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                               $11::text[], $12::timestamptz[], $13::text[])
            AS t(id, notification_id, nca, service_id, user_id, channel, target, lane, category,
@@ -175,7 +186,7 @@ export async function writeFanOut(
            FROM ins JOIN input ON input.id = ins.id
        )
        SELECT ins.*, input.category FROM ins JOIN input ON input.id = ins.id`,
-      [
+      values: [
         ids,
         rows.map((r) => r.notificationId),
         rows.map((r) => r.notificationCreatedAt),
@@ -190,25 +201,26 @@ export async function writeFanOut(
         rows.map((r) => r.deferred?.runAt ?? null),
         rows.map((r) => r.deferred?.detail ?? null),
       ],
-    );
+    });
     const inApp = inserted.rows.filter((r) => r.channel === 'in_app' && r.state === 'delivered');
     if (inApp.length > 0) {
       const items = await client.query<{
         notification_id: string;
         notification_created_at: Date;
         user_id: string;
-      }>(
-        `INSERT INTO inbox_items (notification_id, notification_created_at, user_id, category)
+      }>({
+        name: 'herald_write_inbox_items',
+        text: `INSERT INTO inbox_items (notification_id, notification_created_at, user_id, category)
          SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
          ON CONFLICT DO NOTHING
          RETURNING notification_id, notification_created_at, user_id`,
-        [
+        values: [
           inApp.map((r) => r.notification_id),
           inApp.map((r) => r.notification_created_at),
           inApp.map((r) => r.user_id),
           inApp.map((r) => r.category),
         ],
-      );
+      });
       inboxUsers.push(
         ...(await appendInboxEvents(
           client,
@@ -225,17 +237,34 @@ export async function writeFanOut(
     for (const r of inserted.rows)
       if (r.state !== 'suppressed') created.set(r.channel, (created.get(r.channel) ?? 0) + 1);
   }
+  await markFannedOut(client, write);
+  return { created, inboxUsers };
+}
+
+/** Records each recipient as fanned out, with the channels it skipped. */
+async function markFannedOut(client: PoolClient, write: FanOutWrite): Promise<void> {
   const done = write.fannedOut;
-  await client.query(
-    `UPDATE recipients r SET state = 'fanned_out', fanned_out_at = now(), skipped = t.skipped
+  const keys = [
+    done.map((d) => d.recipient.notificationId),
+    done.map((d) => d.recipient.notificationCreatedAt),
+    done.map((d) => d.recipient.userId),
+    done.map((d) => (d.skipped.length === 0 ? null : JSON.stringify(d.skipped))),
+  ];
+  if (write.insertRecipients !== undefined) {
+    await client.query(
+      `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, skipped, fanned_out_at)
+       SELECT t.nid, t.nca, t.uid, t.lane, 'fanned_out', $6, t.skipped, now()
+         FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::text[]) AS t(nid, nca, uid, skipped, lane)
+       ON CONFLICT DO NOTHING`,
+      [...keys, done.map((d) => d.recipient.lane), write.insertRecipients.sendAt],
+    );
+    return;
+  }
+  await client.query({
+    name: 'herald_mark_fanned_out',
+    text: `UPDATE recipients r SET state = 'fanned_out', fanned_out_at = now(), skipped = t.skipped
        FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[]) AS t(nid, nca, uid, skipped)
       WHERE r.notification_id = t.nid AND r.notification_created_at = t.nca AND r.user_id = t.uid`,
-    [
-      done.map((d) => d.recipient.notificationId),
-      done.map((d) => d.recipient.notificationCreatedAt),
-      done.map((d) => d.recipient.userId),
-      done.map((d) => (d.skipped.length === 0 ? null : JSON.stringify(d.skipped))),
-    ],
-  );
-  return { created, inboxUsers };
+    values: keys,
+  });
 }

@@ -2,6 +2,7 @@
 // expansion of a topic send into recipients rows, a page of subscribers per transaction with
 // the cursor committed beside the rows it covers (docs/topics.md).
 import type { Pool, PoolClient } from '../pools.js';
+import type { Lane } from '../../domain/notification.js';
 
 export interface Topic {
   id: number;
@@ -204,30 +205,33 @@ export async function insertTopicSends(client: PoolClient, sends: readonly NewTo
   );
 }
 
-export interface ExpandedChunk {
+/** One page of a due topic send's subscribers, claimed for fan-out in the caller's transaction. */
+export interface TopicPage {
   notificationId: string;
-  /** Subscribers read in this chunk, and recipients rows it created (opted-out users skipped). */
+  notificationCreatedAt: Date;
+  lane: Lane;
+  sendAt: Date;
+  /** The rate budget that paces the send (insertPacedTopicRecipients); null: none. */
+  budgetId: number | null;
+  /** Subscribers read, and the last of them (the next cursor). */
   paged: number;
-  inserted: number;
-  done: boolean;
+  last: string | null;
+  /** The page's users to fan out: opted-out users (and, for a schedule's occurrence, other zones') left out. */
+  userIds: string[];
 }
 
 /**
- * Expands the next page of one due topic send into recipients rows, in the caller's
- * transaction: claims the send (SKIP LOCKED: one worker per send at a time), inserts up to
- * `chunk` subscribers after its cursor (minus those who opted out, and, for a schedule's
- * occurrence, those in other time zones), and moves the cursor, or deletes the send when the
- * page was the last. ON CONFLICT keeps a user's recipient row unique should a page repeat.
+ * Claims the next page of one due topic send (SKIP LOCKED: one worker per send at a time):
+ * up to `chunk` subscribers after its cursor. A canceled send gives an empty last page.
+ * The caller fans the users out and calls advanceTopicSend in the same transaction, so a worker
+ * killed mid-page leaves the cursor where it was.
  */
-export async function expandTopicChunk(
-  client: PoolClient,
-  chunk: number,
-): Promise<ExpandedChunk | undefined> {
+export async function claimTopicPage(client: PoolClient, chunk: number): Promise<TopicPage | undefined> {
   const claimed = await client.query<{
     notification_id: string;
     notification_created_at: Date;
     topic_id: string;
-    lane: string;
+    lane: Lane;
     send_at: Date;
     time_zone: string | null;
     cursor_user_id: string | null;
@@ -244,44 +248,58 @@ export async function expandTopicChunk(
   );
   const send = claimed.rows[0];
   if (send === undefined) return undefined;
-  const key = [send.notification_id, send.notification_created_at];
-  if (send.canceled) {
-    await client.query(
-      'DELETE FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2',
-      key,
-    );
-    return { notificationId: send.notification_id, paged: 0, inserted: 0, done: true };
-  }
-  const page = await client.query<{ last: string | null; paged: string; inserted: string }>(
-    `WITH page AS MATERIALIZED (
-       SELECT s.user_id FROM topic_subscribers s
-        WHERE s.topic_id = $3 AND ($4::text IS NULL OR s.user_id > $4)
-        ORDER BY s.user_id LIMIT $5
-     ), ins AS (
-       INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, budget_id)
-       SELECT $1, $2, p.user_id, $6, 'pending', $7, $9 FROM page p
-        WHERE NOT EXISTS (SELECT 1 FROM topic_opt_outs o WHERE o.topic_id = $3 AND o.user_id = p.user_id)
-          AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = p.user_id AND u.time_zone = $8))
-       ON CONFLICT DO NOTHING
-       RETURNING 1
-     )
-     SELECT (SELECT max(user_id) FROM page) AS last, (SELECT count(*) FROM page) AS paged,
-            (SELECT count(*) FROM ins) AS inserted`,
-    [
-      ...key,
-      send.topic_id,
-      send.cursor_user_id,
-      chunk,
-      send.lane,
-      send.send_at,
-      send.time_zone,
-      send.budget_id,
-    ],
+  const page = {
+    notificationId: send.notification_id,
+    notificationCreatedAt: send.notification_created_at,
+    lane: send.lane,
+    sendAt: send.send_at,
+    budgetId: send.budget_id === null ? null : Number(send.budget_id),
+  };
+  if (send.canceled) return { ...page, paged: 0, last: null, userIds: [] };
+  const rows = await client.query<{ user_id: string; included: boolean }>(
+    `SELECT s.user_id,
+            NOT EXISTS (SELECT 1 FROM topic_opt_outs o WHERE o.topic_id = $1 AND o.user_id = s.user_id)
+            AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.time_zone = $4))
+              AS included
+       FROM topic_subscribers s
+      WHERE s.topic_id = $1 AND ($2::text IS NULL OR s.user_id > $2)
+      ORDER BY s.user_id LIMIT $3`,
+    [send.topic_id, send.cursor_user_id, chunk, send.time_zone],
   );
-  const row = page.rows[0];
-  const paged = Number(row?.paged ?? 0);
-  const inserted = Number(row?.inserted ?? 0);
-  const done = paged < chunk;
+  return {
+    ...page,
+    paged: rows.rows.length,
+    last: rows.rows.at(-1)?.user_id ?? null,
+    userIds: rows.rows.filter((r) => r.included).map((r) => r.user_id),
+  };
+}
+
+/**
+ * Inserts a budgeted page's users as pending recipients of its budget, for the budget's claim
+ * to pace (src/pipeline/budget-pacing.ts); returns how many rows were new.
+ */
+export async function insertPacedTopicRecipients(client: PoolClient, page: TopicPage): Promise<number> {
+  const result = await client.query(
+    `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, budget_id)
+     SELECT $1, $2, u.user_id, $4, 'pending', $5, $6 FROM unnest($3::text[]) AS u(user_id)
+     ON CONFLICT DO NOTHING`,
+    [page.notificationId, page.notificationCreatedAt, page.userIds, page.lane, page.sendAt, page.budgetId],
+  );
+  return result.rowCount ?? 0;
+}
+
+/**
+ * Moves a send's cursor past `page` (counting `expanded` recipients), or deletes the send when
+ * the page was its last (fewer than `chunk` subscribers). True when the send is done.
+ */
+export async function advanceTopicSend(
+  client: PoolClient,
+  page: TopicPage,
+  chunk: number,
+  expanded: number,
+): Promise<boolean> {
+  const key = [page.notificationId, page.notificationCreatedAt];
+  const done = page.paged < chunk;
   if (done)
     await client.query(
       'DELETE FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2',
@@ -291,9 +309,9 @@ export async function expandTopicChunk(
     await client.query(
       `UPDATE topic_sends SET cursor_user_id = $3, expanded = expanded + $4
         WHERE notification_id = $1 AND notification_created_at = $2`,
-      [...key, row?.last ?? null, inserted],
+      [...key, page.last, expanded],
     );
-  return { notificationId: send.notification_id, paged, inserted, done };
+  return done;
 }
 
 /** Every topic a user opted out of, across services, for the user's own view (query role). */

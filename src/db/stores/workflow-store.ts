@@ -97,32 +97,60 @@ export async function claimDueRuns(client: PoolClient, limit: number): Promise<C
   }));
 }
 
+/** How loadSendOutcomes names a run: its notification and user. */
+export function runKey(run: Pick<ClaimedRun, 'notificationId' | 'userId'>): string {
+  return `${run.notificationId} ${run.userId}`;
+}
+
 /**
- * What the run's sends came to: read (its inbox item read, or a delivery of it opened, clicked or
- * read as the app or a tracked email reported it: a mail proxy's prefetch does not count),
- * delivered, failed, or still pending.
+ * What each run's sends came to, in one statement for the claimed batch: read (its inbox item
+ * read, or a delivery of it opened, clicked or read as the app or a tracked email reported it: a
+ * mail proxy's prefetch does not count), delivered, failed, or still pending. Runs that sent
+ * nothing yet are not in the answer (by runKey).
  */
-export async function loadSendOutcome(client: PoolClient, run: ClaimedRun): Promise<SendOutcome | null> {
-  if (!run.sent) return null;
-  const result = await client.query<{ read: boolean; delivered: boolean; failed: boolean; n: number }>(
-    `SELECT EXISTS (SELECT 1 FROM inbox_items i
-                     WHERE i.user_id = $3 AND i.notification_id = $1 AND i.notification_created_at = $2
+export async function loadSendOutcomes(
+  client: PoolClient,
+  runs: readonly ClaimedRun[],
+): Promise<Map<string, SendOutcome>> {
+  const sent = runs.filter((r) => r.sent);
+  if (sent.length === 0) return new Map();
+  const result = await client.query<{
+    notification_id: string;
+    user_id: string;
+    read: boolean;
+    delivered: boolean;
+    failed: boolean;
+    n: number;
+  }>(
+    `SELECT k.nid AS notification_id, k.uid AS user_id,
+            EXISTS (SELECT 1 FROM inbox_items i
+                     WHERE i.user_id = k.uid AND i.notification_id = k.nid AND i.notification_created_at = k.nca
                        AND i.read_at IS NOT NULL)
             OR EXISTS (SELECT 1 FROM engagement_events e
-                        WHERE e.user_id = $3 AND e.notification_id = $1
-                          AND e.notification_created_at = $2 AND NOT e.prefetch) AS read,
-            COALESCE(bool_or(d.state IN ('sent', 'delivered')), false) AS delivered,
-            COALESCE(bool_and(d.state IN ('failed', 'dead', 'target_invalid', 'canceled', 'suppressed')), false) AS failed,
-            count(d.*)::int AS n
-       FROM deliveries d
-      WHERE d.notification_id = $1 AND d.notification_created_at = $2 AND d.user_id = $3`,
-    [run.notificationId, run.notificationCreatedAt, run.userId],
+                        WHERE e.user_id = k.uid AND e.notification_id = k.nid
+                          AND e.notification_created_at = k.nca AND NOT e.prefetch) AS read,
+            d.delivered, d.failed, d.n
+       FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS k(nid, nca, uid)
+       CROSS JOIN LATERAL (
+         SELECT COALESCE(bool_or(x.state IN ('sent', 'delivered')), false) AS delivered,
+                COALESCE(bool_and(x.state IN ('failed', 'dead', 'target_invalid', 'canceled', 'suppressed')), false) AS failed,
+                count(*)::int AS n
+           FROM deliveries x
+          WHERE x.notification_id = k.nid AND x.notification_created_at = k.nca AND x.user_id = k.uid) d`,
+    [sent.map((r) => r.notificationId), sent.map((r) => r.notificationCreatedAt), sent.map((r) => r.userId)],
   );
-  const row = result.rows[0];
-  if (row === undefined) return 'pending';
-  if (row.read) return 'read';
-  if (row.delivered) return 'delivered';
-  return row.n > 0 && row.failed ? 'failed' : 'pending';
+  const outcomes = new Map<string, SendOutcome>();
+  for (const row of result.rows) {
+    const outcome: SendOutcome = row.read
+      ? 'read'
+      : row.delivered
+        ? 'delivered'
+        : row.n > 0 && row.failed
+          ? 'failed'
+          : 'pending';
+    outcomes.set(runKey({ notificationId: row.notification_id, userId: row.user_id }), outcome);
+  }
+  return outcomes;
 }
 
 export async function writeRunResult(client: PoolClient, run: ClaimedRun, result: RunResult): Promise<void> {
