@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `herald <command>`: start | api | query | worker | scheduler | console | intake | migrate | retention | service create <name> | key revoke <key> | console-user create <email> | engagement rebuild.
+// `herald <command>`: start | api | query | worker | scheduler | console | intake | migrate | retention | service create <name> | key revoke <key> | console-user create <email> | engagement rebuild | settings.
 // Loads config once, composes, runs, and stops cleanly on SIGINT/SIGTERM.
 import { loadConfig, ConfigError } from './config/load-config.js';
 import { createLogger } from './observability/logger.js';
@@ -21,8 +21,10 @@ const usage = `usage: herald <command>   (herald <command> --help explains one; 
                         create a console account and print its password once
   engagement rebuild [--from YYYY-MM-DD] [--to YYYY-MM-DD]
                         recompute the engagement figures from the raw events
+  settings show | set <name> <value> | unset <name>
+                        the lane settings running workers reload (transactional-reserved-share, claim-batch-size)
   --roles: a comma-separated list of permissions (send, notifications:read, users:read, users:write,
-           templates, inbox, user_tokens, support, admin) or sender (= send,notifications:read,
+           templates, inbox, user_tokens, support, admin, budgets) or sender (= send,notifications:read,
            the default) or all`;
 
 async function main(argv: string[]): Promise<number> {
@@ -59,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
     command === 'key' ||
     command === 'retention' ||
     command === 'console-user' ||
-    command === 'engagement'
+    command === 'engagement' ||
+    command === 'settings'
   ) {
     return runAdminCommand(command, rest, config, logger);
   }

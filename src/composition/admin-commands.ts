@@ -1,5 +1,5 @@
 // One-shot commands: migrate, create services and keys, revoke keys, run retention once, create
-// console accounts, rebuild the engagement figures.
+// console accounts, rebuild the engagement figures, change the lane settings.
 import type { Config } from '../config/schema.js';
 import { createPool, type Pool } from '../db/pools.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
@@ -15,6 +15,7 @@ import { formatLifecycleReport } from '../archive/lifecycle-report.js';
 import { lifecycleSettings } from './scheduler-role.js';
 import { consoleUserCommand } from './console-user-command.js';
 import { engagementCommand } from './engagement-command.js';
+import { settingsCommand } from './settings-command.js';
 
 /** `--roles a,b`: permissions and the aliases `sender` and `all`; without it, `sender`. */
 function parseRoles(args: string[]): Permission[] | undefined {
@@ -29,7 +30,7 @@ const usage = `usage: herald service create <name> [--roles …] | herald key cr
   (sender = send,notifications:read; all = every permission)`;
 
 export async function runAdminCommand(
-  command: 'migrate' | 'service' | 'key' | 'retention' | 'console-user' | 'engagement',
+  command: 'migrate' | 'service' | 'key' | 'retention' | 'console-user' | 'engagement' | 'settings',
   args: string[],
   config: Config,
   logger: Logger,
@@ -54,6 +55,7 @@ export async function runAdminCommand(
     if (command === 'retention') return await retentionCommand(args, config, databaseUrl, pool, logger);
     if (command === 'console-user') return await consoleUserCommand(args, pool);
     if (command === 'engagement') return await engagementCommand(args, pool);
+    if (command === 'settings') return await settingsCommand(args, pool, config);
     const [verb, subject] = args;
     const roles = parseRoles(args);
     if (roles === undefined) {

@@ -15,6 +15,7 @@ import {
 } from '../api/callback-subscriptions/subscription-routes.js';
 import { callbackDeadLetterRoutes } from '../api/callback-subscriptions/callback-dead-letter-routes.js';
 import { categoryRoutes } from '../api/categories/category-routes.js';
+import { rateBudgetRoutes } from '../api/rate-budgets/rate-budget-routes.js';
 import { directoryPreferenceRoutes } from '../api/users/directory-preference-routes.js';
 import { templateRoutes } from '../api/templates/template-routes.js';
 import { templateSheetRoutes } from '../api/templates/template-sheet-routes.js';
@@ -68,6 +69,7 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       ),
       callbackDeadLetterRoutes({ pool, authenticate, notifier }),
       categoryRoutes({ pool, authenticate }),
+      rateBudgetRoutes({ pool, authenticate }),
       engagementRoutes({ pool, authenticate }),
       topicRoutes({ pool, authenticate }),
       topicSubscriberRoutes({ pool, authenticate }),

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../db/package-root.js';
 import { roleNames } from './roles.js';
+import { settingsUsage } from './settings-command.js';
 
 const settings = 'Settings come from the environment: docs/configuration.md lists them.';
 
@@ -24,6 +25,7 @@ const help: Record<string, string> = {
   service: `usage: herald service create <name> [--roles …]\n  Creates a calling service and prints an API key for it once.\n  --roles: comma-separated permissions, sender (the default) or all.`,
   key: `usage: herald key create <service> [--roles …]\n       herald key grant <key> --roles …\n       herald key revoke <key>\n  Prints a new API key once, adds permissions to a key, or revokes one.`,
   engagement: `usage: herald engagement rebuild [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n  Recomputes the engagement figures of those UTC days (default: every day with events) from the raw\n  delivery and engagement events; writers to those tables wait while it runs.\n  ${settings}`,
+  settings: `${settingsUsage}\n  Running workers reload a change without a restart; unset goes back to the configured value.`,
   'console-user': `usage: herald console-user create <email> --role admin|operator|support|viewer [--name …]\n  Creates a console account and prints its password once.`,
 };
 

@@ -1,6 +1,7 @@
 // What accepting a notification needs, for each role that accepts them (api over HTTP, intake
 // from a broker): its own group commit, drained when the process stops, and the services'
 // current templates, cached and dropped by the herald_settings NOTIFY of a save.
+import { findRateBudgetId } from '../db/stores/rate-budget-store.js';
 import type { Config } from '../config/schema.js';
 import { findTopic } from '../db/stores/topic-store.js';
 import { settingsChange } from '../db/settings-change.js';
@@ -53,6 +54,7 @@ export function openIngest(infra: Infrastructure, config: Config, options: { quo
       resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
       // Read from the primary: a topic created a moment ago can be sent to at once.
       resolveTopic: (serviceId, key) => findTopic(pool, serviceId, key),
+      resolveBudget: (serviceId, name) => findRateBudgetId(pool, serviceId, name),
       quota:
         options.quota && config.INGEST_QUOTA_PER_MINUTE > 0
           ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())

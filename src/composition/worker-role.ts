@@ -14,6 +14,7 @@ import { ProviderGuard } from '../pipeline/provider-guard.js';
 import { SharedLimits, type SharedView } from '../pipeline/shared-limits.js';
 import { rateShare, type KeyLimits } from '../domain/provider-limits.js';
 import { SettingsCache, settingsCacheLifetime } from '../pipeline/settings-cache.js';
+import { LaneSettings } from '../pipeline/lane-settings.js';
 import type { RenderedMessage } from '../channels/channel-provider.js';
 import type { Infrastructure } from './infrastructure.js';
 import { maxHeldPerProvider } from './configured-providers.js';
@@ -57,6 +58,13 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     onRefresh: (view) => reportShared(infra, view, limitsFor),
   });
   const guard = providerGuard(infra, config, shared, limitsFor);
+  const configured = {
+    reservedShare: config.TRANSACTIONAL_RESERVED_SHARE,
+    batchSize: config.CLAIM_BATCH_SIZE,
+  };
+  // One object the dispatcher reads on every claim; LaneSettings sets it from the database.
+  const limits = { concurrency: config.WORKER_CONCURRENCY, ...configured };
+  const laneSettings = new LaneSettings({ pool, listener, logger }, limits, configured);
   // The dispatcher claims under the owner this session registers (docs/decisions/0011).
   const session = new WorkerSession(infra.databaseUrl, logger, () => listener.wake(wakeChannels.deliveries));
   const dispatcher = new Dispatcher({
@@ -68,11 +76,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     metrics,
     events,
     logger,
-    limits: {
-      concurrency: config.WORKER_CONCURRENCY,
-      reservedShare: config.TRANSACTIONAL_RESERVED_SHARE,
-      batchSize: config.CLAIM_BATCH_SIZE,
-    },
+    limits,
     leaseSeconds: config.LEASE_SECONDS,
     pollIntervalMs: config.POLL_INTERVAL_MS,
     retry: { maxAttempts: config.MAX_ATTEMPTS, baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
@@ -112,6 +116,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     logger,
   );
   shared.start();
+  void laneSettings.start();
   fanOut.start();
   callbacks.start();
   callbackExpiry.start();
@@ -121,6 +126,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
   dispatcher.start();
   healthReport.start();
   infra.onStop(() => shared.stop());
+  infra.onStop(() => laneSettings.stop());
   infra.onStop(() => fanOut.stop());
   infra.onStop(() => workflows.stop());
   infra.onStop(() => workflowCleanup.stop());

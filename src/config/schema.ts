@@ -156,7 +156,8 @@ export const ConfigSchema = Type.Object({
     description: 'Deliveries one worker process sends at the same time.',
   }),
   CLAIM_BATCH_SIZE: setting(Type.Integer({ minimum: 1, maximum: 5000, default: 200 }), {
-    description: 'Most deliveries (or recipients, in fan-out) claimed in one statement.',
+    description:
+      'Most deliveries (or recipients, in fan-out) claimed in one statement. `herald settings set claim-batch-size` overrides it for the delivery claim at runtime (docs/budgets.md).',
   }),
   TOPIC_FAN_OUT_CHUNK: setting(Type.Integer({ minimum: 100, maximum: 10_000, default: 2000 }), {
     description:
@@ -172,7 +173,7 @@ export const ConfigSchema = Type.Object({
   }),
   TRANSACTIONAL_RESERVED_SHARE: setting(Type.Number({ minimum: 0, maximum: 0.9, default: 0.25 }), {
     description:
-      'Share of WORKER_CONCURRENCY the bulk lane may never use, so transactional deliveries always find a free slot.',
+      'Share of WORKER_CONCURRENCY the bulk lane may never use, so transactional deliveries always find a free slot. `herald settings set transactional-reserved-share` overrides it at runtime (docs/budgets.md).',
   }),
   LEASE_SECONDS: setting(Type.Integer({ minimum: 1, maximum: 3600, default: 60 }), {
     description:

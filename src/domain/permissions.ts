@@ -22,6 +22,8 @@ export const permissions = [
   'support',
   /** The service's settings (webhook and chat URLs, signing secret), categories, dead-letter replay. */
   'admin',
+  /** Create, change and delete the service's rate budgets for bulk sends (docs/budgets.md). */
+  'budgets',
 ] as const;
 export type Permission = (typeof permissions)[number];
 

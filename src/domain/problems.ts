@@ -24,6 +24,8 @@ export const problems = {
   template_not_found: { status: 400, title: 'The request names a template this service does not have' },
   template_params_invalid: { status: 400, title: 'A template parameter is missing or of the wrong type' },
   template_invalid: { status: 400, title: 'The template cannot be saved as written' },
+  budget_not_found: { status: 400, title: 'The request names a rate budget this service does not have' },
+  budget_not_bulk: { status: 400, title: 'Only a bulk-lane notification can name a rate budget' },
   workflow_invalid: { status: 400, title: 'The workflow steps cannot run as written' },
   cron_invalid: { status: 400, title: 'The cron expression is not five valid fields' },
   cursor_invalid: { status: 400, title: 'The cursor is not one this listing gave out' },

@@ -23,6 +23,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { newSpanId, newTraceId } from '../observability/tracing.js';
 import { checkParams, type StoredTemplateVersion } from '../domain/template.js';
 import { checkSteps, type Step } from '../domain/workflow.js';
+import { defaultBudgetName } from '../domain/rate-budget.js';
 import { renderVariantChecked, TemplateRenderError } from '../templates/template-renderer.js';
 
 export interface AcceptDeps {
@@ -51,6 +52,8 @@ export interface AcceptDeps {
     ((serviceId: number, key: string) => Promise<StoredTemplateVersion | undefined>) | undefined;
   /** A service's topic by key (requests naming `topic`); absent: topics are refused. */
   resolveTopic?: ((serviceId: number, key: string) => Promise<TopicAudience | undefined>) | undefined;
+  /** A service's rate budget id by name (requests naming `budget`, bulk sends); absent: none exist. */
+  resolveBudget?: ((serviceId: number, name: string) => Promise<number | undefined>) | undefined;
 }
 
 /** The topic a request names, as ingest needs it: no subscriber row is read. */
@@ -76,6 +79,8 @@ export interface NotificationRequest {
   params?: Record<string, unknown>;
   /** Workflow steps (docs/workflows.md): each user's send runs through them. */
   steps?: Step[];
+  /** One of the caller's rate budgets (bulk lane only); absent: its `default` budget, if any. */
+  budget?: string;
 }
 
 export interface AcceptResult {
@@ -129,6 +134,7 @@ export async function acceptNotifications(
   }
   const isScheduled = sendAt.getTime() > now.getTime();
   const lane = request.lane ?? template?.lane ?? 'transactional';
+  const budgetId = await resolveBudget(deps, caller, request.budget, lane);
   const claims = idempotencyClaims(request, idempotencyKey);
 
   const outcome = await deps.batcher.submit({
@@ -148,6 +154,7 @@ export async function acceptNotifications(
       topic: topic === undefined ? null : { id: topic.id, subscribers: topic.subscribers, timeZone: null },
       template: template === undefined ? null : templateRef(template, request.params ?? {}),
       steps: steps ?? null,
+      budgetId: budgetId ?? null,
       // A request without a valid traceparent still starts a trace, so its deliveries can be followed.
       trace: notificationTraceFor(trace, () => ({ traceId: newTraceId(), spanId: newSpanId() })),
     },
@@ -247,6 +254,32 @@ export async function checkNotificationRequest(
   const steps = topic === undefined ? (request.steps ?? template?.steps ?? undefined) : undefined;
   if (steps !== undefined) checkSteps(steps, request.channels, template !== undefined);
   return { template, topic, recipients, steps };
+}
+
+/**
+ * The rate budget a send is paced by: the one it names (bulk lane only; 400 budget_not_bulk
+ * on a transactional send, 400 budget_not_found for a name the caller does not have, another
+ * service's included), else for a bulk send the caller's budget named `default`, if any.
+ */
+async function resolveBudget(
+  deps: Pick<AcceptDeps, 'resolveBudget'>,
+  caller: Caller,
+  name: string | undefined,
+  lane: Lane,
+): Promise<number | undefined> {
+  if (name !== undefined && lane !== 'bulk') {
+    throw new ProblemError('budget_not_bulk', 'Only a bulk send can name a rate budget.', [
+      { field: 'body/budget', message: 'needs lane bulk' },
+    ]);
+  }
+  if (lane !== 'bulk') return undefined;
+  const id = await deps.resolveBudget?.(caller.serviceId, name ?? defaultBudgetName);
+  if (id === undefined && name !== undefined) {
+    throw new ProblemError('budget_not_found', `This service has no rate budget "${name}".`, [
+      { field: 'body/budget', message: 'no such budget' },
+    ]);
+  }
+  return id;
 }
 
 /**

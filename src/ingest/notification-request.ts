@@ -5,6 +5,7 @@ import { channels, lanes } from '../domain/notification.js';
 import { templateKeyPattern } from '../domain/template.js';
 import { StepsSchema } from '../domain/workflow.js';
 import { topicKeyPattern } from '../domain/topic.js';
+import { rateBudgetNamePattern } from '../domain/rate-budget.js';
 
 const ChannelContent = Type.Object(
   {
@@ -70,6 +71,13 @@ export const NotificationRequestSchema = Type.Object(
       Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form data passed to the channels.' }),
     ),
     steps: Type.Optional(StepsSchema),
+    budget: Type.Optional(
+      Type.String({
+        pattern: rateBudgetNamePattern,
+        description:
+          'One of your rate budgets (docs/budgets.md), bulk lane only. Absent: your budget named `default`, if any, for a bulk send.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-d
 import { createPool, type Pool } from '../db/pools.js';
 import { isConnectionError } from '../db/pg-errors.js';
 import { ensureService } from '../db/stores/api-key-store.js';
+import { findRateBudgetId } from '../db/stores/rate-budget-store.js';
 import { WakeNotifier } from '../db/wake-notifier.js';
 import type { AcceptDeps } from '../ingest/accept-notifications.js';
 import { IngestBatcher } from '../ingest/ingest-batcher.js';
@@ -39,6 +40,7 @@ function processorOn(pool: Pool): IntakeProcessor {
     contentProblems: () => [],
     maxRecipients: 1000,
     templateRenderMs: 1000,
+    resolveBudget: (service, name) => findRateBudgetId(pool, service, name),
   };
   return new IntakeProcessor({
     accept,
@@ -121,6 +123,15 @@ test('refuses what HTTP refuses, with the same codes, and unkeyed or oversized m
       message({ brokerMessageId: 'x6', body: body('t', { steps: [{ type: 'delay', for: '99d' }] }) }),
     ),
     'workflow_invalid',
+  );
+  // A budget only on a bulk send, and only one of the service's own.
+  assert.equal(
+    await codeOf(message({ brokerMessageId: 'x7', body: body('t', { budget: 'sale' }) })),
+    'budget_not_bulk',
+  );
+  assert.equal(
+    await codeOf(message({ brokerMessageId: 'x8', body: body('t', { lane: 'bulk', budget: 'sale' }) })),
+    'budget_not_found',
   );
   const { rows } = await db.pool.query<{ n: string }>(
     "SELECT count(*) AS n FROM notifications WHERE content->'default'->>'title' = 't'",

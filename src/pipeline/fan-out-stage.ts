@@ -23,7 +23,8 @@ import { loadUserDeliverySettings } from '../db/stores/preference-store.js';
 import { lockAndCountCapUsage } from '../db/stores/cap-usage-store.js';
 import type { SettingsCache } from './settings-cache.js';
 import type { Lane } from '../domain/notification.js';
-import { advanceTopicSend, claimTopicPage } from '../db/stores/topic-store.js';
+import { advanceTopicSend, claimTopicPage, insertPacedTopicRecipients } from '../db/stores/topic-store.js';
+import { claimBudgeted, decideWithinBudgets, type BudgetedClaim } from './budget-pacing.js';
 
 export interface FanOutStageDeps {
   pool: Pool;
@@ -54,15 +55,25 @@ interface BatchResult {
   created: ReadonlyMap<string, number>;
   inboxUsers: readonly string[];
   decided: readonly ChannelDecision[];
+  /** Rate budgets held recipients back for a later second (src/pipeline/budget-pacing.ts). */
+  budgetsHeld: boolean;
 }
 
-const emptyBatch: BatchResult = { recipients: 0, created: new Map(), inboxUsers: [], decided: [] };
+const emptyBatch: BatchResult = {
+  recipients: 0,
+  created: new Map(),
+  inboxUsers: [],
+  decided: [],
+  budgetsHeld: false,
+};
 
 export class FanOutStage {
   private running = false;
   private loops: Promise<void>[] = [];
   /** Wakes the bulk loop; the transactional loop forwards the listener's hints to it. */
   private readonly bulkWake = new LocalWake();
+  /** The bulk loop's last batch left budgeted recipients for a later one-second window. */
+  private budgetsHeld = false;
 
   constructor(private readonly deps: FanOutStageDeps) {}
 
@@ -103,7 +114,10 @@ export class FanOutStage {
     let lookForTopics = true;
     let topicsLookedAt = 0;
     const wait = async (ms: number) => {
-      await this.bulkWake.wait(ms);
+      // Held by a rate budget: its next window opens at the next second.
+      const waitMs = this.budgetsHeld ? Math.min(ms, 1005 - (Date.now() % 1000)) : ms;
+      this.budgetsHeld = false;
+      await this.bulkWake.wait(waitMs);
       lookForTopics = true;
     };
     await this.runLoop(wait, async () => {
@@ -140,20 +154,27 @@ export class FanOutStage {
    * Fans out the next page of one due topic send straight from its subscribers, and moves the
    * send's cursor, in one transaction; true when there was one. The page's recipients rows are
    * written once, already fanned out: a topic send of a million subscribers leaves no pending
-   * rows to claim and update (docs/architecture.md).
+   * rows to claim and update (docs/architecture.md). A send paced by a rate budget is the
+   * exception: its page is written as pending recipients of the budget, which the bulk batch's
+   * budget claim fans out as the budget's windows allow.
    */
   async fanOutTopicPage(): Promise<boolean> {
     const { deps } = this;
     const result = await withTransaction(deps.pool, async (client) => {
       const page = await claimTopicPage(client, deps.topicChunk);
       if (page === undefined) return undefined;
+      if (page.budgetId !== null) {
+        const inserted = await insertPacedTopicRecipients(client, page);
+        await advanceTopicSend(client, page, deps.topicChunk, inserted);
+        return { ...emptyBatch, recipients: inserted };
+      }
       const recipients = page.userIds.map((userId) => ({
         notificationId: page.notificationId,
         notificationCreatedAt: page.notificationCreatedAt,
         userId,
         lane: page.lane,
       }));
-      const batch = await this.fanOut(client, recipients, { sendAt: page.sendAt });
+      const batch = await this.fanOut(client, recipients, { insertRecipients: { sendAt: page.sendAt } });
       await advanceTopicSend(client, page, deps.topicChunk, recipients.length);
       return batch;
     });
@@ -173,25 +194,39 @@ export class FanOutStage {
       const recipients: DueRecipient[] = [];
       for (const lane of lanes)
         recipients.push(...(await claimDueRecipients(client, lane, deps.batchSize - recipients.length)));
-      return this.fanOut(client, recipients);
+      // Rate budgets pace bulk sends only: the transactional loop never claims or locks one.
+      if (!lanes.includes('bulk')) return this.fanOut(client, recipients);
+      const budgeted = await claimBudgeted(client, deps.batchSize - recipients.length);
+      return this.fanOut(client, recipients, { budgeted });
     });
+    if (lanes.includes('bulk')) this.budgetsHeld = result.budgetsHeld;
     this.afterCommit(result);
     return result.recipients;
   }
 
-  /** Plans, decides and writes `recipients`' deliveries in the caller's transaction. */
+  /**
+   * Plans, decides and writes the deliveries of `recipients` and of `budgeted`'s (those that fit
+   * their budgets' windows) in the caller's transaction.
+   */
   private async fanOut(
     client: PoolClient,
-    recipients: DueRecipient[],
-    insertRecipients?: { sendAt: Date },
+    unbudgeted: DueRecipient[],
+    {
+      insertRecipients,
+      budgeted = noBudgets(),
+    }: { insertRecipients?: { sendAt: Date }; budgeted?: BudgetedClaim } = {},
   ): Promise<BatchResult> {
     const { deps } = this;
-    if (recipients.length === 0) return emptyBatch;
+    const recipients = [...unbudgeted, ...budgeted.recipients];
+    if (recipients.length === 0) return { ...emptyBatch, budgetsHeld: budgeted.held };
     const planned = planFanOut(await this.loadInputs(client, recipients));
     const now = deps.now();
     // Locks the users concerned until commit, so two batches cannot both see room for a slot.
     const capCounts = await lockAndCountCapUsage(client, planned.capQueries, now);
-    const { deliveries, fannedOut, decided } = decideFanOut(planned, capCounts, now);
+    const { decision, held } = await decideWithinBudgets(client, budgeted, planned, (p) =>
+      decideFanOut(p, capCounts, now),
+    );
+    const { deliveries, fannedOut, decided } = decision;
     const { created, inboxUsers } = await writeFanOut(
       client,
       {
@@ -202,7 +237,7 @@ export class FanOutStage {
       },
       deps.now().getTime(),
     );
-    return { recipients: recipients.length, created, inboxUsers, decided };
+    return { recipients: recipients.length, created, inboxUsers, decided, budgetsHeld: held };
   }
 
   /** The notifications, users, devices and settings the batch's recipients need. */
@@ -238,6 +273,10 @@ export class FanOutStage {
     if (toSend > 0) deps.notifier.notify(wakeChannels.deliveries);
     deps.notifier.notifyInbox(result.inboxUsers);
   }
+}
+
+function noBudgets(): BudgetedClaim {
+  return { recipients: [], budgetOf: new Map(), windows: new Map(), held: false };
 }
 
 /** A wake-up hint between the two loops: one that comes while nobody waits is kept for the next wait. */

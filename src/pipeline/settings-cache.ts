@@ -9,6 +9,7 @@ import type { StoredTemplateVersion } from '../domain/template.js';
 import { loadCategorySettings } from '../db/stores/category-store.js';
 import { loadPreferences } from '../db/stores/preference-store.js';
 import { wakeChannels } from '../db/wake-notifier.js';
+import { settingsChange } from '../db/settings-change.js';
 import { categoryKey, type CategorySettings, type Preference } from '../domain/preferences.js';
 import type { WakeListener } from '../db/wake-listener.js';
 
@@ -58,6 +59,7 @@ export class SettingsCache {
    * `template:<service>:<key>`, or '' (all).
    */
   invalidate(payload: string): void {
+    if (payload === settingsChange.lanes) return; // not cached here (src/pipeline/lane-settings.ts)
     this.generation += 1;
     if (payload.startsWith('user:')) this.preferences.delete(payload.slice('user:'.length));
     else if (payload.startsWith('category:')) this.categories.delete(payload.slice('category:'.length));

@@ -63,6 +63,7 @@ test('every command and role explains itself with --help and does nothing else',
     ['key', 'revoke', 'hk_x'],
     ['console-user', 'create', 'a@example.com'],
     ['engagement', 'rebuild'],
+    ['settings', 'set', 'claim-batch-size', '1'],
   ];
   // Three at a time: each is a Node start-up, and they are independent.
   const runs = new Map<string[], Awaited<ReturnType<typeof heraldAsync>>>();

@@ -171,6 +171,9 @@ describe('the OpenAPI documents as the contract', () => {
     });
     await call(api, 'PUT', '/v1/categories/news', { body: { marketing: true } });
     await call(api, 'GET', '/v1/categories/news');
+    await call(api, 'PUT', '/v1/rate-budgets/spring', { body: { per_second: 50 } });
+    for (const path of ['/v1/rate-budgets', '/v1/rate-budgets/spring']) await call(api, 'GET', path);
+    await call(api, 'DELETE', '/v1/rate-budgets/spring');
     await call(api, 'PUT', '/v1/tracking/categories/news', { body: { tracked: false } });
     await call(api, 'GET', '/v1/tracking/templates/welcome');
     const today = new Date().toISOString().slice(0, 10);

@@ -20,6 +20,7 @@ const digestedColumns: Record<string, string> = {
   templates: '(t.service_id, t.key, t.category, t.lane, t.current_version, t.withdrawn_at)::text',
   template_versions: '(t.service_id, t.key, t.version)::text',
   template_imports: '(t.id, t.undone_by)::text',
+  rate_budgets: '(t.service_id, t.name, t.per_second, t.updated_at)::text',
 };
 
 export type TableSnapshot = Record<string, { rows: number; digest: string }>;

@@ -58,6 +58,9 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   template_imports: local,
   template_import_templates: local,
   overview_counts: local,
+  // Taken from by every fan-out batch with budgeted work (its window count): not copied to every node.
+  rate_budgets: local,
+  lane_settings: local,
   engagement_counts: local,
   provider_health: local,
   early_receipts: local,

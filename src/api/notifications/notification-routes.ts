@@ -1,5 +1,6 @@
 // /v1/notifications: accept, and read back with per-delivery states. Updates and cancels:
 // notification-change-routes.ts.
+import { findRateBudgetId } from '../../db/stores/rate-budget-store.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pool } from '../../db/pools.js';
@@ -34,6 +35,8 @@ export function notificationRoutes(deps: NotificationRouteDeps): FastifyPluginAs
       resolveTemplate:
         deps.resolveTemplate ?? ((serviceId, key) => findTemplateVersion(deps.pool, serviceId, key)),
       resolveTopic: deps.resolveTopic ?? ((serviceId, key) => findTopic(deps.pool, serviceId, key)),
+      resolveBudget:
+        deps.resolveBudget ?? ((serviceId, name) => findRateBudgetId(deps.pool, serviceId, name)),
     };
 
     app.post(

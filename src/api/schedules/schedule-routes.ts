@@ -27,7 +27,7 @@ import { Answer, answers, FreeForm, Nullable, Timestamp } from '../../http/opena
 import { checkNotificationRequest, type AcceptDeps } from '../../ingest/accept-notifications.js';
 import { NotificationRequestSchema } from '../../ingest/notification-request.js';
 
-const ScheduledNotification = Type.Omit(NotificationRequestSchema, ['id', 'send_at'], {
+const ScheduledNotification = Type.Omit(NotificationRequestSchema, ['id', 'send_at', 'budget'], {
   additionalProperties: false,
   description: 'What each occurrence sends: a notification request without id and send_at.',
 });

@@ -348,6 +348,34 @@ describe('attacks', () => {
     );
   });
 
+  test('a topic send naming a rate budget is written as pending recipients that its budget paces', async () => {
+    const users = await makeUsers('paced', 5);
+    await topicWith('paced', users);
+    assert.equal((await api.call('PUT', '/v1/rate-budgets/paced', { per_second: 2 })).status, 200);
+    const sent = await send({ topic: 'paced', lane: 'bulk', budget: 'paced' });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const id = sent.body.id as string;
+    while (await fanOutPage());
+    const pending = await recipientsOf(id);
+    assert.deepEqual(
+      pending.map((r) => r.user_id),
+      users,
+    );
+    assert.ok(pending.every((r) => r.state === 'pending' && r.deliveries === 0));
+    const fanOut = worker.herald.fanOut;
+    assert.ok(fanOut !== undefined);
+    // The transactional loop's batch never takes a budgeted recipient; a bulk batch takes one second's room.
+    await fanOut.fanOutBatch(['transactional']);
+    assert.ok((await recipientsOf(id)).every((r) => r.state === 'pending'));
+    await fanOut.fanOutBatch(['bulk']);
+    const first = await recipientsOf(id);
+    assert.equal(first.filter((r) => r.state === 'fanned_out' && r.deliveries === 1).length, 2);
+    await waitFor('every paced recipient fanned out', async () => {
+      await fanOut.fanOutBatch(['bulk']);
+      return (await recipientsOf(id)).every((r) => r.state === 'fanned_out' && r.deliveries === 1);
+    });
+  });
+
   test('a key without users:write cannot manage topics; a sender may send to them', async () => {
     const sender = await createApiKey(db.pool, await ensureService(db.pool, 'shop'), ['send']);
     const res = await api.call('POST', '/v1/topics', { key: 'nope' }, { key: sender });

@@ -14,7 +14,10 @@ import type {
 import { uuidV7 } from '../../domain/ids.js';
 import { appendInboxEvents } from './inbox-store.js';
 
-/** Locks up to `limit` due recipients of a lane; the locks hold until the caller commits. */
+/**
+ * Locks up to `limit` due recipients of a lane that no rate budget paces (those are claimed by
+ * src/pipeline/budget-pacing.ts); the locks hold until the caller commits.
+ */
 export async function claimDueRecipients(
   client: PoolClient,
   lane: Lane,
@@ -30,7 +33,7 @@ export async function claimDueRecipients(
   }>({
     name: 'herald_claim_recipients',
     text: `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
-      WHERE state = 'pending' AND lane = $1 AND send_at <= now()
+      WHERE state = 'pending' AND lane = $1 AND send_at <= now() AND budget_id IS NULL
       ORDER BY send_at
       LIMIT $2
       FOR UPDATE SKIP LOCKED`,

@@ -43,6 +43,8 @@ export interface NewNotification {
   trace?: NotificationTrace | undefined;
   /** Workflow steps: its recipients wait ('held') for their workflow runs (docs/workflows.md). */
   steps?: readonly Step[] | null;
+  /** The rate budget its recipients are paced by (docs/budgets.md); null or absent: none. */
+  budgetId?: number | null;
 }
 
 export interface IdempotencyClaim {
@@ -236,6 +238,7 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
               lane: n.lane,
               sendAt: n.sendAt,
               timeZone: n.topic.timeZone,
+              budgetId: n.budgetId ?? null,
             },
           ],
     ),
@@ -243,8 +246,8 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
   const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
   if (recipients.length === 0) return;
   await client.query(
-    `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
-     SELECT n, c, u, l, s, sa FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS t(n, c, u, l, sa, s)`,
+    `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, budget_id)
+     SELECT n, c, u, l, s, sa, b FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[]) AS t(n, c, u, l, sa, s, b)`,
     [
       recipients.map((r) => r.n.id),
       recipients.map((r) => r.n.createdAt),
@@ -252,6 +255,7 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
       recipients.map((r) => r.n.lane),
       recipients.map((r) => r.n.sendAt),
       recipients.map((r) => (r.n.steps == null ? 'pending' : 'held')),
+      recipients.map((r) => r.n.budgetId ?? null),
     ],
   );
   await insertWorkflowRuns(

@@ -184,13 +184,15 @@ export interface NewTopicSend {
   lane: string;
   sendAt: Date;
   timeZone: string | null;
+  /** The rate budget its recipients are paced by (docs/budgets.md); null: none. */
+  budgetId: number | null;
 }
 
 export async function insertTopicSends(client: PoolClient, sends: readonly NewTopicSend[]): Promise<void> {
   if (sends.length === 0) return;
   await client.query(
-    `INSERT INTO topic_sends (notification_id, notification_created_at, topic_id, lane, send_at, time_zone)
-     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[])`,
+    `INSERT INTO topic_sends (notification_id, notification_created_at, topic_id, lane, send_at, time_zone, budget_id)
+     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[])`,
     [
       sends.map((s) => s.notificationId),
       sends.map((s) => s.notificationCreatedAt),
@@ -198,6 +200,7 @@ export async function insertTopicSends(client: PoolClient, sends: readonly NewTo
       sends.map((s) => s.lane),
       sends.map((s) => s.sendAt),
       sends.map((s) => s.timeZone),
+      sends.map((s) => s.budgetId),
     ],
   );
 }
@@ -208,6 +211,8 @@ export interface TopicPage {
   notificationCreatedAt: Date;
   lane: Lane;
   sendAt: Date;
+  /** The rate budget that paces the send (insertPacedTopicRecipients); null: none. */
+  budgetId: number | null;
   /** Subscribers read, and the last of them (the next cursor). */
   paged: number;
   last: string | null;
@@ -230,9 +235,11 @@ export async function claimTopicPage(client: PoolClient, chunk: number): Promise
     send_at: Date;
     time_zone: string | null;
     cursor_user_id: string | null;
+    budget_id: string | null;
     canceled: boolean;
   }>(
     `SELECT t.notification_id, t.notification_created_at, t.topic_id, t.lane, t.send_at, t.time_zone, t.cursor_user_id,
+            t.budget_id,
             EXISTS (SELECT 1 FROM notifications n WHERE n.id = t.notification_id
                        AND n.created_at = t.notification_created_at AND n.canceled_at IS NOT NULL) AS canceled
        FROM topic_sends t WHERE t.send_at <= now()
@@ -246,6 +253,7 @@ export async function claimTopicPage(client: PoolClient, chunk: number): Promise
     notificationCreatedAt: send.notification_created_at,
     lane: send.lane,
     sendAt: send.send_at,
+    budgetId: send.budget_id === null ? null : Number(send.budget_id),
   };
   if (send.canceled) return { ...page, paged: 0, last: null, userIds: [] };
   const rows = await client.query<{ user_id: string; included: boolean }>(
@@ -264,6 +272,20 @@ export async function claimTopicPage(client: PoolClient, chunk: number): Promise
     last: rows.rows.at(-1)?.user_id ?? null,
     userIds: rows.rows.filter((r) => r.included).map((r) => r.user_id),
   };
+}
+
+/**
+ * Inserts a budgeted page's users as pending recipients of its budget, for the budget's claim
+ * to pace (src/pipeline/budget-pacing.ts); returns how many rows were new.
+ */
+export async function insertPacedTopicRecipients(client: PoolClient, page: TopicPage): Promise<number> {
+  const result = await client.query(
+    `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, budget_id)
+     SELECT $1, $2, u.user_id, $4, 'pending', $5, $6 FROM unnest($3::text[]) AS u(user_id)
+     ON CONFLICT DO NOTHING`,
+    [page.notificationId, page.notificationCreatedAt, page.userIds, page.lane, page.sendAt, page.budgetId],
+  );
+  return result.rowCount ?? 0;
 }
 
 /**
