@@ -14,6 +14,23 @@ import type {
 import { uuidV7 } from '../../domain/ids.js';
 import { appendInboxEvents } from './inbox-store.js';
 
+/** A claimed recipients row, as the claims select it. */
+export interface DueRecipientRow {
+  notification_id: string;
+  notification_created_at: Date;
+  user_id: string;
+  lane: Lane;
+  channels: Channel[] | null;
+}
+
+export const toDueRecipient = (r: DueRecipientRow): DueRecipient => ({
+  notificationId: r.notification_id,
+  notificationCreatedAt: r.notification_created_at,
+  userId: r.user_id,
+  lane: r.lane,
+  ...(r.channels === null ? {} : { channels: r.channels }),
+});
+
 /**
  * Locks up to `limit` due recipients of a lane that no rate budget paces (those are claimed by
  * src/pipeline/budget-pacing.ts); the locks hold until the caller commits.
@@ -24,13 +41,7 @@ export async function claimDueRecipients(
   limit: number,
 ): Promise<DueRecipient[]> {
   if (limit <= 0) return [];
-  const result = await client.query<{
-    notification_id: string;
-    notification_created_at: Date;
-    user_id: string;
-    lane: Lane;
-    channels: Channel[] | null;
-  }>({
+  const result = await client.query<DueRecipientRow>({
     name: 'herald_claim_recipients',
     text: `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
       WHERE state = 'pending' AND lane = $1 AND send_at <= now() AND budget_id IS NULL
@@ -39,13 +50,7 @@ export async function claimDueRecipients(
       FOR UPDATE SKIP LOCKED`,
     values: [lane, limit],
   });
-  return result.rows.map((r) => ({
-    notificationId: r.notification_id,
-    notificationCreatedAt: r.notification_created_at,
-    userId: r.user_id,
-    lane: r.lane,
-    ...(r.channels === null ? {} : { channels: r.channels }),
-  }));
+  return result.rows.map(toDueRecipient);
 }
 
 export async function loadFanOutInputs(

@@ -3,7 +3,7 @@
 // current one-second window in its own transaction (docs/decisions/0012-bulk-budgets.md).
 import type { Pool, PoolClient } from '../pools.js';
 import type { DueRecipient } from '../../domain/fan-out-decision.js';
-import type { Channel, Lane } from '../../domain/notification.js';
+import { toDueRecipient, type DueRecipientRow } from './fan-out-store.js';
 
 export interface RateBudget {
   name: string;
@@ -151,13 +151,7 @@ export async function claimBudgetRecipients(
   limit: number,
 ): Promise<DueRecipient[]> {
   if (limit <= 0) return [];
-  const result = await client.query<{
-    notification_id: string;
-    notification_created_at: Date;
-    user_id: string;
-    lane: Lane;
-    channels: Channel[] | null;
-  }>(
+  const result = await client.query<DueRecipientRow>(
     `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
       WHERE budget_id = $1 AND state = 'pending' AND send_at <= now()
       ORDER BY send_at
@@ -165,13 +159,7 @@ export async function claimBudgetRecipients(
       FOR UPDATE SKIP LOCKED`,
     [budgetId, limit],
   );
-  return result.rows.map((r) => ({
-    notificationId: r.notification_id,
-    notificationCreatedAt: r.notification_created_at,
-    userId: r.user_id,
-    lane: r.lane,
-    ...(r.channels === null ? {} : { channels: r.channels }),
-  }));
+  return result.rows.map(toDueRecipient);
 }
 
 /** Adds deliveries created to the budgets' current windows (the rows are locked by lockOpenBudgets). */
