@@ -132,11 +132,12 @@ export class Dispatcher {
     // other channels must still be claimed for. A wake-up hint claims transactional work at once.
     const fill = (slots: number) => Math.max(1, Math.min(deps.limits.batchSize, Math.floor(slots / 2)));
     const some = (slots: number) => Math.max(1, Math.floor(slots / 4));
-    const bulkSlots = bulkCapacity(deps.limits);
     let withBulk = true;
     let failures = 0;
     while (this.running) {
       const free = concurrency - this.recordingBacklog();
+      // Read each round: the reserved share may change at runtime (herald settings).
+      const bulkSlots = bulkCapacity(deps.limits);
       const lease = this.leaseOf(deps.session.owner);
       if (lease === undefined) {
         await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
@@ -282,9 +283,9 @@ export class Dispatcher {
     let state: OutcomeState;
     switch (recorded.kind) {
       case 'fenced':
-        // The lease expired (or its session ended) during the call and the delivery was taken back: if this call
-        // reached the provider, it may have sent a duplicate (the window between a provider
-        // accepting and Herald recording it, counted).
+        // The lease expired (or its session ended) during the call and the delivery was taken
+        // back: if this call reached the provider, it may have sent a duplicate (the window
+        // between a provider accepting and Herald recording it, counted).
         deps.metrics.outcomesFenced.inc({ channel, outcome: metricKind(sent.result.kind) });
         deps.logger.warn(
           { deliveryId: delivery.id, attempt: delivery.attempt, trace_id: delivery.trace?.traceId },
