@@ -1,6 +1,7 @@
 // Fan-out: claims due recipients and expands each into deliveries, one transaction per batch,
-// in two loops: transactional recipients, and bulk recipients with topic sends. Runs in the worker role, outside any request, so
-// ingest latency does not grow with recipients, devices or preferences.
+// in two loops: transactional recipients, and bulk recipients with topic sends. Runs in the
+// worker role, outside any request, so ingest latency does not grow with recipients, devices
+// or preferences.
 // A batch loads, decides, then writes: the decisions (targets, preferences, quiet hours, caps)
 // are pure domain functions, planFanOut and decideFanOut, tested without a database.
 import type { Logger } from 'pino';
