@@ -179,6 +179,7 @@ export const costHeader = [
   'statements',
   'rows written',
   'index entries',
+  'HOT updates',
 ];
 
 /** The cost columns of one table row, each per unit of work (a delivery, a request). */
@@ -194,9 +195,13 @@ export function costCells(cost: Cost | undefined, units: number): string[] {
   }
   let rows = 0;
   let indexEntries = 0;
+  let updates = 0;
+  let hot = 0;
   for (const t of cost.tables.values()) {
     rows += t.inserts + t.updates + t.deletes;
     indexEntries += t.indexEntries;
+    updates += t.updates;
+    hot += t.hotUpdates;
   }
   return [
     micros(total),
@@ -206,6 +211,7 @@ export function costCells(cost: Cost | undefined, units: number): string[] {
     cost.statements === undefined ? '—' : per(cost.statements),
     per(rows),
     per(indexEntries),
+    updates === 0 ? '—' : `${String(Math.round((100 * hot) / updates))} %`,
   ];
 }
 

@@ -36,6 +36,7 @@ const reportEveryMs = Number(values['report-every']) * 60_000;
 /** The tables a delivery writes to (partitions summed into their parent). */
 const hotTables = [
   'deliveries',
+  'delivery_queue',
   'recipients',
   'delivery_events',
   'idempotency_keys',

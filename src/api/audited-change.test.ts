@@ -77,9 +77,9 @@ async function deadLetter(serviceId: number): Promise<string> {
   const id = randomUUID();
   await db.pool.query(
     `INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel, target,
-                             lane, state, attempts, max_attempts, run_at, last_error, provider)
+                             lane, state, attempts, max_attempts, run_at, last_error, provider, dead_at)
      VALUES ($1, $2, now(), $3, 'u-1', 'webhook', 'https://hooks.example/x', 'transactional', 'dead', 5, 5,
-             now(), 'http 500', 'webhook')`,
+             now(), 'http 500', 'webhook', now())`,
     [id, `shop#${randomUUID()}`, serviceId],
   );
   return id;

@@ -147,6 +147,12 @@ async function dropServicePartition(deps: LifecycleDeps, p: DroppablePartition):
     if (p.state === 'detach_pending')
       await client.query(`ALTER TABLE ${p.table} DETACH PARTITION ${p.name} FINALIZE`);
     await client.query(`DROP TABLE IF EXISTS ${p.name}`);
+    // Only a month without live work is dropped, so this finds nothing unless that changed since.
+    if (p.table === 'deliveries')
+      await client.query(
+        'DELETE FROM delivery_queue WHERE notification_created_at >= $1 AND notification_created_at < $2',
+        [monthStartDate(p.month), monthStartDate(addMonths(p.month, 1))],
+      );
     return true;
   } catch (error) {
     if (sqlState(error) === pgErrors.lockNotAvailable) return false;

@@ -24,8 +24,8 @@ async function deadLetter(name: string, serviceId: number, channel: string, targ
   const notificationId = `svc#${randomUUID()}`;
   await db.pool.query(
     `INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel, target,
-                             lane, state, attempts, max_attempts, run_at, last_error, provider)
-     VALUES ($1, $2, now(), $3, 'u-1', $4, $5, 'transactional', 'dead', 5, 5, now(), $6, $4)`,
+                             lane, state, attempts, max_attempts, run_at, last_error, provider, dead_at)
+     VALUES ($1, $2, now(), $3, 'u-1', $4, $5, 'transactional', 'dead', 5, 5, now(), $6, $4, now())`,
     [id, notificationId, serviceId, channel, target, error],
   );
   await db.pool.query(

@@ -1,6 +1,6 @@
 // Monthly range partitions of the time-partitioned tables, created ahead of need.
 // Names and bounds derive from dates only, never from input.
-import { withTransaction, type Pool } from './pools.js';
+import { withTransaction, type Pool, type PoolClient } from './pools.js';
 
 export const partitionedTables = [
   { table: 'notifications' },
@@ -96,6 +96,7 @@ export async function ensureMonthPartitions(
   if (missing.length === 0) return [];
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [partitionLockKey]);
+    const storage = await storageParameters(client);
     const created: string[] = [];
     for (const p of missing) {
       const exists = await client.query('SELECT 1 FROM pg_class WHERE relname = $1', [p.name]);
@@ -103,10 +104,28 @@ export async function ensureMonthPartitions(
       await client.query(
         `CREATE TABLE ${p.name} PARTITION OF ${p.table} FOR VALUES FROM ('${monthStart(p.month)}') TO ('${monthStart(addMonths(p.month, 1))}')`,
       );
+      const parameters = storage.get(p.table);
+      if (parameters !== undefined) await client.query(`ALTER TABLE ${p.name} SET (${parameters})`);
       created.push(p.name);
     }
     return created;
   });
+}
+
+/**
+ * The storage parameters each partitioned table's partitions get (fillfactor, autovacuum), from
+ * partition_settings (migration 0030; its CHECK admits only `name = number` lists). The archive
+ * has no such table: its partitions keep the defaults.
+ */
+async function storageParameters(client: PoolClient): Promise<Map<string, string>> {
+  const table = await client.query<{ present: boolean }>(
+    "SELECT to_regclass('partition_settings') IS NOT NULL AS present",
+  );
+  if (table.rows[0]?.present !== true) return new Map();
+  const rows = await client.query<{ parent: string; storage_parameters: string }>(
+    'SELECT parent, storage_parameters FROM partition_settings',
+  );
+  return new Map(rows.rows.map((r) => [r.parent, r.storage_parameters]));
 }
 
 export async function existingPartitions(

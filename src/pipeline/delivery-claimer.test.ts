@@ -118,7 +118,8 @@ test('an expired lease makes the delivery claimable again; the last attempt beco
   assert.equal(claimed.length, 2);
   // One of them already used its last attempt.
   await db.pool.query(
-    "UPDATE deliveries SET lease_expires_at = now() - interval '1 second' WHERE notification_id = $1",
+    `UPDATE delivery_queue q SET lease_expires_at = now() - interval '1 second'
+       FROM deliveries d WHERE d.id = q.delivery_id AND d.notification_id = $1`,
     [id],
   );
   await db.pool.query('UPDATE deliveries SET max_attempts = 1 WHERE id = $1', [claimed[1]?.id]);

@@ -81,7 +81,7 @@ async function pending(maxAttempts: number, attempts = 0): Promise<string> {
 
 async function expireLeases(): Promise<void> {
   await db.pool.query(
-    "UPDATE deliveries SET lease_expires_at = now() - interval '1 second' WHERE state = 'sending'",
+    "UPDATE delivery_queue SET lease_expires_at = now() - interval '1 second' WHERE lease_owner IS NOT NULL",
   );
 }
 

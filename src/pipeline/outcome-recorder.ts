@@ -8,12 +8,12 @@
 import type { Logger } from 'pino';
 import { withTransaction, type Pool } from '../db/pools.js';
 import {
-  lockDeliveries,
   outcomeKey,
   writeOutcomes,
   type ClaimedDelivery,
   type OutcomeWrite,
 } from '../db/stores/delivery-store.js';
+import { lockDeliveries } from '../db/stores/delivery-lease-store.js';
 import {
   decideOutcome,
   type CallResult,

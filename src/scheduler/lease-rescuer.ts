@@ -6,14 +6,12 @@
 // are written in one statement.
 import type { Logger } from 'pino';
 import { withTransaction, type Pool, type PoolClient } from '../db/pools.js';
+import { outcomeKey, writeOutcomes, type OutcomeWrite } from '../db/stores/delivery-store.js';
 import {
   lockExpiredLeases,
   lockLeasesOfOwners,
-  outcomeKey,
-  writeOutcomes,
   type DeliveryAttempts,
-  type OutcomeWrite,
-} from '../db/stores/delivery-store.js';
+} from '../db/stores/delivery-lease-store.js';
 import { deleteEndedSessions, lockEndedSessions } from '../db/stores/worker-session-store.js';
 import { wakeChannels, type WakeNotifier } from '../db/wake-notifier.js';
 import { decideOutcome, type OutcomePolicy } from '../domain/outcome-policy.js';

@@ -24,6 +24,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   unsubscribe_tokens: byUser(),
   recipients: byUser(),
   deliveries: byUser(),
+  delivery_queue: byUser(),
   delivery_events: byUser(),
   inbox_items: byUser(),
   inbox_streams: byUser(),
@@ -58,6 +59,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   template_imports: local,
   template_import_templates: local,
   overview_counts: local,
+  partition_settings: local,
   // Taken from by every fan-out batch with budgeted work (its window count): not copied to every node.
   rate_budgets: local,
   lane_settings: local,

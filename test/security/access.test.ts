@@ -231,8 +231,8 @@ before(async () => {
   shopDeadDelivery = randomUUID();
   await db.pool.query(
     `INSERT INTO deliveries (id, notification_id, notification_created_at, service_id, user_id, channel,
-                             target, lane, state, attempts, max_attempts, run_at, last_error)
-     VALUES ($1, $2, $3, $4, 'alice', 'webhook', $5, 'transactional', 'dead', 8, 8, now(), 'HTTP 500 (after 8 attempts)')`,
+                             target, lane, state, attempts, max_attempts, run_at, last_error, dead_at)
+     VALUES ($1, $2, $3, $4, 'alice', 'webhook', $5, 'transactional', 'dead', 8, 8, now(), 'HTTP 500 (after 8 attempts)', now())`,
     [shopDeadDelivery, shopNotification.id, shopNotification.createdAt, shopServiceId, shopWebhook.url],
   );
 

@@ -30,7 +30,7 @@ test('dead letters older than the service retention less a day stay dead; younge
   await ensurePartitions(db.pool, new Date(now), 1, old);
   await seedHistory(db.pool, { at: old, users: ['ann'], perUser: 1, serviceId });
   await seedHistory(db.pool, { at: young, users: ['bob'], perUser: 1, serviceId });
-  await db.pool.query("UPDATE deliveries SET state = 'dead' WHERE channel = 'webhook'");
+  await db.pool.query("UPDATE deliveries SET state = 'dead', dead_at = now() WHERE channel = 'webhook'");
 
   const replay = await h.call('POST', '/v1/dead-letters/replay', { all: true });
   assert.equal(replay.status, 200);

@@ -29,13 +29,13 @@ export interface DeadLetterFilter {
 }
 
 /** The filter's WHERE terms on `deliveries`, its parameters numbered from $1. */
-const filterSql = `state = 'dead'
+const filterSql = `dead_at IS NOT NULL AND state = 'dead'
   AND ($1::bigint IS NULL OR service_id = $1)
   AND ($2::text IS NULL OR channel = $2)
   AND ($3::text IS NULL OR provider = $3)
   AND ($4::text IS NULL OR last_error ILIKE $4)
-  AND ($5::timestamptz IS NULL OR updated_at >= $5)
-  AND ($6::timestamptz IS NULL OR updated_at < $6)`;
+  AND ($5::timestamptz IS NULL OR dead_at >= $5)
+  AND ($6::timestamptz IS NULL OR dead_at < $6)`;
 
 function filterParams(f: DeadLetterFilter): unknown[] {
   const reason =
@@ -70,12 +70,13 @@ export async function searchDeadLetters(
     last_error: string | null;
     updated_at: Date;
   }>(
-    `SELECT id, notification_id, service_id, user_id, channel, target, provider, attempts, last_error, updated_at
+    `SELECT id, notification_id, service_id, user_id, channel, target, provider, attempts, last_error,
+            dead_at AS updated_at
        FROM deliveries
       WHERE ${filterSql}
-        AND ($8::timestamptz IS NULL OR (updated_at, id) < ($8, $9::uuid))
+        AND ($8::timestamptz IS NULL OR (dead_at, id) < ($8, $9::uuid))
         AND ($10::uuid IS NULL OR id = $10)
-      ORDER BY updated_at DESC, id DESC
+      ORDER BY dead_at DESC, id DESC
       LIMIT $7`,
     [...filterParams(filter), limit, before?.updatedAt ?? null, before?.id ?? null, deliveryId ?? null],
   );
@@ -133,14 +134,17 @@ export async function replayMatching(
           AND ($7::uuid[] IS NULL OR id = ANY($7::uuid[]))
           AND ($8::text IS NULL OR notification_id = $8)
           AND notification_created_at >= $10
-        ORDER BY updated_at
+        ORDER BY dead_at
         LIMIT $9
         FOR UPDATE SKIP LOCKED
      ), u AS (
-       UPDATE deliveries d SET state = 'pending', attempts = 0, run_at = now(), updated_at = now()
+       UPDATE deliveries d SET state = 'pending', attempts = 0, run_at = now(), dead_at = NULL, updated_at = now()
          FROM chosen
         WHERE d.id = chosen.id AND d.notification_created_at = chosen.notification_created_at
-        RETURNING d.id, d.notification_id, d.channel, d.lane
+        RETURNING d.id, d.notification_created_at, d.user_id, d.notification_id, d.channel, d.lane, d.run_at
+     ), queued AS (
+       INSERT INTO delivery_queue (delivery_id, notification_created_at, user_id, lane, run_at)
+       SELECT id, notification_created_at, user_id, lane, run_at FROM u
      ), e AS (
        INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
        SELECT id, notification_id, channel, lane, 'pending', 0, 'replayed from dead letters' FROM u

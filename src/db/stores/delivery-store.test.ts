@@ -7,14 +7,8 @@ import { createTestDatabase, type TestDatabase } from '../../../test/helpers/tes
 import { withTransaction } from '../pools.js';
 import type { Transition } from '../../domain/outcome-policy.js';
 import { ensureService } from './api-key-store.js';
-import {
-  claimDeliveries,
-  lockDeliveries,
-  lockExpiredLeases,
-  outcomeKey,
-  writeOutcomes,
-  type OutcomeWrite,
-} from './delivery-store.js';
+import { claimDeliveries, outcomeKey, writeOutcomes, type OutcomeWrite } from './delivery-store.js';
+import { lockDeliveries, lockExpiredLeases } from './delivery-lease-store.js';
 
 let db: TestDatabase;
 let serviceId: number;

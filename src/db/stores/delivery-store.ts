@@ -2,10 +2,10 @@
 // statements on batches; no provider call ever runs inside them.
 import type { Pool, PoolClient } from '../pools.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
-import type { DeliveryState } from '../../domain/delivery.js';
 import type { Transition } from '../../domain/outcome-policy.js';
 import type { Platform, PushDevice } from '../../domain/device.js';
 import { storedTrace } from '../../domain/trace-context.js';
+import { lockQueued } from './delivery-lease-store.js';
 
 /** A templated notification's version and params, to render at send time in the user's locale. */
 export interface ClaimedTemplate {
@@ -95,7 +95,7 @@ export interface ClaimRoom {
  * instead of hashing the whole table.
  */
 export async function claimDeliveries(
-  pool: Pool,
+  pool: Pool | PoolClient,
   room: ClaimRoom,
   owner: string,
   leaseSeconds: number,
@@ -104,25 +104,32 @@ export async function claimDeliveries(
   const result = await pool.query<ClaimRow>({
     name: 'herald_claim_deliveries',
     text: `WITH tx AS (
-       SELECT id, notification_created_at FROM deliveries
-        WHERE state IN ('pending', 'retrying') AND lane = 'transactional' AND run_at <= now()
+       SELECT delivery_id, notification_created_at, user_id FROM delivery_queue
+        WHERE lease_owner IS NULL AND lane = 'transactional' AND run_at <= now()
         ORDER BY run_at
         LIMIT $1
         FOR UPDATE SKIP LOCKED
      ), bulk AS (
-       SELECT id, notification_created_at FROM deliveries
-        WHERE state IN ('pending', 'retrying') AND lane = 'bulk' AND run_at <= now()
+       SELECT delivery_id, notification_created_at, user_id FROM delivery_queue
+        WHERE lease_owner IS NULL AND lane = 'bulk' AND run_at <= now()
         ORDER BY run_at
         LIMIT greatest(0, least($1 - (SELECT count(*) FROM tx), $2))
         FOR UPDATE SKIP LOCKED
      ), due AS (
        SELECT * FROM tx UNION ALL SELECT * FROM bulk
+     ), keys AS (
+       SELECT ARRAY(SELECT delivery_id FROM due) AS ids, ARRAY(SELECT notification_created_at FROM due) AS ncas,
+              ARRAY(SELECT user_id FROM due) AS users, now() + make_interval(secs => $4) AS expires
+     ), leased AS (
+       UPDATE delivery_queue q SET lease_owner = $3, lease_expires_at = keys.expires
+         FROM keys, unnest(keys.ids, keys.ncas, keys.users) AS k(id, nca, user_id)
+        WHERE q.delivery_id = k.id AND q.notification_created_at = k.nca AND q.user_id = k.user_id
      ), claimed AS (
        UPDATE deliveries d
           SET state = 'sending', attempts = d.attempts + 1, lease_owner = $3,
-              lease_expires_at = now() + make_interval(secs => $4), updated_at = now()
-         FROM unnest(ARRAY(SELECT id FROM due), ARRAY(SELECT notification_created_at FROM due)) AS k(id, nca)
-        WHERE d.id = k.id AND d.notification_created_at = k.nca
+              lease_expires_at = keys.expires, updated_at = now()
+         FROM keys, unnest(keys.ids, keys.ncas, keys.users) AS k(id, nca, user_id)
+        WHERE d.id = k.id AND d.notification_created_at = k.nca AND d.user_id = k.user_id
         RETURNING d.*
      ), events AS (
        INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
@@ -243,6 +250,7 @@ export async function writeOutcomes(
   writes: readonly OutcomeWrite[],
 ): Promise<Set<string>> {
   if (writes.length === 0) return new Set();
+  await lockQueued(client, writes);
   // Named: planned once per connection (its generic plan probes the primary key per input row).
   const t = writes.map((w) => w.transition);
   const updated = await client.query<{ id: string; from_attempts: number }>({
@@ -260,14 +268,29 @@ export async function writeOutcomes(
            last_error = coalesce(o.last_error, d.last_error),
            provider_message_id = coalesce(o.provider_message_id, d.provider_message_id),
            provider = coalesce(o.provider, d.provider),
+           dead_at = CASE WHEN o.state = 'dead' THEN now() END,
            lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
          FROM o
          WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = o.from_state
            AND d.attempts = o.from_attempts AND ($1::uuid IS NULL OR d.lease_owner = $1)
-         RETURNING d.id, d.notification_id, d.channel, d.lane, o.from_attempts, o.state, o.event_attempt, o.event_detail
+         RETURNING d.id, d.notification_created_at, d.user_id, d.notification_id, d.channel, d.lane, d.run_at,
+                   o.from_state, o.from_attempts, o.state, o.event_attempt, o.event_detail
        ), e AS (
          INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
          SELECT id, notification_id, channel, lane, state, event_attempt, event_detail FROM u
+       ), finished AS (
+         DELETE FROM delivery_queue q USING u
+          WHERE q.delivery_id = u.id AND q.notification_created_at = u.notification_created_at
+            AND q.user_id = u.user_id AND u.state NOT IN ('pending', 'retrying')
+       ), requeued AS (
+         UPDATE delivery_queue q SET run_at = u.run_at, lease_owner = NULL, lease_expires_at = NULL
+           FROM u
+          WHERE q.delivery_id = u.id AND q.notification_created_at = u.notification_created_at
+            AND q.user_id = u.user_id AND u.state IN ('pending', 'retrying')
+       ), reopened AS (
+         INSERT INTO delivery_queue (delivery_id, notification_created_at, user_id, lane, run_at)
+         SELECT id, notification_created_at, user_id, lane, run_at FROM u
+          WHERE u.state IN ('pending', 'retrying') AND u.from_state NOT IN ('pending', 'retrying', 'sending')
        )
        SELECT id, from_attempts FROM u`,
     values: [
@@ -313,94 +336,6 @@ export async function writeOutcomes(
   return written;
 }
 
-/** A delivery as an outcome decision needs it. */
-export interface DeliveryAttempts {
-  id: string;
-  notificationCreatedAt: Date;
-  channel: string;
-  target: string;
-  state: DeliveryState;
-  attempts: number;
-  maxAttempts: number;
-}
-
-interface AttemptsRow {
-  id: string;
-  notification_created_at: Date;
-  channel: string;
-  target: string;
-  state: DeliveryState;
-  attempts: number;
-  max_attempts: number;
-}
-
-const toAttempts = (r: AttemptsRow): DeliveryAttempts => ({
-  id: r.id,
-  notificationCreatedAt: r.notification_created_at,
-  channel: r.channel,
-  target: r.target,
-  state: r.state,
-  attempts: r.attempts,
-  maxAttempts: r.max_attempts,
-});
-
-/**
- * Locks up to `limit` deliveries whose lease expired (their worker died or hung) for the rest
- * of the transaction. SKIP LOCKED: several schedulers share the work.
- */
-export async function lockExpiredLeases(client: PoolClient, limit: number): Promise<DeliveryAttempts[]> {
-  const result = await client.query<AttemptsRow>(
-    `SELECT id, notification_created_at, channel, target, state, attempts, max_attempts FROM deliveries
-      WHERE state = 'sending' AND lease_expires_at < now()
-      LIMIT $1
-      FOR UPDATE SKIP LOCKED`,
-    [limit],
-  );
-  return result.rows.map(toAttempts);
-}
-
-/**
- * Locks up to `limit` deliveries in `sending` under one of `owners` (owners whose worker session
- * ended: src/db/stores/worker-session-store.ts), as lockExpiredLeases does for expired leases.
- */
-export async function lockLeasesOfOwners(
-  client: PoolClient,
-  owners: readonly string[],
-  limit: number,
-): Promise<DeliveryAttempts[]> {
-  if (owners.length === 0) return [];
-  const result = await client.query<AttemptsRow>(
-    `SELECT id, notification_created_at, channel, target, state, attempts, max_attempts FROM deliveries
-      WHERE state = 'sending' AND lease_owner = ANY($1::uuid[])
-      LIMIT $2
-      FOR UPDATE SKIP LOCKED`,
-    [owners, limit],
-  );
-  return result.rows.map(toAttempts);
-}
-
-/**
- * Locks the given deliveries for the rest of the transaction and returns them as they are now
- * (a missing one was dropped by retention). Locked in id order, so two transactions locking
- * overlapping sets cannot deadlock.
- */
-export async function lockDeliveries(
-  client: PoolClient,
-  keys: readonly { id: string; notificationCreatedAt: Date }[],
-): Promise<DeliveryAttempts[]> {
-  if (keys.length === 0) return [];
-  const result = await client.query<AttemptsRow>(
-    `SELECT d.id, d.notification_created_at, d.channel, d.target, d.state, d.attempts, d.max_attempts
-       FROM deliveries d
-       JOIN unnest($1::uuid[], $2::timestamptz[]) AS k(id, nca)
-         ON d.id = k.id AND d.notification_created_at = k.nca
-      ORDER BY d.id
-        FOR UPDATE OF d`,
-    [keys.map((k) => k.id), keys.map((k) => k.notificationCreatedAt)],
-  );
-  return result.rows.map(toAttempts);
-}
-
 export interface PendingByLane {
   lane: string;
   /** Deliveries not yet final: pending or retrying (due or not) and sending. */
@@ -417,8 +352,8 @@ export interface PendingByLane {
 }
 
 /**
- * The work waiting per lane, for the metrics gauges and the console's overview, read through
- * the partial indexes of waiting rows.
+ * The work waiting per lane, for the metrics gauges and the console's overview, read from the
+ * delivery queue and the partial index of pending recipients.
  */
 export async function readBacklog(pool: Pool): Promise<PendingByLane[]> {
   const result = await pool.query<PendingByLane>(
@@ -428,9 +363,9 @@ export async function readBacklog(pool: Pool): Promise<PendingByLane[]> {
        CROSS JOIN LATERAL (
          SELECT count(*)::int AS pending, (count(*) FILTER (WHERE run_at <= now()))::int AS due,
                 greatest(0, coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now())), 0))::float8 AS oldest
-           FROM deliveries WHERE state IN ('pending', 'retrying') AND lane = l.lane) d
+           FROM delivery_queue WHERE lease_owner IS NULL AND lane = l.lane) d
        CROSS JOIN LATERAL (
-         SELECT count(*)::int AS sending FROM deliveries WHERE state = 'sending' AND lane = l.lane) s
+         SELECT count(*)::int AS sending FROM delivery_queue WHERE lease_owner IS NOT NULL AND lane = l.lane) s
        CROSS JOIN LATERAL (
          SELECT count(*)::int AS n, greatest(0, coalesce(extract(epoch FROM now() - min(send_at)), 0))::float8 AS oldest
            FROM recipients WHERE state = 'pending' AND lane = l.lane AND send_at <= now()) r`,

@@ -242,10 +242,20 @@ export async function cancelNotification(
   // A workflow stops where it is: no later step (delay, escalation) sends.
   const runs = await cancelWorkflowRuns(client, id, createdAt);
   const deliveries = await client.query(
-    `WITH c AS (
-       UPDATE deliveries SET state = 'canceled', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL
-        WHERE notification_id = $1 AND notification_created_at = $2 AND state IN ('pending', 'retrying')
-        RETURNING id, notification_id, channel, lane, attempts
+    // The waiting deliveries' queue rows first (the lock order of migration 0030): one a worker
+    // has leased meanwhile is in flight and goes on.
+    `WITH q AS (
+       DELETE FROM delivery_queue q USING deliveries d
+        WHERE d.notification_id = $1 AND d.notification_created_at = $2 AND d.state IN ('pending', 'retrying')
+          AND q.delivery_id = d.id AND q.notification_created_at = d.notification_created_at
+          AND q.user_id = d.user_id AND q.lease_owner IS NULL
+        RETURNING q.delivery_id, q.notification_created_at, q.user_id
+     ), c AS (
+       UPDATE deliveries d SET state = 'canceled', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL
+         FROM q
+        WHERE d.id = q.delivery_id AND d.notification_created_at = q.notification_created_at AND d.user_id = q.user_id
+          AND d.state IN ('pending', 'retrying')
+        RETURNING d.id, d.notification_id, d.channel, d.lane, d.attempts
      )
      INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail, created_at)
      SELECT id, notification_id, channel, lane, 'canceled', attempts, 'canceled by caller', $3 FROM c`,

@@ -30,10 +30,11 @@ export interface OverdueByLane {
  *   lease rescuer has not taken it back).
  *
  * Plan: each branch reads only rows that are not final, through the partial indexes made for
- * the claimers (recipients_pending_idx (lane, send_at), topic_sends_due_idx (send_at), deliveries_claimable_idx (lane, run_at),
- * deliveries_leased_idx (lease_expires_at)), with `lane = ANY(…)` and the time bound as index
- * conditions; on a partitioned table each partition's copy of the index is scanned, and months
- * after `cutoff` are pruned. Finished rows, however many, are never read, so no index is added.
+ * the claimers (recipients_pending_idx (lane, send_at), topic_sends_due_idx (send_at),
+ * delivery_queue_due_idx (lane, run_at), delivery_queue_leased_idx (lease_expires_at)), with
+ * `lane = ANY(…)` and the time bound as index conditions; on a partitioned table each
+ * partition's copy of the index is scanned, and months after `cutoff` are pruned; overdue
+ * queue rows find their notification through the deliveries' primary key. Finished rows, however many, are never read, so no index is added.
  * The cost grows with the overdue rows only (none when healthy).
  */
 export async function readOverdue(pool: Pool, cutoff: Date, sampleSize: number): Promise<OverdueByLane[]> {
@@ -47,14 +48,16 @@ export async function readOverdue(pool: Pool, cutoff: Date, sampleSize: number):
          FROM topic_sends
         WHERE send_at <= $1 AND notification_created_at <= $1
        UNION ALL
-       SELECT lane, notification_id, notification_created_at, 'delivery'
-         FROM deliveries
-        WHERE state IN ('pending', 'retrying') AND lane = ANY($2::text[]) AND run_at <= $1
-          AND notification_created_at <= $1
+       SELECT q.lane, d.notification_id, q.notification_created_at, 'delivery'
+         FROM delivery_queue q JOIN deliveries d
+           ON d.id = q.delivery_id AND d.notification_created_at = q.notification_created_at AND d.user_id = q.user_id
+        WHERE q.lease_owner IS NULL AND q.lane = ANY($2::text[]) AND q.run_at <= $1
+          AND q.notification_created_at <= $1
        UNION ALL
-       SELECT lane, notification_id, notification_created_at, 'lease'
-         FROM deliveries
-        WHERE state = 'sending' AND lease_expires_at <= $1 AND notification_created_at <= $1),
+       SELECT q.lane, d.notification_id, q.notification_created_at, 'lease'
+         FROM delivery_queue q JOIN deliveries d
+           ON d.id = q.delivery_id AND d.notification_created_at = q.notification_created_at AND d.user_id = q.user_id
+        WHERE q.lease_owner IS NOT NULL AND q.lease_expires_at <= $1 AND q.notification_created_at <= $1),
      notifications AS (
        SELECT lane, notification_id, min(stage) AS stage
          FROM overdue

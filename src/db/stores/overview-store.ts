@@ -38,7 +38,7 @@ export async function readOverviewCounts(
 /** Dead letters waiting for a replay, through the partial index of dead deliveries. */
 export async function countDeadLetters(pool: Pool): Promise<number> {
   const result = await pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM deliveries WHERE state = 'dead'",
+    "SELECT count(*)::int AS n FROM deliveries WHERE dead_at IS NOT NULL AND state = 'dead'",
   );
   return result.rows[0]?.n ?? 0;
 }

@@ -73,7 +73,7 @@ export async function deleteEndedSessions(client: PoolClient, owners: readonly s
   const result = await client.query(
     `DELETE FROM worker_sessions w
       WHERE w.owner = ANY($1::uuid[])
-        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.state = 'sending' AND d.lease_owner = w.owner)`,
+        AND NOT EXISTS (SELECT 1 FROM delivery_queue q WHERE q.lease_owner = w.owner)`,
     [owners],
   );
   return result.rowCount ?? 0;
