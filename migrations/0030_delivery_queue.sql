@@ -25,9 +25,9 @@ CREATE TABLE delivery_queue (
   lease_expires_at        timestamptz,
   CONSTRAINT delivery_queue_pkey PRIMARY KEY (delivery_id, notification_created_at, user_id)
 ) WITH (
-  -- Small and churned: every delivery inserts, updates and deletes one row. Vacuumed after a
-  -- fixed number of dead rows rather than a share of the table, without cost-based pauses.
-  fillfactor = 80,
+  -- Small and churned: every delivery inserts, updates and deletes one row (the lease update
+  -- changes an index predicate, so it is never heap-only). Vacuumed after a fixed number of dead
+  -- rows rather than a share of the table, without cost-based pauses.
   autovacuum_vacuum_scale_factor = 0,
   autovacuum_vacuum_threshold = 5000,
   autovacuum_vacuum_insert_scale_factor = 0,
@@ -90,9 +90,11 @@ DROP INDEX deliveries_dead_idx;
 -- partitioned table carry them, so src/db/partitions.ts applies these to every partition it
 -- creates, and this migration to the partitions that exist. Operators may change a row (the
 -- next partitions take it; ALTER TABLE … SET the existing ones).
---   deliveries: claim and outcome update each row about a second after its insert; with room
---     left on the page (fillfactor 75) both stay there as heap-only tuples.
---   recipients: the fan-out's update of a pending recipient likewise.
+--   deliveries: a claim updates a whole batch of rows in one transaction, about a second after
+--     their insert, and their outcomes do again: a page written in one burst must hold a second
+--     version of every row it holds before the first versions can be pruned, so it is filled to
+--     half (fillfactor 50) and both updates stay on it as heap-only tuples. The price is
+--     deliveries' heap at about twice its packed size.
 --   all of them: vacuumed and analyzed after a small share of a (large, monthly) partition
 --     changed instead of a fifth of it, so the dead versions that pruning cannot reclaim (those
 --     of non-HOT updates) and the visibility map keep up.
@@ -103,8 +105,8 @@ CREATE TABLE partition_settings (
     CHECK (storage_parameters ~ '^[a-z_]+ = [0-9.]+(, [a-z_]+ = [0-9.]+)*$')
 );
 INSERT INTO partition_settings (parent, storage_parameters) VALUES
-  ('deliveries', 'fillfactor = 75, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02'),
-  ('recipients', 'fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02'),
+  ('deliveries', 'fillfactor = 50, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02'),
+  ('recipients', 'autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02'),
   ('delivery_events', 'autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02'),
   ('notifications', 'autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02'),
   ('inbox_items', 'autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_insert_scale_factor = 0.05');
