@@ -86,8 +86,9 @@ export interface ClaimRoom {
 /**
  * Claims due deliveries for `owner`, under a lease of `leaseSeconds`: transactional first, up
  * to `room.limit`, then bulk into what is left, at most `room.bulkLimit`. One statement: lock
- * with SKIP LOCKED (concurrent workers take disjoint rows), mark them sending, count the
- * attempt, record the event, and return what rendering needs, transactional first.
+ * due, unleased delivery_queue rows with SKIP LOCKED (concurrent workers take disjoint rows),
+ * lease them, mark their deliveries sending, count the attempt, record the event, and return
+ * what rendering needs, transactional first.
  *
  * Named, so each connection plans it once and then runs PostgreSQL's generic plan, which
  * cannot see the LIMITs: the locked keys reach the UPDATE as arrays (estimated small) so the
@@ -240,9 +241,10 @@ export function outcomeKey(id: string, fromAttempts: number): string {
  * they call invalid. A row is written only if it is still in the transition's `from` state with
  * its `fromAttempts` and, when `owner` is given, under that lease owner: the fence, so a worker
  * whose lease expired and whose delivery was taken back (by the rescuer, or claimed again) cannot
- * overwrite the newer state. The SQL decides nothing: it writes the values it is given. Call it
- * in a transaction, so a state and the target it disables commit together. Returns the writes
- * made, by outcomeKey.
+ * overwrite the newer state. The delivery's queue row follows its new state: deleted when it is
+ * final, unleased at its new run_at for a retry (docs/decisions/0013-delivery-queue.md). The SQL
+ * decides nothing: it writes the values it is given. Call it in a transaction, so a state and
+ * the target it disables commit together. Returns the writes made, by outcomeKey.
  */
 export async function writeOutcomes(
   client: PoolClient,
