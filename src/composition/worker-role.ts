@@ -8,6 +8,8 @@ import { FanOutStage } from '../pipeline/fan-out-stage.js';
 import { createPool } from '../db/pools.js';
 import { cleanUpFinishedWorkflows, runWorkflowTick } from '../pipeline/workflow-stage.js';
 import { Dispatcher } from '../pipeline/dispatcher.js';
+import { BulkGovernor } from '../pipeline/bulk-governor.js';
+import { bulkCapacity, type LaneLimits } from '../pipeline/delivery-claimer.js';
 import { WorkerSession } from '../db/worker-session.js';
 import { wakeChannels } from '../db/wake-notifier.js';
 import { ProviderGuard } from '../pipeline/provider-guard.js';
@@ -86,6 +88,7 @@ export function startWorkerRole(infra: Infrastructure, config: Config): { fanOut
     unsubscribeUrl: (message) => unsubscribeUrl(infra, config, message),
     tracking: infra.trackingLinks,
     tracer: infra.tracer,
+    governor: bulkGovernor(config, limits, metrics),
   });
   const healthReport = new PeriodicJob(
     'provider-health-report',
@@ -238,5 +241,14 @@ function unsubscribeUrl(infra: Infrastructure, config: Config, message: Rendered
     userId: message.userId,
     channel: message.channel,
     category: message.category,
+  });
+}
+
+/** Bulk slots that yield to transactional work while the event loop is slow (src/pipeline/bulk-governor.ts). */
+function bulkGovernor(config: Config, limits: LaneLimits, metrics: Infrastructure['metrics']): BulkGovernor {
+  return new BulkGovernor({
+    cap: () => bulkCapacity(limits),
+    targetMs: config.BULK_EVENT_LOOP_DELAY_TARGET_MS,
+    onChange: (slots) => metrics.bulkSlots.set(slots),
   });
 }

@@ -175,6 +175,10 @@ export const ConfigSchema = Type.Object({
     description:
       'Share of WORKER_CONCURRENCY the bulk lane may never use, so transactional deliveries always find a free slot. `herald settings set transactional-reserved-share` overrides it at runtime (docs/budgets.md).',
   }),
+  BULK_EVENT_LOOP_DELAY_TARGET_MS: setting(Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }), {
+    description:
+      "While transactional deliveries flow (one dispatched within the last 2 s), a worker halves the bulk lane's slots after each quarter second in which its event loop's delay (p99) exceeded this, and grows them back by a tenth of the cap after each quarter second under it, so a bulk drain leaves the process time for transactional work (docs/benchmarks.md, Lanes). Without transactional work bulk keeps its whole cap. 0: off.",
+  }),
   LEASE_SECONDS: setting(Type.Integer({ minimum: 1, maximum: 3600, default: 60 }), {
     description:
       "How long a claimed delivery stays leased. After it expires, the scheduler's lease rescuer makes the delivery claimable again. Must exceed WEBHOOK_TIMEOUT_MS.",

@@ -25,17 +25,19 @@ export class DeliveryClaimer {
 
   /**
    * Claims for `free` open slots, both lanes in one statement, while `bulkInFlight` bulk
-   * deliveries are already held (`withBulk` false: transactional only). `backlog` says whether more work may be waiting (a lane filled all the room it had, or bulk
-   * was held back by its cap), so the caller knows to claim again as soon as room frees up.
+   * deliveries are already held of the `bulkSlots` bulk may hold (0: transactional only; at most
+   * the lane's cap). `backlog` says whether more work may be waiting (a lane filled all the room
+   * it had, or bulk was held back by its cap), so the caller knows to claim again as soon as
+   * room frees up.
    */
   async claim(
     free: number,
     bulkInFlight: number,
-    withBulk = true,
+    bulkSlots = bulkCapacity(this.limits),
   ): Promise<{ deliveries: ClaimedDelivery[]; backlog: boolean }> {
     const room = Math.min(free, this.limits.batchSize);
     if (room <= 0) return { deliveries: [], backlog: true };
-    const bulkLimit = withBulk ? bulkCapacity(this.limits) - bulkInFlight : 0;
+    const bulkLimit = Math.max(0, Math.min(bulkSlots, bulkCapacity(this.limits)) - bulkInFlight);
     const deliveries = await claimDeliveries(
       this.pool,
       { limit: room, bulkLimit },

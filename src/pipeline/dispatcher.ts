@@ -17,6 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Tracer } from '../observability/tracing.js';
 import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claimer.js';
 import { DeliveryRenderer, type Prepared } from './delivery-renderer.js';
+import type { BulkGovernor } from './bulk-governor.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { ProviderGuard } from './provider-guard.js';
@@ -54,6 +55,8 @@ export interface DispatcherDeps {
   tracking?: TrackingLinks | undefined;
   /** Set when tracing is on: a client span per provider call. */
   tracer?: Tracer | undefined;
+  /** Bulk slots that follow the event loop's delay (src/pipeline/bulk-governor.ts); none: the cap. */
+  governor?: BulkGovernor | undefined;
 }
 
 /** An owner's claimer and recorder: outcomes are recorded under the owner that claimed. */
@@ -97,6 +100,7 @@ export class Dispatcher {
 
   start(): void {
     this.running = true;
+    this.deps.governor?.start();
     this.loop = this.run();
   }
 
@@ -107,6 +111,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.running = false;
     this.stopping = true;
+    this.deps.governor?.stop();
     this.deps.listener.wake(wakeChannels.deliveries);
     for (const check of [...this.roomWaiters]) check();
     await this.loop;
@@ -137,14 +142,18 @@ export class Dispatcher {
     while (this.running) {
       const free = concurrency - this.recordingBacklog();
       // Read each round: the reserved share may change at runtime (herald settings).
-      const bulkSlots = bulkCapacity(deps.limits);
+      const bulkSlots = this.bulkSlots();
       const lease = this.leaseOf(deps.session.owner);
       if (lease === undefined) {
         await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
         continue;
       }
       try {
-        const { deliveries, backlog } = await lease.claimer.claim(free, this.bulkInFlight, withBulk);
+        const { deliveries, backlog } = await lease.claimer.claim(
+          free,
+          this.bulkInFlight,
+          withBulk ? bulkSlots : 0,
+        );
         await this.messages.loadTemplates(deliveries);
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
@@ -209,12 +218,17 @@ export class Dispatcher {
     return this.inFlight.size + Math.max(0, unrecorded - this.deps.limits.concurrency);
   }
 
+  /** Bulk deliveries this worker may hold now: the lane's cap, less while the governor says so. */
+  private bulkSlots(): number {
+    return this.deps.governor?.slots() ?? bulkCapacity(this.deps.limits);
+  }
+
   /** Resolves once `slots` slots and `bulkSlots` bulk slots are free (or on stop). */
   private roomFor(slots: number, bulkSlots: number): Promise<void> {
     const enough = () =>
       !this.running ||
       (this.deps.limits.concurrency - this.recordingBacklog() >= slots &&
-        bulkCapacity(this.deps.limits) - this.bulkInFlight >= bulkSlots);
+        this.bulkSlots() - this.bulkInFlight >= bulkSlots);
     if (enough()) return Promise.resolve();
     return new Promise((resolve) => {
       const check = () => {
@@ -234,6 +248,7 @@ export class Dispatcher {
   private dispatch(delivery: ClaimedDelivery, prepared: Prepared, recorder: OutcomeRecorder): void {
     const controller = new AbortController();
     if (delivery.lane === 'bulk') this.bulkInFlight += 1;
+    else this.deps.governor?.noteTransactional();
     // Keyed by attempt too: a rescued delivery may come back to this worker while the first
     // attempt's call is still running.
     const key = `${delivery.id}:${String(delivery.attempt)}`;
