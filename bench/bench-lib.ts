@@ -91,8 +91,13 @@ export interface Child {
 }
 
 /** Starts `node --import tsx <args>` and resolves once it says it is running. */
+/**
+ * Starts `node --import tsx <args>`. BENCH_NODE_ARGS adds node options to every process a
+ * benchmark starts (NODE_OPTIONS refuses some, such as `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ */
 export function startChild(args: string[], env: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
     cwd: packageRoot,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

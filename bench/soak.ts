@@ -37,6 +37,7 @@ const reportEveryMs = Number(values['report-every']) * 60_000;
 const hotTables = [
   'deliveries',
   'delivery_queue',
+  'recipient_queue',
   'recipients',
   'delivery_events',
   'idempotency_keys',

@@ -135,6 +135,12 @@ export async function dropOrSkip(
     addSkip(deps, report, p.table, p.month, 'lock_timeout', 'the detach waited too long for other sessions');
 }
 
+/** The work queue holding a partitioned table's rows that are not final (migrations 0030, 0031). */
+const workQueues: Partial<Record<string, string>> = {
+  deliveries: 'delivery_queue',
+  recipients: 'recipient_queue',
+};
+
 /** Detaches (without blocking writers of other months) and drops; false on a lock timeout. */
 async function dropServicePartition(deps: LifecycleDeps, p: DroppablePartition): Promise<boolean> {
   const client = await deps.pool.connect();
@@ -148,9 +154,10 @@ async function dropServicePartition(deps: LifecycleDeps, p: DroppablePartition):
       await client.query(`ALTER TABLE ${p.table} DETACH PARTITION ${p.name} FINALIZE`);
     await client.query(`DROP TABLE IF EXISTS ${p.name}`);
     // Only a month without live work is dropped, so this finds nothing unless that changed since.
-    if (p.table === 'deliveries')
+    const queue = workQueues[p.table];
+    if (queue !== undefined)
       await client.query(
-        'DELETE FROM delivery_queue WHERE notification_created_at >= $1 AND notification_created_at < $2',
+        `DELETE FROM ${queue} WHERE notification_created_at >= $1 AND notification_created_at < $2`,
         [monthStartDate(p.month), monthStartDate(addMonths(p.month, 1))],
       );
     return true;

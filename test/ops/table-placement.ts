@@ -25,6 +25,7 @@ export const tablePlacement: Readonly<Record<string, Placement>> = {
   recipients: byUser(),
   deliveries: byUser(),
   delivery_queue: byUser(),
+  recipient_queue: byUser(),
   delivery_events: byUser(),
   inbox_items: byUser(),
   inbox_streams: byUser(),

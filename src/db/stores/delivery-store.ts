@@ -355,7 +355,7 @@ export interface PendingByLane {
 
 /**
  * The work waiting per lane, for the metrics gauges and the console's overview, read from the
- * delivery queue and the partial index of pending recipients.
+ * delivery queue and the recipient queue.
  */
 export async function readBacklog(pool: Pool): Promise<PendingByLane[]> {
   const result = await pool.query<PendingByLane>(
@@ -370,7 +370,7 @@ export async function readBacklog(pool: Pool): Promise<PendingByLane[]> {
          SELECT count(*)::int AS sending FROM delivery_queue WHERE lease_owner IS NOT NULL AND lane = l.lane) s
        CROSS JOIN LATERAL (
          SELECT count(*)::int AS n, greatest(0, coalesce(extract(epoch FROM now() - min(send_at)), 0))::float8 AS oldest
-           FROM recipients WHERE state = 'pending' AND lane = l.lane AND send_at <= now()) r`,
+           FROM recipient_queue WHERE lane = l.lane AND send_at <= now()) r`,
   );
   return result.rows;
 }

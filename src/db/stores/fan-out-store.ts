@@ -31,6 +31,12 @@ export const toDueRecipient = (r: DueRecipientRow): DueRecipient => ({
   ...(r.channels === null ? {} : { channels: r.channels }),
 });
 
+/** The claims' columns, of recipient_queue q joined to recipients r on queuedRecipient. */
+export const dueRecipientColumns =
+  'r.notification_id, r.notification_created_at, r.user_id, r.lane, r.channels';
+export const queuedRecipient =
+  'r.notification_id = q.notification_id AND r.user_id = q.user_id AND r.notification_created_at = q.notification_created_at';
+
 /**
  * Locks up to `limit` due recipients of a lane that no rate budget paces (those are claimed by
  * src/pipeline/budget-pacing.ts); the locks hold until the caller commits.
@@ -43,11 +49,11 @@ export async function claimDueRecipients(
   if (limit <= 0) return [];
   const result = await client.query<DueRecipientRow>({
     name: 'herald_claim_recipients',
-    text: `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
-      WHERE state = 'pending' AND lane = $1 AND send_at <= now() AND budget_id IS NULL
-      ORDER BY send_at
+    text: `SELECT ${dueRecipientColumns} FROM recipient_queue q JOIN recipients r ON ${queuedRecipient}
+      WHERE q.lane = $1 AND q.send_at <= now() AND q.budget_id IS NULL AND r.state = 'pending'
+      ORDER BY q.send_at
       LIMIT $2
-      FOR UPDATE SKIP LOCKED`,
+      FOR UPDATE OF r SKIP LOCKED`,
     values: [lane, limit],
   });
   return result.rows.map(toDueRecipient);
@@ -265,11 +271,18 @@ async function markFannedOut(client: PoolClient, write: FanOutWrite): Promise<vo
     );
     return;
   }
+  // The claim locked these recipients; their queue rows go with the update (migration 0031).
   await client.query({
     name: 'herald_mark_fanned_out',
-    text: `UPDATE recipients r SET state = 'fanned_out', fanned_out_at = now(), skipped = t.skipped
-       FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[]) AS t(nid, nca, uid, skipped)
-      WHERE r.notification_id = t.nid AND r.notification_created_at = t.nca AND r.user_id = t.uid`,
+    text: `WITH t AS (
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[]) AS t(nid, nca, uid, skipped)
+       ), dequeued AS (
+         DELETE FROM recipient_queue q USING t
+          WHERE q.notification_id = t.nid AND q.notification_created_at = t.nca AND q.user_id = t.uid
+       )
+       UPDATE recipients r SET state = 'fanned_out', fanned_out_at = now(), skipped = t.skipped
+         FROM t
+        WHERE r.notification_id = t.nid AND r.notification_created_at = t.nca AND r.user_id = t.uid`,
     values: keys,
   });
 }

@@ -234,9 +234,19 @@ export async function cancelNotification(
     'DELETE FROM topic_sends WHERE notification_id = $1 AND notification_created_at = $2',
     [id, createdAt],
   );
+  // The recipients, then their queue rows (migration 0031's lock order): one being fanned out
+  // is waited for, and is then fanned out, not canceled.
   const recipients = await client.query(
-    `UPDATE recipients SET state = 'canceled'
-      WHERE notification_id = $1 AND notification_created_at = $2 AND state IN ('pending', 'held')`,
+    `WITH canceled AS (
+       UPDATE recipients SET state = 'canceled'
+        WHERE notification_id = $1 AND notification_created_at = $2 AND state IN ('pending', 'held')
+       RETURNING notification_id, notification_created_at, user_id
+     ), dequeued AS (
+       DELETE FROM recipient_queue q USING canceled c
+        WHERE q.notification_id = c.notification_id AND q.notification_created_at = c.notification_created_at
+          AND q.user_id = c.user_id
+     )
+     SELECT 1 FROM canceled`,
     [id, createdAt],
   );
   // A workflow stops where it is: no later step (delay, escalation) sends.

@@ -30,7 +30,7 @@ export interface OverdueByLane {
  *   lease rescuer has not taken it back).
  *
  * Plan: each branch reads only rows that are not final, through the partial indexes made for
- * the claimers (recipients_pending_idx (lane, send_at), topic_sends_due_idx (send_at),
+ * the claimers (recipient_queue_due_idx (lane, send_at), topic_sends_due_idx (send_at),
  * delivery_queue_due_idx (lane, run_at), delivery_queue_leased_idx (lease_expires_at)), with
  * `lane = ANY(…)` and the time bound as index conditions; on a partitioned table each
  * partition's copy of the index is scanned, and months after `cutoff` are pruned; overdue
@@ -41,8 +41,8 @@ export async function readOverdue(pool: Pool, cutoff: Date, sampleSize: number):
   const result = await pool.query<OverdueByLane>(
     `WITH overdue AS (
        SELECT lane, notification_id, notification_created_at, 'fan_out' AS stage
-         FROM recipients
-        WHERE state = 'pending' AND lane = ANY($2::text[]) AND send_at <= $1 AND notification_created_at <= $1
+         FROM recipient_queue
+        WHERE lane = ANY($2::text[]) AND send_at <= $1 AND notification_created_at <= $1
        UNION ALL
        SELECT lane, notification_id, notification_created_at, 'fan_out'
          FROM topic_sends

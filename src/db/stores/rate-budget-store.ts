@@ -3,7 +3,12 @@
 // current one-second window in its own transaction (docs/decisions/0012-bulk-budgets.md).
 import type { Pool, PoolClient } from '../pools.js';
 import type { DueRecipient } from '../../domain/fan-out-decision.js';
-import { toDueRecipient, type DueRecipientRow } from './fan-out-store.js';
+import {
+  dueRecipientColumns,
+  queuedRecipient,
+  toDueRecipient,
+  type DueRecipientRow,
+} from './fan-out-store.js';
 
 export interface RateBudget {
   name: string;
@@ -78,10 +83,8 @@ export async function deleteRateBudget(
   );
   const row = deleted.rows[0];
   if (row === undefined) return undefined;
-  await client.query(
-    `UPDATE recipients SET budget_id = NULL WHERE budget_id = $1 AND state IN ('pending', 'held')`,
-    [row.id],
-  );
+  // Its waiting recipients go on unpaced; one a workflow holds is queued without it when released.
+  await client.query('UPDATE recipient_queue SET budget_id = NULL WHERE budget_id = $1', [row.id]);
   await client.query('UPDATE topic_sends SET budget_id = NULL WHERE budget_id = $1', [row.id]);
   return present(row);
 }
@@ -121,8 +124,7 @@ export async function lockOpenBudgets(client: PoolClient): Promise<{ open: OpenB
   const found = await client.query<{ id: string; per_second: number; used: number; locked: boolean }>(
     `WITH due AS (
        SELECT b.id FROM rate_budgets b
-        WHERE EXISTS (SELECT 1 FROM recipients r
-                       WHERE r.budget_id = b.id AND r.state = 'pending' AND r.send_at <= now())
+        WHERE EXISTS (SELECT 1 FROM recipient_queue q WHERE q.budget_id = b.id AND q.send_at <= now())
      ), open AS (
        SELECT b.id, b.per_second,
               CASE WHEN b.window_start = date_trunc('second', now()) THEN b.window_used
@@ -152,11 +154,11 @@ export async function claimBudgetRecipients(
 ): Promise<DueRecipient[]> {
   if (limit <= 0) return [];
   const result = await client.query<DueRecipientRow>(
-    `SELECT notification_id, notification_created_at, user_id, lane, channels FROM recipients
-      WHERE budget_id = $1 AND state = 'pending' AND send_at <= now()
-      ORDER BY send_at
+    `SELECT ${dueRecipientColumns} FROM recipient_queue q JOIN recipients r ON ${queuedRecipient}
+      WHERE q.budget_id = $1 AND q.send_at <= now() AND r.state = 'pending'
+      ORDER BY q.send_at
       LIMIT $2
-      FOR UPDATE SKIP LOCKED`,
+      FOR UPDATE OF r SKIP LOCKED`,
     [budgetId, limit],
   );
   return result.rows.map(toDueRecipient);

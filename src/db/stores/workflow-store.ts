@@ -185,15 +185,24 @@ export async function releaseRecipient(
   run: Pick<ClaimedRun, 'notificationId' | 'notificationCreatedAt' | 'userId'>,
   channels: readonly Channel[] | null,
 ): Promise<void> {
+  // The recipient first, then its queue row (migration 0031's lock order). A budget deleted
+  // while the recipient was held no longer paces it.
   await client.query(
-    `UPDATE recipients
-        SET channels = CASE
-              WHEN $4::text[] IS NULL THEN NULL
-              WHEN state = 'pending' AND channels IS NULL THEN NULL
-              WHEN state = 'pending' THEN ARRAY(SELECT DISTINCT unnest(channels || $4::text[]))
-              ELSE $4::text[] END,
-            state = 'pending', send_at = now()
-      WHERE notification_id = $1 AND notification_created_at = $2 AND user_id = $3 AND state <> 'canceled'`,
+    `WITH released AS (
+       UPDATE recipients
+          SET channels = CASE
+                WHEN $4::text[] IS NULL THEN NULL
+                WHEN state = 'pending' AND channels IS NULL THEN NULL
+                WHEN state = 'pending' THEN ARRAY(SELECT DISTINCT unnest(channels || $4::text[]))
+                ELSE $4::text[] END,
+              state = 'pending', send_at = now()
+        WHERE notification_id = $1 AND notification_created_at = $2 AND user_id = $3 AND state <> 'canceled'
+       RETURNING notification_id, notification_created_at, user_id, lane, send_at, budget_id
+     )
+     INSERT INTO recipient_queue (notification_id, notification_created_at, user_id, lane, send_at, budget_id)
+     SELECT r.notification_id, r.notification_created_at, r.user_id, r.lane, r.send_at, b.id
+       FROM released r LEFT JOIN rate_budgets b ON b.id = r.budget_id
+     ON CONFLICT (notification_id, user_id, notification_created_at) DO UPDATE SET send_at = excluded.send_at`,
     [run.notificationId, run.notificationCreatedAt, run.userId, channels],
   );
 }
