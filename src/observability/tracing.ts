@@ -43,9 +43,19 @@ export function newSpanId(): string {
   return nonZeroHex(8);
 }
 
+// Drawn 4 KiB at a time, as node:crypto's randomUUID does: a randomBytes call per id (one per
+// provider call) cost more than the rest of making it.
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+
 function nonZeroHex(bytes: number): string {
   for (;;) {
-    const id = randomBytes(bytes);
+    if (randomOffset + bytes > randomPool.length) {
+      randomPool = randomBytes(4096);
+      randomOffset = 0;
+    }
+    const id = randomPool.subarray(randomOffset, randomOffset + bytes);
+    randomOffset += bytes;
     if (id.some((b) => b !== 0)) return id.toString('hex');
   }
 }

@@ -10,6 +10,7 @@ import { withTransaction, type Pool } from '../db/pools.js';
 import {
   outcomeKey,
   writeOutcomes,
+  writeTransitions,
   type ClaimedDelivery,
   type OutcomeWrite,
 } from '../db/stores/delivery-store.js';
@@ -130,13 +131,12 @@ export class OutcomeRecorder {
   /** Writes the next batch under this worker's lease; acceptances fenced off go to `late`. */
   private async writeBatch(): Promise<void> {
     const batch = this.queue.slice(0, this.maxBatch);
-    const written = await withTransaction(this.deps.pool, (client) =>
-      writeOutcomes(
-        client,
-        this.deps.owner,
-        batch.map((e) => e.write),
-      ),
-    );
+    const writes = batch.map((e) => e.write);
+    const { pool, owner } = this.deps;
+    // One statement commits by itself; a target disabled must commit with the state that disables it.
+    const written = writes.some((w) => w.transition.disableTarget)
+      ? await withTransaction(pool, (client) => writeOutcomes(client, owner, writes))
+      : await writeTransitions(pool, owner, writes);
     this.queue = this.queue.slice(batch.length);
     for (const entry of batch) {
       const { id, transition } = entry.write;

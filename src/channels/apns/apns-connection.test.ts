@@ -34,13 +34,14 @@ test('a connection destroyed mid-request is a retry, and the next send reconnect
 });
 
 test('no answer within the timeout, or a cancelled send, is a retry', async (t) => {
-  const { standIn, provider } = await setupApns(t, { settings: { timeoutMs: 200 } });
+  // A second: the send that follows must be answered within it on a busy machine too.
+  const { standIn, provider } = await setupApns(t, { settings: { timeoutMs: 1000 } });
   const token = deviceToken();
   standIn.script(token, [{ kind: 'hang' }, { kind: 'hang' }]);
 
   assert.deepEqual(await provider.send(message(to(token)), never), {
     kind: 'retry',
-    reason: 'apns timeout after 200 ms',
+    reason: 'apns timeout after 1000 ms',
   });
 
   // The timed-out stream was cancelled (RST_STREAM), not left open on the connection.

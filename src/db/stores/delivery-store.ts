@@ -5,7 +5,6 @@ import type { Lane, NotificationContent } from '../../domain/notification.js';
 import type { Transition } from '../../domain/outcome-policy.js';
 import type { Platform, PushDevice } from '../../domain/device.js';
 import { storedTrace } from '../../domain/trace-context.js';
-import { lockQueued } from './delivery-lease-store.js';
 
 /** A templated notification's version and params, to render at send time in the user's locale. */
 export interface ClaimedTemplate {
@@ -238,21 +237,37 @@ export function outcomeKey(id: string, fromAttempts: number): string {
 
 /**
  * Writes decided transitions in one statement, with their events, and stops using the targets
- * they call invalid. A row is written only if it is still in the transition's `from` state with
- * its `fromAttempts` and, when `owner` is given, under that lease owner: the fence, so a worker
- * whose lease expired and whose delivery was taken back (by the rescuer, or claimed again) cannot
- * overwrite the newer state. The delivery's queue row follows its new state: deleted when it is
- * final, unleased at its new run_at for a retry (docs/decisions/0013-delivery-queue.md). The SQL
- * decides nothing: it writes the values it is given. Call it in a transaction, so a state and
- * the target it disables commit together. Returns the writes made, by outcomeKey.
+ * they call invalid; see writeTransitions. Call it in a transaction, so a state and the target
+ * it disables commit together. Returns the writes made, by outcomeKey.
  */
 export async function writeOutcomes(
   client: PoolClient,
   owner: string | null,
   writes: readonly OutcomeWrite[],
 ): Promise<Set<string>> {
+  const written = await writeTransitions(client, owner, writes);
+  await disableInvalidTargets(client, writes, written);
+  return written;
+}
+
+/**
+ * Writes decided transitions and their events in one statement. A row is written only if it is
+ * still in the transition's `from` state with its `fromAttempts` and, when `owner` is given,
+ * under that lease owner: the fence, so a worker whose lease expired and whose delivery was
+ * taken back (by the rescuer, or claimed again) cannot overwrite the newer state. The
+ * delivery's queue row follows its new state: deleted when it is final, unleased at its new
+ * run_at for a retry (docs/decisions/0013-delivery-queue.md); the statement locks the queue rows
+ * before any delivery row (the `locked` step, run once before the update reads its first row),
+ * the lock order every writer keeps. The SQL decides nothing: it writes the values it is given.
+ * Alone (on a pool) it commits by itself: for writes that disable no target. Returns the writes
+ * made, by outcomeKey.
+ */
+export async function writeTransitions(
+  client: Pool | PoolClient,
+  owner: string | null,
+  writes: readonly OutcomeWrite[],
+): Promise<Set<string>> {
   if (writes.length === 0) return new Set();
-  await lockQueued(client, writes);
   // Named: planned once per connection (its generic plan probes the primary key per input row).
   const t = writes.map((w) => w.transition);
   const updated = await client.query<{ id: string; from_attempts: number }>({
@@ -262,6 +277,10 @@ export async function writeOutcomes(
                               $8::float8[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
            AS t(id, nca, from_state, from_attempts, state, attempts, delay_ms, last_error, provider_message_id,
                 provider, event_attempt, event_detail)
+       ), locked AS (
+         SELECT 1 FROM delivery_queue q JOIN o ON q.delivery_id = o.id AND q.notification_created_at = o.nca
+          ORDER BY q.delivery_id
+            FOR UPDATE OF q
        ), u AS (
          UPDATE deliveries d SET
            state = o.state,
@@ -273,7 +292,8 @@ export async function writeOutcomes(
            dead_at = CASE WHEN o.state = 'dead' THEN now() END,
            lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
          FROM o
-         WHERE d.id = o.id AND d.notification_created_at = o.nca AND d.state = o.from_state
+         WHERE (SELECT count(*) FROM locked) >= 0
+           AND d.id = o.id AND d.notification_created_at = o.nca AND d.state = o.from_state
            AND d.attempts = o.from_attempts AND ($1::uuid IS NULL OR d.lease_owner = $1)
          RETURNING d.id, d.notification_created_at, d.user_id, d.notification_id, d.channel, d.lane, d.run_at,
                    o.from_state, o.from_attempts, o.state, o.event_attempt, o.event_detail
@@ -311,7 +331,15 @@ export async function writeOutcomes(
       t.map((x) => x.event.detail),
     ],
   });
-  const written = new Set(updated.rows.map((r) => outcomeKey(r.id, r.from_attempts)));
+  return new Set(updated.rows.map((r) => outcomeKey(r.id, r.from_attempts)));
+}
+
+/** Stops using the targets the written transitions call invalid (devices, chat webhooks). */
+async function disableInvalidTargets(
+  client: PoolClient,
+  writes: readonly OutcomeWrite[],
+  written: ReadonlySet<string>,
+): Promise<void> {
   const invalid = writes.filter(
     (w) => w.transition.disableTarget && written.has(outcomeKey(w.id, w.transition.fromAttempts)),
   );
@@ -335,7 +363,6 @@ export async function writeOutcomes(
       [chats],
     );
   }
-  return written;
 }
 
 export interface PendingByLane {
