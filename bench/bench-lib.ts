@@ -90,10 +90,10 @@ export interface Child {
   opsUrl?: string | undefined;
 }
 
-/** Starts `node --import tsx <args>` and resolves once it says it is running. */
 /**
- * Starts `node --import tsx <args>`. BENCH_NODE_ARGS adds node options to every process a
- * benchmark starts (NODE_OPTIONS refuses some, such as `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * Starts `node --import tsx <args>` and resolves once it says it is running. BENCH_NODE_ARGS
+ * adds node options to every process a benchmark starts (NODE_OPTIONS refuses some, such as
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 export function startChild(args: string[], env: Record<string, string>): Promise<Child> {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');

@@ -225,8 +225,13 @@ test('a copied month that gets live work again (a replayed dead letter) is copie
     [tables, start(11)],
   );
   await db.pool.query(
-    `UPDATE deliveries SET state = 'pending'
-      WHERE id = (SELECT id FROM ${partitionName('deliveries', month)} WHERE channel = 'webhook' LIMIT 1)`,
+    `WITH replayed AS (
+       UPDATE deliveries SET state = 'pending'
+        WHERE id = (SELECT id FROM ${partitionName('deliveries', month)} WHERE channel = 'webhook' LIMIT 1)
+       RETURNING id, notification_created_at, user_id, lane, run_at
+     )
+     INSERT INTO delivery_queue (delivery_id, notification_created_at, user_id, lane, run_at)
+     SELECT id, notification_created_at, user_id, lane, run_at FROM replayed`,
   );
   const skipped = await runLifecycle(deps());
   assert.ok(
@@ -240,7 +245,12 @@ test('a copied month that gets live work again (a replayed dead letter) is copie
   assert.deepEqual(await rowsAsJson(archive, inMonth('notifications', 'created_at', 11)), []);
 
   await db.pool.query(
-    `UPDATE ${partitionName('deliveries', month)} SET state = 'sent' WHERE state = 'pending'`,
+    `WITH sent AS (
+       UPDATE ${partitionName('deliveries', month)} SET state = 'sent' WHERE state = 'pending'
+       RETURNING id, notification_created_at
+     )
+     DELETE FROM delivery_queue q USING sent
+      WHERE q.delivery_id = sent.id AND q.notification_created_at = sent.notification_created_at`,
   );
   const expected = await rowsAsJson(db.pool, inMonth('deliveries', 'notification_created_at', 11));
   await runLifecycle(deps());

@@ -102,18 +102,28 @@ async function forgetArchiveCopy(deps: LifecycleDeps, group: ServicePartition[])
 /** Deliveries still to send, or recipients still to fan out, in that month; undefined if none. */
 async function liveWork(pool: Pool, group: ServicePartition[]): Promise<string | undefined> {
   const parts: string[] = [];
+  const first = group[0];
+  if (first === undefined) return undefined;
+  // Read from the work queues (small), not by state from the month's partitions (no index reads state).
+  const month = [monthStartDate(first.month), monthStartDate(addMonths(first.month, 1))];
   const deliveries = group.find((p) => p.table === 'deliveries');
   if (deliveries !== undefined) {
     const result = await pool.query<{ state: string; n: number }>(
-      `SELECT state, count(*)::int AS n FROM ${deliveries.name}
-        WHERE state IN ('pending', 'retrying', 'sending') GROUP BY state ORDER BY state`,
+      `SELECT d.state, count(*)::int AS n
+         FROM delivery_queue q
+         JOIN ${deliveries.name} d
+           ON d.id = q.delivery_id AND d.notification_created_at = q.notification_created_at AND d.user_id = q.user_id
+        WHERE q.notification_created_at >= $1 AND q.notification_created_at < $2
+        GROUP BY d.state ORDER BY d.state`,
+      month,
     );
     for (const r of result.rows) parts.push(`${String(r.n)} ${r.state} deliveries`);
   }
-  const recipients = group.find((p) => p.table === 'recipients');
-  if (recipients !== undefined) {
+  if (group.some((p) => p.table === 'recipients')) {
     const result = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM ${recipients.name} WHERE state = 'pending'`,
+      `SELECT count(*)::int AS n FROM recipient_queue
+        WHERE notification_created_at >= $1 AND notification_created_at < $2`,
+      month,
     );
     const n = result.rows[0]?.n ?? 0;
     if (n > 0) parts.push(`${String(n)} recipients not yet fanned out`);

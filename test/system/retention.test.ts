@@ -120,11 +120,16 @@ test('months past retention move to the archive; recent ones stay; expired archi
   } finally {
     await h.stop();
   }
-  // Set after the worker stopped, which would otherwise try to send it.
+  // Set after the worker stopped, which would otherwise try to send it; queued, as a replay does.
   await db.pool.query(
-    `UPDATE deliveries SET state = 'pending' WHERE id = (
-       SELECT id FROM deliveries WHERE notification_created_at >= $1 AND notification_created_at < $2
-          AND channel = 'webhook' LIMIT 1)`,
+    `WITH reopened AS (
+       UPDATE deliveries SET state = 'pending' WHERE id = (
+         SELECT id FROM deliveries WHERE notification_created_at >= $1 AND notification_created_at < $2
+            AND channel = 'webhook' LIMIT 1)
+       RETURNING id, notification_created_at, user_id, lane, run_at
+     )
+     INSERT INTO delivery_queue (delivery_id, notification_created_at, user_id, lane, run_at)
+     SELECT id, notification_created_at, user_id, lane, run_at FROM reopened`,
     [start(6), start(5)],
   );
   // The archive already holds months 13 (past archive retention) and 12 months back, which an
@@ -237,7 +242,12 @@ test('months past retention move to the archive; recent ones stay; expired archi
 
   // Once the delivery is done, its month moves too, and support still sees the same.
   await db.pool.query(
-    `UPDATE deliveries SET state = 'sent' WHERE state = 'pending' AND notification_created_at < $1`,
+    `WITH sent AS (
+       UPDATE deliveries SET state = 'sent' WHERE state = 'pending' AND notification_created_at < $1
+       RETURNING id, notification_created_at
+     )
+     DELETE FROM delivery_queue q USING sent
+      WHERE q.delivery_id = sent.id AND q.notification_created_at = sent.notification_created_at`,
     [start(5)],
   );
   const sixMonthsDone = await monthRows(db.pool, start(6), start(5));
