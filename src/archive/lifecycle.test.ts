@@ -257,3 +257,31 @@ test('a copied month that gets live work again (a replayed dead letter) is copie
   assert.deepEqual(await rowsAsJson(archive, inMonth('deliveries', 'notification_created_at', 11)), expected);
   assert.ok(!(await existingPartitions(db.pool)).has(partitionName('deliveries', month)));
 });
+
+test('a month with a recipient not yet fanned out (a send scheduled long ago, still queued) stays', async () => {
+  await reopen(10);
+  await seedHistory(db.pool, {
+    at: new Date(start(10).getTime() + dayMs),
+    users: ['f'],
+    perUser: 2,
+    serviceId,
+  });
+  // One more recipient of that month, still pending: its insert queues it.
+  await db.pool.query(
+    `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at)
+     SELECT notification_id, notification_created_at, 'g', lane, 'pending', send_at FROM recipients
+      WHERE notification_created_at >= $1 AND notification_created_at < $2 LIMIT 1`,
+    [start(10), start(9)],
+  );
+  const skipped = await runLifecycle(deps());
+  const month = addMonths(current, -10);
+  assert.ok(
+    skipped.actions.some((a) => a.action === 'skip' && a.reason === 'live_work' && a.table === 'recipients'),
+  );
+  assert.ok((await existingPartitions(db.pool)).has(partitionName('recipients', month)));
+
+  await db.pool.query(`DELETE FROM recipients WHERE user_id = 'g'`);
+  await db.pool.query('DELETE FROM recipient_queue');
+  await runLifecycle(deps());
+  assert.ok(!(await existingPartitions(db.pool)).has(partitionName('recipients', month)));
+});
