@@ -44,13 +44,19 @@ SELECT notification_id, notification_created_at, user_id, lane, send_at, budget_
  WHERE state = 'pending';
 
 -- Every recipient inserted pending is queued in the same statement, whichever writer inserts
--- it: a recipient that is pending but not queued would never be fanned out.
+-- it: a recipient that is pending but not queued would never be fanned out. Its budget is
+-- queued only if it still exists, read under a key-share lock: a budget deleted before this
+-- insert commits is not queued (its deletion waits for the lock, then unpaces these rows), so
+-- no queue row can name a deleted budget, which no claim would ever take.
 CREATE FUNCTION recipients_enqueue() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO recipient_queue (notification_id, notification_created_at, user_id, lane, send_at, budget_id)
-  SELECT notification_id, notification_created_at, user_id, lane, send_at, budget_id
-    FROM new_recipients
-   WHERE state = 'pending';
+  SELECT n.notification_id, n.notification_created_at, n.user_id, n.lane, n.send_at, b.id
+    FROM new_recipients n
+    LEFT JOIN (SELECT id FROM rate_budgets
+                WHERE id IN (SELECT budget_id FROM new_recipients)
+                  FOR KEY SHARE) b ON b.id = n.budget_id
+   WHERE n.state = 'pending';
   RETURN NULL;
 END
 $$;

@@ -119,6 +119,8 @@ export interface OpenBudget {
  * it to a later one, so a window is never reopened. SKIP LOCKED: a budget another
  * worker is taking from is that worker's for this moment. `held` says whether some budget
  * with due work had no room (or was locked), so the caller knows to look again next second.
+ * NO KEY UPDATE: an accept queuing the budget's recipients meanwhile (migration 0031's key-share
+ * lock) does not wait for the fan-out; only the budget's deletion does.
  */
 export async function lockOpenBudgets(client: PoolClient): Promise<{ open: OpenBudget[]; held: boolean }> {
   const found = await client.query<{ id: string; per_second: number; used: number; locked: boolean }>(
@@ -132,7 +134,7 @@ export async function lockOpenBudgets(client: PoolClient): Promise<{ open: OpenB
                    ELSE 0 END AS used
          FROM rate_budgets b JOIN due USING (id)
         ORDER BY b.id
-        FOR UPDATE OF b SKIP LOCKED
+        FOR NO KEY UPDATE OF b SKIP LOCKED
      )
      SELECT due.id, open.per_second, open.used, open.id IS NULL AS locked
        FROM due LEFT JOIN open USING (id)`,

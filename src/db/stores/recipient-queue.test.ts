@@ -11,7 +11,12 @@ import { monthOf, partitionName } from '../partitions.js';
 import { ensureService } from './api-key-store.js';
 import { claimDueRecipients, writeFanOut } from './fan-out-store.js';
 import { cancelNotification } from './notification-store.js';
-import { claimBudgetRecipients, deleteRateBudget, putRateBudget } from './rate-budget-store.js';
+import {
+  claimBudgetRecipients,
+  deleteRateBudget,
+  lockOpenBudgets,
+  putRateBudget,
+} from './rate-budget-store.js';
 import { releaseRecipient } from './workflow-store.js';
 
 let db: TestDatabase;
@@ -151,4 +156,42 @@ test("a workflow's release queues a held recipient, without the budget deleted w
   assert.deepEqual((await queueAndPending()).queued, [`${id}:u1:-`, `${id}:u2:-`]);
   const unpaced = await withTransaction(db.pool, (client) => claimDueRecipients(client, 'bulk', 10));
   assert.deepEqual(unpaced.map((r) => r.userId).sort(), ['u1', 'u2']);
+});
+
+test('a recipient accepted naming a budget deleted meanwhile is queued unpaced, not stuck behind it', async () => {
+  await withTransaction(db.pool, (client) => putRateBudget(client, serviceId, 'gone', 10));
+  const budgetId = (await db.pool.query<{ id: string }>('SELECT id FROM rate_budgets')).rows[0]?.id ?? null;
+  await withTransaction(db.pool, (client) => deleteRateBudget(client, serviceId, 'gone'));
+  // The accept resolved the budget before its deletion and commits after it.
+  const id = await accepted(2, 'pending', budgetId);
+  assert.deepEqual((await queueAndPending()).queued, [`${id}:u1:-`, `${id}:u2:-`]);
+  const claimed = await withTransaction(db.pool, (client) => claimDueRecipients(client, 'bulk', 10));
+  assert.deepEqual(claimed.map((r) => r.userId).sort(), ['u1', 'u2']);
+});
+
+test("an accept queuing a budget's recipients does not wait for a fan-out taking from that budget", async () => {
+  await withTransaction(db.pool, (client) => putRateBudget(client, serviceId, 'promo', 10));
+  const budgetId = (await db.pool.query<{ id: string }>('SELECT id FROM rate_budgets')).rows[0]?.id ?? null;
+  await accepted(1, 'pending', budgetId);
+  const fanOut = await db.pool.connect();
+  try {
+    await fanOut.query('BEGIN');
+    const { open } = await lockOpenBudgets(fanOut);
+    assert.deepEqual(
+      open.map((b) => b.id),
+      [Number(budgetId)],
+    );
+    // With the budget locked by the fan-out, an accept for it commits at once.
+    const accepting = accepted(3, 'pending', budgetId);
+    const waited = await Promise.race([
+      accepting.then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 3000)),
+    ]);
+    assert.equal(waited, false, 'the accept waited for the fan-out');
+    const id = await accepting;
+    assert.equal((await queueAndPending()).queued.filter((k) => k.startsWith(id)).length, 3);
+    await fanOut.query('ROLLBACK');
+  } finally {
+    fanOut.release();
+  }
 });

@@ -186,7 +186,8 @@ export async function releaseRecipient(
   channels: readonly Channel[] | null,
 ): Promise<void> {
   // The recipient first, then its queue row (migration 0031's lock order). A budget deleted
-  // while the recipient was held no longer paces it.
+  // while the recipient was held no longer paces it (read under a key-share lock, as the
+  // enqueue trigger does, so a deletion in progress is waited for).
   await client.query(
     `WITH released AS (
        UPDATE recipients
@@ -201,7 +202,9 @@ export async function releaseRecipient(
      )
      INSERT INTO recipient_queue (notification_id, notification_created_at, user_id, lane, send_at, budget_id)
      SELECT r.notification_id, r.notification_created_at, r.user_id, r.lane, r.send_at, b.id
-       FROM released r LEFT JOIN rate_budgets b ON b.id = r.budget_id
+       FROM released r
+       LEFT JOIN (SELECT id FROM rate_budgets WHERE id IN (SELECT budget_id FROM released) FOR KEY SHARE) b
+         ON b.id = r.budget_id
      ON CONFLICT (notification_id, user_id, notification_created_at) DO UPDATE SET send_at = excluded.send_at`,
     [run.notificationId, run.notificationCreatedAt, run.userId, channels],
   );
