@@ -240,7 +240,7 @@ test(
         const seen = await count();
         return [...acked].every((id) => seen.has(id));
       },
-      // A message whose delivery the partition cut off comes again after the consumer's 30 s
+      // A message whose delivery the partition cut off would come again after the consumer's 30 s
       // ack wait, counted from a consumer leader that may itself have changed: allow two.
       120_000,
     ).catch(() => undefined);
