@@ -5,6 +5,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/test-database.js';
+import { updatesSince, xactUpdates } from '../../../test/helpers/hot-updates.js';
 import { withTransaction, type PoolClient } from '../pools.js';
 import { monthOf, partitionName } from '../partitions.js';
 import type { Transition } from '../../domain/outcome-policy.js';
@@ -66,23 +67,8 @@ const toState = (d: ClaimedDelivery, to: Transition['to'], delayMs: number | nul
   } satisfies Transition,
 });
 
-/**
- * The backend's updates of the deliveries partition not yet flushed to the statistics, and how
- * many were heap-only (read twice in one transaction, the difference is that transaction's).
- */
-async function pendingUpdates(client: PoolClient): Promise<{ updated: number; hot: number }> {
-  const r = await client.query<{ updated: number; hot: number }>(
-    `SELECT pg_stat_get_xact_tuples_updated($1::regclass)::int AS updated,
-            pg_stat_get_xact_tuples_hot_updated($1::regclass)::int AS hot`,
-    [partitionName('deliveries', monthOf(createdAt))],
-  );
-  return r.rows[0] ?? { updated: -1, hot: -1 };
-}
-
-const difference = (a: { updated: number; hot: number }, b: { updated: number; hot: number }) => ({
-  updated: a.updated - b.updated,
-  hot: a.hot - b.hot,
-});
+const pendingUpdates = (client: PoolClient) =>
+  xactUpdates(client, partitionName('deliveries', monthOf(createdAt)));
 
 /** The queue as (delivery id → leased), and the deliveries that are not final, for comparison. */
 async function queueAndOpen(): Promise<{ queued: string[]; open: string[] }> {
@@ -109,7 +95,7 @@ test('a claim and its outcome update deliveries without touching an index: both 
     let before = await pendingUpdates(client);
     const claimed = await claimDeliveries(client, { limit: 10, bulkLimit: 10 }, owner, 60);
     assert.equal(claimed.length, 5);
-    assert.deepEqual(difference(await pendingUpdates(client), before), { updated: 5, hot: 5 });
+    assert.deepEqual(updatesSince(await pendingUpdates(client), before), { updated: 5, hot: 5 });
     await client.query('COMMIT');
     await assertQueueHoldsOpenDeliveries();
 
@@ -121,7 +107,7 @@ test('a claim and its outcome update deliveries without touching an index: both 
       claimed.map((d) => toState(d, 'sent')),
     );
     assert.equal(written.size, 5);
-    assert.deepEqual(difference(await pendingUpdates(client), before), { updated: 5, hot: 5 });
+    assert.deepEqual(updatesSince(await pendingUpdates(client), before), { updated: 5, hot: 5 });
     await client.query('COMMIT');
   } finally {
     client.release();

@@ -6,6 +6,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/test-database.js';
+import { updatesSince, xactUpdates } from '../../../test/helpers/hot-updates.js';
 import { withTransaction, type PoolClient } from '../pools.js';
 import { monthOf, partitionName } from '../partitions.js';
 import { ensureService } from './api-key-store.js';
@@ -64,14 +65,16 @@ async function assertQueueHoldsPending(): Promise<void> {
   assert.deepEqual(queued, pending);
 }
 
-/** This transaction's updates of the recipients partition so far, and how many were heap-only. */
-async function xactUpdates(client: PoolClient): Promise<{ updated: number; hot: number }> {
-  const r = await client.query<{ updated: number; hot: number }>(
-    `SELECT pg_stat_get_xact_tuples_updated($1::regclass)::int AS updated,
-            pg_stat_get_xact_tuples_hot_updated($1::regclass)::int AS hot`,
-    [partitionName('recipients', monthOf(createdAt))],
-  );
-  return r.rows[0] ?? { updated: -1, hot: -1 };
+const recipientUpdates = (client: PoolClient) =>
+  xactUpdates(client, partitionName('recipients', monthOf(createdAt)));
+
+/** A rate budget of the service, created now; its id as the recipients' budget_id takes it. */
+async function budget(name: string): Promise<string> {
+  await withTransaction(db.pool, (client) => putRateBudget(client, serviceId, name, 10));
+  const r = await db.pool.query<{ id: string }>('SELECT id FROM rate_budgets WHERE name = $1', [name]);
+  const id = r.rows[0]?.id;
+  assert.ok(id !== undefined);
+  return id;
 }
 
 test('fanning out a recipient is a heap-only update and takes it out of the queue', async () => {
@@ -82,20 +85,13 @@ test('fanning out a recipient is a heap-only update and takes it out of the queu
     await client.query('BEGIN');
     const claimed = await claimDueRecipients(client, 'bulk', 100);
     assert.equal(claimed.length, 40);
-    const before = await xactUpdates(client);
+    const before = await recipientUpdates(client);
     await writeFanOut(
       client,
       { deliveries: [], fannedOut: claimed.map((recipient) => ({ recipient, skipped: [] })), maxAttempts: 3 },
       Date.now(),
     );
-    const afterWrite = await xactUpdates(client);
-    assert.deepEqual(
-      { updated: afterWrite.updated - before.updated, hot: afterWrite.hot - before.hot },
-      {
-        updated: 40,
-        hot: 40,
-      },
-    );
+    assert.deepEqual(updatesSince(await recipientUpdates(client), before), { updated: 40, hot: 40 });
     await client.query('COMMIT');
   } finally {
     client.release();
@@ -132,16 +128,12 @@ test('a claim skips recipients another claim holds, and one canceled since the q
 });
 
 test("a workflow's release queues a held recipient, without the budget deleted while it was held", async () => {
-  const { budget } = await withTransaction(db.pool, (client) =>
-    putRateBudget(client, serviceId, 'promo', 10),
-  );
-  assert.equal(budget.name, 'promo');
-  const budgetId = (await db.pool.query<{ id: string }>('SELECT id FROM rate_budgets')).rows[0]?.id ?? null;
+  const budgetId = await budget('promo');
   const id = await accepted(2, 'held', budgetId);
   assert.deepEqual((await queueAndPending()).queued, [], 'held recipients wait outside the queue');
   const run = { notificationId: id, notificationCreatedAt: createdAt };
   await withTransaction(db.pool, (client) => releaseRecipient(client, { ...run, userId: 'u1' }, ['in_app']));
-  assert.deepEqual((await queueAndPending()).queued, [`${id}:u1:${String(budgetId)}`]);
+  assert.deepEqual((await queueAndPending()).queued, [`${id}:u1:${budgetId}`]);
   const paced = await withTransaction(db.pool, (client) =>
     claimBudgetRecipients(client, Number(budgetId), 10),
   );
@@ -159,8 +151,7 @@ test("a workflow's release queues a held recipient, without the budget deleted w
 });
 
 test('a recipient accepted naming a budget deleted meanwhile is queued unpaced, not stuck behind it', async () => {
-  await withTransaction(db.pool, (client) => putRateBudget(client, serviceId, 'gone', 10));
-  const budgetId = (await db.pool.query<{ id: string }>('SELECT id FROM rate_budgets')).rows[0]?.id ?? null;
+  const budgetId = await budget('gone');
   await withTransaction(db.pool, (client) => deleteRateBudget(client, serviceId, 'gone'));
   // The accept resolved the budget before its deletion and commits after it.
   const id = await accepted(2, 'pending', budgetId);
@@ -170,8 +161,7 @@ test('a recipient accepted naming a budget deleted meanwhile is queued unpaced, 
 });
 
 test("an accept queuing a budget's recipients does not wait for a fan-out taking from that budget", async () => {
-  await withTransaction(db.pool, (client) => putRateBudget(client, serviceId, 'promo', 10));
-  const budgetId = (await db.pool.query<{ id: string }>('SELECT id FROM rate_budgets')).rows[0]?.id ?? null;
+  const budgetId = await budget('promo');
   await accepted(1, 'pending', budgetId);
   const fanOut = await db.pool.connect();
   try {
