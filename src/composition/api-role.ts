@@ -69,7 +69,7 @@ export async function startApiRole(infra: Infrastructure, config: Config): Promi
       ),
       callbackDeadLetterRoutes({ pool, authenticate, notifier }),
       categoryRoutes({ pool, authenticate }),
-      rateBudgetRoutes({ pool, authenticate }),
+      rateBudgetRoutes({ pool, authenticate, onChanged: ingest.forgetBudget }),
       engagementRoutes({ pool, authenticate }),
       topicRoutes({ pool, authenticate }),
       topicSubscriberRoutes({ pool, authenticate }),

@@ -1,7 +1,7 @@
 // What accepting a notification needs, for each role that accepts them (api over HTTP, intake
 // from a broker): its own group commit, drained when the process stops, and the services'
-// current templates, cached and dropped by the herald_settings NOTIFY of a save.
-import { findRateBudgetId } from '../db/stores/rate-budget-store.js';
+// current templates and rate budget ids, cached and dropped by the herald_settings NOTIFY of a
+// change.
 import type { Config } from '../config/schema.js';
 import { findTopic } from '../db/stores/topic-store.js';
 import { settingsChange } from '../db/settings-change.js';
@@ -20,6 +20,8 @@ export interface IngestDeps {
   accept: AcceptDeps;
   /** Drops a saved template from the cache (the api role's template routes call it). */
   forgetTemplates: (serviceId: number, keys: readonly string[]) => void;
+  /** Drops a created or deleted budget from the cache (the api role's budget routes call it). */
+  forgetBudget: (serviceId: number, name: string) => void;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface IngestDeps {
  */
 export function openIngest(infra: Infrastructure, config: Config, options: { quota: boolean }): IngestDeps {
   const { pool, now, providers } = infra;
-  const templateCache = new SettingsCache(infra.listener, {
+  const cache = new SettingsCache(infra.listener, {
     ...settingsCacheLifetime,
     maxEntries: 10_000,
     now: () => now().getTime(),
@@ -51,17 +53,19 @@ export function openIngest(infra: Infrastructure, config: Config, options: { quo
       contentProblems: (channel, content, data) => providers.contentProblems(channel, content, data),
       maxRecipients: config.MAX_RECIPIENTS_PER_REQUEST,
       templateRenderMs: templateCheckMs(config),
-      resolveTemplate: (serviceId, key) => templateCache.currentTemplate(pool, serviceId, key),
+      resolveTemplate: (serviceId, key) => cache.currentTemplate(pool, serviceId, key),
       // Read from the primary: a topic created a moment ago can be sent to at once.
       resolveTopic: (serviceId, key) => findTopic(pool, serviceId, key),
-      resolveBudget: (serviceId, name) => findRateBudgetId(pool, serviceId, name),
+      // Every bulk send without a budget looks up the service's `default`: cached, not a statement each.
+      resolveBudget: (serviceId, name, named) => cache.rateBudgetId(pool, serviceId, name, !named),
       quota:
         options.quota && config.INGEST_QUOTA_PER_MINUTE > 0
           ? new IngestQuota(config.INGEST_QUOTA_PER_MINUTE, () => now().getTime())
           : undefined,
     },
     forgetTemplates: (serviceId, keys) => {
-      for (const key of keys) templateCache.invalidate(settingsChange.template(serviceId, key));
+      for (const key of keys) cache.invalidate(settingsChange.template(serviceId, key));
     },
+    forgetBudget: (serviceId, name) => cache.invalidate(settingsChange.budget(serviceId, name)),
   };
 }

@@ -1,5 +1,5 @@
 // Payloads of the herald_settings NOTIFY. Every change to preferences, category settings,
-// templates or the lane settings sends one in its own transaction, so each process's settings cache
+// templates, rate budgets or the lane settings sends one in its own transaction, so each process's settings cache
 // (src/pipeline/settings-cache.ts) drops the entry exactly when the change commits.
 import type { PoolClient } from './pools.js';
 import { wakeChannels } from './wake-notifier.js';
@@ -9,6 +9,7 @@ export const settingsChange = {
   user: (userId: string) => `user:${userId}`,
   category: (serviceId: number, category: string) => `category:${String(serviceId)}:${category}`,
   template: (serviceId: number, key: string) => `template:${String(serviceId)}:${key}`,
+  budget: (serviceId: number, name: string) => `budget:${String(serviceId)}:${name}`,
   /** The lane settings row (src/db/stores/lane-settings-store.ts): the settings cache keeps nothing of it. */
   lanes: 'lanes',
 };

@@ -52,8 +52,12 @@ export interface AcceptDeps {
     ((serviceId: number, key: string) => Promise<StoredTemplateVersion | undefined>) | undefined;
   /** A service's topic by key (requests naming `topic`); absent: topics are refused. */
   resolveTopic?: ((serviceId: number, key: string) => Promise<TopicAudience | undefined>) | undefined;
-  /** A service's rate budget id by name (requests naming `budget`, bulk sends); absent: none exist. */
-  resolveBudget?: ((serviceId: number, name: string) => Promise<number | undefined>) | undefined;
+  /**
+   * A service's rate budget id by name (requests naming `budget`, bulk sends); absent: none
+   * exist. `named`: the request names it (an unknown name is refused), else the implicit default.
+   */
+  resolveBudget?:
+    ((serviceId: number, name: string, named: boolean) => Promise<number | undefined>) | undefined;
 }
 
 /** The topic a request names, as ingest needs it: no subscriber row is read. */
@@ -273,7 +277,7 @@ async function resolveBudget(
     ]);
   }
   if (lane !== 'bulk') return undefined;
-  const id = await deps.resolveBudget?.(caller.serviceId, name ?? defaultBudgetName);
+  const id = await deps.resolveBudget?.(caller.serviceId, name ?? defaultBudgetName, name !== undefined);
   if (id === undefined && name !== undefined) {
     throw new ProblemError('budget_not_found', `This service has no rate budget "${name}".`, [
       { field: 'body/budget', message: 'no such budget' },

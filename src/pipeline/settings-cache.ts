@@ -1,10 +1,12 @@
 // Per-process cache of users' preferences and services' category settings (for the fan-out
-// stage) and of templates' current versions (for ingest). An entry is dropped when the herald_settings NOTIFY naming it arrives (sent in the
-// transaction that changed it, so at its commit), everything is dropped after a reconnect, and
-// nothing is cached while the listener is disconnected. A TTL with jitter bounds what a lost
-// hint could leave behind, without a cohort of keys expiring at once.
+// stage) and of templates' current versions and rate budgets' ids (for ingest). An entry is
+// dropped when the herald_settings NOTIFY naming it arrives (sent in the transaction that
+// changed it, so at its commit), everything is dropped after a reconnect, and nothing is cached
+// while the listener is disconnected. A TTL with jitter bounds what a lost hint could leave
+// behind, without a cohort of keys expiring at once.
 import type { Pool, PoolClient } from '../db/pools.js';
 import { findTemplateVersion } from '../db/stores/template-store.js';
+import { findRateBudgetId } from '../db/stores/rate-budget-store.js';
 import type { StoredTemplateVersion } from '../domain/template.js';
 import { loadCategorySettings } from '../db/stores/category-store.js';
 import { loadPreferences } from '../db/stores/preference-store.js';
@@ -39,6 +41,8 @@ export class SettingsCache {
   private readonly categories = new Map<string, Entry<CategorySettings | null>>();
   /** A service's template by key: its current version, or null for none. */
   private readonly templates = new Map<string, Entry<StoredTemplateVersion | null>>();
+  /** A service's rate budget by name: its id, or null for none. */
+  private readonly budgets = new Map<string, Entry<number | null>>();
   /**
    * Bumped by every invalidation. A load that started before an invalidation does not store
    * what it read: it may be the value the invalidation was about.
@@ -56,7 +60,7 @@ export class SettingsCache {
 
   /**
    * Applies a herald_settings payload: `user:<id>`, `category:<service>:<category>`,
-   * `template:<service>:<key>`, or '' (all).
+   * `template:<service>:<key>`, `budget:<service>:<name>`, or '' (all).
    */
   invalidate(payload: string): void {
     if (payload === settingsChange.lanes) return; // not cached here (src/pipeline/lane-settings.ts)
@@ -64,10 +68,12 @@ export class SettingsCache {
     if (payload.startsWith('user:')) this.preferences.delete(payload.slice('user:'.length));
     else if (payload.startsWith('category:')) this.categories.delete(payload.slice('category:'.length));
     else if (payload.startsWith('template:')) this.templates.delete(payload.slice('template:'.length));
+    else if (payload.startsWith('budget:')) this.budgets.delete(payload.slice('budget:'.length));
     else {
       this.preferences.clear();
       this.categories.clear();
       this.templates.clear();
+      this.budgets.clear();
     }
   }
 
@@ -82,6 +88,29 @@ export class SettingsCache {
       this.templates,
       [cacheKey],
       async () => new Map([[cacheKey, (await findTemplateVersion(pool, serviceId, key)) ?? null]]),
+      null,
+    );
+    return found.get(cacheKey) ?? undefined;
+  }
+
+  /**
+   * The id of a service's rate budget; undefined if it has none of that name. A cached "none"
+   * is used only when `trustAbsent`: a send naming a budget that another process created a
+   * moment ago (its NOTIFY not yet here) reads it again rather than being refused. A cached id
+   * of a budget deleted since is harmless: its recipients are queued unpaced (migration 0031).
+   */
+  async rateBudgetId(
+    pool: Pool,
+    serviceId: number,
+    name: string,
+    trustAbsent: boolean,
+  ): Promise<number | undefined> {
+    const cacheKey = `${String(serviceId)}:${name}`;
+    if (!trustAbsent && this.budgets.get(cacheKey)?.value === null) this.budgets.delete(cacheKey);
+    const found = await this.cached(
+      this.budgets,
+      [cacheKey],
+      async () => new Map([[cacheKey, (await findRateBudgetId(pool, serviceId, name)) ?? null]]),
       null,
     );
     return found.get(cacheKey) ?? undefined;

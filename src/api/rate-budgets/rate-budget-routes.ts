@@ -35,7 +35,17 @@ const present = (b: RateBudget) => ({
 const notFound = (name: string) =>
   new ProblemError('not_found', `This service has no rate budget "${name}".`);
 
-export function rateBudgetRoutes(deps: { pool: Pool; authenticate: Authenticate }): FastifyPluginAsync {
+export interface RateBudgetRouteDeps {
+  pool: Pool;
+  authenticate: Authenticate;
+  /**
+   * Called after a budget was created or deleted, so this process's ingest stops using what it
+   * cached at once (other processes hear the change's NOTIFY).
+   */
+  onChanged?: (serviceId: number, name: string) => void;
+}
+
+export function rateBudgetRoutes(deps: RateBudgetRouteDeps): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const writeGuard = requirePermission(deps.authenticate, ['budgets', 'admin']);
@@ -60,7 +70,7 @@ export function rateBudgetRoutes(deps: { pool: Pool; authenticate: Authenticate 
       async (request) => {
         const caller = callerOf(request);
         const { name } = request.params;
-        return auditedChange(
+        const saved = await auditedChange(
           deps.pool,
           request,
           { action: 'rate_budget.update', target: `rate_budget:${caller.serviceName}/${name}` },
@@ -78,6 +88,8 @@ export function rateBudgetRoutes(deps: { pool: Pool; authenticate: Authenticate 
             };
           },
         );
+        deps.onChanged?.(caller.serviceId, name);
+        return saved;
       },
     );
 
@@ -141,6 +153,7 @@ export function rateBudgetRoutes(deps: { pool: Pool; authenticate: Authenticate 
             return { result: undefined, before: { per_second: deleted.perSecond }, after: null };
           },
         );
+        deps.onChanged?.(caller.serviceId, name);
         return reply.status(204).send();
       },
     );

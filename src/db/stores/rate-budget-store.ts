@@ -2,6 +2,7 @@
 // manages them; ingest resolves a send's budget; the fan-out stage takes room from a budget's
 // current one-second window in its own transaction (docs/decisions/0012-bulk-budgets.md).
 import type { Pool, PoolClient } from '../pools.js';
+import { notifySettingsChanged, settingsChange } from '../settings-change.js';
 import type { DueRecipient } from '../../domain/fan-out-decision.js';
 import {
   dueRecipientColumns,
@@ -49,7 +50,10 @@ export async function getRateBudget(
   return row === undefined ? undefined : present(row);
 }
 
-/** Creates or changes a budget; the fan-out reads per_second with every take, so it applies at once. */
+/**
+ * Creates or changes a budget; the fan-out reads per_second with every take, so it applies at
+ * once. A new budget is announced (herald_settings) to the processes that cache budget ids.
+ */
 export async function putRateBudget(
   client: PoolClient,
   serviceId: number,
@@ -65,6 +69,7 @@ export async function putRateBudget(
   );
   const row = saved.rows[0];
   if (row === undefined) throw new Error('rate budget upsert returned no row');
+  if (before === undefined) await notifySettingsChanged(client, [settingsChange.budget(serviceId, name)]);
   return { budget: present(row), before };
 }
 
@@ -86,6 +91,7 @@ export async function deleteRateBudget(
   // Its waiting recipients go on unpaced; one a workflow holds is queued without it when released.
   await client.query('UPDATE recipient_queue SET budget_id = NULL WHERE budget_id = $1', [row.id]);
   await client.query('UPDATE topic_sends SET budget_id = NULL WHERE budget_id = $1', [row.id]);
+  await notifySettingsChanged(client, [settingsChange.budget(serviceId, name)]);
   return present(row);
 }
 
