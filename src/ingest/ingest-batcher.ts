@@ -1,9 +1,9 @@
 // Group commit for ingest: requests that arrive while a commit is in progress are written
 // together in the next one (one row per commit tops out near 2.4k/s on 2 cores).
 // A lone request is written at once, so batching adds no latency when traffic is light.
-import { withTransaction, type Pool } from '../db/pools.js';
+import type { Pool } from '../db/pools.js';
 import {
-  writeNotificationBatch,
+  commitNotificationBatch,
   type BatchOutcome,
   type PreparedNotification,
 } from '../db/stores/notification-batch-store.js';
@@ -52,11 +52,9 @@ export class IngestBatcher {
 
   private async commit(batch: Entry[]): Promise<void> {
     try {
-      const outcomes = await withTransaction(this.pool, (client) =>
-        writeNotificationBatch(
-          client,
-          batch.map((e) => e.prepared),
-        ),
+      const outcomes = await commitNotificationBatch(
+        this.pool,
+        batch.map((e) => e.prepared),
       );
       batch.forEach((entry, i) => {
         const outcome = outcomes[i];

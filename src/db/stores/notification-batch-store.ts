@@ -2,7 +2,7 @@
 // each new request its notification and one recipient row per user, in the caller's
 // transaction. Which request creates, replays or conflicts is decided in the domain
 // (src/domain/idempotency.ts); this file inserts and reads what that decision needs.
-import type { PoolClient } from '../pools.js';
+import { withTransaction, type Pool, type PoolClient } from '../pools.js';
 import type { NotificationTemplateRef } from './notification-store.js';
 import { insertTopicSends } from './topic-store.js';
 import type { Lane, NotificationContent } from '../../domain/notification.js';
@@ -98,6 +98,27 @@ export async function writeNotificationBatch(
   );
   for (const item of items.keys()) if (isFollower(item)) outcomes[item] = await settle(item);
   return outcomes;
+}
+
+/**
+ * Writes a batch as a commit of its own. A batch whose requests carry no idempotency key, topic
+ * or workflow (most sends) is one statement outside a transaction, so it costs one round trip
+ * instead of four (BEGIN, notifications, recipients, COMMIT); any other is written by
+ * writeNotificationBatch in a transaction.
+ */
+export async function commitNotificationBatch(
+  pool: Pool,
+  items: PreparedNotification[],
+): Promise<BatchOutcome[]> {
+  const plain = items.every(
+    (p) => p.claims.length === 0 && p.notification.topic == null && p.notification.steps == null,
+  );
+  if (!plain) return withTransaction(pool, (client) => writeNotificationBatch(client, items));
+  await insertNotificationRows(
+    pool,
+    items.map((p) => p.notification),
+  );
+  return items.map(() => ({ kind: 'created' }));
 }
 
 /** One request's outcome: as decided, or, for a lookup, by what the database holds. */
@@ -197,16 +218,26 @@ async function loadHeldKeys(
   }));
 }
 
-/** Multi-row inserts of notifications and all their recipients: two statements per batch. */
-async function insertNotifications(client: PoolClient, list: NewNotification[]): Promise<void> {
-  if (list.length === 0) return;
-  await client.query(
-    `INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at,
-                                template, template_version, params, trace_id, trace_span_id, trace_flags)
-     SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c, tk, tv, tp, ti, ts, tf
-       FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[],
-                   $10::text[], $11::int[], $12::jsonb[], $13::text[], $14::text[], $15::smallint[])
-         AS t(id, c, s, l, cat, ch, co, d, sa, tk, tv, tp, ti, ts, tf)`,
+/**
+ * The notifications and all their recipients, as one statement (two multi-row inserts joined by
+ * a CTE): on its own, outside a transaction, it is a whole commit.
+ */
+async function insertNotificationRows(
+  db: Pool | PoolClient,
+  list: readonly NewNotification[],
+): Promise<void> {
+  const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
+  await db.query(
+    `WITH n AS (
+       INSERT INTO notifications (id, created_at, service_id, lane, category, channels, content, data, send_at, updated_at,
+                                  template, template_version, params, trace_id, trace_span_id, trace_flags)
+       SELECT id, c, s, l, cat, string_to_array(ch, ','), co, d, sa, c, tk, tv, tp, ti, ts, tf
+         FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[],
+                     $10::text[], $11::int[], $12::jsonb[], $13::text[], $14::text[], $15::smallint[])
+           AS t(id, c, s, l, cat, ch, co, d, sa, tk, tv, tp, ti, ts, tf)
+     )
+     INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, budget_id)
+     SELECT n, c, u, l, s, sa, b FROM unnest($16::text[], $17::timestamptz[], $18::text[], $19::text[], $20::timestamptz[], $21::text[], $22::bigint[]) AS t(n, c, u, l, sa, s, b)`,
     [
       list.map((n) => n.id),
       list.map((n) => n.createdAt),
@@ -223,8 +254,21 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
       list.map((n) => n.trace?.traceId ?? null),
       list.map((n) => n.trace?.spanId ?? null),
       list.map((n) => n.trace?.flags ?? null),
+      recipients.map((r) => r.n.id),
+      recipients.map((r) => r.n.createdAt),
+      recipients.map((r) => r.user),
+      recipients.map((r) => r.n.lane),
+      recipients.map((r) => r.n.sendAt),
+      recipients.map((r) => (r.n.steps == null ? 'pending' : 'held')),
+      recipients.map((r) => r.n.budgetId ?? null),
     ],
   );
+}
+
+/** Notifications, recipients, and the topic sends and workflow runs some of them have. */
+async function insertNotifications(client: PoolClient, list: NewNotification[]): Promise<void> {
+  if (list.length === 0) return;
+  await insertNotificationRows(client, list);
   await insertTopicSends(
     client,
     list.flatMap((n) =>
@@ -243,37 +287,20 @@ async function insertNotifications(client: PoolClient, list: NewNotification[]):
           ],
     ),
   );
-  const recipients = list.flatMap((n) => n.recipients.map((user) => ({ n, user })));
-  if (recipients.length === 0) return;
-  await client.query(
-    `INSERT INTO recipients (notification_id, notification_created_at, user_id, lane, state, send_at, budget_id)
-     SELECT n, c, u, l, s, sa, b FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[]) AS t(n, c, u, l, sa, s, b)`,
-    [
-      recipients.map((r) => r.n.id),
-      recipients.map((r) => r.n.createdAt),
-      recipients.map((r) => r.user),
-      recipients.map((r) => r.n.lane),
-      recipients.map((r) => r.n.sendAt),
-      recipients.map((r) => (r.n.steps == null ? 'pending' : 'held')),
-      recipients.map((r) => r.n.budgetId ?? null),
-    ],
-  );
   await insertWorkflowRuns(
     client,
-    recipients.flatMap(({ n, user }) =>
-      n.steps == null
-        ? []
-        : [
-            {
-              notificationId: n.id,
-              notificationCreatedAt: n.createdAt,
-              userId: user,
-              serviceId: n.serviceId,
-              steps: n.steps,
-              dueAt: n.sendAt,
-            },
-          ],
-    ),
+    list.flatMap((n) => {
+      const { steps } = n;
+      if (steps == null) return [];
+      return n.recipients.map((userId) => ({
+        notificationId: n.id,
+        notificationCreatedAt: n.createdAt,
+        userId,
+        serviceId: n.serviceId,
+        steps,
+        dueAt: n.sendAt,
+      }));
+    }),
   );
 }
 
