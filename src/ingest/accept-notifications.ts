@@ -2,7 +2,8 @@
 // registers its idempotency keys and inserts the notification and one recipient row per user
 // in one transaction; answer after that commit.
 // Fan-out into deliveries happens later in the pipeline, so the answer does not wait for it.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { pooledRandomBytes } from '../observability/random-pool.js';
 import type { Caller } from '../domain/caller.js';
 import type { IdempotencyClaim } from '../db/stores/notification-batch-store.js';
 import type { NotificationTemplateRef } from '../db/stores/notification-store.js';
@@ -394,7 +395,7 @@ function notificationIdFor(caller: Caller, supplied: string | undefined, now: Da
   if (supplied === undefined)
     return formatNotificationId({
       service: caller.serviceName,
-      uuid: uuidV7(now.getTime(), randomBytes(10)),
+      uuid: uuidV7(now.getTime(), pooledRandomBytes(10)),
     });
   const parsed = parseNotificationId(supplied);
   if (parsed === undefined) {

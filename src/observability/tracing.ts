@@ -2,7 +2,7 @@
 // and the delivery pipeline start spans through this interface; the OpenTelemetry SDK behind it
 // (otel-tracing.ts) is loaded only when tracing is configured, so a process without it pays for
 // nothing but an `undefined` check. New W3C ids for when no tracer makes them are here too.
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from './random-pool.js';
 import type { TraceContext } from '../domain/trace-context.js';
 
 export type SpanKind = 'server' | 'client';
@@ -43,19 +43,9 @@ export function newSpanId(): string {
   return nonZeroHex(8);
 }
 
-// Drawn 4 KiB at a time, as node:crypto's randomUUID does: a randomBytes call per id (one per
-// provider call) cost more than the rest of making it.
-let randomPool = Buffer.alloc(0);
-let randomOffset = 0;
-
 function nonZeroHex(bytes: number): string {
   for (;;) {
-    if (randomOffset + bytes > randomPool.length) {
-      randomPool = randomBytes(4096);
-      randomOffset = 0;
-    }
-    const id = randomPool.subarray(randomOffset, randomOffset + bytes);
-    randomOffset += bytes;
+    const id = pooledRandomBytes(bytes);
     if (id.some((b) => b !== 0)) return id.toString('hex');
   }
 }

@@ -2,7 +2,7 @@
 // needs, write the step's result with its effects, and close due digests into one summary.
 // Every function runs in the caller's transaction; the claims hold their row locks until it
 // commits, so a step and its effects commit together or not at all.
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from '../../observability/random-pool.js';
 import type { PoolClient } from '../pools.js';
 import type { Channel } from '../../domain/notification.js';
 import { formatNotificationId, uuidV7 } from '../../domain/ids.js';
@@ -233,7 +233,7 @@ export async function joinDigest(
                                     THEN LEAST(digests.closes_at, now()) ELSE digests.closes_at END
      RETURNING id`,
     [
-      uuidV7(Date.now(), randomBytes(10)),
+      uuidV7(Date.now(), pooledRandomBytes(10)),
       run.serviceId,
       run.userId,
       digest.key,
@@ -276,7 +276,10 @@ export async function closeDueDigests(client: PoolClient, limit: number, now: Da
     [limit],
   );
   for (const d of due.rows) {
-    const summaryId = formatNotificationId({ service: d.name, uuid: uuidV7(now.getTime(), randomBytes(10)) });
+    const summaryId = formatNotificationId({
+      service: d.name,
+      uuid: uuidV7(now.getTime(), pooledRandomBytes(10)),
+    });
     const written = await client.query(
       `WITH items AS (
          SELECT i.notification_id, i.notification_created_at, i.params, i.added_at
