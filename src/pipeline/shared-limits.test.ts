@@ -61,6 +61,28 @@ test('workers calling a key count one another; one that leaves or stops refreshi
   assert.equal(a.workersFor(other), 1);
 });
 
+test('a worker that no longer calls a key leaves its share to the others at its next refresh', async () => {
+  const key = `webhook-${randomUUID()}`;
+  const a = worker();
+  let clock = Date.now();
+  const b = new SharedLimits({ pool: db.pool, workerId: randomUUID(), logger, now: () => clock });
+  started.push(b);
+  a.workersFor(key);
+  b.workersFor(key);
+  for (let i = 0; i < 2; i++) {
+    await a.refresh();
+    await b.refresh();
+  }
+  await a.refresh();
+  assert.equal(a.workersFor(key), 2);
+  // b has had no delivery for the key for longer than the expiry: its heartbeat row goes with
+  // its next refresh, so a counts itself alone at once instead of after the row expires.
+  clock += 3001;
+  await b.refresh();
+  await a.refresh();
+  assert.equal(a.workersFor(key), 1);
+});
+
 test('a circuit opened by one worker is held open by the others until the same time', async () => {
   const key = `apns-${randomUUID()}`;
   const a = worker();

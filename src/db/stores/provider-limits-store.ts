@@ -6,7 +6,7 @@ import type { Pool } from '../pools.js';
 
 export interface LimitsRefresh {
   workerId: string;
-  /** Rate-limited keys this worker wants to call: their heartbeat rows are written. */
+  /** Rate-limited keys this worker wants to call: their heartbeat rows are written, its others deleted. */
   keys: string[];
   /** Circuits this worker opened since its previous refresh, open for `openMs` from now. */
   opened: { key: string; openMs: number }[];
@@ -22,7 +22,9 @@ export interface LimitsSnapshot {
 }
 
 /**
- * Writes this worker's heartbeats and the circuits it opened, and reads the other workers'
+ * Writes this worker's heartbeats, removes those of keys it no longer wants (the others take its
+ * share at their next refresh, not when the heartbeat expires), writes the circuits it opened,
+ * and reads the other workers'
  * live heartbeats and every open circuit. The writes happen in the same statement, so the read
  * does not see them: it counts the other workers only (the caller adds itself). Remaining open
  * times are computed by the database, so the workers' clocks need not agree.
@@ -33,6 +35,8 @@ export async function refreshProviderLimits(pool: Pool, refresh: LimitsRefresh):
        INSERT INTO provider_workers (key, worker_id, seen_at)
        SELECT k, $1, now() FROM unnest($2::text[]) AS k
        ON CONFLICT (key, worker_id) DO UPDATE SET seen_at = excluded.seen_at
+     ), gone AS (
+       DELETE FROM provider_workers WHERE worker_id = $1 AND key <> ALL($2::text[])
      ), opened AS (
        INSERT INTO provider_circuits AS c (key, open_until, opened_by)
        SELECT k, now() + make_interval(secs => ms / 1000.0), $1
