@@ -150,7 +150,7 @@ export const ConfigSchema = Type.Object({
   }),
   INGEST_CONCURRENT_COMMITS: setting(Type.Integer({ minimum: 1, maximum: 64, default: 4 }), {
     description:
-      'Transactions the api role commits at once. Requests arriving meanwhile wait and share the next commit (group commit).',
+      'Commits the api role runs at once. Requests arriving meanwhile wait and share the next commit (group commit); a commit next to one in flight starts only for waiting requests with at least 200 recipients among them.',
   }),
   WORKER_CONCURRENCY: setting(Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }), {
     description: 'Deliveries one worker process sends at the same time.',
