@@ -59,11 +59,11 @@ interface ClaimRow {
   max_attempts: number;
   version: number;
   category: string;
-  /** The notification's first row in the batch carries its content, data and params; the rest null. */
+  /** The notification's first row in the batch carries its content, data, params and webhook secrets; the rest null. */
   first: boolean;
   content: NotificationContent | null;
   data: Record<string, unknown> | null;
-  webhook_secrets: string[];
+  webhook_secrets: string[] | null;
   device_platform: Platform | null;
   device_app_id: string | null;
   device_token: string | null;
@@ -140,7 +140,9 @@ export async function claimDeliveries(
             row_number() OVER w = 1 AS first,
             CASE WHEN row_number() OVER w = 1 THEN n.content END AS content,
             CASE WHEN row_number() OVER w = 1 THEN n.data END AS data,
-            array_remove(ARRAY[s.webhook_secret, CASE WHEN s.previous_webhook_secret_until > now() THEN s.previous_webhook_secret END], NULL) AS webhook_secrets,
+            CASE WHEN row_number() OVER w = 1
+                 THEN array_remove(ARRAY[s.webhook_secret, CASE WHEN s.previous_webhook_secret_until > now() THEN s.previous_webhook_secret END], NULL)
+            END AS webhook_secrets,
             dv.platform AS device_platform, dv.app_id AS device_app_id, dv.token AS device_token,
             n.template, n.template_version, CASE WHEN row_number() OVER w = 1 THEN n.params END AS template_params,
             u.locale AS user_locale,
@@ -172,6 +174,8 @@ interface ClaimedNotification {
   data: Record<string, unknown> | null;
   template: ClaimedTemplate | null;
   trace: ClaimedDelivery['trace'];
+  /** The sending service's webhook secrets (a notification has one service). */
+  webhookSecrets: string[];
 }
 
 function claimedNotification(r: ClaimRow): ClaimedNotification {
@@ -188,6 +192,7 @@ function claimedNotification(r: ClaimRow): ClaimedNotification {
       { traceId: r.trace_id, spanId: r.trace_span_id, flags: r.trace_flags },
       r.notification_id,
     ),
+    webhookSecrets: r.webhook_secrets ?? [],
   };
 }
 
@@ -207,7 +212,7 @@ function toClaimed(r: ClaimRow, n: ClaimedNotification): ClaimedDelivery {
     category: n.category,
     content: n.content,
     data: n.data,
-    webhookSecrets: r.webhook_secrets,
+    webhookSecrets: n.webhookSecrets,
     device:
       r.device_platform !== null && r.device_app_id !== null && r.device_token !== null
         ? { id: r.target, platform: r.device_platform, appId: r.device_app_id, token: r.device_token }
