@@ -83,14 +83,9 @@ export class SettingsCache {
     serviceId: number,
     key: string,
   ): Promise<StoredTemplateVersion | undefined> {
-    const cacheKey = `${String(serviceId)}:${key}`;
-    const found = await this.cached(
-      this.templates,
-      [cacheKey],
-      async () => new Map([[cacheKey, (await findTemplateVersion(pool, serviceId, key)) ?? null]]),
-      null,
+    return this.cachedOne(this.templates, `${String(serviceId)}:${key}`, () =>
+      findTemplateVersion(pool, serviceId, key),
     );
-    return found.get(cacheKey) ?? undefined;
   }
 
   /**
@@ -107,13 +102,7 @@ export class SettingsCache {
   ): Promise<number | undefined> {
     const cacheKey = `${String(serviceId)}:${name}`;
     if (!trustAbsent && this.budgets.get(cacheKey)?.value === null) this.budgets.delete(cacheKey);
-    const found = await this.cached(
-      this.budgets,
-      [cacheKey],
-      async () => new Map([[cacheKey, (await findRateBudgetId(pool, serviceId, name)) ?? null]]),
-      null,
-    );
-    return found.get(cacheKey) ?? undefined;
+    return this.cachedOne(this.budgets, cacheKey, () => findRateBudgetId(pool, serviceId, name));
   }
 
   async preferencesFor(client: PoolClient, userIds: readonly string[]): Promise<Map<string, Preference[]>> {
@@ -137,6 +126,16 @@ export class SettingsCache {
       },
       null,
     );
+  }
+
+  /** One key's value, undefined (cached as null) when the load finds none. */
+  private async cachedOne<T>(
+    store: Map<string, Entry<T | null>>,
+    key: string,
+    load: () => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    const found = await this.cached(store, [key], async () => new Map([[key, (await load()) ?? null]]), null);
+    return found.get(key) ?? undefined;
   }
 
   private async cached<T>(
