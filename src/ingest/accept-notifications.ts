@@ -1,6 +1,6 @@
 // Operation: accept a notification request. Validate, then hand it to the group commit, which
 // registers its idempotency keys and inserts the notification and one recipient row per user
-// in one transaction; answer after that commit.
+// in one commit; answer after it.
 // Fan-out into deliveries happens later in the pipeline, so the answer does not wait for it.
 import { createHash } from 'node:crypto';
 import { pooledRandomBytes } from '../observability/random-pool.js';

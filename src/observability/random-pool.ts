@@ -7,7 +7,7 @@ let pool = Buffer.alloc(0);
 let offset = 0;
 
 /**
- * `size` fresh random bytes (at most 4096). The answer is a view of a shared buffer that is
+ * `size` fresh random bytes. The answer is a view of a shared buffer that is
  * never handed out again: read it now or copy it, do not write into it.
  */
 export function pooledRandomBytes(size: number): Buffer {

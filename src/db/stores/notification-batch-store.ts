@@ -1,6 +1,6 @@
 // The group commit's writer: a batch of accepted requests, their idempotency keys, and for
-// each new request its notification and one recipient row per user, in the caller's
-// transaction. Which request creates, replays or conflicts is decided in the domain
+// each new request its notification and one recipient row per user — one statement for a batch
+// without keys, topics or workflows, else in a transaction. Which request creates, replays or conflicts is decided in the domain
 // (src/domain/idempotency.ts); this file inserts and reads what that decision needs.
 import { withTransaction, type Pool, type PoolClient } from '../pools.js';
 import type { NotificationTemplateRef } from './notification-store.js';

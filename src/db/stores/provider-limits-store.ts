@@ -24,10 +24,10 @@ export interface LimitsSnapshot {
 /**
  * Writes this worker's heartbeats, removes those of keys it no longer wants (the others take its
  * share at their next refresh, not when the heartbeat expires), writes the circuits it opened,
- * and reads the other workers'
- * live heartbeats and every open circuit. The writes happen in the same statement, so the read
- * does not see them: it counts the other workers only (the caller adds itself). Remaining open
- * times are computed by the database, so the workers' clocks need not agree.
+ * and reads the other workers' live heartbeats and every open circuit. The writes happen in the
+ * same statement, so the read does not see them: it counts the other workers only (the caller
+ * adds itself). Remaining open times are computed by the database, so the workers' clocks need
+ * not agree.
  */
 export async function refreshProviderLimits(pool: Pool, refresh: LimitsRefresh): Promise<LimitsSnapshot> {
   const result = await pool.query<{ kind: string; key: string; n: number }>(
