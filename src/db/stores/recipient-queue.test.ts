@@ -15,6 +15,7 @@ import { cancelNotification } from './notification-store.js';
 import {
   claimBudgetRecipients,
   deleteRateBudget,
+  findRateBudgetId,
   lockOpenBudgets,
   putRateBudget,
 } from './rate-budget-store.js';
@@ -71,10 +72,9 @@ const recipientUpdates = (client: PoolClient) =>
 /** A rate budget of the service, created now; its id as the recipients' budget_id takes it. */
 async function budget(name: string): Promise<string> {
   await withTransaction(db.pool, (client) => putRateBudget(client, serviceId, name, 10));
-  const r = await db.pool.query<{ id: string }>('SELECT id FROM rate_budgets WHERE name = $1', [name]);
-  const id = r.rows[0]?.id;
+  const id = await findRateBudgetId(db.pool, serviceId, name);
   assert.ok(id !== undefined);
-  return id;
+  return String(id);
 }
 
 test('fanning out a recipient is a heap-only update and takes it out of the queue', async () => {
