@@ -56,3 +56,33 @@ test('a pool counts every statement it sends, transactions included, and the met
     await pool.end();
   }
 });
+
+test('a named statement planned on an empty table is planned again once the table has grown', async () => {
+  const pool = createPool(db.url, 1, createLogger('silent'), 'replanned');
+  const client = await pool.connect();
+  try {
+    // Autovacuum off: an analyze of its own would replan the statement and hide the difference.
+    await client.query(
+      'CREATE TABLE replan_probe (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = off); ANALYZE replan_probe',
+    );
+    const lookup = {
+      name: 'replan_probe_lookup',
+      text: 'SELECT t.v FROM unnest($1::int[]) AS k(id) JOIN replan_probe t ON t.id = k.id',
+      values: [[1, 2, 3]],
+    };
+    const plan = async () =>
+      (await client.query<{ 'QUERY PLAN': string }>("EXPLAIN EXECUTE replan_probe_lookup('{1,2,3}')")).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+    for (let i = 0; i < 8; i++) await client.query(lookup);
+    assert.match(await plan(), /Seq Scan on replan_probe/, 'the empty table is scanned');
+    await client.query("INSERT INTO replan_probe SELECT i, 'x' FROM generate_series(1, 100000) AS i");
+    for (let i = 0; i < 8; i++) await client.query(lookup);
+    const grown = await plan();
+    assert.match(grown, /Index Scan using replan_probe_pkey/, grown);
+    assert.doesNotMatch(grown, /Seq Scan on replan_probe/, grown);
+  } finally {
+    client.release();
+    await pool.end();
+  }
+});

@@ -46,11 +46,35 @@ export function createPool(connectionString: string, max: number, logger: Logger
   return pool;
 }
 
-/** Counts each query the client sends (pool.query goes through its client's query too). */
+/** A client's cached plans are dropped when its named executions reach this, then 4×, 16×, … it. */
+const firstReplanAt = 16;
+
+/**
+ * Counts each query the client sends (pool.query goes through its client's query too), and
+ * lets the client's named statements be planned again as the tables grow.
+ *
+ * A named statement's generic plan is made once and kept until the statistics of a table it
+ * reads change. One made while the tables were small (a new database, a new month's partition)
+ * may scan a whole table where an index probe is right, and keeps doing so as the table grows
+ * until autovacuum analyzes it (on a server with autovacuum off, never: a worker's claims and
+ * outcome writes were seen reading every delivery of the month, each time). So after 16, 64, 256, … named executions the client sends
+ * `DISCARD PLANS` first: the next executions are planned against the tables' current size. A
+ * plan made once a table is large stays right, so replanning grows rare as the client ages.
+ */
 function countStatements(client: pg.PoolClient, name: string): void {
   statements.set(name, statements.get(name) ?? 0);
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  let named = 0;
+  let replanAt = firstReplanAt;
   client.query = ((...args: unknown[]) => {
+    const [config] = args;
+    if (typeof config === 'object' && config !== null && 'name' in config && ++named >= replanAt) {
+      replanAt *= 4;
+      statements.set(name, (statements.get(name) ?? 0) + 1);
+      // Queued ahead of the statement on this connection; a failure (an aborted transaction,
+      // a lost connection) shows in the statement's own result.
+      (query('DISCARD PLANS') as Promise<unknown>).catch(() => undefined);
+    }
     statements.set(name, (statements.get(name) ?? 0) + 1);
     return query(...args);
   }) as typeof client.query;
