@@ -18,9 +18,10 @@ import { TokenBucket } from '../domain/token-bucket.js';
 
 /** What the guard needs from the deployment-wide view (SharedLimits in shared-limits.ts). */
 export interface SharedKeyView {
-  readonly refreshMs: number;
-  /** Workers sharing the key's rate (this one included), undefined until known. */
+  /** Workers sharing the key's rate (this one included); undefined: not to be called yet. */
   workersFor(key: string): number | undefined;
+  /** When workersFor answers undefined: about how long until it will not. */
+  untilKnownMs(key: string): number;
   /** Until when (this process's clock) the deployment holds the key's circuit open. */
   circuitOpenUntil(key: string): number | undefined;
 }
@@ -40,6 +41,12 @@ export interface ProviderGuardOptions {
    * goes out at the old pace for at most this long).
    */
   maxRateWaitMs?: number;
+  /**
+   * Longest a call holding a slot waits for its share of a shared rate to be known (the first
+   * refreshes after the key is first called, a join's hold) before it is deferred instead
+   * (default 1000): the delivery stays with the worker that is about to send it.
+   */
+  maxShareWaitMs?: number;
   /** Slots one key may hold, in flight plus waiting (default: twice its cap). */
   maxHeldPerKey?: number;
 }
@@ -115,7 +122,10 @@ export class ProviderGuard {
     const at = this.options.now();
     const rate = limits.ratePerSecond;
     if (rate !== undefined) {
-      const taken = this.takeToken(key, rate, at);
+      let taken = this.takeToken(key, rate, at);
+      if (taken.share === 'unknown' && taken.waitMs <= (this.options.maxShareWaitMs ?? 1000)) {
+        if (await pause(taken.waitMs, signal)) taken = this.takeToken(key, rate, this.options.now());
+      }
       if (!taken.ok || !(await pause(taken.waitMs, signal))) {
         this.release(key);
         return { ok: false, reason: 'rate_limited', delayMs: Math.max(1, taken.waitMs) };
@@ -184,14 +194,19 @@ export class ProviderGuard {
 
   /**
    * A token from the key's bucket, which refills at this worker's share of the rate. Until the
-   * share is known (the first refresh after the key is first called), nothing is sent.
+   * share is known (the first refresh after the key is first called), and while this worker
+   * joins others calling the key, nothing is sent.
    */
-  private takeToken(key: string, rate: number, at: number): { ok: boolean; waitMs: number } {
+  private takeToken(
+    key: string,
+    rate: number,
+    at: number,
+  ): { ok: boolean; waitMs: number; share?: 'unknown' } {
     const shared = this.options.shared;
     let share = rate;
     if (shared !== undefined) {
       const workers = shared.workersFor(key);
-      if (workers === undefined) return { ok: false, waitMs: shared.refreshMs };
+      if (workers === undefined) return { ok: false, waitMs: shared.untilKnownMs(key), share: 'unknown' };
       share = rateShare(rate, workers);
     }
     let bucket = this.buckets.get(key);

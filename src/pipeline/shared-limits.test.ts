@@ -20,9 +20,19 @@ after(async () => {
   await db.drop();
 });
 
-/** A worker's view; refreshed when the test says so (and right after a key's first heartbeat). */
+/**
+ * A worker's view; refreshed when the test says so (and right after a key's first heartbeat).
+ * Without the join hold (its own test below), so a count is usable as soon as it is read.
+ */
 function worker(expiryMs = 3000): SharedLimits {
-  const shared = new SharedLimits({ pool: db.pool, workerId: randomUUID(), logger, now: Date.now, expiryMs });
+  const shared = new SharedLimits({
+    pool: db.pool,
+    workerId: randomUUID(),
+    logger,
+    now: Date.now,
+    expiryMs,
+    joinHoldMs: 0,
+  });
   started.push(shared);
   return shared;
 }
@@ -83,6 +93,42 @@ test('a worker that no longer calls a key leaves its share to the others at its 
   assert.equal(a.workersFor(key), 1);
 });
 
+test('a worker joining a key others call sends only once they have counted it and sent what they paced at their larger share', async () => {
+  const key = `webhook-${randomUUID()}`;
+  let clock = Date.now();
+  const view = () =>
+    new SharedLimits({ pool: db.pool, workerId: randomUUID(), logger, now: () => clock, refreshMs: 250 });
+  const a = view();
+  const b = view();
+  started.push(a, b);
+  a.workersFor(key);
+  await a.refresh();
+  await a.refresh();
+  assert.equal(a.workersFor(key), 1, 'alone on the key: sends at once');
+  b.workersFor(key);
+  await b.refresh();
+  await b.refresh();
+  // b counts a, and holds back for a's next refresh plus a's half second of paced calls.
+  assert.equal(b.workersFor(key), undefined);
+  assert.equal(b.untilKnownMs(key), 750);
+  const guard = new ProviderGuard({
+    breaker,
+    limitsFor: () => ({ ratePerSecond: 20 }),
+    shared: b,
+    now: () => clock,
+    maxShareWaitMs: 0, // simulated time: deferred rather than waiting
+  });
+  assert.deepEqual(await guard.acquire(key), { ok: false, reason: 'rate_limited', delayMs: 750 });
+  await a.refresh();
+  assert.equal(a.workersFor(key), 2, 'a, already sending, halves its share at once');
+  clock += 749;
+  await b.refresh();
+  assert.equal(b.workersFor(key), undefined);
+  clock += 1;
+  assert.equal(b.workersFor(key), 2);
+  assert.deepEqual(await guard.acquire(key), { ok: true });
+});
+
 test('a circuit opened by one worker is held open by the others until the same time', async () => {
   const key = `apns-${randomUUID()}`;
   const a = worker();
@@ -115,6 +161,7 @@ test("a guard sends at its share of the limit, and holds a circuit another worke
       now: () => t,
       onOpen,
       maxRateWaitMs: 0, // simulated time: no pacing waits
+      maxShareWaitMs: 0,
     });
   const ga = guard(a, (k) => a.circuitOpened(k, breaker.openMs));
   const gb = guard(b);
@@ -144,4 +191,18 @@ test("a guard sends at its share of the limit, and holds a circuit another worke
   const held = await gb.acquire(key);
   assert.ok(!held.ok);
   assert.equal(held.reason, 'circuit_open');
+});
+
+test('a call waits for its share of a key to be counted instead of going back to the queue', async () => {
+  const key = `gateway-${randomUUID()}`;
+  const guard = new ProviderGuard({
+    breaker,
+    limitsFor: () => ({ ratePerSecond: 20 }),
+    shared: worker(),
+    now: Date.now,
+  });
+  const started = Date.now();
+  // The first call starts the refreshes that count the key (two, 50 ms apart) and waits for them.
+  assert.deepEqual(await guard.acquire(key), { ok: true });
+  assert.ok(Date.now() - started < 1000);
 });

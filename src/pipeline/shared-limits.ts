@@ -4,6 +4,8 @@
 // A worker that wants to call a rate-limited key writes a heartbeat row for it a few times a
 // second (`refreshMs`); each worker then sends at the key's limit divided by the workers with a
 // live heartbeat, from its own token bucket, so no send waits for the database. A worker that
+// joins a key others already call waits `joinHoldMs` before its first send: until the others
+// have counted it and their calls paced at the larger share have gone out. A worker that
 // dies stops refreshing and drops out of the count after `expiryMs`; one that stops cleanly
 // removes its rows at once. A circuit a worker opens is written with the next refresh (started
 // at once) and read by every other worker with theirs, which hold their own breaker open until
@@ -26,6 +28,12 @@ export interface SharedLimitsOptions {
   refreshMs?: number;
   /** A heartbeat older than this no longer counts (default 3000 ms). */
   expiryMs?: number;
+  /**
+   * How long a worker that finds others calling a key waits before its first send to it: one
+   * refresh of theirs, then the longest a call they reserved at their old share waits (the
+   * guard's maxRateWaitMs). Default refreshMs + 500.
+   */
+  joinHoldMs?: number;
   /** Called after each successful refresh with what this worker now knows. */
   onRefresh?: (view: SharedView) => void;
 }
@@ -51,6 +59,9 @@ export class SharedLimits {
   private workers = new Map<string, number>();
   /** Keys whose heartbeat a previous refresh committed. */
   private beating = new Set<string>();
+  /** Keys this worker joined while others called them, with when it may start sending. */
+  private readonly joining = new Map<string, number>();
+  private readonly joinHoldMs: number;
   private openUntil = new Map<string, number>();
   private opened: { key: string; openMs: number }[] = [];
   private running: Promise<void> | undefined;
@@ -64,18 +75,32 @@ export class SharedLimits {
   constructor(private readonly options: SharedLimitsOptions) {
     this.refreshMs = options.refreshMs ?? 250;
     this.expiryMs = options.expiryMs ?? 3000;
+    this.joinHoldMs = options.joinHoldMs ?? this.refreshMs + 500;
     this.lastPrunedAt = options.now();
   }
 
   /**
-   * How many workers share a rate-limited key's limit (this one included), or undefined before
-   * a refresh has counted it (a refresh starts at once). Asking marks the key as wanted.
+   * How many workers share a rate-limited key's limit (this one included), or undefined while
+   * this worker may not send to it yet: before a refresh has counted it (a refresh starts at
+   * once), and for `joinHoldMs` after it joined others calling it. Asking marks the key as wanted.
    */
   workersFor(key: string): number | undefined {
-    this.wanted.set(key, this.options.now());
+    const now = this.options.now();
+    this.wanted.set(key, now);
     const workers = this.workers.get(key);
     if (workers === undefined) this.refreshSoon();
+    const from = this.joining.get(key);
+    if (from !== undefined) {
+      if (now < from) return undefined;
+      this.joining.delete(key);
+    }
     return workers;
+  }
+
+  /** How long until workersFor counts the key: the rest of a join's hold, else one refresh. */
+  untilKnownMs(key: string): number {
+    const from = this.joining.get(key);
+    return from === undefined ? this.refreshMs : Math.max(1, from - this.options.now());
   }
 
   /** Until when (local clock) another worker holds the key's circuit open, if it does. */
@@ -152,7 +177,14 @@ export class SharedLimits {
       const counted = keys.filter((key) => this.beating.has(key));
       if (counted.length < keys.length) this.refreshSoon();
       this.beating = new Set(keys);
-      this.workers = new Map(counted.map((key) => [key, 1 + (snapshot.others.get(key) ?? 0)]));
+      const workers = new Map(counted.map((key) => [key, 1 + (snapshot.others.get(key) ?? 0)]));
+      // Counted for the first time (or again, after it was no longer wanted) with others already
+      // sending at a larger share: they learn of this worker with their next refresh.
+      for (const [key, n] of workers)
+        if (n > 1 && !this.workers.has(key) && this.joinHoldMs > 0)
+          this.joining.set(key, at + this.joinHoldMs);
+      for (const key of this.joining.keys()) if (!workers.has(key)) this.joining.delete(key);
+      this.workers = workers;
       this.openUntil = new Map([...snapshot.openForMs].map(([key, ms]) => [key, at + ms]));
       this.options.onRefresh?.({ workers: this.workers, openUntil: this.openUntil });
     } catch (error) {
