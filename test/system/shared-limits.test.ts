@@ -2,8 +2,8 @@
 // with real worker processes on one database:
 // - a backlog of webhooks to one receiver with WEBHOOK_RATE_PER_SECOND = 20, drained by 1 and
 //   then by 3 worker processes: counted by the receiver in 1-second windows, no window exceeds
-//   the limit by more than a quarter of it (each worker's burst of a tenth of its share, plus a
-//   refresh period while the workers learn of one another); 1 worker drains at about the limit,
+//   the limit by more than a quarter of it (each worker's burst of a tenth of its share; a
+//   worker joining the others holds back until they have counted it, unless a refresh is slow); 1 worker drains at about the limit,
 //   3 at no less than half of what 1 does (measured: 70-85% of it with a backlog of 200; a
 //   worker short of deliveries leaves its share unused until it drops out of the count,
 //   docs/decisions/0009-shared-provider-limits.md, which at the end of a drain of 100 brought 3
