@@ -250,6 +250,20 @@ test(
     const figures = `published (acked) ${String(acked.size)}, publish attempts ${String(attempts)}, accepted ${String(seen.size)}, lost ${String(lost.length)}, duplicates ${String(duplicates)}`;
     for (const event of events) t.diagnostic(event);
     t.diagnostic(figures);
+    if (lost.length > 0) {
+      // Whether JetStream still holds them (stored, not yet redelivered) or lost them.
+      const stream = await jsm.streams.info(natsNames.stream(service)).catch((e: unknown) => String(e));
+      const consumer = await jsm.consumers
+        .info(natsNames.stream(service), natsNames.consumer(service))
+        .catch((e: unknown) => String(e));
+      const state =
+        typeof stream === 'string' ? stream : JSON.stringify({ ...stream.state, cluster: stream.cluster });
+      const { num_pending, num_ack_pending, num_redelivered, delivered, ack_floor, cluster } =
+        typeof consumer === 'string' ? ({} as Record<string, undefined>) : consumer;
+      process.stdout.write(
+        `nats cluster: lost ${lost.join(',')}; stream ${state}; consumer ${typeof consumer === 'string' ? consumer : JSON.stringify({ num_pending, num_ack_pending, num_redelivered, delivered, ack_floor, cluster })}\n`,
+      );
+    }
     process.stdout.write(`nats cluster: ${events.join('; ')}\nnats cluster: ${figures}\n`);
     assert.deepEqual(lost, [], 'no acked message lost');
     assert.equal(duplicates, 0, 'no message accepted twice');
