@@ -57,9 +57,10 @@ const firstReplanAt = 16;
  * reads change. One made while the tables were small (a new database, a new month's partition)
  * may scan a whole table where an index probe is right, and keeps doing so as the table grows
  * until autovacuum analyzes it (on a server with autovacuum off, never: a worker's claims and
- * outcome writes were seen reading every delivery of the month, each time). So after 16, 64, 256, … named executions the client sends
- * `DISCARD PLANS` first: the next executions are planned against the tables' current size. A
- * plan made once a table is large stays right, so replanning grows rare as the client ages.
+ * outcome writes were seen reading every delivery of the month, each time). So after 16, 64,
+ * 256, … named executions the client sends `DISCARD PLANS` first: the next executions are
+ * planned against the tables' current size. A plan made once a table is large stays right, so
+ * replanning grows rare as the client ages.
  */
 function countStatements(client: pg.PoolClient, name: string): void {
   statements.set(name, statements.get(name) ?? 0);
