@@ -87,7 +87,7 @@ function filterForm(form: FilterForm): Required<FilterForm> {
 function presentLetter(r: DeadLetter, serviceNames: Map<number, string>) {
   return {
     id: r.id,
-    died: consoleTime(r.updatedAt),
+    died: consoleTime(r.diedAt),
     service: serviceNames.get(r.serviceId) ?? String(r.serviceId),
     notification_id: r.notificationId,
     user_id: r.userId,

@@ -7,7 +7,7 @@ export function encodeTimeIdCursor(at: Date, id: string): string {
   return Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
 }
 
-export function decodeTimeIdCursor(cursor: string): { updatedAt: Date; id: string } {
+export function decodeTimeIdCursor(cursor: string): { at: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const at = new Date(iso ?? '');
   const year = at.getUTCFullYear();
@@ -21,5 +21,5 @@ export function decodeTimeIdCursor(cursor: string): { updatedAt: Date; id: strin
     throw new ProblemError('cursor_invalid', 'The cursor is not one this API returned.', [
       { field: 'querystring/cursor', message: 'invalid' },
     ]);
-  return { updatedAt: at, id };
+  return { at, id };
 }

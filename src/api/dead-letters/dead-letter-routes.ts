@@ -121,10 +121,10 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): FastifyPluginAsync 
             target: presentTarget(r.channel as Channel, r.target, inFull),
             attempts: r.attempts,
             last_error: r.lastError,
-            died_at: r.updatedAt.toISOString(),
+            died_at: r.diedAt.toISOString(),
           })),
           next_cursor:
-            rows.length === limit && last !== undefined ? encodeTimeIdCursor(last.updatedAt, last.id) : null,
+            rows.length === limit && last !== undefined ? encodeTimeIdCursor(last.diedAt, last.id) : null,
         };
       },
     );

@@ -260,7 +260,7 @@ export async function listCallbackDeadLetters(
   pool: Pool,
   serviceId: number,
   limit: number,
-  before?: { updatedAt: Date; id: string },
+  before?: { at: Date; id: string },
 ): Promise<CallbackDeadLetter[]> {
   const result = await pool.query<{
     id: string;
@@ -277,7 +277,7 @@ export async function listCallbackDeadLetters(
         AND ($3::timestamptz IS NULL OR (updated_at, id) < ($3, $4::uuid))
       ORDER BY updated_at DESC, id DESC
       LIMIT $2`,
-    [serviceId, limit, before?.updatedAt ?? null, before?.id ?? null],
+    [serviceId, limit, before?.at ?? null, before?.id ?? null],
   );
   return result.rows.map((r) => ({
     id: r.id,

@@ -12,7 +12,7 @@ export interface DeadLetter {
   provider: string | null;
   attempts: number;
   lastError: string | null;
-  updatedAt: Date;
+  diedAt: Date;
 }
 
 /** Which dead letters: every field narrows; none means all of them. */
@@ -55,7 +55,7 @@ export async function searchDeadLetters(
   pool: Pool,
   filter: DeadLetterFilter,
   limit: number,
-  before?: { updatedAt: Date; id: string },
+  before?: { at: Date; id: string },
   deliveryId?: string,
 ): Promise<DeadLetter[]> {
   const result = await pool.query<{
@@ -68,17 +68,17 @@ export async function searchDeadLetters(
     provider: string | null;
     attempts: number;
     last_error: string | null;
-    updated_at: Date;
+    died_at: Date;
   }>(
     `SELECT id, notification_id, service_id, user_id, channel, target, provider, attempts, last_error,
-            dead_at AS updated_at
+            dead_at AS died_at
        FROM deliveries
       WHERE ${filterSql}
         AND ($8::timestamptz IS NULL OR (dead_at, id) < ($8, $9::uuid))
         AND ($10::uuid IS NULL OR id = $10)
       ORDER BY dead_at DESC, id DESC
       LIMIT $7`,
-    [...filterParams(filter), limit, before?.updatedAt ?? null, before?.id ?? null, deliveryId ?? null],
+    [...filterParams(filter), limit, before?.at ?? null, before?.id ?? null, deliveryId ?? null],
   );
   return result.rows.map((r) => ({
     id: r.id,
@@ -90,7 +90,7 @@ export async function searchDeadLetters(
     provider: r.provider,
     attempts: r.attempts,
     lastError: r.last_error,
-    updatedAt: r.updated_at,
+    diedAt: r.died_at,
   }));
 }
 
@@ -105,7 +105,7 @@ export function listDeadLetters(
   pool: Pool,
   serviceId: number,
   limit: number,
-  before?: { updatedAt: Date; id: string },
+  before?: { at: Date; id: string },
 ): Promise<DeadLetter[]> {
   return searchDeadLetters(pool, { serviceId }, limit, before);
 }
