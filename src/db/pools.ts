@@ -65,19 +65,21 @@ const firstReplanAt = 16;
 function countStatements(client: pg.PoolClient, name: string): void {
   statements.set(name, statements.get(name) ?? 0);
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const send = (...args: unknown[]) => {
+    statements.set(name, (statements.get(name) ?? 0) + 1);
+    return query(...args);
+  };
   let named = 0;
   let replanAt = firstReplanAt;
   client.query = ((...args: unknown[]) => {
     const [config] = args;
     if (typeof config === 'object' && config !== null && 'name' in config && ++named >= replanAt) {
       replanAt *= 4;
-      statements.set(name, (statements.get(name) ?? 0) + 1);
       // Queued ahead of the statement on this connection; a failure (an aborted transaction,
       // a lost connection) shows in the statement's own result.
-      (query('DISCARD PLANS') as Promise<unknown>).catch(() => undefined);
+      (send('DISCARD PLANS') as Promise<unknown>).catch(() => undefined);
     }
-    statements.set(name, (statements.get(name) ?? 0) + 1);
-    return query(...args);
+    return send(...args);
   }) as typeof client.query;
 }
 

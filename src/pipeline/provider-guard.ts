@@ -54,6 +54,9 @@ export interface ProviderGuardOptions {
 export type DeferReason = 'circuit_open' | 'rate_limited' | 'provider_busy';
 export type Admission = { ok: true } | { ok: false; reason: DeferReason; delayMs: number };
 
+/** Default of `maxRateWaitMs`; a worker joining others holds back this long after a refresh. */
+export const defaultMaxRateWaitMs = 500;
+
 /** How long a call the full bulkhead turned away waits before it is claimed again. */
 const busyDelayMs = 250;
 
@@ -214,7 +217,7 @@ export class ProviderGuard {
       bucket = new TokenBucket(share, burstFor(share), at);
       this.buckets.set(key, bucket);
     } else bucket.setRate(share, burstFor(share), at);
-    return bucket.reserve(at, this.options.maxRateWaitMs ?? 500);
+    return bucket.reserve(at, this.options.maxRateWaitMs ?? defaultMaxRateWaitMs);
   }
 
   private circuitOpen(breaker: CircuitBreaker, now: number): Admission {

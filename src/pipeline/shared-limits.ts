@@ -18,6 +18,7 @@ import {
   pruneProviderLimits,
   refreshProviderLimits,
 } from '../db/stores/provider-limits-store.js';
+import { defaultMaxRateWaitMs } from './provider-guard.js';
 
 export interface SharedLimitsOptions {
   pool: Pool;
@@ -31,7 +32,7 @@ export interface SharedLimitsOptions {
   /**
    * How long a worker that finds others calling a key waits before its first send to it: one
    * refresh of theirs, then the longest a call they reserved at their old share waits (the
-   * guard's maxRateWaitMs). Default refreshMs + 500.
+   * guard's maxRateWaitMs). Default refreshMs + the guard's default maxRateWaitMs (500).
    */
   joinHoldMs?: number;
   /** Called after each successful refresh with what this worker now knows. */
@@ -75,7 +76,7 @@ export class SharedLimits {
   constructor(private readonly options: SharedLimitsOptions) {
     this.refreshMs = options.refreshMs ?? 250;
     this.expiryMs = options.expiryMs ?? 3000;
-    this.joinHoldMs = options.joinHoldMs ?? this.refreshMs + 500;
+    this.joinHoldMs = options.joinHoldMs ?? this.refreshMs + defaultMaxRateWaitMs;
     this.lastPrunedAt = options.now();
   }
 
