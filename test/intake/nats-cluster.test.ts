@@ -252,17 +252,23 @@ test(
     t.diagnostic(figures);
     if (lost.length > 0) {
       // Whether JetStream still holds them (stored, not yet redelivered) or lost them.
-      const stream = await jsm.streams.info(natsNames.stream(service)).catch((e: unknown) => String(e));
-      const consumer = await jsm.consumers
-        .info(natsNames.stream(service), natsNames.consumer(service))
-        .catch((e: unknown) => String(e));
-      const state =
-        typeof stream === 'string' ? stream : JSON.stringify({ ...stream.state, cluster: stream.cluster });
-      const { num_pending, num_ack_pending, num_redelivered, delivered, ack_floor, cluster } =
-        typeof consumer === 'string' ? ({} as Record<string, undefined>) : consumer;
-      process.stdout.write(
-        `nats cluster: lost ${lost.join(',')}; stream ${state}; consumer ${typeof consumer === 'string' ? consumer : JSON.stringify({ num_pending, num_ack_pending, num_redelivered, delivered, ack_floor, cluster })}\n`,
+      const failed = (e: unknown) => String(e);
+      const stream = await jsm.streams
+        .info(natsNames.stream(service))
+        .then((s) => JSON.stringify({ ...s.state, cluster: s.cluster }), failed);
+      const consumer = await jsm.consumers.info(natsNames.stream(service), natsNames.consumer(service)).then(
+        (c) =>
+          JSON.stringify({
+            num_pending: c.num_pending,
+            num_ack_pending: c.num_ack_pending,
+            num_redelivered: c.num_redelivered,
+            delivered: c.delivered,
+            ack_floor: c.ack_floor,
+            cluster: c.cluster,
+          }),
+        failed,
       );
+      process.stdout.write(`nats cluster: lost ${lost.join(',')}; stream ${stream}; consumer ${consumer}\n`);
     }
     process.stdout.write(`nats cluster: ${events.join('; ')}\nnats cluster: ${figures}\n`);
     assert.deepEqual(lost, [], 'no acked message lost');
