@@ -63,8 +63,9 @@ async function fill(pool: import('../src/db/pools.js').Pool, services: number[])
       [start, end],
     );
     await pool.query(
-      `INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail, created_at)
-       SELECT d.id, d.notification_id, d.channel, 'bulk', s.state, 1, NULL,
+      `INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, lane, state, attempt,
+                                    detail, created_at)
+       SELECT d.id, d.notification_id, d.notification_created_at, d.channel, 'bulk', s.state, 1, NULL,
               d.notification_created_at + s.after
          FROM generate_series($1::bigint, $2::bigint) AS i
          JOIN deliveries d ON d.id = md5('d' || i)::uuid

@@ -142,8 +142,8 @@ async function insertNotifications(
               category, at, at + interval '2 seconds'
          FROM d
      ), ev AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail, created_at)
-       SELECT delivery_id, id, channel, state, 1, CASE state WHEN 'failed' THEN 'provider refused the message' END,
+       INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, state, attempt, detail, created_at)
+       SELECT delivery_id, id, at, channel, state, 1, CASE state WHEN 'failed' THEN 'provider refused the message' END,
               at + interval '2 seconds'
          FROM d
      )

@@ -304,6 +304,14 @@ describe('figures', () => {
       );
       return sent.rowCount === 2;
     });
+    // Each event (the fan-out's, the claim's, the outcome's) carries its notification's time, so
+    // the trigger finds the delivery and notification in their month's partition alone.
+    const untimed = await db.pool.query(
+      `SELECT e.state FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id
+        WHERE e.notification_id = $1 AND e.notification_created_at IS DISTINCT FROM d.notification_created_at`,
+      [p],
+    );
+    assert.deepEqual(untimed.rows, []);
     // Plain content (no html part): the pixel goes at the end of the HTML the adapter generates.
     const plain = email.sent.find((m) => m.notificationId === p);
     assert.ok(plain?.trackingPixelUrl?.startsWith(`${query}/v1/track/open/`) === true);

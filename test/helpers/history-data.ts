@@ -45,8 +45,8 @@ export async function seedHistory(pool: Pool, seed: HistorySeed): Promise<void> 
     params,
   );
   await pool.query(
-    `INSERT INTO delivery_events (delivery_id, notification_id, channel, state, attempt, detail, created_at)
-     SELECT d.id, d.notification_id, d.channel, e.state, 1, e.detail, d.created_at + e.after
+    `INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, state, attempt, detail, created_at)
+     SELECT d.id, d.notification_id, d.notification_created_at, d.channel, e.state, 1, e.detail, d.created_at + e.after
        FROM deliveries d
        JOIN (${plan}) p ON p.id = d.notification_id AND p.created_at = d.notification_created_at,
             (VALUES ('sending', NULL, interval '1 second'), ('sent', '202 Accepted', interval '2 seconds')) AS e(state, detail, after)

@@ -146,8 +146,8 @@ export async function replayMatching(
        INSERT INTO delivery_queue (delivery_id, notification_created_at, user_id, lane, run_at)
        SELECT id, notification_created_at, user_id, lane, run_at FROM u
      ), e AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
-       SELECT id, notification_id, channel, lane, 'pending', 0, 'replayed from dead letters' FROM u
+       INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, lane, state, attempt, detail)
+       SELECT id, notification_id, notification_created_at, channel, lane, 'pending', 0, 'replayed from dead letters' FROM u
      )
      SELECT id FROM u`,
     [...filterParams(selection), selection.ids ?? null, selection.notificationId ?? null, limit, notBefore],

@@ -13,6 +13,7 @@ import { ensureService } from './api-key-store.js';
 import { claimDeliveries, writeOutcomes, type ClaimedDelivery } from './delivery-store.js';
 import { replayDeadLetters } from './dead-letter-store.js';
 import { cancelNotification } from './notification-store.js';
+import { applyStatusUpdates } from './receipt-store.js';
 
 let db: TestDatabase;
 let serviceId: number;
@@ -161,4 +162,58 @@ test('a cancel takes the waiting deliveries out of the queue and leaves the one 
   await assertQueueHoldsOpenDeliveries();
   const { queued } = await queueAndOpen();
   assert.deepEqual(queued, [`${inFlight.id}:true`]);
+});
+
+test("every writer's history event carries its notification's time, and the engagement figures count them", async () => {
+  await db.pool.query('TRUNCATE engagement_counts');
+  const id = await pending(3);
+  const [sent, dead, waiting] = await claimDeliveries(db.pool, { limit: 2, bulkLimit: 2 }, owner, 60);
+  assert.ok(sent !== undefined && dead !== undefined && waiting === undefined);
+  const base = toState(sent, 'sent');
+  const accepted = {
+    ...base,
+    provider: 'mail',
+    transition: { ...base.transition, providerMessageId: 'm-1' },
+  };
+  await withTransaction(db.pool, (client) => writeOutcomes(client, owner, [accepted, toState(dead, 'dead')]));
+  assert.deepEqual(await replayDeadLetters(db.pool, serviceId, { notificationId: id }, 10, new Date(0)), [
+    dead.id,
+  ]);
+  await withTransaction(db.pool, (client) => cancelNotification(client, id, createdAt, new Date()));
+  const receipt = await applyStatusUpdates(db.pool, 'mail', [
+    { providerMessageId: 'm-1', state: 'delivered', detail: null },
+  ]);
+  assert.equal(receipt.applied, 1);
+
+  const events = await db.pool.query<{ state: string; carried: boolean }>(
+    `SELECT e.state, e.notification_created_at = d.notification_created_at AS carried
+       FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id ORDER BY e.created_at, e.state`,
+  );
+  assert.deepEqual([...new Set(events.rows.map((e) => e.state))].sort(), [
+    'canceled',
+    'dead',
+    'delivered',
+    'pending',
+    'sending',
+    'sent',
+  ]);
+  assert.deepEqual(
+    events.rows.filter((e) => !e.carried),
+    [],
+  );
+  // An event without the time (written before it was carried, or by an earlier version during an
+  // upgrade) is counted too, through the lookup by id alone.
+  await db.pool.query(
+    `INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
+     VALUES ($1, $2, 'webhook', 'transactional', 'delivered', 1)`,
+    [dead.id, id],
+  );
+  const counted = await db.pool.query<{ line: string }>(
+    `SELECT metric || ' ' || sum(count) AS line FROM engagement_counts WHERE service_id = $1 GROUP BY metric ORDER BY 1`,
+    [serviceId],
+  );
+  assert.deepEqual(
+    counted.rows.map((r) => r.line),
+    ['delivered 2', 'failed 1', 'sent 1'],
+  );
 });

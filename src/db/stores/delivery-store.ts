@@ -132,8 +132,8 @@ export async function claimDeliveries(
         WHERE d.id = k.id AND d.notification_created_at = k.nca AND d.user_id = k.user_id
         RETURNING d.*
      ), events AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt)
-       SELECT id, notification_id, channel, lane, 'sending', attempts FROM claimed
+       INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, lane, state, attempt)
+       SELECT id, notification_id, notification_created_at, channel, lane, 'sending', attempts FROM claimed
      )
      SELECT c.id, c.notification_id, c.notification_created_at, c.service_id, c.user_id, c.channel, c.target,
             c.lane, c.attempts, c.max_attempts, n.version, n.category,
@@ -303,8 +303,8 @@ export async function writeTransitions(
          RETURNING d.id, d.notification_created_at, d.user_id, d.notification_id, d.channel, d.lane, d.run_at,
                    o.from_state, o.from_attempts, o.state, o.event_attempt, o.event_detail
        ), e AS (
-         INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
-         SELECT id, notification_id, channel, lane, state, event_attempt, event_detail FROM u
+         INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, lane, state, attempt, detail)
+         SELECT id, notification_id, notification_created_at, channel, lane, state, event_attempt, event_detail FROM u
        ), finished AS (
          DELETE FROM delivery_queue q USING u
           WHERE q.delivery_id = u.id AND q.notification_created_at = u.notification_created_at

@@ -192,8 +192,9 @@ export async function writeFanOut(
          ON CONFLICT DO NOTHING
          RETURNING id, notification_id, notification_created_at, user_id, channel, state
        ), ev AS (
-         INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
-         SELECT ins.id, ins.notification_id, ins.channel, input.lane, ins.state, 0, COALESCE(input.suppressed, input.detail)
+         INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, lane, state, attempt, detail)
+         SELECT ins.id, ins.notification_id, ins.notification_created_at, ins.channel, input.lane, ins.state, 0,
+                COALESCE(input.suppressed, input.detail)
            FROM ins JOIN input ON input.id = ins.id
        )
        SELECT ins.*, input.category FROM ins JOIN input ON input.id = ins.id`,

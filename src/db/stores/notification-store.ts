@@ -267,8 +267,8 @@ export async function cancelNotification(
           AND d.state IN ('pending', 'retrying')
         RETURNING d.id, d.notification_id, d.channel, d.lane, d.attempts
      )
-     INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail, created_at)
-     SELECT id, notification_id, channel, lane, 'canceled', attempts, 'canceled by caller', $3 FROM c`,
+     INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, lane, state, attempt, detail, created_at)
+     SELECT id, notification_id, $2, channel, lane, 'canceled', attempts, 'canceled by caller', $3 FROM c`,
     [id, createdAt, now],
   );
   const canceledRecipients = Math.max(recipients.rowCount ?? 0, runs);

@@ -122,8 +122,9 @@ async function applyMatched(
      ), noted AS (
        SELECT ord FROM found WHERE state = 'complained'
      ), events AS (
-       INSERT INTO delivery_events (delivery_id, notification_id, channel, lane, state, attempt, detail)
-       SELECT f.id, f.notification_id, f.channel, f.lane, f.state, f.attempts, coalesce(f.detail, 'provider receipt')
+       INSERT INTO delivery_events (delivery_id, notification_id, notification_created_at, channel, lane, state, attempt, detail)
+       SELECT f.id, f.notification_id, f.notification_created_at, f.channel, f.lane, f.state, f.attempts,
+              coalesce(f.detail, 'provider receipt')
          FROM found f
         WHERE f.ord IN (SELECT ord FROM moved UNION ALL SELECT ord FROM noted)
      )
