@@ -5,6 +5,7 @@ import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createLogger } from '../src/observability/logger.js';
@@ -90,14 +91,60 @@ export interface Child {
   opsUrl?: string | undefined;
 }
 
+/** Herald's entry point as `npm start` runs it: the compiled build, not the TypeScript sources. */
+const heraldSource = 'src/main.ts';
+const heraldBuild = join(packageRoot, 'dist', 'src', 'main.js');
+let built: Promise<void> | undefined;
+
+/** The newest modification time under `dir` of the files `keep` accepts. */
+function newestMtime(dir: string, keep: (name: string) => boolean): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !keep(entry.name)) continue;
+    newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
 /**
- * Starts `node --import tsx <args>` and resolves once it says it is running. BENCH_NODE_ARGS
- * adds node options to every process a benchmark starts (NODE_OPTIONS refuses some, such as
+ * Runs `npm run build` once per benchmark when dist/ is missing or older than a source file
+ * (migrations are read from migrations/, not built). Herald's roles run compiled: under tsx every named function expression gets a
+ * `__name` call (esbuild's keepNames) each time it is created, which costs a worker a closure's
+ * price several times over per delivery and is not what users run.
+ */
+function ensureBuilt(): Promise<void> {
+  built ??= (async () => {
+    const sources = newestMtime(
+      join(packageRoot, 'src'),
+      (n) => n.endsWith('.ts') && !n.endsWith('.test.ts'),
+    );
+    if (existsSync(heraldBuild) && statSync(heraldBuild).mtimeMs >= sources) return;
+    await new Promise<void>((resolve, reject) => {
+      const build = spawn('npm', ['run', 'build'], {
+        cwd: packageRoot,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      build.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`npm run build exited with ${String(code)}`)),
+      );
+    });
+  })();
+  return built;
+}
+
+/**
+ * Starts a child process and resolves once it says it is running: Herald (`src/main.ts <roles>`)
+ * from its build (see ensureBuilt), anything else under tsx. BENCH_NODE_ARGS adds node options
+ * to every process a benchmark starts (NODE_OPTIONS refuses some, such as
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
-export function startChild(args: string[], env: Record<string, string>): Promise<Child> {
+export async function startChild(args: string[], env: Record<string, string>): Promise<Child> {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+  const herald = args.indexOf(heraldSource);
+  if (herald >= 0) await ensureBuilt();
+  const command =
+    herald >= 0 ? args.map((a, i) => (i === herald ? heraldBuild : a)) : ['--import', 'tsx', ...args];
+  const child = spawn(process.execPath, [...nodeArgs, ...command], {
     cwd: packageRoot,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
