@@ -239,3 +239,53 @@ describe('operability', () => {
     assert.equal((await fetch(`${h.herald.apiUrl ?? ''}/docs/`)).status, 200);
   });
 });
+
+describe('shutdown', () => {
+  test('sends still running at the shutdown timeout are aborted and released, their attempt not counted', async () => {
+    // A database of its own: no other worker may claim these deliveries.
+    const ownDb = await createTestDatabase();
+    const hanging = new WebhookReceiver(() => undefined);
+    await hanging.start();
+    hanging.answer(() => ({ hang: true }));
+    const other = await startTestHerald(ownDb, { env: { SHUTDOWN_TIMEOUT_MS: '300' } });
+    try {
+      const hook = await other.call('PUT', '/v1/service/webhook', { url: hanging.url });
+      assert.equal(hook.status, 200);
+      // Three sends hanging at once (a claimed batch shares one abort signal): each is released.
+      const ids: string[] = [];
+      for (const user of ['s1', 's2', 's3']) {
+        const res = await other.call('POST', '/v1/notifications', {
+          recipients: [user],
+          channels: ['webhook'],
+          content: { default: { title: 'Bye' } },
+        });
+        assert.equal(res.status, 202);
+        ids.push(res.body.id as string);
+      }
+      await waitFor('all three sends running', () => hanging.ledger.length === 3);
+      const started = Date.now();
+      await other.stop();
+      assert.ok(Date.now() - started < 5000, 'the stop did not wait for the hanging receiver');
+      for (const id of ids) {
+        const rows = await ownDb.pool.query<{ line: string }>(
+          `SELECT e.state || ' ' || e.attempt || coalesce(' ' || e.detail, '') AS line
+             FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id
+            WHERE d.notification_id = $1 AND e.state <> 'pending' ORDER BY e.created_at`,
+          [id],
+        );
+        assert.deepEqual(
+          rows.rows.map((r) => r.line),
+          ['sending 1', 'retrying 1 released at shutdown'],
+        );
+        const delivery = await ownDb.pool.query<{ state: string; attempts: number }>(
+          'SELECT state, attempts FROM deliveries WHERE notification_id = $1',
+          [id],
+        );
+        assert.deepEqual(delivery.rows, [{ state: 'retrying', attempts: 0 }]);
+      }
+    } finally {
+      await hanging.stop();
+      await ownDb.drop();
+    }
+  });
+});

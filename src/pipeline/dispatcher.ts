@@ -4,6 +4,7 @@
 // one delivery at a time within one render budget, yielding between renders, and each delivery's
 // send starts as soon as it is rendered. Rendering lives in delivery-renderer.ts, the provider
 // chain in send-chain.ts, and what an outcome does to the delivery in outcome-recorder.ts.
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pools.js';
 import type { ClaimedDelivery } from '../db/stores/delivery-store.js';
@@ -68,6 +69,7 @@ interface OwnerLease {
 
 interface InFlight {
   delivery: ClaimedDelivery;
+  /** Its claimed batch's: aborted only at shutdown, for every send still running. */
   controller: AbortController;
   done: Promise<void>;
 }
@@ -158,8 +160,12 @@ export class Dispatcher {
         failures = 0;
         deps.metrics.claimBatchSize.observe({ stage: 'delivery' }, deliveries.length);
         const budget = this.messages.budget();
+        // One controller per batch, not per delivery: creating an AbortSignal costs more than
+        // the listeners its sends add to it (each removes its own when it ends).
+        const controller = new AbortController();
+        setMaxListeners(0, controller.signal);
         for (const delivery of deliveries)
-          this.dispatch(delivery, await this.messages.prepare(delivery, budget), lease.recorder);
+          this.dispatch(delivery, await this.messages.prepare(delivery, budget), lease.recorder, controller);
         if (backlog) {
           // More is waiting: go on when room frees up, or at once for a wake-up hint, then
           // transactional only (served from the reserved share; bulk waits for room).
@@ -245,8 +251,12 @@ export class Dispatcher {
    * joins the next batch (OutcomeRecorder). Outcomes waiting to be recorded count against
    * the room for new claims, so a slow database slows claiming instead of piling up work.
    */
-  private dispatch(delivery: ClaimedDelivery, prepared: Prepared, recorder: OutcomeRecorder): void {
-    const controller = new AbortController();
+  private dispatch(
+    delivery: ClaimedDelivery,
+    prepared: Prepared,
+    recorder: OutcomeRecorder,
+    controller: AbortController,
+  ): void {
     if (delivery.lane === 'bulk') this.bulkInFlight += 1;
     else this.deps.governor?.noteTransactional();
     // Keyed by attempt too: a rescued delivery may come back to this worker while the first
