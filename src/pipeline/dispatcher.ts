@@ -20,6 +20,7 @@ import { DeliveryClaimer, bulkCapacity, type LaneLimits } from './delivery-claim
 import { DeliveryRenderer, type Prepared } from './delivery-renderer.js';
 import type { BulkGovernor } from './bulk-governor.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
+import { OwnerLeases } from './owner-leases.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { ProviderGuard } from './provider-guard.js';
 import { sendThroughChain, type Sent } from './send-chain.js';
@@ -75,8 +76,8 @@ interface InFlight {
 }
 
 export class Dispatcher {
-  /** Per lease owner the session registered (a new one after a lost session), latest last. */
-  private readonly leases: OwnerLease[] = [];
+  /** Per lease owner the session registered (a new one after a lost session) still in use. */
+  private readonly leases: OwnerLeases<OwnerLease>;
   private readonly messages: DeliveryRenderer;
   private readonly inFlight = new Map<string, InFlight>();
   private bulkInFlight = 0;
@@ -89,6 +90,17 @@ export class Dispatcher {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly deps: DispatcherDeps) {
+    this.leases = new OwnerLeases((owner) => ({
+      owner,
+      claimer: new DeliveryClaimer(deps.pool, owner, deps.limits, deps.leaseSeconds),
+      recorder: new OutcomeRecorder({
+        pool: deps.pool,
+        owner,
+        logger: deps.logger,
+        policy: { retry: deps.retry, circuitOpenMs: deps.guard.openMs },
+        random: deps.random,
+      }),
+    }));
     this.messages = new DeliveryRenderer({
       pool: deps.pool,
       providers: deps.providers,
@@ -125,7 +137,7 @@ export class Dispatcher {
     if (timedOut) {
       this.deps.logger.warn({ inFlight: this.inFlight.size }, 'shutdown timeout: aborting in-flight sends');
       for (const f of this.inFlight.values()) f.controller.abort();
-      for (const lease of this.leases) lease.recorder.close();
+      for (const lease of this.leases.all()) lease.recorder.close();
       await Promise.race([all(), sleep(5000)]);
     }
   }
@@ -145,11 +157,12 @@ export class Dispatcher {
       const free = concurrency - this.recordingBacklog();
       // Read each round: the reserved share may change at runtime (herald settings).
       const bulkSlots = this.bulkSlots();
-      const lease = this.leaseOf(deps.session.owner);
-      if (lease === undefined) {
+      const owner = deps.session.owner;
+      if (owner === undefined) {
         await deps.listener.wait(wakeChannels.deliveries, deps.pollIntervalMs);
         continue;
       }
+      const lease = this.leases.current(owner);
       try {
         const { deliveries, backlog } = await lease.claimer.claim(
           free,
@@ -165,7 +178,7 @@ export class Dispatcher {
         const controller = new AbortController();
         setMaxListeners(0, controller.signal);
         for (const delivery of deliveries)
-          this.dispatch(delivery, await this.messages.prepare(delivery, budget), lease.recorder, controller);
+          this.dispatch(delivery, await this.messages.prepare(delivery, budget), lease, controller);
         if (backlog) {
           // More is waiting: go on when room frees up, or at once for a wake-up hint, then
           // transactional only (served from the reserved share; bulk waits for room).
@@ -192,27 +205,6 @@ export class Dispatcher {
         );
       }
     }
-  }
-
-  /** The claimer and recorder of `owner`, made when the session registers a new owner. */
-  private leaseOf(owner: string | undefined): OwnerLease | undefined {
-    if (owner === undefined) return undefined;
-    const latest = this.leases.at(-1);
-    if (latest?.owner === owner) return latest;
-    const { deps } = this;
-    const lease: OwnerLease = {
-      owner,
-      claimer: new DeliveryClaimer(deps.pool, owner, deps.limits, deps.leaseSeconds),
-      recorder: new OutcomeRecorder({
-        pool: deps.pool,
-        owner,
-        logger: deps.logger,
-        policy: { retry: deps.retry, circuitOpenMs: deps.guard.openMs },
-        random: deps.random,
-      }),
-    };
-    this.leases.push(lease);
-    return lease;
   }
 
   /**
@@ -254,7 +246,7 @@ export class Dispatcher {
   private dispatch(
     delivery: ClaimedDelivery,
     prepared: Prepared,
-    recorder: OutcomeRecorder,
+    lease: OwnerLease,
     controller: AbortController,
   ): void {
     if (delivery.lane === 'bulk') this.bulkInFlight += 1;
@@ -264,6 +256,7 @@ export class Dispatcher {
     const key = `${delivery.id}:${String(delivery.attempt)}`;
     const entry: InFlight = { delivery, controller, done: Promise.resolve() };
     this.inFlight.set(key, entry);
+    this.leases.begin(lease);
     this.recording += 1;
     const sending: Promise<Sent> =
       prepared.kind === 'done'
@@ -274,7 +267,7 @@ export class Dispatcher {
         this.inFlight.delete(key);
         if (delivery.lane === 'bulk') this.bulkInFlight -= 1;
         this.notifyRoom();
-        return this.record(recorder, delivery, sent, controller.signal.aborted && this.stopping);
+        return this.record(lease.recorder, delivery, sent, controller.signal.aborted && this.stopping);
       })
       .catch((error: unknown) => {
         this.deps.logger.error(
@@ -284,6 +277,7 @@ export class Dispatcher {
       })
       .finally(() => {
         if (this.inFlight.delete(key) && delivery.lane === 'bulk') this.bulkInFlight -= 1;
+        this.leases.end(lease);
         this.recording -= 1;
         this.notifyRoom();
       });
