@@ -208,7 +208,10 @@ function providerGuard(
 
 const providerLabel = (key: string) => key.split(':')[0] ?? key;
 
-/** The shared rate and circuits as gauges, per provider (webhook origins summed or counted). */
+/**
+ * The shared rate and circuits as gauges, per provider (webhook origins summed or counted). A key
+ * this worker holds back from after joining others counts 0 toward its share until it may send.
+ */
 function reportShared(infra: Infrastructure, view: SharedView, limitsFor: (key: string) => KeyLimits): void {
   const { providerRateShare, providerSharingWorkers, providerCircuitsOpen } = infra.metrics;
   const share = new Map<string, number>();
@@ -217,7 +220,7 @@ function reportShared(infra: Infrastructure, view: SharedView, limitsFor: (key: 
     const rate = limitsFor(key).ratePerSecond;
     if (rate === undefined) continue;
     const provider = providerLabel(key);
-    share.set(provider, (share.get(provider) ?? 0) + rateShare(rate, n));
+    share.set(provider, (share.get(provider) ?? 0) + (view.holding.has(key) ? 0 : rateShare(rate, n)));
     workers.set(provider, Math.max(workers.get(provider) ?? 0, n));
   }
   const open = new Map<string, number>();

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/test-database.js';
 import { createLogger } from '../observability/logger.js';
 import { ProviderGuard } from './provider-guard.js';
-import { SharedLimits } from './shared-limits.js';
+import { SharedLimits, type SharedView } from './shared-limits.js';
 
 let db: TestDatabase;
 const started: SharedLimits[] = [];
@@ -96,10 +96,19 @@ test('a worker that no longer calls a key leaves its share to the others at its 
 test('a worker joining a key others call sends only once they have counted it and sent what they paced at their larger share', async () => {
   const key = `webhook-${randomUUID()}`;
   let clock = Date.now();
-  const view = () =>
-    new SharedLimits({ pool: db.pool, workerId: randomUUID(), logger, now: () => clock, refreshMs: 250 });
+  const view = (onRefresh?: (v: SharedView) => void) =>
+    new SharedLimits({
+      pool: db.pool,
+      workerId: randomUUID(),
+      logger,
+      now: () => clock,
+      refreshMs: 250,
+      onRefresh,
+    });
+  // What b reports to its gauges: a key it holds back from counts 0 toward its share.
+  const holding: string[][] = [];
   const a = view();
-  const b = view();
+  const b = view((v) => holding.push([...v.holding]));
   started.push(a, b);
   a.workersFor(key);
   await a.refresh();
@@ -111,6 +120,7 @@ test('a worker joining a key others call sends only once they have counted it an
   // b counts a, and holds back for a's next refresh plus a's half second of paced calls.
   assert.equal(b.workersFor(key), undefined);
   assert.equal(b.untilKnownMs(key), 750);
+  assert.deepEqual(holding.at(-1), [key]);
   const guard = new ProviderGuard({
     breaker,
     limitsFor: () => ({ ratePerSecond: 20 }),
@@ -124,9 +134,12 @@ test('a worker joining a key others call sends only once they have counted it an
   clock += 749;
   await b.refresh();
   assert.equal(b.workersFor(key), undefined);
+  assert.deepEqual(holding.at(-1), [key]);
   clock += 1;
   assert.equal(b.workersFor(key), 2);
   assert.deepEqual(await guard.acquire(key), { ok: true });
+  await b.refresh();
+  assert.deepEqual(holding.at(-1), [], 'sending at its share now');
 });
 
 test('a circuit opened by one worker is held open by the others until the same time', async () => {

@@ -44,6 +44,8 @@ export interface SharedView {
   workers: Map<string, number>;
   /** Keys whose circuit is open deployment-wide, with the local time it stays open until. */
   openUntil: Map<string, number>;
+  /** Keys this worker is counted on but may not send to yet: it joined others calling them. */
+  holding: ReadonlySet<string>;
 }
 
 /** Extra refreshes (a new key, a circuit opened) start no sooner than this after the previous one. */
@@ -187,7 +189,8 @@ export class SharedLimits {
       for (const key of this.joining.keys()) if (!workers.has(key)) this.joining.delete(key);
       this.workers = workers;
       this.openUntil = new Map([...snapshot.openForMs].map(([key, ms]) => [key, at + ms]));
-      this.options.onRefresh?.({ workers: this.workers, openUntil: this.openUntil });
+      const holding = new Set([...this.joining].filter(([, until]) => until > at).map(([key]) => key));
+      this.options.onRefresh?.({ workers: this.workers, openUntil: this.openUntil, holding });
     } catch (error) {
       this.opened.unshift(...opened);
       logger.warn({ err: error }, 'could not refresh shared provider limits; keeping the last ones');
