@@ -151,6 +151,9 @@ test('a webhook delivery shows the target masked to its origin', async () => {
   const page = await viewer.get(`/notifications/${encodeURIComponent(sent['hooked'] ?? '')}`);
   assert.equal(page.status, 200);
   assert.match(page.text, /<td>sent<\/td>/);
+  // Its history, found through the delivery: pending, sending and sent, each an event row.
+  for (const state of ['pending', 'sending', 'sent'])
+    assert.match(page.text, new RegExp(`<td>${state}</td><td>\\d</td>`), state);
   assert.ok(!page.text.includes('hook-credential') && !page.text.includes('/hook'), 'no raw target');
   assert.ok(page.text.includes(`${new URL(receiver.url).origin}/***`));
 });

@@ -156,12 +156,15 @@ export async function notificationTimeline(
       `SELECT id, provider FROM deliveries WHERE notification_id = $1 AND notification_created_at = $2`,
       [id, at],
     ),
-    // Events are partitioned by their own created_at, at or after the notification's (a day of
-    // margin for the two clocks: the api's and the database's).
+    // Events are found through the notification's deliveries (delivery_events is indexed by
+    // delivery only: migration 0033), and are partitioned by their own created_at, at or after
+    // the notification's (a day of margin for the two clocks: the api's and the database's).
     pool.query<{ delivery_id: string; state: string; attempt: number; detail: string | null; at: Date }>(
-      `SELECT delivery_id, state, attempt, detail, created_at AS at FROM delivery_events
-        WHERE notification_id = $1 AND created_at >= $2::timestamptz - interval '1 day'
-        ORDER BY created_at, attempt`,
+      `SELECT e.delivery_id, e.state, e.attempt, e.detail, e.created_at AS at
+         FROM deliveries d JOIN delivery_events e ON e.delivery_id = d.id
+        WHERE d.notification_id = $1 AND d.notification_created_at = $2
+          AND e.notification_id = $1 AND e.created_at >= $2::timestamptz - interval '1 day'
+        ORDER BY e.created_at, e.attempt`,
       [id, at],
     ),
     pool.query<{
