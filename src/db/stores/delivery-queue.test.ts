@@ -164,7 +164,7 @@ test('a cancel takes the waiting deliveries out of the queue and leaves the one 
   assert.deepEqual(queued, [`${inFlight.id}:true`]);
 });
 
-test("every writer's history event carries its notification's time, and the engagement figures count them", async () => {
+test("claims, outcomes, replays, cancels and receipts write events with their notification's time; all are counted", async () => {
   await db.pool.query('TRUNCATE engagement_counts');
   const id = await pending(3);
   const [sent, dead, waiting] = await claimDeliveries(db.pool, { limit: 2, bulkLimit: 2 }, owner, 60);
