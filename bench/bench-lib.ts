@@ -96,6 +96,16 @@ const heraldSource = 'src/main.ts';
 const heraldBuild = join(packageRoot, 'dist', 'src', 'main.js');
 let built: Promise<void> | undefined;
 
+/**
+ * Every child still running. However the benchmark ends (done, failed, or an error nothing
+ * caught), they are killed with it, so none goes on working on the next run's database of the
+ * same name.
+ */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 /** The newest modification time under `dir` of the files `keep` accepts. */
 function newestMtime(dir: string, keep: (name: string) => boolean): number {
   let newest = 0;
@@ -149,6 +159,8 @@ export async function startChild(args: string[], env: Record<string, string>): P
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
